@@ -1,0 +1,80 @@
+"""The Textual app: one mode per built area, themes from disk, errors shown and survived."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import on
+from textual.app import App
+from textual.binding import Binding
+from textual.worker import Worker, WorkerState
+
+from core.config import Config, load_config
+from core.errors import TunerError
+from core.redact import redact
+from tui_tuner.areas import built_areas
+from tui_tuner.themes import DEFAULT_DARK, DEFAULT_LIGHT, load_themes
+
+
+class TunerApp(App[None]):
+    """plan → launch → monitor → convert → evaluate, one area per mode (keys 1-5)."""
+
+    TITLE = "tui-tuner"
+    CSS_PATH = [Path(__file__).parent / "styles" / "global.tcss"]
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+        Binding("question_mark", "toggle_help", "Help", id="app.help"),
+    ]
+
+    def __init__(self, *, start_area: str | None = None, config: Config | None = None) -> None:
+        super().__init__()
+        self.config = config or load_config()
+        self.areas = built_areas()
+        for area in self.areas:
+            self.add_mode(area.mode, area.load_screen_class())
+        self._start_area = start_area
+        self._startup_problems: list[str] = []
+        if self.config.problem:
+            self._startup_problems.append(self.config.problem)
+        themes, problems = load_themes()
+        self._startup_problems.extend(problems)
+        for theme in themes:
+            self.register_theme(theme)
+        wanted = self.config.get("ui", "theme", DEFAULT_DARK)
+        if wanted not in self.available_themes:
+            self._startup_problems.append(f"theme {wanted!r} not found; using {DEFAULT_DARK}")
+            wanted = DEFAULT_DARK
+        self.theme = wanted
+        self._area_bindings()
+
+    def _area_bindings(self) -> None:
+        for area in self.areas:
+            self.bind(area.key, f"switch_mode('{area.mode}')", description=area.title, show=False)
+
+    def on_mount(self) -> None:
+        modes = [area.mode for area in self.areas]
+        if modes:
+            self.switch_mode(self._start_area if self._start_area in modes else modes[0])
+        for problem in self._startup_problems:
+            self.notify(problem, severity="warning", timeout=8)
+
+    def action_toggle_help(self) -> None:
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    def action_toggle_dark(self) -> None:
+        self.theme = DEFAULT_LIGHT if self.current_theme.dark else DEFAULT_DARK
+
+    @on(Worker.StateChanged)
+    def _report_worker_failure(self, event: Worker.StateChanged) -> None:
+        """Any worker that fails shows one line and leaves the app up (workers use exit_on_error=False)."""
+        if event.state is not WorkerState.ERROR:
+            return
+        error = event.worker.error
+        if isinstance(error, TunerError):
+            message = error.one_line()
+        else:
+            message = f"{event.worker.name or 'task'} failed: {type(error).__name__}: {error}"
+        self.notify(redact(" ".join(message.split())), severity="error", timeout=10)

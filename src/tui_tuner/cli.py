@@ -1,0 +1,101 @@
+"""The `tui-tuner` command: no arguments opens the TUI; subcommands run the same core headless.
+
+Start-up must stay fast: only argparse and the light command modules are imported here; each
+handler imports what it needs (torch only for commands that train, merge or convert).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+from collections.abc import Sequence
+
+from core.errors import TunerError
+from tui_tuner.output import RedactingStream, emit_json, emit_json_line
+
+COMMAND_MODULES = (
+    "tui_tuner.commands.calc",
+    "tui_tuner.commands.launch",
+    "tui_tuner.commands.jobs",
+    "tui_tuner.commands.convert",
+    "tui_tuner.commands.llama_cpp",
+    "tui_tuner.commands.eval",
+)
+
+
+def _run_tui(args: argparse.Namespace) -> int:
+    from tui_tuner.app import TunerApp
+
+    TunerApp(start_area=getattr(args, "area", None)).run()
+    return 0
+
+
+def _locate(args: argparse.Namespace) -> int:
+    from core import paths
+
+    where = {
+        "config": paths.config_file(),
+        "data": paths.data_dir(),
+        "store": paths.store_file(),
+        "themes": paths.user_themes_dir(),
+        "cache": paths.cache_dir(),
+        "logs": paths.logs_dir(),
+    }
+    if args.json:
+        emit_json({k: str(v) for k, v in where.items()} if args.what == "all" else {args.what: str(where[args.what])})
+    elif args.what == "all":
+        for key, value in where.items():
+            print(f"{key:7} {value}")
+    else:
+        print(where[args.what])
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--json", action="store_true", help="machine-readable JSON output")
+
+    parser = argparse.ArgumentParser(
+        prog="tui-tuner",
+        description="Plan, launch, monitor, convert and evaluate LLM fine-tunes. No arguments: open the TUI.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    tui = sub.add_parser("tui", help="open the terminal UI (the default)")
+    tui.add_argument("--area", choices=["calc", "launch", "monitor", "convert", "eval"], help="area to open")
+    tui.set_defaults(func=_run_tui)
+
+    locate = sub.add_parser("locate", parents=[parent], help="print where config, data and themes live")
+    locate.add_argument("what", nargs="?", default="all",
+                        choices=["all", "config", "data", "store", "themes", "cache", "logs"])
+    locate.set_defaults(func=_locate)
+
+    for module_name in COMMAND_MODULES:
+        if importlib.util.find_spec(module_name) is None:
+            continue  # area not built: its command is absent, not a placeholder
+        importlib.import_module(module_name).register(sub, parent)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    sys.stdout = RedactingStream(sys.stdout)  # type: ignore[assignment]
+    sys.stderr = RedactingStream(sys.stderr)  # type: ignore[assignment]
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        return _run_tui(args)
+    try:
+        return int(args.func(args) or 0)
+    except TunerError as exc:
+        if getattr(args, "json", False):
+            emit_json_line({"error": exc.one_line(), "field": exc.field}, sys.stderr)
+        else:
+            print(f"error: {exc.one_line()}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    finally:
+        sys.stdout.flush()

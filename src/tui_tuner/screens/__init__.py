@@ -1,0 +1,1 @@
+"""One module per area; each defines the screen class named in `tui_tuner.areas`."""

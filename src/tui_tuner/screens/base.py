@@ -1,0 +1,44 @@
+"""The frame every area screen shares: header, the area bar (1-5), the body, the footer."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+from tui_tuner.areas import built_areas
+
+
+class AreaBar(Horizontal):
+    """The row of areas with their keys; the current one is highlighted."""
+
+    DEFAULT_CSS = """
+    AreaBar { height: 1; background: $panel; }
+    AreaBar > .area { padding: 0 2; color: $text-muted; }
+    AreaBar > .area.-current { color: $text; background: $primary 30%; text-style: bold; }
+    """
+
+    def __init__(self, current: str) -> None:
+        super().__init__()
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        for area in built_areas():
+            classes = "area -current" if area.mode == self.current else "area"
+            yield Static(f"{area.key} {area.title}", classes=classes, id=f"area-{area.mode}")
+
+
+class AreaScreen(Screen):
+    """Base class for the five area screens. Subclasses set AREA and implement `compose_body`."""
+
+    AREA: str = ""
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        yield AreaBar(self.AREA)
+        yield from self.compose_body()
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:  # pragma: no cover - overridden by every area
+        raise NotImplementedError
