@@ -7,12 +7,11 @@ from pathlib import Path
 from textual import on
 from textual.app import App
 from textual.binding import Binding
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker
 
 from core.config import Config, load_config
-from core.errors import TunerError
-from core.redact import redact
 from tui_tuner.areas import built_areas
+from tui_tuner.screens.base import report_worker_failure
 from tui_tuner.themes import DEFAULT_DARK, DEFAULT_LIGHT, load_themes
 
 
@@ -69,12 +68,4 @@ class TunerApp(App[None]):
 
     @on(Worker.StateChanged)
     def _report_worker_failure(self, event: Worker.StateChanged) -> None:
-        """Any worker that fails shows one line and leaves the app up (workers use exit_on_error=False)."""
-        if event.state is not WorkerState.ERROR:
-            return
-        error = event.worker.error
-        if isinstance(error, TunerError):
-            message = error.one_line()
-        else:
-            message = f"{event.worker.name or 'task'} failed: {type(error).__name__}: {error}"
-        self.notify(redact(" ".join(message.split())), severity="error", timeout=10)
+        report_worker_failure(self, event)

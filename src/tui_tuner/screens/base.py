@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal
+from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
+from textual.worker import Worker, WorkerState
 
+from core.errors import TunerError
+from core.redact import redact
 from tui_tuner.areas import built_areas
+
+
+def report_worker_failure(node: DOMNode, event: Worker.StateChanged) -> None:
+    """Show a failed worker as one notification line; the app stays up.
+
+    Worker state messages do not bubble, so the app and every area screen call this for their own
+    workers (widgets that start workers can call it too). Workers run with exit_on_error=False.
+    """
+    if event.state is not WorkerState.ERROR:
+        return
+    error = event.worker.error
+    if isinstance(error, TunerError):
+        message = error.one_line()
+    else:
+        message = f"{event.worker.name or 'task'} failed: {type(error).__name__}: {error}"
+    node.app.notify(redact(" ".join(message.split())), severity="error", timeout=10)
 
 
 class AreaBar(Horizontal):
@@ -42,3 +63,7 @@ class AreaScreen(Screen):
 
     def compose_body(self) -> ComposeResult:  # pragma: no cover - overridden by every area
         raise NotImplementedError
+
+    @on(Worker.StateChanged)
+    def _report_worker_failure(self, event: Worker.StateChanged) -> None:
+        report_worker_failure(self, event)
