@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from textual import on
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.screen import Screen
 from textual.worker import Worker
 
 from core.config import Config, load_config
@@ -56,6 +58,15 @@ class TunerApp(App[None]):
             self.switch_mode(self._start_area if self._start_area in modes else modes[0])
         for problem in self._startup_problems:
             self.notify(problem, severity="warning", timeout=8)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """Command palette: `go: <area>` for every built area, then Textual's own commands."""
+        for area in self.areas:
+            yield SystemCommand(f"go: {area.title}", area.description,
+                                lambda mode=area.mode: self.switch_mode(mode))
+        yield SystemCommand("ui: toggle light/dark theme", "Switch between tuner-dark and tuner-light",
+                            self.action_toggle_dark)
+        yield from super().get_system_commands(screen)
 
     def action_toggle_help(self) -> None:
         if self.screen.query("HelpPanel"):
