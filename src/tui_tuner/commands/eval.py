@@ -1,0 +1,163 @@
+"""`tui-tuner eval`: read an evaluation's results (report, view, export); `personas`/`run` come from eval_run.
+
+Only argparse is imported at start-up; the statistics (numpy/scipy) and the TUI load in the handlers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+from core.errors import TunerError
+from tui_tuner.output import emit_json
+
+EXPORT_FORMATS = ("md", "csv", "json")
+_TABLES = ("overview", "pairwise", "categories", "personas", "conversations")
+
+
+def _add_settings(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--min-improvement", type=float, default=None, metavar="DELTA",
+                        help="smallest improvement over the baseline that counts (default 0.10, the guide's)")
+    parser.add_argument("--alpha", type=float, default=None, help="significance level (default 0.05)")
+
+
+def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
+    evaluation = subparsers.add_parser(
+        "eval", help="full-conversation evaluation: report, view and export results",
+        description="Read an evaluation results directory (run.json, personas.json, conversations.jsonl).")
+    sub = evaluation.add_subparsers(dest="eval_command", metavar="SUBCOMMAND")
+    evaluation.set_defaults(func=lambda args: _usage(evaluation))
+
+    report = sub.add_parser("report", parents=[parent], help="statistics, verdict and evaluation_report.md",
+                            description="Per-model statistics, paired tests with Holm correction, safety, power "
+                                        "and the guide's verdict; writes evaluation_report.md.")
+    report.add_argument("dir", type=Path, help="results directory")
+    report.add_argument("--out", default=None,
+                        help="markdown file to write (default DIR/evaluation_report.md; '-' prints it)")
+    report.add_argument("--check", action="store_true",
+                        help="exit 1 unless every candidate PASSes (for CI gates)")
+    _add_settings(report)
+    report.set_defaults(func=_report)
+
+    view = sub.add_parser("view", help="open the results in the terminal viewer")
+    view.add_argument("dir", type=Path, help="results directory")
+    view.set_defaults(func=_view)
+
+    export = sub.add_parser("export", parents=[parent], help="export the report as markdown, CSV or JSON")
+    export.add_argument("dir", type=Path, help="results directory")
+    export.add_argument("--format", choices=EXPORT_FORMATS, default="md", dest="fmt")
+    export.add_argument("--table", choices=_TABLES, default="overview",
+                        help="which table a CSV export holds (default overview)")
+    export.add_argument("--out", type=Path, default=None, help="file to write (default: standard output)")
+    _add_settings(export)
+    export.set_defaults(func=_export)
+
+    if importlib.util.find_spec("tui_tuner.commands.eval_run") is not None:
+        importlib.import_module("tui_tuner.commands.eval_run").register_run_commands(sub, parent)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from core.config import load_config
+    from core.evals.report import Settings
+
+    section = load_config().section("eval")
+    min_improvement = args.min_improvement if args.min_improvement is not None else section.get("min_improvement")
+    alpha = args.alpha if args.alpha is not None else section.get("alpha")
+    settings = Settings()
+    if isinstance(min_improvement, (int, float)) and not isinstance(min_improvement, bool):
+        settings.min_improvement = float(min_improvement)
+    if isinstance(alpha, (int, float)) and not isinstance(alpha, bool):
+        if not 0 < alpha < 1:
+            raise TunerError(f"alpha {alpha} is not between 0 and 1", field="alpha")
+        settings.alpha = float(alpha)
+    return settings
+
+
+def load_report(directory: Path, settings: Any = None) -> tuple[Any, Any]:
+    """(results, report) for a directory; a folder with no evaluation files at all is an error."""
+    from core.evals.report import build_report
+    from core.evals.results import CONVERSATIONS_FILE, RUN_FILE, load_results
+
+    results = load_results(directory)
+    if not (directory / RUN_FILE).exists() and not (directory / CONVERSATIONS_FILE).exists():
+        raise TunerError(f"{directory}: not an evaluation results directory (no {RUN_FILE}, no {CONVERSATIONS_FILE})",
+                         hint="point at the --output-dir of `tui-tuner eval run`")
+    return results, build_report(results, settings)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from core.evals.report import render_markdown, write_export
+
+    _results, report = load_report(args.dir, _settings(args))
+    markdown = render_markdown(report)
+    written: Path | None = None
+    if args.out == "-":
+        if not args.json:
+            print(markdown)
+    else:
+        target = Path(args.out) if args.out else args.dir / "evaluation_report.md"
+        try:
+            written = write_export(target, markdown)
+        except OSError as exc:
+            raise TunerError(f"{target}: cannot write the report ({exc.strerror or exc})") from None
+    if args.json:
+        emit_json({**report.to_dict(), "report_path": str(written) if written else None})
+    elif args.out != "-":
+        for problem in report.problems:
+            print(f"{problem.severity}: {problem.line()}", file=sys.stderr)
+        print(f"{report.progress} ({report.status})")
+        for model in report.models:
+            print(f"  {model.name:<16} mean {_num(model.mean)} ± {_num(model.sd)}  "
+                  f"pass {model.pass_rate.successes}/{model.pass_rate.n}  "
+                  f"safety {model.safety.events}/{model.safety.n}")
+        for verdict in report.verdicts:
+            print(verdict.line())
+        print(f"report written to {written}")
+    if args.check and not (report.verdicts and all(v.status == "PASS" for v in report.verdicts)):
+        return 1
+    return 0
+
+
+def _num(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def _export(args: argparse.Namespace) -> int:
+    from core.evals.report import export_text, write_export
+    from core.redact import redact
+
+    results, report = load_report(args.dir, _settings(args))
+    text = export_text(report, args.fmt, table=args.table, results=results)
+    if args.out is None:
+        sys.stdout.write(redact(text) if text.endswith("\n") else redact(text) + "\n")
+        return 0
+    try:
+        path = write_export(args.out, text)
+    except OSError as exc:
+        raise TunerError(f"{args.out}: cannot write ({exc.strerror or exc})") from None
+    if args.json:
+        emit_json({"path": str(path), "format": args.fmt, "table": args.table if args.fmt == "csv" else None})
+    else:
+        print(f"wrote {path}")
+    return 0
+
+
+def _view(args: argparse.Namespace) -> int:
+    directory = args.dir.expanduser()
+    if not directory.is_dir():
+        raise TunerError(f"{directory}: no such results directory")
+    from tui_tuner.app import TunerApp
+    from tui_tuner.screens import evals
+
+    evals.open_on_start(directory)
+    TunerApp(start_area="eval").run()
+    return 0
