@@ -1,0 +1,64 @@
+"""The Trackio reader against real databases written by the installed trackio library (in a subprocess,
+because trackio fixes TRACKIO_DIR at import time)."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from core.errors import TunerError
+from core.monitor.trackio_reader import TrackioLocalReader, project_db, trackio_dir
+
+WRITER = textwrap.dedent("""
+    import sys, trackio
+    start, count = int(sys.argv[1]), int(sys.argv[2])
+    trackio.init(project="demo-sft", name="run-1", resume="allow")
+    for s in range(start, start + count):
+        trackio.log({"train/loss": 3.0 / s, "train/learning_rate": 2e-4, "train/global_step": s * 10})
+    if start == 1:
+        trackio.log({"eval/loss": float("nan"), "train/global_step": 50})
+    trackio.finish()
+""")
+
+
+def write_rows(start: int, count: int) -> None:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    subprocess.run([sys.executable, "-c", WRITER, str(start), str(count)], env=env, check=True,
+                   capture_output=True, timeout=120)
+
+
+def test_reads_a_real_trackio_run_incrementally_and_read_only() -> None:
+    assert trackio_dir() == Path(os.environ["TRACKIO_DIR"])
+    write_rows(1, 10)
+    db = project_db("demo-sft")
+    assert db.exists()
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+
+    reader = TrackioLocalReader("demo-sft", "run-1")
+    metrics = reader.poll()
+    loss = metrics.series["train/loss"]
+    assert [x for x, _ in loss] == [10.0 * s for s in range(1, 11)]  # x = train/global_step, not trackio's counter
+    assert loss[0][1] == pytest.approx(3.0)
+    assert math.isnan(metrics.latest("eval/loss"))  # "NaN" strings decoded
+    assert metrics.latest_step() == 100
+    assert [r["run"] for r in reader.runs()] == ["run-1"]
+    assert reader.remote_space() is None
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before  # read-only: the file is untouched
+
+    write_rows(11, 5)  # the same run, resumed by a second process
+    metrics = reader.poll()
+    assert [x for x, _ in metrics.series["train/loss"]][-6:] == [100.0, 110.0, 120.0, 130.0, 140.0, 150.0]
+    assert len(metrics.series["train/loss"]) == 15  # only new rows were added
+    assert reader.poll().last_id == metrics.last_id
+
+
+def test_missing_project_is_one_clear_line() -> None:
+    with pytest.raises(TunerError, match="no Trackio project 'nope'"):
+        TrackioLocalReader("nope", "r").poll()
