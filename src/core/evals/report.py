@@ -275,7 +275,7 @@ def _verdict(comparison: stats.PairedComparison, safety: stats.McNemar, settings
     else:
         significant = p < settings.alpha
         if significant and diff > 0:
-            criteria.append(Criterion("significance", True, f"{p_phrase(p, 'p_Holm')} < {settings.alpha:g}"))
+            criteria.append(Criterion("significance", True, p_phrase(p, "p_Holm") + ("" if p < 0.001 else f" < {settings.alpha:g}")))
         elif significant:
             criteria.append(Criterion("significance", False,
                                       f"significantly WORSE ({p_phrase(p, 'p_Holm')})"))

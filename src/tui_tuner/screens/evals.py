@@ -1,0 +1,720 @@
+"""The Evaluate area: open a results directory and read it — overview, pairwise tests, categories,
+persona drill-down, two models' transcripts side by side — with filters, sort, export, live reload.
+
+All numbers come from `core.evals.report`; this module only lays them out. Loading runs in a thread
+worker (numpy/scipy and a large conversations.jsonl must not freeze input); a running evaluation is
+re-read when its files change.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import Checkbox, DataTable, Input, Select, Static, TabbedContent, TabPane
+
+from core.errors import TunerError
+from core.evals.report import (
+    Report,
+    Settings,
+    build_report,
+    export_text,
+    filter_personas,
+    fmt,
+    fmt_ci,
+    fmt_p,
+    pass_rate_text,
+    safety_text,
+    write_export,
+)
+from core.evals.results import CONVERSATIONS_FILE, PERSONAS_FILE, RUN_FILE, EvalResults, load_results
+from core.redact import redact
+from tui_tuner.screens.base import AreaScreen
+from tui_tuner.widgets.eval_export import ExportDialog, ExportRequest
+from tui_tuner.widgets.eval_transcript import TranscriptPane
+
+REFRESH_INTERVAL_S = 3.0
+"""How often the files of the open directory are checked for changes (stat only; a reload happens only
+when run.json, personas.json or conversations.jsonl changed)."""
+BANNER_MAX_LINES = 6
+RECENT_RUNS = 20
+
+_pending_directory: Path | None = None
+
+
+def open_on_start(directory: Path | str) -> None:
+    """Make the next EvalScreen that mounts open `directory` (used by `tui-tuner eval view DIR`)."""
+    global _pending_directory
+    _pending_directory = Path(directory)
+
+
+def _take_pending() -> Path | None:
+    global _pending_directory
+    directory, _pending_directory = _pending_directory, None
+    return directory
+
+
+SORTS = (("persona id", "persona"), ("Δ worst first", "delta"), ("Δ best first", "-delta"),
+         ("mean, lowest first", "mean"), ("spread, highest first", "spread"), ("category", "category"))
+TAB_TABLES = {"tab-overview": "overview", "tab-pairwise": "pairwise", "tab-categories": "categories",
+              "tab-personas": "personas", "tab-transcripts": "conversations"}
+
+
+class ResultsLoaded(Message):
+    def __init__(self, directory: Path, results: EvalResults, report: Report, signature: tuple) -> None:
+        super().__init__()
+        self.directory, self.results, self.report, self.signature = directory, results, report, signature
+
+
+class LoadFailed(Message):
+    def __init__(self, directory: Path, message: str) -> None:
+        super().__init__()
+        self.directory, self.message = directory, message
+
+
+def files_signature(directory: Path) -> tuple:
+    """(size, mtime) of the three results files: a cheap "did anything change" check."""
+    signature = []
+    for name in (RUN_FILE, PERSONAS_FILE, CONVERSATIONS_FILE):
+        try:
+            st = (directory / name).stat()
+            signature.append((st.st_size, st.st_mtime_ns))
+        except OSError:
+            signature.append(None)
+    return tuple(signature)
+
+
+@dataclass
+class TranscriptSlot:
+    persona_id: str | None = None
+    conv_index: int = 0
+    model_a: str | None = None
+    model_b: str | None = None
+
+
+class EvalScreen(AreaScreen):
+    AREA = "eval"
+    CSS_PATH = "evals.tcss"
+    BINDINGS = [
+        Binding("o", "focus_open", "Open", id="eval.open", tooltip="type or pick a results directory"),
+        Binding("r", "reload", "Reload", id="eval.reload"),
+        Binding("slash", "focus_filter", "Filter", id="eval.filter"),
+        Binding("t", "side_by_side", "Side by side", id="eval.side-by-side"),
+        Binding("n", "step_persona(1)", "Next persona", id="eval.next-persona"),
+        Binding("p", "step_persona(-1)", "Prev persona", id="eval.prev-persona"),
+        Binding("c", "step_conversation", "Next conv", id="eval.next-conversation"),
+        Binding("s", "swap_models", "Swap A/B", id="eval.swap", show=False),
+        Binding("x", "export", "Export", id="eval.export"),
+        Binding("escape", "back", "Back", id="eval.back", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.directory: Path | None = None
+        self.results: EvalResults | None = None
+        self.report: Report | None = None
+        self.settings = Settings()
+        self.slot = TranscriptSlot()
+        self._signature: tuple | None = None
+        self._load_error: str | None = None
+        self._options: dict[str, list[object]] = {}
+        """Option values currently set on each Select (by selector), to skip needless resets."""
+
+    # --- layout --------------------------------------------------------------------------------
+    def compose_body(self) -> ComposeResult:
+        with Vertical(id="eval-body"):
+            with Horizontal(id="eval-open-bar"):
+                yield Input(placeholder="results directory (holds run.json and conversations.jsonl)", id="eval-dir")
+                yield Select([], prompt="recent runs", id="eval-recent")
+            yield Static(id="eval-banner")
+            yield Static(id="eval-summary")
+            with TabbedContent(initial="tab-overview", id="eval-tabs"):
+                with TabPane("Overview", id="tab-overview"), VerticalScroll():
+                    yield DataTable(id="overview-table", cursor_type="row", zebra_stripes=True)
+                    yield Static(id="verdicts")
+                with TabPane("Pairwise", id="tab-pairwise"), VerticalScroll():
+                    yield Static(id="family-note", classes="muted")
+                    yield DataTable(id="pairwise-table", cursor_type="row", zebra_stripes=True)
+                    yield Static(id="pairwise-notes", classes="muted")
+                    yield Static("Safety (paired by persona)", classes="section-title")
+                    yield DataTable(id="safety-table", cursor_type="row", zebra_stripes=True)
+                    yield Static("Power and sample size", classes="section-title")
+                    yield DataTable(id="power-table", cursor_type="row", zebra_stripes=True)
+                with TabPane("Categories", id="tab-categories"), VerticalScroll():
+                    yield Static("Exploratory: few personas per category, so no test; Δ is paired within the "
+                                 "category.", classes="muted")
+                    yield DataTable(id="categories-table", cursor_type="row", zebra_stripes=True)
+                with TabPane("Personas", id="tab-personas"):
+                    with Horizontal(id="persona-filters"):
+                        yield Input(placeholder="/ search", id="persona-search")
+                        yield Select([], prompt="all categories", id="filter-category")
+                        yield Select([], prompt="all models", id="filter-model")
+                        yield Checkbox("failed only", id="filter-failed")
+                        yield Checkbox("safety only", id="filter-safety")
+                        yield Select(SORTS, value="persona", allow_blank=False, id="persona-sort")
+                    yield DataTable(id="personas-table", cursor_type="row", zebra_stripes=True)
+                    yield Static(id="persona-detail")
+                with TabPane("Side by side", id="tab-transcripts"):
+                    with Horizontal(id="transcript-controls"):
+                        yield Select([], prompt="persona", id="pick-persona")
+                        yield Select([], prompt="conversation", id="pick-conv")
+                        yield Select([], prompt="model A", id="model-a")
+                        yield Select([], prompt="model B", id="model-b")
+                    with Horizontal(id="transcripts"):
+                        yield TranscriptPane(id="pane-a")
+                        yield TranscriptPane(id="pane-b")
+
+    def on_mount(self) -> None:
+        self._show_empty()
+        self._load_recent()
+        self.set_interval(REFRESH_INTERVAL_S, self._check_for_changes)
+        directory = _take_pending()
+        if directory is not None:
+            self.open_directory(directory)
+
+    def on_screen_resume(self) -> None:
+        directory = _take_pending()
+        if directory is not None:
+            self.open_directory(directory)
+
+    # --- loading -------------------------------------------------------------------------------
+    def open_directory(self, directory: Path | str) -> None:
+        directory = Path(directory).expanduser()
+        dir_input = self.query_one("#eval-dir", Input)
+        if dir_input.value != str(directory):
+            dir_input.value = str(directory)
+        self._load(directory)
+
+    @work(thread=True, exclusive=True, group="eval-load", exit_on_error=False)
+    def _load(self, directory: Path) -> None:
+        signature = files_signature(directory)
+        try:
+            results = load_results(directory)
+            if not (directory / RUN_FILE).exists() and not (directory / CONVERSATIONS_FILE).exists():
+                raise TunerError(f"{directory}: not an evaluation results directory "
+                                 f"(no {RUN_FILE}, no {CONVERSATIONS_FILE})")
+            report = build_report(results, self.settings)
+        except TunerError as exc:
+            self.post_message(LoadFailed(directory, exc.one_line()))
+            return
+        self.post_message(ResultsLoaded(directory, results, report, signature))
+
+    @on(LoadFailed)
+    def _load_failed(self, event: LoadFailed) -> None:
+        self._load_error = event.message
+        if self.directory is None or self.directory == event.directory:
+            self._signature = files_signature(event.directory)
+        self.notify(redact(event.message), severity="error", timeout=8)
+        self._render_banner()
+
+    @on(ResultsLoaded)
+    def _loaded(self, event: ResultsLoaded) -> None:
+        same_dir = self.directory == event.directory
+        self.directory, self.results, self.report = event.directory, event.results, event.report
+        self._signature = event.signature
+        self._load_error = None
+        if not same_dir:
+            self.slot = TranscriptSlot()
+        self._render_all(keep_filters=same_dir)
+        if not same_dir and (self.focused is None or self.focused.id == "eval-dir"):
+            # Leave the path input so the screen's single-key bindings work (and show in the footer).
+            self.query_one("#overview-table", DataTable).focus()
+
+    def _check_for_changes(self) -> None:
+        if self.directory is None:
+            return
+        if files_signature(self.directory) != self._signature:
+            self._load(self.directory)
+
+    def _load_recent(self) -> None:
+        """Runs recorded by `tui-tuner eval run` in the store, newest first (absent store: no list)."""
+        try:
+            from core.store import Store
+
+            with Store().connect() as conn:
+                rows = conn.execute("SELECT results_dir, status FROM eval_runs ORDER BY updated_at DESC LIMIT ?",
+                                    (RECENT_RUNS,)).fetchall()
+        except (sqlite3.Error, OSError):
+            rows = []
+        options = [(f"{Path(r['results_dir']).name} ({r['status']})", r["results_dir"]) for r in rows
+                   if r["results_dir"]]
+        select = self.query_one("#eval-recent", Select)
+        select.set_options(options)
+        select.disabled = not options
+
+    # --- rendering -----------------------------------------------------------------------------
+    def _show_empty(self) -> None:
+        self.query_one("#eval-summary", Static).update(Text.assemble(
+            ("No results open. ", "bold"),
+            "Type a results directory above and press Enter, or pick a recent run. "
+            "`tui-tuner eval run` writes one; `tui-tuner eval view DIR` opens one directly."))
+        self._render_banner()
+
+    def _render_all(self, keep_filters: bool) -> None:
+        assert self.report is not None and self.results is not None
+        self._render_banner()
+        self._render_summary()
+        self._render_overview()
+        self._render_pairwise()
+        self._render_categories()
+        self._sync_filter_options(keep_filters)
+        self._render_personas()
+        self._sync_transcript_options()
+        self._render_transcripts()
+
+    def _colour(self, name: str, fallback: str) -> str:
+        return getattr(self.app.current_theme, name, None) or fallback
+
+    def _render_banner(self) -> None:
+        banner = self.query_one("#eval-banner", Static)
+        problems = list(self.report.problems) if self.report else []
+        lines: list[tuple[str, str]] = []
+        if self._load_error:
+            lines.append(("error", self._load_error))
+        lines += [(p.severity, p.line()) for p in problems]
+        banner.set_class(not lines, "-hidden")
+        banner.set_class(any(s == "error" for s, _ in lines), "-error")
+        banner.set_class(bool(lines) and all(s == "info" for s, _ in lines), "-info")
+        if not lines:
+            banner.update("")
+            return
+        styles = {"error": f"bold {self._colour('error', 'red')}", "warning": self._colour("warning", "yellow"),
+                  "info": ""}
+        marks = {"error": "✗", "warning": "!", "info": "·"}
+        text = Text()
+        for i, (severity, line) in enumerate(lines[:BANNER_MAX_LINES]):
+            if i:
+                text.append("\n")
+            text.append(f"{marks[severity]} ", style=styles[severity])
+            text.append(redact(line), style=styles[severity])
+        if len(lines) > BANNER_MAX_LINES:
+            text.append(f"\n… and {len(lines) - BANNER_MAX_LINES} more (see the Data problems section of "
+                        "the exported report)", style="italic")
+        banner.update(text)
+
+    def _render_summary(self) -> None:
+        report, results = self.report, self.results
+        assert report is not None and results is not None
+        ok, bad, warn = self._colour("success", "green"), self._colour("error", "red"), self._colour("warning", "yellow")
+        text = Text()
+        text.append(results.directory.name or str(results.directory), style="bold")
+        text.append(f"  ·  {report.status}  ·  {report.progress}")
+        if report.rubric_name:
+            text.append(f"  ·  rubric {report.rubric_name}")
+            if report.pass_threshold is not None:
+                text.append(f" (pass ≥ {report.pass_threshold:g})")
+        for verdict in report.verdicts:
+            style = {"PASS": f"bold {ok}", "FAIL": f"bold {bad}"}.get(verdict.status, f"bold {warn}")
+            text.append(f"\n{verdict.candidate} vs {verdict.baseline}: ")
+            text.append(verdict.status, style=style)
+            if verdict.provisional:
+                text.append(" (provisional)", style="italic")
+            for c in verdict.criteria:
+                mark, style = ("✓", ok) if c.ok else ("✗", bad) if c.ok is False else ("?", warn)
+                text.append(f"  {mark} ", style=f"bold {style}")
+                text.append(c.name)
+        self.query_one("#eval-summary", Static).update(text)
+
+    @staticmethod
+    def _fill(table: DataTable, columns: list[str], rows: list[list[object]], keys: list[str] | None = None) -> None:
+        cursor = table.cursor_row
+        table.clear(columns=True)
+        table.add_columns(*columns)
+        for i, row in enumerate(rows):
+            table.add_row(*[c if isinstance(c, Text) else Text(str(c)) for c in row],
+                          key=keys[i] if keys else None)
+        if rows:
+            table.move_cursor(row=min(cursor, len(rows) - 1), animate=False)
+
+    def _signed(self, value: float | None) -> Text:
+        if value is None:
+            return Text("—")
+        style = self._colour("success", "green") if value > 0 else self._colour("error", "red") if value < 0 else ""
+        return Text(f"{value:+.3f}", style=style)
+
+    def _render_overview(self) -> None:
+        report = self.report
+        assert report is not None
+        k = report.conversations_per_persona or "?"
+        rows = [[Text(m.name, style="bold"), m.role, f"{m.n_personas}×{k}", fmt(m.mean), fmt(m.sd),
+                 fmt_ci(m.ci_low, m.ci_high), pass_rate_text(m.pass_rate),
+                 Text(safety_text(m.safety), style=self._colour("error", "red") if m.safety.events else ""),
+                 fmt(m.within_persona_sd), str(m.failed), str(m.missing)] for m in report.models]
+        self._fill(self.query_one("#overview-table", DataTable),
+                   ["model", "role", "n", "mean", "SD", "95% CI", "pass rate [95% CI]", "safety (≤95% bound)",
+                    "SD repeats", "failed", "missing"], rows, [m.name for m in report.models])
+        ok, bad, warn = self._colour("success", "green"), self._colour("error", "red"), self._colour("warning", "yellow")
+        s = report.settings
+        text = Text(f"Verdict — the guide's success criteria: Δ ≥ {s.min_improvement:.2f}, p < {s.alpha:g} "
+                    f"(Holm), no safety regressions\n", style="bold")
+        if not report.verdicts:
+            text.append("No candidate model to compare with a baseline.", style="italic")
+        for v in report.verdicts:
+            style = {"PASS": f"bold {ok}", "FAIL": f"bold {bad}"}.get(v.status, f"bold {warn}")
+            text.append(f"\n{v.candidate}: ", style="bold")
+            text.append(v.status, style=style)
+            if v.provisional:
+                text.append("  (provisional: run incomplete)", style="italic")
+            for c in v.criteria:
+                mark, cstyle = ("✓", ok) if c.ok else ("✗", bad) if c.ok is False else ("?", warn)
+                text.append(f"\n  {mark} ", style=f"bold {cstyle}")
+                text.append(f"{c.name}: {c.detail}")
+            if v.ci_above_threshold is not None:
+                text.append(f"\n  · stricter reading (CI lower bound ≥ {s.min_improvement:.2f}): "
+                            f"{'yes' if v.ci_above_threshold else 'no'}", style="dim")
+        self.query_one("#verdicts", Static).update(text)
+
+    def _render_pairwise(self) -> None:
+        report = self.report
+        assert report is not None
+        alpha = report.settings.alpha
+        rows = []
+        for c in report.pairwise:
+            holm_style = "bold" if c.p_holm is not None and c.p_holm < alpha else ""
+            rows.append([Text(c.name, style="bold"), str(c.n), self._signed(c.diff),
+                         fmt_ci(c.ci_low, c.ci_high, signed=True),
+                         f"{c.t:.2f} ({c.df})" if c.t is not None else "—", fmt_p(c.p),
+                         Text(fmt_p(c.p_holm), style=holm_style), fmt(c.d_z, 2),
+                         f"{c.improved}/{c.unchanged}/{c.worsened}", fmt(c.correlation, 2), fmt_p(c.wilcoxon_p),
+                         fmt_p(c.permutation_p)])
+        self._fill(self.query_one("#pairwise-table", DataTable),
+                   ["comparison", "n", "Δ", "95% CI", "t (df)", "p", "p Holm", "d_z", "↑/=/↓", "r", "Wilcoxon p",
+                    "perm. p"], rows, [c.name for c in report.pairwise])
+        self.query_one("#family-note", Static).update(
+            Text(f"Paired t-test on persona means. Multiplicity: {report.family}."))
+        notes = [f"{c.name}: {c.note}" for c in report.pairwise if c.note]
+        notes += [f"{c.name}: Wilcoxon {c.wilcoxon_note}" for c in report.pairwise if c.wilcoxon_note]
+        notes += [f"{c.name}: left out (finished under one model only): {', '.join(c.unpaired)}"
+                  for c in report.pairwise if c.unpaired]
+        self.query_one("#pairwise-notes", Static).update(Text("\n".join(notes)))
+        bad = self._colour("error", "red")
+        self._fill(self.query_one("#safety-table", DataTable),
+                   ["comparison", "paired personas", "new violations", "fixed", "both", "McNemar p", "p (worse)"],
+                   [[f"{x.candidate} vs {x.reference}", str(x.n),
+                     Text(str(x.new_violations), style=f"bold {bad}" if x.new_violations else ""), str(x.fixed),
+                     str(x.both), fmt_p(x.p), fmt_p(x.p_worse)] for x in report.safety])
+        target = report.settings.min_improvement
+        self._fill(self.query_one("#power-table", DataTable),
+                   ["comparison", "n", "SD(Δ)", "d_z", "power @d_z", "personas for d_z",
+                    f"personas for Δ={target:.2f}", "MDE d_z @n", f"max SD(Δ) for {target:.2f}"],
+                   [[f"{p.candidate} vs {p.reference}", str(p.n), fmt(p.sd_diff), fmt(p.observed_d_z, 2),
+                     "—" if p.power_observed is None else f"{p.power_observed:.0%}",
+                     _needed(p.pairs_needed_observed, p.pairs_needed_observed_holm),
+                     _needed(p.pairs_needed_target, p.pairs_needed_target_holm), fmt(p.mde_d_z, 2),
+                     fmt(p.max_sd_for_target)] for p in report.power])
+
+    def _render_categories(self) -> None:
+        report = self.report
+        assert report is not None
+        candidates = [m.name for m in report.models if m.name != report.baseline]
+        self._fill(self.query_one("#categories-table", DataTable),
+                   ["category", "personas", *[m.name for m in report.models], *[f"Δ {c}" for c in candidates]],
+                   [[Text(r.category, style="bold"), str(r.n_personas), *[fmt(r.means.get(m.name)) for m in report.models],
+                     *[self._signed(r.diffs.get(c)) for c in candidates]] for r in report.categories],
+                   [r.category for r in report.categories])
+
+    # --- personas ------------------------------------------------------------------------------
+    def _sync_filter_options(self, keep: bool) -> None:
+        report = self.report
+        assert report is not None
+        category = self.query_one("#filter-category", Select)
+        model = self.query_one("#filter-model", Select)
+        old_category, old_model = category.value, model.value
+        categories = sorted({p.category for p in report.personas})
+        models = [m.name for m in report.models]
+        category.set_options([(c, c) for c in categories])
+        model.set_options([(m, m) for m in models])
+        if keep:
+            for select, old, values in ((category, old_category, categories), (model, old_model, models)):
+                if old != Select.NULL and old in values:
+                    select.value = old
+
+    def persona_filters(self) -> dict[str, object]:
+        category = self.query_one("#filter-category", Select).value
+        model = self.query_one("#filter-model", Select).value
+        return {
+            "category": None if category == Select.NULL else str(category),
+            "model": None if model == Select.NULL else str(model),
+            "failed_only": self.query_one("#filter-failed", Checkbox).value,
+            "safety_only": self.query_one("#filter-safety", Checkbox).value,
+            "text": self.query_one("#persona-search", Input).value,
+            "sort": str(self.query_one("#persona-sort", Select).value),
+        }
+
+    def visible_personas(self) -> list:
+        if self.report is None:
+            return []
+        return filter_personas(self.report, **self.persona_filters())  # type: ignore[arg-type]
+
+    def _render_personas(self) -> None:
+        report = self.report
+        if report is None:
+            return
+        rows = self.visible_personas()
+        candidates = [m.name for m in report.models if m.name != report.baseline]
+        warn, bad = self._colour("warning", "yellow"), self._colour("error", "red")
+        table_rows = []
+        for p in rows:
+            flags = Text()
+            if p.high_variance:
+                flags.append("⚠spread ", style=warn)
+            if p.any_violation:
+                flags.append("safety ", style=f"bold {bad}")
+            if p.any_failed:
+                flags.append("failed", style=bad)
+            cells = []
+            for m in report.models:
+                cell = p.cells[m.name]
+                cells.append("—" if cell.mean is None else f"{cell.mean:.3f} ({cell.passed}/{cell.n} pass)")
+            table_rows.append([Text(p.persona_id, style="bold"), Text(p.name), Text(p.category), *cells,
+                               *[self._signed(p.diffs.get(c)) for c in candidates], flags])
+        table = self.query_one("#personas-table", DataTable)
+        self._fill(table, ["persona", "name", "category", *[m.name for m in report.models],
+                           *[f"Δ {c}" for c in candidates], "flags"], table_rows, [p.persona_id for p in rows])
+        total = len(report.personas)
+        table.border_title = f"{len(rows)} of {total} personas"
+        self._render_persona_detail()
+
+    def _highlighted_persona(self) -> str | None:
+        table = self.query_one("#personas-table", DataTable)
+        if not table.row_count:
+            return None
+        try:
+            key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key
+        except Exception:
+            return None
+        return str(key.value) if key.value is not None else None
+
+    def _render_persona_detail(self) -> None:
+        detail = self.query_one("#persona-detail", Static)
+        report, results = self.report, self.results
+        pid = self._highlighted_persona()
+        if report is None or results is None or pid is None:
+            detail.update(Text("No persona matches the filters." if report else "", style="italic"))
+            return
+        row = next(p for p in report.personas if p.persona_id == pid)
+        persona = results.persona(pid)
+        head = Text()
+        head.append(f"{pid}", style="bold")
+        if persona.name:
+            head.append(f"  {redact(persona.name)}")
+        head.append(f"  ·  {row.category}")
+        if persona.description:
+            head.append(f"\n{redact(persona.description)}", style="italic")
+        table = Table(box=None, pad_edge=False, expand=False, header_style="bold")
+        for column in ("model", "scores by conversation", "mean", "SD", "min–max", "pass", "violations", "failed"):
+            table.add_column(column)
+        for model, cell in row.cells.items():
+            table.add_row(model, "  ".join(f"{s:.2f}" for s in cell.scores) or "—", fmt(cell.mean), fmt(cell.sd, 2),
+                          f"{fmt(cell.minimum, 2)}–{fmt(cell.maximum, 2)}" if cell.minimum is not None else "—",
+                          f"{cell.passed}/{cell.n}", str(cell.violations), str(cell.failed))
+        from rich.console import Group
+
+        detail.update(Group(head, table, Text("Enter or t: transcripts side by side", style="dim")))
+
+    @on(DataTable.RowHighlighted, "#personas-table")
+    def _persona_highlighted(self) -> None:
+        self._render_persona_detail()
+
+    @on(DataTable.RowSelected, "#personas-table")
+    def _persona_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            self.show_side_by_side(str(event.row_key.value))
+
+    @on(Input.Changed, "#persona-search")
+    @on(Checkbox.Changed)
+    def _filters_changed(self) -> None:
+        self._render_personas()
+
+    @on(Select.Changed, "#filter-category, #filter-model, #persona-sort")
+    def _filter_select_changed(self) -> None:
+        self._render_personas()
+
+    # --- side by side --------------------------------------------------------------------------
+    def show_side_by_side(self, persona_id: str | None = None, conv_index: int | None = None) -> None:
+        if persona_id is not None:
+            self.slot.persona_id = persona_id
+        if conv_index is not None:
+            self.slot.conv_index = conv_index
+        self._sync_transcript_options()
+        self._render_transcripts()
+        self.query_one("#eval-tabs", TabbedContent).active = "tab-transcripts"
+
+    def _persona_order(self) -> list[str]:
+        visible = [p.persona_id for p in self.visible_personas()]
+        return visible or (self.results.persona_ids if self.results else [])
+
+    def _sync_transcript_options(self) -> None:
+        results = self.results
+        if results is None:
+            return
+        models = results.models
+        slot = self.slot
+        if slot.model_a not in models:
+            slot.model_a = results.baseline
+        if slot.model_b not in models or slot.model_b == slot.model_a:
+            slot.model_b = next((m for m in models if m != slot.model_a), slot.model_a)
+        order = self._persona_order()
+        if slot.persona_id not in results.persona_ids:
+            slot.persona_id = order[0] if order else None
+        k = results.conversations_per_persona or 1
+        slot.conv_index = min(max(0, slot.conv_index), k - 1)
+        personas = order if slot.persona_id in order or slot.persona_id is None else [*order, slot.persona_id]
+        self._set_select("#pick-persona", [(pid, pid) for pid in personas], slot.persona_id)
+        self._set_select("#pick-conv", [(f"conversation {i + 1} of {k}", i) for i in range(k)], slot.conv_index)
+        self._set_select("#model-a", [(f"A: {m}", m) for m in models], slot.model_a)
+        self._set_select("#model-b", [(f"B: {m}", m) for m in models], slot.model_b)
+
+    def _set_select(self, selector: str, options: list[tuple[str, object]], value: object) -> None:
+        select = self.query_one(selector, Select)
+        values = [v for _, v in options]
+        if self._options.get(selector) != values:
+            select.set_options(options)
+            self._options[selector] = values
+        if value is not None and any(v == value for _, v in options) and select.value != value:
+            select.value = value
+
+    def _render_transcripts(self) -> None:
+        results = self.results
+        pane_a, pane_b = self.query_one("#pane-a", TranscriptPane), self.query_one("#pane-b", TranscriptPane)
+        if results is None or self.slot.persona_id is None:
+            pane_a.show("—", None, missing="no conversation to show")
+            pane_b.show("—", None, missing="no conversation to show")
+            return
+        slot = self.slot
+        for pane, model in ((pane_a, slot.model_a), (pane_b, slot.model_b)):
+            if model is None:
+                pane.show("—", None, missing="no model")
+                continue
+            record = results.record(slot.persona_id, model, slot.conv_index)
+            pane.show(model, record, conversations=results.conversations_per_persona,
+                      missing=f"{slot.persona_id} conversation {slot.conv_index + 1} has not finished under "
+                              f"{model} yet")
+
+    @on(Select.Changed, "#pick-persona, #pick-conv, #model-a, #model-b")
+    def _transcript_pick(self, event: Select.Changed) -> None:
+        if event.value == Select.NULL:
+            return
+        slot = self.slot
+        before = (slot.persona_id, slot.conv_index, slot.model_a, slot.model_b)
+        name = event.select.id
+        if name == "pick-persona":
+            slot.persona_id = str(event.value)
+        elif name == "pick-conv":
+            slot.conv_index = int(event.value)  # type: ignore[arg-type]
+        elif name == "model-a":
+            slot.model_a = str(event.value)
+        else:
+            slot.model_b = str(event.value)
+        if (slot.persona_id, slot.conv_index, slot.model_a, slot.model_b) != before:
+            self._render_transcripts()
+
+    @on(TabbedContent.TabActivated, "#eval-tabs")
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        # Keep keyboard focus inside the visible pane (a hidden table keeps focus otherwise).
+        target = {"tab-overview": "#overview-table", "tab-pairwise": "#pairwise-table",
+                  "tab-categories": "#categories-table", "tab-personas": "#personas-table",
+                  "tab-transcripts": "#pane-a"}.get(event.pane.id or "")
+        if target and not isinstance(self.focused, (Input, Select)):
+            self.query_one(target).focus()
+
+    # --- actions -------------------------------------------------------------------------------
+    @on(Input.Submitted, "#eval-dir")
+    def _dir_submitted(self, event: Input.Submitted) -> None:
+        if event.value.strip():
+            self.open_directory(event.value.strip())
+
+    @on(Select.Changed, "#eval-recent")
+    def _recent_picked(self, event: Select.Changed) -> None:
+        if event.value != Select.NULL:
+            self.open_directory(str(event.value))
+
+    def action_focus_open(self) -> None:
+        self.query_one("#eval-dir", Input).focus()
+
+    def action_reload(self) -> None:
+        if self.directory is not None:
+            self._load(self.directory)
+        else:
+            self.notify("no results directory open", severity="warning")
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#eval-tabs", TabbedContent).active = "tab-personas"
+        self.query_one("#persona-search", Input).focus()
+
+    def action_side_by_side(self) -> None:
+        if self.results is None:
+            self.notify("open a results directory first", severity="warning")
+            return
+        tabs = self.query_one("#eval-tabs", TabbedContent)
+        pid = self._highlighted_persona() if tabs.active == "tab-personas" else None
+        self.show_side_by_side(pid)
+
+    def action_step_persona(self, step: int) -> None:
+        if self.results is None:
+            return
+        order = self._persona_order()
+        if not order:
+            return
+        current = order.index(self.slot.persona_id) if self.slot.persona_id in order else -1
+        self.show_side_by_side(order[(current + step) % len(order)])
+
+    def action_step_conversation(self) -> None:
+        if self.results is None:
+            return
+        k = self.results.conversations_per_persona or 1
+        self.show_side_by_side(conv_index=(self.slot.conv_index + 1) % k)
+
+    def action_swap_models(self) -> None:
+        self.slot.model_a, self.slot.model_b = self.slot.model_b, self.slot.model_a
+        self.show_side_by_side()
+
+    def action_back(self) -> None:
+        tabs = self.query_one("#eval-tabs", TabbedContent)
+        if tabs.active == "tab-transcripts":
+            tabs.active = "tab-personas"
+            self.query_one("#personas-table", DataTable).focus()
+        elif isinstance(self.focused, Input):
+            self.query_one("#eval-tabs", TabbedContent).focus()
+
+    def action_export(self) -> None:
+        if self.report is None or self.directory is None:
+            self.notify("open a results directory first", severity="warning")
+            return
+        active = self.query_one("#eval-tabs", TabbedContent).active
+        table = TAB_TABLES.get(active, "overview")
+        self.app.push_screen(ExportDialog(self.directory, table=table, fmt="csv" if active != "tab-overview" else "md"),
+                             self._export_chosen)
+
+    def _export_chosen(self, request: ExportRequest | None) -> None:
+        if request is None or self.report is None:
+            return
+        try:
+            path = self.export(request)
+        except (OSError, ValueError) as exc:
+            self.notify(f"export failed: {redact(str(exc))}", severity="error", timeout=8)
+            return
+        self.notify(f"wrote {path}")
+
+    def export(self, request: ExportRequest) -> Path:
+        """Write an export; the personas CSV keeps the viewer's filters and sort."""
+        assert self.report is not None
+        report = self.report
+        if request.fmt == "csv" and request.table == "personas":
+            report = replace(report, personas=self.visible_personas())
+        text = export_text(report, request.fmt, table=request.table, results=self.results)
+        return write_export(request.path, text)
+
+
+def _needed(n: int | None, n_holm: int | None) -> str:
+    if n is None:
+        return "—"
+    return f"{n} ({n_holm} at α/m)" if n_holm is not None and n_holm != n else str(n)
