@@ -8,6 +8,8 @@ from pathlib import Path
 import platformdirs
 import pytest
 
+pytest_plugins = ["tests.support.fakehub.fixtures"]
+
 CANARY_TOKEN = "hf_CANARYtuiTunerCanaryToken0123456789"
 """Planted as HF_TOKEN in every test; it must never appear in any output, file or screen."""
 
