@@ -1,0 +1,1 @@
+"""Where a launch runs: HF Jobs (`hf_jobs`), this machine (`local`), Apple Silicon (`mlx`)."""

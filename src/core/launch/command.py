@@ -1,0 +1,107 @@
+"""The exact commands a launch runs, built so the guide's CLI mistakes cannot happen.
+
+* `hf jobs uv run`: every flag BEFORE the script path (flags after it are not Jobs options);
+  `--secrets HF_TOKEN` (plural, and a bare name: the CLI fills in the logged-in token); `uv run`,
+  never `run uv`; an explicit `--namespace`; `--timeout` always set (the server default is 30 min).
+* local: the same script with `uv run` (PEP 723 header) or a Python that already has the packages.
+* MLX: `python -m mlx_lm.lora` with `--mask-prompt` (loss on assistant turns only).
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+from core.launch.config import LaunchConfig, format_duration, label_value, parse_timeout
+
+SECRET_NAMES = ("HF_TOKEN",)
+"""Secrets passed to a job, by name only: their values never enter a command, script or store row."""
+LABEL_APP = "tui-tuner"
+
+
+@dataclass(frozen=True)
+class Command:
+    argv: tuple[str, ...]
+
+    @property
+    def line(self) -> str:
+        return shlex.join(self.argv)
+
+
+def job_labels(run_name: str) -> dict[str, str]:
+    """Labels on every HF job tui-tuner submits (the monitor can filter on `app=tui-tuner`)."""
+    return {"app": LABEL_APP, "run": label_value(run_name)}
+
+
+def job_env(run_name: str) -> dict[str, str]:
+    """Plain (non-secret) environment for the job: fixes the run name the store and Trackio share."""
+    return {"TUI_TUNER_RUN_NAME": run_name}
+
+
+def hf_jobs_command(config: LaunchConfig, script_path: str, *, namespace: str, run_name: str) -> Command:
+    """The `hf jobs uv run` line equivalent to what the launcher submits through huggingface_hub."""
+    argv = ["hf", "jobs", "uv", "run", "--flavor", config.flavor,
+            "--timeout", format_duration(parse_timeout(config.timeout))]
+    for name in SECRET_NAMES:
+        argv += ["--secrets", name]
+    for key, value in job_env(run_name).items():
+        argv += ["-e", f"{key}={value}"]
+    argv += ["--namespace", namespace, "--name", label_value(run_name)]
+    for key, value in job_labels(run_name).items():
+        argv += ["--label", f"{key}={value}"]
+    argv += ["--detach", script_path]  # the script path comes LAST: flags after it are not Jobs flags
+    return Command(tuple(argv))
+
+
+def local_command(script_path: str, *, python: str | None = None) -> Command:
+    """`uv run <script>` (resolves the PEP 723 header), or `<python> <script>` with an existing environment."""
+    if python:
+        return Command((python, script_path))
+    return Command(("uv", "run", "--script", script_path))
+
+
+def mlx_iters(config: LaunchConfig, num_examples: int) -> int:
+    """mlx_lm counts iterations (batches), not epochs."""
+    if config.max_steps:
+        return int(config.max_steps)
+    per_epoch = -(-max(1, num_examples) // max(1, config.batch_size))
+    return max(1, int(per_epoch * config.epochs))
+
+
+def mlx_lora_parameters(config: LaunchConfig) -> dict[str, object]:
+    """mlx_lm takes LoRA rank/scale only from its YAML config (`lora_parameters`), not from flags."""
+    return {
+        "lora_parameters": {
+            "rank": config.lora_r,
+            "alpha": config.lora_alpha,
+            "dropout": config.lora_dropout,
+            "scale": round(config.lora_alpha / max(1, config.lora_r), 4),
+        }
+    }
+
+
+def mlx_command(config: LaunchConfig, *, python: str, data_dir: str, adapter_dir: str, num_examples: int,
+                config_file: str | None = None) -> Command:
+    """The guide's `mlx_lm.lora` command, with prompt masking on when the loss is on assistant turns."""
+    argv = [
+        python, "-m", "mlx_lm.lora",
+        "--model", config.base_model,
+        "--train",
+        "--data", data_dir,
+        "--iters", str(mlx_iters(config, num_examples)),
+        "--batch-size", str(config.batch_size),
+        "--num-layers", str(config.mlx_lora_layers),
+        "--learning-rate", str(config.learning_rate),
+        "--max-seq-length", str(config.max_length),
+        "--steps-per-report", str(config.logging_steps),
+        "--save-every", str(config.save_steps),
+        "--adapter-path", adapter_dir,
+        "--seed", str(config.seed),
+    ]
+    if config_file:
+        argv += ["--config", config_file]
+    if config.gradient_checkpointing:
+        argv.append("--grad-checkpoint")
+    if config.loss_on == "assistant":
+        argv.append("--mask-prompt")
+    return Command(tuple(argv))

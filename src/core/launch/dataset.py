@@ -1,0 +1,163 @@
+"""Check a conversational dataset before any GPU time is spent on it.
+
+The training script expects rows with a `messages` list of `{"role", "content"}` turns and at least
+one assistant turn (the loss is computed on assistant turns only). A local JSONL file is counted in
+full and validated on a sample; a Hub dataset is validated on its first data file when that file is
+small enough to fetch (JSONL or Parquet), otherwise only its existence is checked.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.errors import TunerError
+
+ROLES = frozenset({"system", "user", "assistant", "tool", "developer"})
+SAMPLE_ROWS = 200
+MAX_HUB_FILE_BYTES = 64 * 1024 * 1024
+CHARS_PER_TOKEN = 3.8
+"""Rough English average for modern BPE vocabularies; only used for time estimates."""
+
+
+@dataclass
+class DatasetReport:
+    source: str
+    """"local" or "hub"."""
+    num_examples: int | None = None
+    checked_rows: int = 0
+    avg_chars: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def avg_tokens(self) -> float | None:
+        return None if self.avg_chars is None else self.avg_chars / CHARS_PER_TOKEN
+
+
+def check_row(row: Any, where: str) -> int:
+    """Validate one example; return its number of characters. Raises a one-line TunerError."""
+    if not isinstance(row, dict):
+        raise TunerError(f"{where}: each line must be a JSON object", field="dataset",
+                         hint='expected {"messages": [{"role": "user", "content": "..."}, ...]}')
+    messages = row.get("messages")
+    if not isinstance(messages, list) or not messages:
+        keys = ", ".join(sorted(row)) or "none"
+        raise TunerError(f"{where}: no `messages` list (keys: {keys})", field="dataset",
+                         hint='each row needs "messages": [{"role": ..., "content": ...}]')
+    chars = 0
+    assistant = 0
+    for i, message in enumerate(messages, 1):
+        if not isinstance(message, dict):
+            raise TunerError(f"{where}: message {i} is not an object", field="dataset")
+        role, content = message.get("role"), message.get("content")
+        if role not in ROLES:
+            raise TunerError(f"{where}: message {i} has role {role!r}", field="dataset",
+                             hint="roles are system, user, assistant, tool")
+        if not isinstance(content, str):
+            raise TunerError(f"{where}: message {i} has no text `content`", field="dataset")
+        assistant += role == "assistant"
+        chars += len(content)
+    if not assistant:
+        raise TunerError(f"{where}: no assistant turn, so nothing to learn", field="dataset",
+                         hint="every conversation needs at least one assistant message")
+    return chars
+
+
+def check_local_jsonl(path: str | Path, *, sample: int = SAMPLE_ROWS) -> DatasetReport:
+    """Count a JSONL file and validate its first `sample` rows."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise TunerError(f"no such file {path}", field="dataset", hint="give an existing .jsonl file")
+    report = DatasetReport(source="local", num_examples=0)
+    total_chars = 0
+    try:
+        with file.open("r", encoding="utf-8") as handle:
+            for lineno, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                report.num_examples = (report.num_examples or 0) + 1
+                if report.checked_rows >= sample:
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise TunerError(f"{file.name} line {lineno}: not valid JSON ({exc.msg})", field="dataset",
+                                     hint="one JSON object per line (JSONL)") from None
+                total_chars += check_row(row, f"{file.name} line {lineno}")
+                report.checked_rows += 1
+    except UnicodeDecodeError:
+        raise TunerError(f"{file.name} is not UTF-8 text", field="dataset", hint="save it as UTF-8 JSONL") from None
+    if not report.num_examples:
+        raise TunerError(f"{file.name} is empty", field="dataset", hint="one conversation per line")
+    report.avg_chars = total_chars / max(1, report.checked_rows)
+    return report
+
+
+def check_rows(rows: list[dict[str, Any]], where: str) -> tuple[int, float]:
+    total = 0
+    for i, row in enumerate(rows, 1):
+        total += check_row(row, f"{where} row {i}")
+    return len(rows), total / max(1, len(rows))
+
+
+def check_hub_dataset(repo_id: str, split: str = "train") -> DatasetReport:
+    """Existence (raises TunerError/OfflineError) and, when a small data file exists, format and size."""
+    from huggingface_hub import hf_hub_download
+
+    from core.hub import hf_api, hub_endpoint, hub_error
+
+    try:
+        info = hf_api().dataset_info(repo_id, files_metadata=True)
+    except Exception as exc:
+        raise hub_error(exc, f"dataset {repo_id}") from None
+    report = DatasetReport(source="hub")
+    report.num_examples = _num_examples_from_card(info, split)
+    files = [(s.rfilename, s.size or 0) for s in (info.siblings or [])]
+    data_files = [f for f in files if f[0].endswith((".jsonl", ".json", ".parquet")) and not f[0].startswith(".")]
+    preferred = [f for f in data_files if split in Path(f[0]).name or f"/{split}" in f"/{f[0]}"] or data_files
+    if not preferred:
+        report.notes.append("no JSONL/Parquet data file found to check the format")
+        return report
+    name, size = sorted(preferred)[0]
+    if size > MAX_HUB_FILE_BYTES:
+        report.notes.append(f"{name} is {size / 1e6:.0f} MB: format not checked before launch")
+        return report
+    try:
+        local = hf_hub_download(repo_id, name, repo_type="dataset", endpoint=hub_endpoint())
+    except Exception as exc:
+        raise hub_error(exc, f"dataset {repo_id} file {name}") from None
+    if name.endswith(".parquet"):
+        rows, count = _parquet_rows(Path(local))
+        checked, avg = check_rows(rows, f"{repo_id}/{name}")
+        report.num_examples = report.num_examples or count
+        report.checked_rows, report.avg_chars = checked, avg
+    else:
+        local_report = check_local_jsonl(local)
+        report.num_examples = report.num_examples or local_report.num_examples
+        report.checked_rows, report.avg_chars = local_report.checked_rows, local_report.avg_chars
+    if len(preferred) > 1:
+        report.notes.append(f"checked {name} of {len(preferred)} data files; the count may cover only that file")
+    return report
+
+
+def _parquet_rows(path: Path) -> tuple[list[dict[str, Any]], int]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:  # pragma: no cover - pyarrow ships with datasets
+        raise TunerError("cannot read Parquet here (pyarrow missing)", field="dataset") from None
+    table = pq.ParquetFile(path)
+    count = table.metadata.num_rows
+    first = table.read_row_group(0).slice(0, SAMPLE_ROWS).to_pylist() if table.num_row_groups else []
+    return first, count
+
+
+def _num_examples_from_card(info: Any, split: str) -> int | None:
+    card = getattr(info, "card_data", None)
+    infos = card.get("dataset_info") if card is not None and hasattr(card, "get") else None
+    for entry in infos if isinstance(infos, list) else [infos] if isinstance(infos, dict) else []:
+        for s in entry.get("splits", []) or []:
+            if s.get("name") == split and isinstance(s.get("num_examples"), int):
+                return int(s["num_examples"])
+    return None

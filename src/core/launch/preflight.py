@@ -1,0 +1,499 @@
+"""Preflight: everything that can go wrong, found before a job is submitted.
+
+Each finding is one line with its severity, the form field it belongs to, and the fix. Errors block
+the launch; warnings are shown and the user decides. Checks that need the Hub run only when it can
+be reached; offline they are skipped with a visible warning, never silently.
+
+Checks: the settings themselves; the model is the instruction-tuned variant; the dataset exists and
+its rows are conversations (validated on a sample); memory fit on the chosen flavor and the cheapest
+flavor that fits (`core.memory`); a timeout long enough for the expected steps; the token exists, can
+write, and can read a gated model; what the chosen backend needs (GPU, packages, Apple Silicon).
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from core.errors import OfflineError, TunerError
+from core.flavors import Flavor, get_flavor
+from core.launch.config import BNB_OPTIMIZERS, LaunchConfig, human_duration
+from core.launch.dataset import DatasetReport, check_hub_dataset, check_local_jsonl
+from core.launch.naming import check_instruct_variant
+from core.redact import redact
+
+Severity = Literal["error", "warning", "info", "ok"]
+_ORDER = {"error": 0, "warning": 1, "info": 2, "ok": 3}
+
+STARTUP_SECONDS = 15 * 60
+"""Image pull, pip/uv install and model download before the first step (a 12B model is ~25 GB)."""
+TIMEOUT_MARGIN = 1.5
+"""Estimated run time is multiplied by this before it is compared with the timeout."""
+# Dense bf16/fp16 tensor throughput per GPU, TFLOP/s (vendor datasheets), used for time estimates only.
+GPU_TFLOPS = {"T4": 65, "L4": 121, "A10G": 125, "L40S": 362, "A100": 312, "H200": 989, "RTX PRO 6000": 500}
+MFU = {"lora": 0.35, "qlora": 0.22}
+"""Model FLOP utilisation seen for LoRA / QLoRA SFT with HF Trainer (QLoRA pays for dequantisation)."""
+
+
+@dataclass
+class Finding:
+    severity: Severity
+    check: str
+    message: str
+    fix: str = ""
+    field: str | None = None
+
+    def one_line(self) -> str:
+        where = f"{self.field}: " if self.field else ""
+        text = f"{where}{self.message}"
+        return f"{text} — {self.fix}" if self.fix else text
+
+
+@dataclass
+class LocalGpu:
+    name: str
+    memory_gb: float
+
+
+@dataclass
+class PreflightReport:
+    findings: list[Finding] = field(default_factory=list)
+    online: bool | None = None
+    dataset: DatasetReport | None = None
+    expected_steps: int | None = None
+    estimated_seconds: float | None = None
+    estimated_cost: float | None = None
+    memory_bytes: float | None = None
+    cheapest_flavor: str | None = None
+    namespace: str | None = None
+    local_gpu: LocalGpu | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == "warning"]
+
+    def add(self, severity: Severity, check: str, message: str, fix: str = "", field: str | None = None) -> None:
+        self.findings.append(Finding(severity, check, redact(message), redact(fix), field))
+
+    def sorted(self) -> list[Finding]:
+        return sorted(self.findings, key=lambda f: _ORDER[f.severity])
+
+    def field_errors(self) -> dict[str, str]:
+        """The first error per form field, for showing next to its input."""
+        out: dict[str, str] = {}
+        for f in self.findings:
+            if f.severity == "error" and f.field and f.field not in out:
+                out[f.field] = f.message + (f" ({f.fix})" if f.fix else "")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "online": self.online,
+            "expected_steps": self.expected_steps,
+            "estimated_seconds": self.estimated_seconds,
+            "estimated_cost": self.estimated_cost,
+            "memory_bytes": self.memory_bytes,
+            "cheapest_flavor": self.cheapest_flavor,
+            "namespace": self.namespace,
+            "num_examples": self.dataset.num_examples if self.dataset else None,
+            "findings": [
+                {"severity": f.severity, "check": f.check, "field": f.field, "message": f.message, "fix": f.fix}
+                for f in self.sorted()
+            ],
+        }
+
+
+@dataclass
+class PreflightOptions:
+    online: bool = True
+    """False: skip every Hub check (each one reported as skipped)."""
+    check_memory: bool = True
+    local_gpu_probe: Callable[[], LocalGpu | None] | None = None
+    """How to find this machine's GPU (tests inject one); default asks nvidia-smi."""
+    python_has_training_stack: Callable[[], bool] | None = None
+
+
+def run_preflight(config: LaunchConfig, options: PreflightOptions | None = None) -> PreflightReport:
+    options = options or PreflightOptions()
+    report = PreflightReport()
+    for error in config.validate():
+        report.add("error", "settings", error.message, error.fix, error.field)
+    invalid = {f.field for f in report.errors}
+
+    if "base_model" not in invalid:
+        advice = check_instruct_variant(config.base_model)
+        if advice:
+            fix = f"use {advice.suggestion}" if advice.suggestion else "use the instruction-tuned (-it/-Instruct) variant"
+            report.add("warning", "model", advice.message, fix, "base_model")
+
+    _check_backend(config, report, options)
+
+    whoami: dict[str, Any] | None = None
+    if options.online:
+        whoami = _check_token(config, report)
+    else:
+        report.online = False
+        report.add("warning", "hub", "offline: token, gated-model, dataset and repo checks skipped",
+                   "run preflight online before launching on HF Jobs")
+
+    if "dataset" not in invalid:
+        _check_dataset(config, report, online=report.online is not False)
+    if report.online and "base_model" not in invalid and not config.model_is_local:
+        _check_model_access(config, report)
+    if report.online and whoami and config.output_repo and "output_repo" not in invalid:
+        _check_output_repo(config, report, whoami)
+
+    _check_steps_and_time(config, report)
+    if options.check_memory and "base_model" not in invalid:
+        _check_memory(config, report, online=report.online is not False)
+    return report
+
+
+# -- backend ------------------------------------------------------------------------------------------
+def _check_backend(config: LaunchConfig, report: PreflightReport, options: PreflightOptions) -> None:
+    if config.backend == "hf-jobs":
+        if config.dataset_is_local:
+            report.add("error", "dataset", "a local file is not visible inside an HF job",
+                       f"upload it first: hf upload <user>/<name> {config.dataset} --repo-type dataset, "
+                       "then use that dataset id", "dataset")
+        if config.model_is_local:
+            report.add("error", "model", "a local model folder is not visible inside an HF job",
+                       "use the model's Hub id", "base_model")
+        flavor = get_flavor(config.flavor)
+        if flavor is not None and not flavor.is_gpu:
+            report.add("warning", "flavor", f"{config.flavor} has no GPU: training will be extremely slow",
+                       "pick a GPU flavor (the cheapest that fits is listed below)", "flavor")
+        if flavor is not None and flavor.gpu_count > 1:
+            report.add("info", "flavor", f"{config.flavor} has {flavor.gpu_count} GPUs; this script runs one process, "
+                       "so the model is split across them (no data parallelism)",
+                       "a single larger GPU is usually faster for the money", "flavor")
+        if flavor is not None and flavor.gpu_name == "T4" and config.load_in_4bit:
+            report.add("info", "flavor", "T4 has no bfloat16: the script trains in float16")
+        if not config.trackio_space:
+            report.add("warning", "tracking", "no Trackio Space: metrics logged inside the job are lost when it ends",
+                       "set a Trackio Space (user/space) to watch the run live", "trackio_space")
+        return
+
+    if config.backend == "mlx":
+        reason = mlx_unavailable_reason()
+        if reason:
+            report.add("error", "backend", reason, "use the local or HF Jobs backend", "backend")
+        elif not shutil.which("python3") and not _module_available("mlx_lm"):
+            report.add("error", "backend", "mlx-lm is not installed", "pip install mlx-lm", "backend")
+        if not config.dataset_is_local:
+            report.add("info", "dataset", "the Hub dataset is downloaded and written as train/valid JSONL for mlx_lm")
+        return
+
+    # local
+    probe = options.local_gpu_probe or probe_local_gpu
+    gpu = probe()
+    report.local_gpu = gpu
+    if gpu is None:
+        report.add("warning", "backend", "no CUDA GPU on this machine: training runs on CPU (slow)",
+                   "fine for a smoke test with max_steps; use HF Jobs or a GPU box for real runs")
+        if config.load_in_4bit:
+            report.add("error", "lora", "4-bit (QLoRA) needs a CUDA GPU (bitsandbytes)",
+                       "turn 4-bit off for CPU runs", "load_in_4bit")
+        if config.optimizer in BNB_OPTIMIZERS:
+            report.add("error", "training", f"{config.optimizer} is a bitsandbytes optimizer and needs a CUDA GPU",
+                       "use adamw_torch on CPU", "optimizer")
+    has_stack = (options.python_has_training_stack or python_has_training_stack)()
+    if not has_stack and not shutil.which("uv"):
+        report.add("error", "backend", "no training environment: this Python lacks trl/peft/trackio and uv is not installed",
+                   "pip install 'tui-tuner[train]' or install uv (https://docs.astral.sh/uv/)", "backend")
+
+
+def mlx_unavailable_reason() -> str | None:
+    """None on Apple Silicon; otherwise a plain sentence saying why MLX cannot run here."""
+    system, machine = platform.system(), platform.machine()
+    if system == "Darwin" and machine == "arm64":
+        return None
+    return f"MLX needs Apple Silicon (macOS on arm64); this machine is {system} {machine}"
+
+
+def python_has_training_stack() -> bool:
+    return all(_module_available(m) for m in ("torch", "trl", "peft", "datasets", "trackio"))
+
+
+def _module_available(name: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def probe_local_gpu() -> LocalGpu | None:
+    """The first CUDA GPU (name, memory) from nvidia-smi; None when there is none."""
+    exe = shutil.which("nvidia-smi")
+    if not exe:
+        return None
+    try:
+        out = subprocess.run([exe, "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True, timeout=10, check=True).stdout
+        name, mem = out.strip().splitlines()[0].rsplit(",", 1)
+        return LocalGpu(name.strip(), float(mem) / 1024 * 1.073741824)
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return None
+
+
+# -- hub ----------------------------------------------------------------------------------------------
+def _check_token(config: LaunchConfig, report: PreflightReport) -> dict[str, Any] | None:
+    from huggingface_hub import get_token
+
+    from core.hub import hf_api, hub_error
+
+    needs_token = config.backend == "hf-jobs" or bool(config.output_repo)
+    if not get_token():
+        if needs_token:
+            report.add("error", "token", "no Hugging Face token found",
+                       "run `hf auth login` or set HF_TOKEN", "token")
+        else:
+            report.add("info", "token", "no Hugging Face token: only public models and datasets can be used")
+        report.online = None
+        return None
+    try:
+        info = hf_api().whoami()
+    except Exception as exc:
+        error = hub_error(exc, "token check")
+        if isinstance(error, OfflineError):
+            report.online = False
+            report.add("warning", "hub", f"offline ({error.message}): token, gated-model, dataset and repo checks skipped",
+                       "check the network before launching on HF Jobs")
+            return None
+        report.online = True
+        report.add("error", "token", error.message, error.hint or "run `hf auth login` again", "token")
+        return None
+    report.online = True
+    report.namespace = config.namespace or str(info.get("name"))
+    role = ((info.get("auth") or {}).get("accessToken") or {}).get("role")
+    if role == "read" and config.output_repo:
+        report.add("error", "token", "the token is read-only: the job would train for hours, then fail to push",
+                   "create a write token (hf auth login) — fine-grained tokens need repo write", "token")
+    elif role == "fineGrained":
+        report.add("info", "token", "fine-grained token: make sure it can write repos and start Jobs in "
+                   f"{report.namespace}")
+    if config.namespace and config.namespace != info.get("name"):
+        orgs = {o.get("name") for o in info.get("orgs") or []}
+        if config.namespace not in orgs:
+            report.add("error", "token", f"you are not a member of {config.namespace!r}",
+                       f"use your own namespace ({info.get('name')}) or an org you belong to", "namespace")
+    return info
+
+
+def _check_model_access(config: LaunchConfig, report: PreflightReport) -> None:
+    from core.hub import hf_api, hub_error
+
+    api = hf_api()
+    try:
+        info = api.model_info(config.base_model)
+    except Exception as exc:
+        error = hub_error(exc, f"model {config.base_model}")
+        report.add("error", "model", error.message, error.hint or "", "base_model")
+        return
+    gated = getattr(info, "gated", False)
+    if gated:
+        try:
+            api.auth_check(config.base_model)
+        except Exception as exc:
+            name = type(exc).__name__
+            if name == "GatedRepoError" or "403" in str(exc):
+                report.add("error", "model", f"{config.base_model} is gated and your token has no access yet",
+                           f"accept the license at https://huggingface.co/{config.base_model}", "base_model")
+            else:
+                error = hub_error(exc, f"model {config.base_model}")
+                report.add("warning", "model", f"could not confirm access to the gated model ({error.message})",
+                           "accept the license on the Hub if you have not", "base_model")
+            return
+        report.add("ok", "model", f"{config.base_model} is gated; your token has access")
+    else:
+        report.add("ok", "model", f"{config.base_model} found on the Hub")
+
+
+def _check_output_repo(config: LaunchConfig, report: PreflightReport, whoami: dict[str, Any]) -> None:
+    owner = config.output_repo.split("/", 1)[0]
+    writable = {whoami.get("name")} | {o.get("name") for o in whoami.get("orgs") or []}
+    if owner not in writable:
+        report.add("error", "output", f"you cannot create repos under {owner!r}",
+                   f"use {whoami.get('name')}/{config.output_repo.split('/', 1)[1]}", "output_repo")
+        return
+    from core.hub import hf_api
+
+    try:
+        exists = hf_api().repo_exists(config.output_repo)
+    except Exception:
+        return
+    if exists:
+        report.add("info", "output", f"{config.output_repo} exists: checkpoints are added as new commits")
+
+
+# -- dataset --------------------------------------------------------------------------------------------
+def _check_dataset(config: LaunchConfig, report: PreflightReport, *, online: bool) -> None:
+    try:
+        if config.dataset_is_local:
+            report.dataset = check_local_jsonl(config.dataset)
+        elif not online:
+            report.add("warning", "dataset", "offline: the Hub dataset's existence and format were not checked",
+                       field="dataset")
+            return
+        else:
+            report.dataset = check_hub_dataset(config.dataset, config.dataset_split)
+    except OfflineError as exc:
+        report.add("warning", "dataset", f"dataset not checked: {exc.message}", exc.hint or "", "dataset")
+        return
+    except TunerError as exc:
+        report.add("error", "dataset", exc.message, exc.hint or "", "dataset")
+        return
+    ds = report.dataset
+    count = f"{ds.num_examples} examples" if ds.num_examples else "size unknown"
+    report.add("ok", "dataset", f"{count}; {ds.checked_rows} rows checked, all conversations with an assistant turn")
+    for note in ds.notes:
+        report.add("info", "dataset", note)
+    if ds.avg_tokens and ds.avg_tokens * 1.25 > config.max_length:
+        report.add("warning", "dataset", f"average conversation ≈{ds.avg_tokens:.0f} tokens, near or over "
+                   f"max_length {config.max_length}: long conversations are truncated",
+                   "raise max_length (check memory) or shorten the data", "max_length")
+
+
+# -- steps, time, memory --------------------------------------------------------------------------------
+def expected_steps(config: LaunchConfig, num_examples: int) -> int:
+    """Optimizer steps: ceil(examples ÷ effective batch) × epochs, or max_steps when set."""
+    if config.max_steps:
+        return int(config.max_steps)
+    return max(1, math.ceil(math.ceil(num_examples / config.effective_batch) * config.epochs))
+
+
+def estimate_seconds(config: LaunchConfig, *, steps: int, params: float, avg_tokens: float | None,
+                     flavor: Flavor) -> float | None:
+    """Wall time of `steps` optimizer steps on `flavor` from FLOPs (6·N per token with checkpointing)."""
+    tflops = GPU_TFLOPS.get(flavor.gpu_name or "")
+    if not tflops or params <= 0:
+        return None
+    tokens_per_example = min(float(config.max_length), avg_tokens or float(config.max_length))
+    tokens = steps * config.effective_batch * tokens_per_example
+    flops_per_token = (6.0 if config.gradient_checkpointing else 4.0) * params
+    mfu = MFU["qlora" if config.load_in_4bit else "lora"]
+    return tokens * flops_per_token / (tflops * 1e12 * mfu)
+
+
+def _check_steps_and_time(config: LaunchConfig, report: PreflightReport) -> None:
+    n = report.dataset.num_examples if report.dataset else None
+    if n:
+        report.expected_steps = expected_steps(config, n)
+        report.add("info", "steps", f"{report.expected_steps} optimizer steps ({n} examples ÷ effective batch "
+                   f"{config.effective_batch} × {config.epochs:g} epochs)" if not config.max_steps
+                   else f"{report.expected_steps} optimizer steps (max_steps)")
+        if config.save_steps > report.expected_steps:
+            report.add("warning", "training", f"save_steps {config.save_steps} > {report.expected_steps} steps: "
+                       "no checkpoint before the end, so a timeout loses everything",
+                       f"set save_steps ≤ {max(1, report.expected_steps // 4)}", "save_steps")
+
+
+def _check_memory(config: LaunchConfig, report: PreflightReport, *, online: bool) -> None:
+    try:
+        from core import memory
+    except ImportError:
+        report.add("info", "memory", "memory estimator not available in this build; fit not checked")
+        return
+    try:
+        arch = memory.resolve_architecture(config.base_model, allow_hub=online)
+    except TypeError:  # older signature without allow_hub
+        try:
+            arch = memory.resolve_architecture(config.base_model)
+        except TunerError as exc:
+            report.add("warning", "memory", f"memory fit not checked: {exc.message}", exc.hint or "", "base_model")
+            return
+    except TunerError as exc:
+        report.add("warning", "memory", f"memory fit not checked: {exc.message}", exc.hint or "", "base_model")
+        return
+    try:
+        est = memory.estimate_training(memory.MemoryInputs(
+            arch=arch, method="qlora" if config.load_in_4bit else "lora", max_length=config.max_length,
+            batch_size=config.batch_size, gradient_accumulation=config.gradient_accumulation,
+            lora_r=config.lora_r, lora_targets=tuple(config.lora_targets), optimizer=config.optimizer,
+            gradient_checkpointing=config.gradient_checkpointing, dtype="bf16"))
+    except TunerError as exc:
+        report.add("warning", "memory", f"memory fit not checked: {exc.message}", exc.hint or "")
+        return
+    report.memory_bytes = float(est.total_bytes)
+    cheapest = est.cheapest_flavor
+    report.cheapest_flavor = cheapest.name if cheapest else None
+    need = f"≈{est.total_bytes / 1e9:.1f} GB per GPU"
+    params = float(_total_params(arch))
+
+    if config.backend == "hf-jobs":
+        flavor = get_flavor(config.flavor)
+        if flavor is None:
+            return
+        if not flavor.is_gpu:
+            pass
+        elif est.fits(flavor):
+            report.add("ok", "memory", f"fits {flavor.name} ({need} of {flavor.gpu_memory_gb:g} GB)")
+            if cheapest and cheapest.name != flavor.name and cheapest.price_per_hour < flavor.price_per_hour:
+                report.add("info", "memory", f"{cheapest.name} also fits and costs ${cheapest.price_per_hour:.2f}/h "
+                           f"instead of ${flavor.price_per_hour:.2f}/h", f"switch flavor to {cheapest.name}", "flavor")
+        else:
+            fix = (f"use {cheapest.name} ({cheapest.gpu_memory_gb:g} GB, ${cheapest.price_per_hour:.2f}/h), "
+                   "or lower max_length / batch size" if cheapest else
+                   "no single GPU holds it: lower max_length or batch size, or turn on 4-bit")
+            report.add("error", "memory", f"does not fit {flavor.name}: needs {need}, "
+                       f"the GPU has {flavor.gpu_memory_gb:g} GB", fix, "flavor")
+        _check_timeout(config, report, flavor, params)
+    elif config.backend == "local" and report.local_gpu is not None:
+        gpu = report.local_gpu
+        if est.total_bytes > gpu.memory_gb * 1e9:
+            report.add("error", "memory", f"does not fit this machine's {gpu.name}: needs {need}, it has "
+                       f"{gpu.memory_gb:.0f} GB", "lower max_length or batch size, or turn on 4-bit", "max_length")
+        else:
+            report.add("ok", "memory", f"fits this machine's {gpu.name} ({need} of {gpu.memory_gb:.0f} GB)")
+
+
+def _check_timeout(config: LaunchConfig, report: PreflightReport, flavor: Flavor, params: float) -> None:
+    if not report.expected_steps:
+        report.add("info", "timeout", "run time not estimated (dataset size unknown)")
+        return
+    avg = report.dataset.avg_tokens if report.dataset else None
+    train = estimate_seconds(config, steps=report.expected_steps, params=params, avg_tokens=avg, flavor=flavor)
+    if train is None:
+        return
+    total = train + STARTUP_SECONDS
+    report.estimated_seconds = total
+    report.estimated_cost = flavor.cost(total)
+    timeout = config.timeout_seconds()
+    needed = total * TIMEOUT_MARGIN
+    text = (f"estimated {human_duration(total)} ({report.expected_steps} steps, start-up included), "
+            f"≈${report.estimated_cost:.2f} on {flavor.name}")
+    if timeout < total:
+        report.add("error", "timeout", f"timeout {config.timeout} is shorter than the {text}",
+                   f"set timeout to at least {_round_up_hours(needed)}", "timeout")
+    elif timeout < needed:
+        report.add("warning", "timeout", f"timeout {config.timeout} leaves little margin: {text}",
+                   f"set timeout to {_round_up_hours(needed)}", "timeout")
+    else:
+        report.add("ok", "timeout", f"timeout {config.timeout} covers the {text}")
+
+
+def _round_up_hours(seconds: float) -> str:
+    hours = math.ceil(seconds / 3600)
+    return f"{hours}h" if hours > 1 or seconds > 1800 else f"{math.ceil(seconds / 60)}m"
+
+
+def _total_params(arch: Any) -> float:
+    value = getattr(arch, "total_params", 0)
+    value = value() if callable(value) else value
+    return float(value or 0)
