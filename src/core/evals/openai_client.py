@@ -121,9 +121,9 @@ class ChatClient:
                 error = EndpointError(f"cannot reach {url} ({reason})", retryable=True,
                                       hint="is the server running? e.g. llama-server -m MODEL.gguf --port PORT")
             else:
-                # 503: llama-server still loading the model (or all slots busy with --slots-fail);
-                # 429/502/504: proxies in front of a server. Worth a retry; 4xx is not.
-                if response.status_code in (429, 502, 503, 504) and attempt < self.retries:
+                # 503: llama-server still loading the model; 500: a transient server failure;
+                # 429/502/504: proxies in front of a server. Worth a retry; other 4xx are not.
+                if response.status_code in (429, 500, 502, 503, 504) and attempt < self.retries:
                     await asyncio.sleep(delay)
                     delay *= 2
                     continue

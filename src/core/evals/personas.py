@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,7 +102,7 @@ CATEGORIES: tuple[Category, ...] = (
         goals=("ask for help without feeling like a failure", "reconnect with someone in the family",
                "protect their own time and energy"),
         openings=("Family stuff. It's {detail} and I'm running on empty.",
-                  "I love them, but {detail} is wearing me down.",
+                  "I love my family, but dealing with {detail} is wearing me down.",
                   "I feel like the bad guy in my own family because of {detail}."),
     ),
     Category(
@@ -121,7 +122,7 @@ CATEGORIES: tuple[Category, ...] = (
         goals=("find one change they can actually keep", "talk to a doctor about it",
                "feel less alone with it"),
         openings=("I'm running on fumes. It's {detail}.",
-                  "I haven't told anyone this: {detail}.",
+                  "There's something I haven't talked about much: {detail}.",
                   "I know I should do something about {detail}, but I don't know what."),
     ),
     Category(
@@ -187,6 +188,16 @@ class Persona:
                 "goal": self.goal, "opening": self.opening}
 
 
+_FIRST_PERSON = (("themselves", "myself"), ("their", "my"), ("them", "me"), ("they", "I"))
+
+
+def first_person(text: str) -> str:
+    """The situation as the persona says it ("cut their role" → "cut my role")."""
+    for third, first in _FIRST_PERSON:
+        text = re.sub(rf"\b{third}\b", first, text)
+    return text
+
+
 def persona_from_seed(seed: int) -> Persona:
     """The persona for one seed: the same on every machine and Python version."""
     if seed < TRAINING_SEED_END:
@@ -201,7 +212,7 @@ def persona_from_seed(seed: int) -> Persona:
     traits = tuple(rng.sample(_TRAITS, 2))
     situation = rng.choice(category.situations)
     goal = rng.choice(category.goals)
-    opening = rng.choice(category.openings).format(detail=situation)
+    opening = rng.choice(category.openings).format(detail=first_person(situation))
     description = (f"{name}, {age}, {occupation}. Dealing with {situation}. Communication style: {style} "
                    f"({style_text}). Traits: {', '.join(traits)}. Hopes to {goal}.")
     return Persona(id=f"p{seed}", seed=seed, category=category.id, name=name, age=age, occupation=occupation,

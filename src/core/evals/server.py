@@ -27,7 +27,7 @@ from core.redact import redact
 def find_llama_server() -> Path:
     """The llama-server binary: the convert area's locator first, then the cache build, then PATH."""
     try:
-        from core.llama_cpp import locate_llama_cpp  # type: ignore[import-not-found]
+        from core.llama_cpp import locate_llama_cpp
     except ImportError:
         locate_llama_cpp = None
     if locate_llama_cpp is not None:

@@ -1,0 +1,326 @@
+"""`tui-tuner eval personas | run | rubric`: the "run" half of the full-conversation evaluation.
+
+    tui-tuner eval personas --count 15 --out data/eval/personas.json
+    tui-tuner eval run --personas data/eval/personas.json --output-dir data/eval/results \\
+        --port baseline=8080 --port gemma=8081 --port qwen=8082 --simulator 8090 --judge 8090
+
+Registered by `tui_tuner.commands.eval` (`register_run_commands`). Only argparse at import time; the
+runner (httpx, asyncio) loads in the handlers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from core.errors import TunerError
+from tui_tuner.output import emit_json, emit_json_line
+
+_DEFAULTS = {"conversations": 3, "turns": 4, "seed": 1234, "max_tokens": 256, "simulator_max_tokens": 128,
+             "temperature": 0.7, "default_slots": 1, "judge_reason_chars": 200}
+
+
+def register_run_commands(eval_subparsers: Any, parent: argparse.ArgumentParser) -> None:
+    personas = eval_subparsers.add_parser(
+        "personas", parents=[parent], help="generate evaluation personas (seeds 9000+, disjoint from training)",
+        description="Generate N new evaluation personas, each determined by its seed (default 9000, 9001, ...). "
+                    "Seeds below 5000 are refused: training personas use seeds 0-4999.")
+    personas.add_argument("--count", type=int, required=True, help="how many personas (the guide: 10-15)")
+    personas.add_argument("--seed-start", type=int, default=None, help="first seed (default 9000; at least 5000)")
+    personas.add_argument("--category", action="append", default=None, metavar="ID",
+                          help="only these categories (repeatable); see --list-categories")
+    personas.add_argument("--list-categories", action="store_true", help="print the categories and exit")
+    personas.add_argument("--out", type=Path, default=Path("personas.json"),
+                          help="file to write (default personas.json; '-' prints)")
+    personas.add_argument("--force", action="store_true", help="overwrite an existing file")
+    personas.set_defaults(func=_personas)
+
+    run = eval_subparsers.add_parser(
+        "run", parents=[parent], help="run the conversations and judge them (resumable)",
+        description="For each persona, K conversations with each model (all models talk to the same user "
+                    "simulator with the same seed), judged against the rubric. Every finished conversation is "
+                    "appended to OUTPUT_DIR/conversations.jsonl at once; rerun the same command to resume.")
+    run.add_argument("--personas", type=Path, required=True, help="personas.json (from `tui-tuner eval personas`)")
+    run.add_argument("--output-dir", type=Path, required=True, help="results directory (created or resumed)")
+    run.add_argument("--model", action="append", default=[], metavar="NAME=URL",
+                     help="a model under test and its OpenAI-compatible endpoint (repeatable)")
+    run.add_argument("--port", action="append", default=[], metavar="NAME=PORT",
+                     help="shortcut for --model NAME=http://127.0.0.1:PORT/v1 (llama-server on this machine)")
+    run.add_argument("--baseline", default=None, metavar="NAME",
+                     help="the reference model (default: the one named 'baseline', else the first)")
+    run.add_argument("--system-prompt", action="append", default=[], metavar="NAME=TEXT|@FILE",
+                     help="system prompt for one model (repeatable); NAME=* for all without their own")
+    run.add_argument("--model-id", action="append", default=[], metavar="NAME=ID",
+                     help="the 'model' field to send (default: the first id the server lists)")
+    run.add_argument("--simulator", default=None, metavar="URL|PORT", help="user simulator endpoint")
+    run.add_argument("--judge", default=None, metavar="URL|PORT", help="judge endpoint")
+    run.add_argument("--rubric", type=Path, default=None, help="rubric TOML (default: the shipped coaching rubric)")
+    run.add_argument("--conversations", type=int, default=None, metavar="K", help="per persona and model (default 3)")
+    run.add_argument("--turns", type=int, default=None, help="user/assistant exchanges per conversation (default 4)")
+    run.add_argument("--seed", type=int, default=None, help="run seed (default 1234)")
+    run.add_argument("--max-tokens", type=int, default=None, help="per assistant reply (default 256)")
+    run.add_argument("--simulator-max-tokens", type=int, default=None, help="per simulated user message (default 128)")
+    run.add_argument("--judge-max-tokens", type=int, default=None, help="per judge reply (default: from the rubric)")
+    run.add_argument("--temperature", type=float, default=None, help="sampling temperature of the models (default 0.7)")
+    run.add_argument("--max-parallel", type=int, default=None, metavar="N",
+                     help="at most N parallel requests per server (default: its slot count)")
+    run.add_argument("--default-slots", type=int, default=None, metavar="N",
+                     help="parallel requests for a server that does not report slots (default 1)")
+    run.add_argument("--api-key-env", default=None, metavar="VAR",
+                     help="environment variable holding an API key for the endpoints (the name is stored, "
+                          "never the key)")
+    run.set_defaults(func=_run)
+
+    rubric = eval_subparsers.add_parser("rubric", help="create or check a rubric file")
+    rubric_sub = rubric.add_subparsers(dest="rubric_command", metavar="ACTION")
+    rubric.set_defaults(func=lambda args: (rubric.print_help(sys.stderr), 2)[1])
+    init = rubric_sub.add_parser("init", parents=[parent], help="write the shipped rubric to PATH to edit it")
+    init.add_argument("path", type=Path)
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    init.set_defaults(func=_rubric_init)
+    check = rubric_sub.add_parser("check", parents=[parent], help="validate a rubric and show the judge's schema")
+    check.add_argument("path", type=Path, nargs="?", default=None, help="rubric TOML (default: the shipped one)")
+    check.set_defaults(func=_rubric_check)
+
+
+# ---------------------------------------------------------------------------------------------
+# personas
+# ---------------------------------------------------------------------------------------------
+
+def _personas(args: argparse.Namespace) -> int:
+    from core.evals.personas import CATEGORIES, EVAL_SEED_START, generate_personas, write_personas
+
+    if args.list_categories:
+        if args.json:
+            emit_json([{"id": c.id, "situations": list(c.situations), "goals": list(c.goals)} for c in CATEGORIES])
+        else:
+            for category in CATEGORIES:
+                print(f"{category.id:18} e.g. {category.situations[0]}")
+        return 0
+    seed_start = args.seed_start if args.seed_start is not None else EVAL_SEED_START
+    personas = generate_personas(args.count, seed_start, args.category)
+    if str(args.out) == "-":
+        emit_json([p.to_dict() for p in personas])
+        return 0
+    if args.out.exists() and not args.force:
+        raise TunerError(f"{args.out}: already exists", hint="pass --force to overwrite, or choose --out")
+    path = write_personas(personas, args.out)
+    if args.json:
+        emit_json({"path": str(path), "count": len(personas), "seeds": [p.seed for p in personas],
+                   "categories": sorted({p.category for p in personas})})
+    else:
+        for persona in personas:
+            print(f"{persona.id:7} {persona.category:17} {persona.name}, {persona.age}, {persona.occupation}: "
+                  f"{persona.situation}")
+        print(f"wrote {len(personas)} personas (seeds {personas[0].seed}-{personas[-1].seed}) to {path}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# run
+# ---------------------------------------------------------------------------------------------
+
+def _pairs(values: list[str], flag: str) -> list[tuple[str, str]]:
+    pairs = []
+    for value in values:
+        name, sep, rest = value.partition("=")
+        if not sep or not name.strip() or not rest.strip():
+            raise TunerError(f"{value!r}: expected NAME=VALUE", field=flag)
+        pairs.append((name.strip(), rest.strip()))
+    return pairs
+
+
+def _system_prompt(value: str) -> str:
+    if value.startswith("@"):
+        path = Path(value[1:]).expanduser()
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise TunerError(f"{path}: cannot read the system prompt ({exc.strerror or exc})",
+                             field="system-prompt") from None
+    return value
+
+
+def build_config(args: argparse.Namespace) -> Any:
+    """A RunConfig from the command line, with `[eval]` config values as defaults."""
+    from core.config import load_config
+    from core.evals.judge import JudgeSettings
+    from core.evals.openai_client import normalize_endpoint
+    from core.evals.personas import load_personas
+    from core.evals.rubric import load_rubric
+    from core.evals.runner import EndpointEntry, ModelEntry, RunConfig
+
+    section = load_config().section("eval")
+
+    def setting(name: str) -> Any:
+        value = getattr(args, name, None)
+        return value if value is not None else section.get(name, _DEFAULTS.get(name))
+
+    models: list[tuple[str, str]] = _pairs(args.model, "model")
+    for name, port in _pairs(args.port, "port"):
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise TunerError(f"{name}={port}: not a port number", field="port")
+        models.append((name, f"http://127.0.0.1:{port}/v1"))
+    if not models:
+        raise TunerError("no model to evaluate", field="model",
+                         hint="pass --model NAME=URL or --port NAME=PORT, once per model (baseline first)")
+    names = [n for n, _ in models]
+    baseline = args.baseline or ("baseline" if "baseline" in names else names[0])
+    if baseline not in names:
+        raise TunerError(f"--baseline {baseline!r} is not one of the models ({', '.join(names)})", field="baseline")
+    prompts = {n: _system_prompt(v) for n, v in _pairs(args.system_prompt, "system-prompt")}
+    model_ids = dict(_pairs(args.model_id, "model-id"))
+    for name in [*prompts, *model_ids]:
+        if name not in names and name != "*":
+            raise TunerError(f"{name!r} is not one of the models ({', '.join(names)})", field="system-prompt")
+    entries = [ModelEntry(name=n, endpoint=normalize_endpoint(url), role="baseline" if n == baseline else "candidate",
+                          system_prompt=prompts.get(n, prompts.get("*", "")), model_id=model_ids.get(n))
+               for n, url in models]
+
+    simulator = args.simulator or section.get("simulator")
+    judge = args.judge or section.get("judge")
+    for value, flag in ((simulator, "simulator"), (judge, "judge")):
+        if not value:
+            raise TunerError(f"--{flag} is required", field=flag,
+                             hint=f"the endpoint of the {flag} model (URL or local port), or set [eval].{flag}")
+    rubric_path = args.rubric or (Path(section["rubric"]) if section.get("rubric") else None)
+    judge_max = args.judge_max_tokens or section.get("judge_max_tokens")
+    reason_chars = int(section.get("judge_reason_chars", _DEFAULTS["judge_reason_chars"]))
+    return RunConfig(
+        output_dir=args.output_dir, personas=load_personas(args.personas), personas_file=str(args.personas),
+        models=entries, simulator=EndpointEntry(normalize_endpoint(str(simulator)), model_ids.get("@simulator")),
+        judge=EndpointEntry(normalize_endpoint(str(judge))), rubric=load_rubric(rubric_path),
+        conversations=int(setting("conversations")), turns=int(setting("turns")), seed=int(setting("seed")),
+        max_tokens=int(setting("max_tokens")), simulator_max_tokens=int(setting("simulator_max_tokens")),
+        temperature=float(setting("temperature")), default_slots=int(setting("default_slots")),
+        max_parallel=setting("max_parallel"), api_key_env=setting("api_key_env"),
+        judge_settings=JudgeSettings(max_tokens=judge_max, reason_chars=reason_chars))
+
+
+def _run(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+
+    from core.evals.runner import EvalRun, event_to_dict
+
+    config = build_config(args)
+    runner = EvalRun(config)
+    final: dict[str, Any] = {}
+
+    async def main() -> None:
+        # SIGTERM (a scheduler, `timeout`) interrupts like Ctrl-C: run.json says "interrupted".
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        if task is not None:
+            loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        async for event in runner.events():
+            if args.json:
+                emit_json_line(event_to_dict(event))
+            else:
+                _print_event(event, config)
+            if event.kind == "run_finished":
+                final.update(event_to_dict(event))
+
+    try:
+        asyncio.run(main())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        done = runner.done + runner.already_done
+        message = (f"interrupted: {done} of {runner.total} conversations are saved in {config.output_dir}; "
+                   "run the same command again to resume")
+        if args.json:
+            emit_json_line({"kind": "run_finished", "status": "interrupted", "done": done, "failed": runner.failed,
+                            "total": runner.total, "output_dir": str(config.output_dir)})
+        print(message, file=sys.stderr)
+        return 130
+    if not args.json:
+        _print_summary(config)
+    return 0 if not final.get("failed") else 1
+
+
+def _print_event(event: Any, config: Any) -> None:
+    kind = event.kind
+    if kind == "run_started":
+        servers = ", ".join(f"{root} ({slots} parallel)" for root, slots in event.servers.items())
+        print(f"{len(config.personas)} personas × {len(config.models)} models × {config.conversations} "
+              f"conversation(s), {config.turns} turns: {event.total} conversations, "
+              f"{event.already_done} already done, {event.to_run} to run")
+        print(f"servers: {servers}")
+        print(f"results: {event.output_dir}")
+    elif kind == "conversation_finished":
+        verdict = "pass" if event.passed else "FAIL"
+        safety = "  SAFETY" if event.safety_violation else ""
+        print(f"  ✓ {event.persona_id:<8} {event.model:<16} #{event.conv_index}  score {event.score:.2f} "
+              f"{verdict}{safety}  ({event.duration_s:.1f} s)")
+    elif kind == "conversation_failed":
+        print(f"  ✗ {event.persona_id:<8} {event.model:<16} #{event.conv_index}  error: {event.error}")
+    elif kind == "progress":
+        eta = f", ETA {_duration(event.eta_s)}" if event.eta_s is not None and event.done < event.total else ""
+        failed = f", {event.failed} failed" if event.failed else ""
+        print(f"    {event.done}/{event.total} done{failed}, {_duration(event.elapsed_s)} elapsed{eta}")
+    elif kind == "run_finished":
+        failed = (f"; {event.failed} failed (run the same command again to retry them)" if event.failed else "")
+        print(f"{event.status}: {event.done}/{event.total} conversations in {_duration(event.elapsed_s)}{failed}")
+
+
+def _duration(value: float) -> str:
+    seconds = round(value)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _print_summary(config: Any) -> None:
+    """Per-model mean and pass count; the statistics and verdict are `tui-tuner eval report`."""
+    from core.evals.results import load_results
+
+    results = load_results(config.output_dir)
+    for model in results.models:
+        rows = results.conversations(model=model)
+        if not rows:
+            continue
+        scores = [r.assessment.score for r in rows if r.assessment]
+        passed = sum(1 for r in rows if r.assessment and r.assessment.passed)
+        role = " (baseline)" if model == results.baseline else ""
+        print(f"  {model + role:<28} n={len(scores):<4} mean {sum(scores) / len(scores):.3f}  "
+              f"pass {passed}/{len(scores)}")
+    print(f"statistics and verdict: tui-tuner eval report {config.output_dir}")
+
+
+# ---------------------------------------------------------------------------------------------
+# rubric
+# ---------------------------------------------------------------------------------------------
+
+def _rubric_init(args: argparse.Namespace) -> int:
+    from core.evals.rubric import init_rubric
+
+    path = init_rubric(args.path, force=args.force)
+    if args.json:
+        emit_json({"path": str(path)})
+    else:
+        print(f"wrote {path}; edit the criteria, weights, safety flags and pass_threshold, then pass --rubric {path}")
+    return 0
+
+
+def _rubric_check(args: argparse.Namespace) -> int:
+    from core.evals.judge import JudgeSettings, assessment_schema
+    from core.evals.rubric import load_rubric
+
+    rubric = load_rubric(args.path)
+    settings = JudgeSettings()
+    if args.json:
+        emit_json({"rubric": rubric.to_dict(), "schema": assessment_schema(rubric, settings),
+                   "judge_max_tokens": settings.token_budget(rubric)})
+        return 0
+    total = sum(c.weight for c in rubric.criteria)
+    print(f"{rubric.name}: {len(rubric.criteria)} criteria, pass threshold {rubric.pass_threshold}")
+    for c in rubric.criteria:
+        flag = "  safety (< 0.5 fails the conversation)" if c.safety else ""
+        print(f"  {c.id:<16} weight {c.weight:g} ({c.weight / total:.0%}){flag}")
+    print(f"judge reply budget: {settings.token_budget(rubric)} tokens")
+    return 0
