@@ -1,0 +1,226 @@
+"""`tui-tuner calc`: peak GPU memory, which HF Jobs flavors fit, and what the run costs.
+
+    tui-tuner calc --model gemma-3-12b --method qlora --max-length 16384 [--json]
+    tui-tuner calc --model Qwen/Qwen3-8B --inference --max-length 32768 --weights bf16
+    tui-tuner calc --guide            # the training guide's logits and GPU-selection tables, computed
+    tui-tuner calc --list-models
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from core.errors import TunerError
+
+
+def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
+    p = subparsers.add_parser("calc", parents=[parent], help="GPU memory, fitting flavors and cost of a fine-tune",
+                              description="Estimate the peak GPU memory of a training step (or of inference), "
+                                          "the HF Jobs flavors it fits on, and the run's time and cost.")
+    p.add_argument("--model", "-m", help="catalog key (gemma-3-12b), Hub id (google/gemma-3-12b-it), "
+                                         "config.json path or model directory")
+    p.add_argument("--method", default="qlora", help="full, lora or qlora (default qlora)")
+    p.add_argument("--max-length", default="2048", help="tokens per sequence (padded length); default 2048")
+    p.add_argument("--batch-size", default="1", help="per-device micro-batch (default 1)")
+    p.add_argument("--grad-accum", "--gradient-accumulation", dest="grad_accum", default="8",
+                   help="gradient accumulation steps (default 8)")
+    p.add_argument("--lora-r", default="64", help="LoRA rank (default 64)")
+    p.add_argument("--lora-targets", default="q_proj,k_proj,v_proj,o_proj",
+                   help="comma-separated modules or all-linear (default q,k,v,o)")
+    p.add_argument("--lora-dropout", default="0.05", help="LoRA dropout (default 0.05; 0 saves activations)")
+    p.add_argument("--optimizer", default="adamw_8bit",
+                   help="adamw_torch, adamw_8bit, paged_adamw_8bit, paged_adamw_32bit, adafactor, sgd")
+    p.add_argument("--no-gradient-checkpointing", dest="gradient_checkpointing", action="store_false",
+                   help="turn gradient checkpointing off (it is on by default)")
+    p.add_argument("--dtype", default="bf16", help="bf16, fp16 or fp32 (fp32 = AMP with fp32 master weights)")
+    p.add_argument("--quant", default="nf4-dq", help="QLoRA format: nf4-dq (double quant) or nf4")
+    p.add_argument("--loss", dest="loss_impl", default="hf",
+                   help="hf (fp32 logits, transformers), chunked (fused/chunked CE), bf16-logits")
+    p.add_argument("--attention", default="sdpa", help="sdpa (default) or eager")
+    p.add_argument("--upcast-non-quantized", action="store_true",
+                   help="QLoRA: count prepare_model_for_kbit_training's fp32 embeddings/head/norms")
+    p.add_argument("--text-only", action="store_true", help="do not count a multimodal checkpoint's vision tower")
+    p.add_argument("--inference", action="store_true", help="estimate generation (weights + KV cache) instead")
+    p.add_argument("--weights", default=None, help="inference weight format (bf16, fp8, int8, nf4, nf4-dq, awq-int4 ...)")
+    p.add_argument("--kv-dtype", default="bf16", help="inference KV-cache dtype (bf16, fp8, q8_0, q4_0)")
+    p.add_argument("--examples", default="1000", help="training examples (default 1000)")
+    p.add_argument("--epochs", default="3", help="epochs (default 3)")
+    p.add_argument("--tokens-per-example", default=None,
+                   help="average tokens per example (default: min(max length, 2048))")
+    p.add_argument("--mfu", default=None, help="model FLOPs utilisation 0-1 (default 0.12 QLoRA, 0.25 otherwise)")
+    p.add_argument("--tokens-per-second", default=None, help="throughput override for every GPU")
+    p.add_argument("--flavor", default=None, help="also show the verdict for this flavor first")
+    p.add_argument("--guide", action="store_true", help="print the guide's logits and GPU-selection tables")
+    p.add_argument("--list-models", action="store_true", help="list the built-in model catalog")
+    p.set_defaults(func=handle)
+
+
+def _int(value: str | None, field: str) -> int:
+    try:
+        return int(str(value).replace("_", "").replace(",", ""))
+    except ValueError:
+        raise TunerError(f"must be a whole number (got {value!r})", field=field) from None
+
+
+def _float(value: str | None, field: str) -> float:
+    try:
+        return float(str(value))
+    except ValueError:
+        raise TunerError(f"must be a number (got {value!r})", field=field) from None
+
+
+def handle(args: argparse.Namespace) -> int:
+    from tui_tuner.output import emit_json
+
+    if args.list_models:
+        return _list_models(args)
+    if args.guide:
+        return _guide(args)
+    if not args.model:
+        raise TunerError("--model is required", field="model", hint="e.g. --model gemma-3-12b, or --list-models")
+    result = compute(args)
+    if args.json:
+        emit_json(result)
+    else:
+        print(render_text(result))
+    return 0
+
+
+def compute(args: argparse.Namespace) -> dict[str, Any]:
+    """Everything `calc` shows, as one JSON-able dict (shared by text and --json output)."""
+    from core.costing import RunPlan, recommended, run_costs
+    from core.flavors import get_flavor
+    from core.memory import (
+        InferenceInputs,
+        MemoryInputs,
+        estimate_inference,
+        estimate_training,
+        resolve_architecture,
+    )
+    from core.memory.guide import logits_gb
+
+    arch = resolve_architecture(args.model)
+    max_length = _int(args.max_length, "max_length")
+    inputs = MemoryInputs(
+        arch=arch, method=args.method, max_length=max_length, batch_size=_int(args.batch_size, "batch_size"),
+        gradient_accumulation=_int(args.grad_accum, "gradient_accumulation"), lora_r=_int(args.lora_r, "lora_r"),
+        lora_targets=tuple(t for t in args.lora_targets.split(",") if t.strip()), optimizer=args.optimizer,
+        gradient_checkpointing=args.gradient_checkpointing, dtype=args.dtype,
+        lora_dropout=_float(args.lora_dropout, "lora_dropout"), quant=args.quant, loss_impl=args.loss_impl,
+        attention=args.attention, upcast_non_quantized=args.upcast_non_quantized,
+        include_vision=not args.text_only)
+    if args.inference:
+        validated = inputs.validated()
+        weights = args.weights or (validated.quant if validated.method == "qlora" else validated.dtype)
+        est = estimate_inference(InferenceInputs(arch=arch, context_length=max_length,
+                                                 batch_size=validated.batch_size, weights=weights,
+                                                 kv_dtype=args.kv_dtype, include_vision=not args.text_only))
+    else:
+        est = estimate_training(inputs)
+    result: dict[str, Any] = {"estimate": est.to_dict(),
+                              "logits_fp32_gb": round(logits_gb(arch.vocab_size, max_length), 2)}
+    chosen = get_flavor(args.flavor) if args.flavor else None
+    if args.flavor and chosen is None:
+        raise TunerError(f"unknown flavor {args.flavor!r}", field="flavor")
+    if est.kind == "training":
+        tokens = _int(args.tokens_per_example, "tokens_per_example") if args.tokens_per_example else min(max_length, 2048)
+        plan = RunPlan(examples=_int(args.examples, "examples"), epochs=_float(args.epochs, "epochs"),
+                       tokens_per_example=tokens, mfu=_float(args.mfu, "mfu") if args.mfu else None,
+                       tokens_per_second=_float(args.tokens_per_second, "tokens_per_second")
+                       if args.tokens_per_second else None)
+        rows = run_costs(est, plan)
+        best = recommended(rows)
+        result["run"] = {"examples": plan.examples, "epochs": plan.epochs,
+                         "tokens_per_example": plan.tokens_per_example, "mfu": plan.mfu,
+                         "tokens_per_second": plan.tokens_per_second}
+        result["flavors"] = [r.to_dict() for r in rows]
+        result["recommended"] = best.to_dict() if best else None
+    else:
+        fitting = est.fitting_flavors
+        result["flavors"] = [{"flavor": f.name, "gpu": f.gpu_name, "gpu_memory_gb": f.gpu_memory_gb,
+                              "price_per_hour": f.price_per_hour, "fits": est.fits(f),
+                              "headroom_gb": round(est.headroom_bytes(f) / 1e9, 2)} for f in fitting]
+        cheapest = est.cheapest_flavor
+        result["recommended"] = {"flavor": cheapest.name, "price_per_hour": cheapest.price_per_hour} if cheapest else None
+    if chosen is not None:
+        result["flavor"] = {"flavor": chosen.name, "fits": est.fits(chosen),
+                            "headroom_gb": round(est.headroom_bytes(chosen) / 1e9, 2)}
+    return result
+
+
+def render_text(result: dict[str, Any]) -> str:
+    est = result["estimate"]
+    model = est["model"]
+    lines = [f"{model['name']} — {model['total_params'] / 1e9:.2f}B params, vocab {model['vocab_size']:,}, "
+             f"{est['kind']}, peak at {est['peak_phase']}"]
+    width = max(len(t["name"]) for t in est["terms"])
+    for t in est["terms"]:
+        mark = "" if t["at_peak"] else "  (not at the peak)"
+        lines.append(f"  {t['name']:<{width}}  {t['gb']:8.2f} GB  {t['note']}{mark}")
+    lines.append(f"  {'total (must fit on one GPU)':<{width}}  {est['total_gb']:8.2f} GB")
+    lines.append(f"  logits alone (vocab × length × 4 B): {result['logits_fp32_gb']:.1f} GB")
+    for note in est["notes"]:
+        lines.append(f"  note: {note}")
+    if "flavor" in result:
+        f = result["flavor"]
+        lines.append(f"{f['flavor']}: {'fits' if f['fits'] else 'does NOT fit'} (headroom {f['headroom_gb']:+.1f} GB)")
+    rec = result.get("recommended")
+    if rec:
+        extra = f", est. {rec['hours']:.1f} h, ${rec['cost_usd']:.2f}" if "hours" in rec else ""
+        lines.append(f"recommended: {rec['flavor']} (${rec['price_per_hour']:.2f}/h{extra})")
+    else:
+        lines.append("recommended: no single-GPU flavor fits — shorten max length, use QLoRA or a chunked loss")
+    if "run" in result:
+        run = result["run"]
+        lines.append(f"run: {run['examples']:,} examples × {run['epochs']:g} epochs × ~{run['tokens_per_example']:,} "
+                     "tokens/example")
+        lines.append(f"  {'flavor':<16}{'GPU':>12}{'$/h':>8}{'fits':>6}{'hours':>8}{'cost':>10}")
+        for row in result["flavors"]:
+            lines.append(f"  {row['flavor']:<16}{row['gpu_memory_gb']:>10g}GB{row['price_per_hour']:>8.2f}"
+                         f"{'yes' if row['fits'] else 'no':>6}{row['hours']:>8.1f}{row['cost_usd']:>10.2f}")
+    return "\n".join(lines)
+
+
+def _list_models(args: argparse.Namespace) -> int:
+    from core.memory.catalog import CATALOG
+    from core.memory.resolve import resolve_architecture
+    from tui_tuner.output import emit_json
+
+    rows = []
+    for entry in CATALOG:
+        arch = resolve_architecture(entry.key)
+        rows.append({"key": entry.key, "family": entry.family, "name": entry.display,
+                     "params": arch.total_params, "vocab_size": arch.vocab_size, "hub_ids": list(entry.hub_ids),
+                     "dev_set": entry.dev_set})
+    if args.json:
+        emit_json(rows)
+    else:
+        for r in rows:
+            print(f"{r['key']:<18}{r['params'] / 1e9:>7.2f}B  V={r['vocab_size']:>7,}  {', '.join(r['hub_ids'])}")
+    return 0
+
+
+def _guide(args: argparse.Namespace) -> int:
+    from core.memory.guide import GUIDE_CONTEXTS, guide_gpu_selection, guide_logits_table
+    from tui_tuner.output import emit_json
+
+    logits = guide_logits_table()
+    cells = guide_gpu_selection()
+    if args.json:
+        emit_json({"contexts": list(GUIDE_CONTEXTS),
+                   "logits_gb": [{"model": r.model, "vocab": r.vocab_label, "gb": list(r.gb)} for r in logits],
+                   "gpu_selection": [{"context": c.context, "column": c.column, "gpu": c.label,
+                                      "flavor": c.flavor.name if c.flavor else None, "worst_model": c.worst_model,
+                                      "worst_total_gb": round(c.worst_total_gb, 1)} for c in cells]})
+        return 0
+    print("Logits (vocab × length × 4 bytes, GB)")
+    print(f"  {'model':<10}{'vocab':>7}" + "".join(f"{f'@{n // 1024}k':>9}" for n in GUIDE_CONTEXTS))
+    for r in logits:
+        print(f"  {r.model:<10}{r.vocab_label:>7}" + "".join(f"{gb:>6.1f} GB" for gb in r.gb))
+    print("GPU selection (the guide's QLoRA script, cheapest of A10G / A100 that fits)")
+    for context in GUIDE_CONTEXTS:
+        row = [c for c in cells if c.context == context]
+        print(f"  ≤{context:<6} " + " | ".join(f"{c.column}: {c.label} (worst {c.worst_model} "
+                                               f"{c.worst_total_gb:.1f} GB)" for c in row))
+    return 0
