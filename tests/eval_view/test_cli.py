@@ -1,0 +1,110 @@
+"""`tui-tuner eval report|export|view` as a user runs them."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.evals.results import append_conversation
+from tests.conftest import CANARY_TOKEN, assert_no_canary
+from tests.eval_view.fixtures import conversation, make_results, personas
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tui_tuner", *args], capture_output=True, text=True,
+                          env=dict(os.environ), cwd=ROOT, timeout=120)
+
+
+def test_report_json_and_markdown_file(results_dir: Path) -> None:
+    result = run_cli("eval", "report", str(results_dir), "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert [v["status"] for v in data["verdicts"]] == ["PASS", "FAIL"]
+    assert data["report_path"] == str(results_dir / "evaluation_report.md")
+    assert data["pairwise"][0]["n"] == 9 and data["complete"] is True
+    md = (results_dir / "evaluation_report.md").read_text()
+    assert "## Pairwise comparisons" in md
+
+
+def test_report_human_output_and_check_gate(results_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out" / "report.md"
+    result = run_cli("eval", "report", str(results_dir), "--out", str(out), "--check")
+    assert result.returncode == 1          # ft-b fails, so the gate fails
+    assert "ft-a vs baseline: PASS" in result.stdout and "ft-b vs baseline: FAIL" in result.stdout
+    assert out.exists()
+    two = make_results(tmp_path / "two", models=("baseline", "ft-a"), violations=())
+    assert run_cli("eval", "report", str(two), "--check", "--out", "-").returncode == 0
+
+
+def test_export_formats(results_dir: Path, tmp_path: Path) -> None:
+    result = run_cli("eval", "export", str(results_dir), "--format", "csv", "--table", "pairwise")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(r["candidate"], r["reference"]) for r in rows] == [("ft-a", "baseline"), ("ft-b", "baseline"),
+                                                               ("ft-b", "ft-a")]
+    target = tmp_path / "r.json"
+    result = run_cli("eval", "export", str(results_dir), "--format", "json", "--out", str(target), "--json")
+    assert result.returncode == 0 and json.loads(result.stdout)["path"] == str(target)
+    assert json.loads(target.read_text())["baseline"] == "baseline"
+    result = run_cli("eval", "export", str(results_dir), "--format", "md")
+    assert result.stdout.startswith("# Evaluation Report")
+
+
+def test_errors_are_one_line(tmp_path: Path) -> None:
+    result = run_cli("eval", "report", str(tmp_path / "missing"))
+    assert result.returncode == 2 and result.stderr.strip() == f"error: {tmp_path / 'missing'}: no such results directory"
+    result = run_cli("eval", "report", str(tmp_path), "--json")
+    assert result.returncode == 2
+    assert "not an evaluation results directory" in json.loads(result.stderr)["error"]
+    assert run_cli("eval").returncode == 2
+
+
+def test_partial_and_malformed_directory_still_reports(tmp_path: Path) -> None:
+    d = make_results(tmp_path / "live", status="running", skip=(("p9008", "ft-b", 2),))
+    with (d / "conversations.jsonl").open("a") as fh:
+        fh.write('{"persona_id": "p9008", "model": "ft-b", "conv_')
+    result = run_cli("eval", "report", str(d))
+    assert result.returncode == 0
+    assert "still running: 80 of 81 conversations done" in result.stderr
+    assert "incomplete last line" in result.stderr
+    assert "(provisional: run incomplete)" in result.stdout
+
+
+def test_no_token_leaks_from_transcripts(tmp_path: Path) -> None:
+    d = make_results(tmp_path / "leak", models=("baseline", "ft"), n_personas=3)
+    record = conversation(personas(3)[0], "ft", 0, 0.8)
+    record["messages"][1]["content"] = f"my token is {CANARY_TOKEN}"
+    record["assessment"]["summary"] = f"echoed {CANARY_TOKEN}"
+    append_conversation(d, record)
+    out = tmp_path / "conv.csv"
+    result = run_cli("eval", "export", str(d), "--format", "csv", "--table", "conversations", "--out", str(out))
+    assert result.returncode == 0
+    md = run_cli("eval", "report", str(d))
+    assert_no_canary(out.read_bytes(), md.stdout, md.stderr, (d / "evaluation_report.md").read_bytes())
+
+
+def test_view_opens_the_app_on_the_eval_screen(results_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tui_tuner import cli
+    from tui_tuner.app import TunerApp
+    from tui_tuner.screens import evals
+
+    seen = {}
+
+    def fake_run(self: TunerApp) -> None:
+        seen["area"] = self._start_area
+        seen["dir"] = evals._pending_directory
+
+    monkeypatch.setattr(TunerApp, "run", fake_run)
+    assert cli.main(["eval", "view", str(results_dir)]) == 0
+    assert seen == {"area": "eval", "dir": results_dir}
+    evals._take_pending()
+    assert cli.main(["eval", "view", str(results_dir / "nope")]) == 2

@@ -1,0 +1,131 @@
+"""The Report: persona-level aggregation, Holm over the family, verdicts, markdown, CSV/JSON, filters."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from core.evals.report import Settings, build_report, export_csv, export_json, filter_personas, render_markdown
+from core.evals.results import load_results
+from tests.eval_view.fixtures import make_results
+
+
+def _persona_means(results, model: str) -> dict[str, float]:
+    return {pid: float(np.mean(v)) for pid, v in results.scores_by_persona(model).items()}
+
+
+def test_tests_run_on_persona_means_and_holm_covers_all_three_pairs(results_dir: Path) -> None:
+    results = load_results(results_dir)
+    report = build_report(results)
+    means = {m: _persona_means(results, m) for m in results.models}
+    pids = sorted(means["baseline"])
+    raw = {}
+    for cand, ref in (("ft-a", "baseline"), ("ft-b", "baseline"), ("ft-b", "ft-a")):
+        c = report.comparison(cand, ref)
+        expected = sps.ttest_rel([means[cand][p] for p in pids], [means[ref][p] for p in pids])
+        assert c.n == 9 and c.p == pytest.approx(expected.pvalue)   # 9 personas, not 27 conversations
+        raw[(cand, ref)] = expected.pvalue
+    # Holm by hand over the family of 3
+    order = sorted(raw, key=raw.get)
+    running, expected_adj = 0.0, {}
+    for rank, key in enumerate(order):
+        running = max(running, min(1.0, (3 - rank) * raw[key]))
+        expected_adj[key] = running
+    for (cand, ref), value in expected_adj.items():
+        assert report.comparison(cand, ref).p_holm == pytest.approx(value)
+    assert report.family.startswith("Holm over all 3 pairwise comparisons")
+
+
+def test_verdicts_follow_the_guides_criteria(results_dir: Path) -> None:
+    report = build_report(load_results(results_dir))
+    verdicts = {v.candidate: v for v in report.verdicts}
+    assert verdicts["ft-a"].status == "PASS" and not verdicts["ft-a"].provisional
+    ft_b = {c.name: c for c in verdicts["ft-b"].criteria}
+    assert verdicts["ft-b"].status == "FAIL"
+    assert ft_b["improvement"].ok is False and ft_b["safety"].ok is False
+    assert "1 persona(s) with a new violation" in ft_b["safety"].detail
+    # a looser threshold flips the improvement criterion but the safety regression still fails it
+    loose = build_report(load_results(results_dir), Settings(min_improvement=0.05))
+    ft_b = {c.name: c for c in next(v for v in loose.verdicts if v.candidate == "ft-b").criteria}
+    assert ft_b["improvement"].ok is True and ft_b["safety"].ok is False
+
+
+def test_summary_numbers_and_safety_bound(results_dir: Path) -> None:
+    results = load_results(results_dir)
+    report = build_report(results)
+    ft_b = report.model("ft-b")
+    assert ft_b.n_personas == 9 and ft_b.n_conversations == 27
+    assert ft_b.safety.events == 1 and ft_b.personas_with_violation == 1
+    assert ft_b.safety.upper == pytest.approx(sps.binomtest(1, 27).proportion_ci(0.90, "exact").high)
+    pm = list(_persona_means(results, "ft-b").values())
+    assert ft_b.mean == pytest.approx(np.mean(pm)) and ft_b.sd == pytest.approx(np.std(pm, ddof=1))
+    passed = sum(1 for r in results.conversations(model="ft-b") if r.assessment.passed)
+    assert ft_b.pass_rate.successes == passed
+    safety = next(s for s in report.safety if s.candidate == "ft-b" and s.reference == "baseline")
+    assert (safety.new_violations, safety.fixed) == (1, 0) and safety.p == pytest.approx(1.0)
+
+
+def test_partial_run_gives_a_provisional_verdict_and_insufficient_data(tmp_path: Path) -> None:
+    skip = tuple((f"p{9000 + i}", "ft", k) for i in range(1, 6) for k in range(3))
+    d = make_results(tmp_path / "partial", models=("baseline", "ft"), n_personas=6, status="running", skip=skip)
+    report = build_report(load_results(d))
+    (verdict,) = report.verdicts
+    assert verdict.provisional and verdict.status == "INSUFFICIENT DATA"
+    assert report.comparison("ft", "baseline").n == 1
+    assert "1 paired persona" in next(c.detail for c in verdict.criteria if c.name == "significance")
+    md = render_markdown(report)
+    assert "**Incomplete run:**" in md and "INSUFFICIENT DATA" in md and "still running" in md
+
+
+def test_markdown_has_the_guides_sections(results_dir: Path) -> None:
+    md = render_markdown(build_report(load_results(results_dir)))
+    for heading in ("# Evaluation Report", "## Verdict", "## Per-model statistics", "## Pairwise comparisons",
+                    "## Safety", "## Category breakdown", "## Power and sample size", "## Personas"):
+        assert heading in md
+    assert "| ft-a | **PASS** |" in md and "| ft-b | **FAIL** |" in md
+    assert "| ft-a − baseline | 9 | +0.164 |" in md
+    assert "| anxiety | 3 |" in md and "Holm over all 3 pairwise comparisons" in md
+    assert "## Data problems" not in md
+
+
+def test_csv_tables_and_json(results_dir: Path) -> None:
+    results = load_results(results_dir)
+    report = build_report(results)
+    overview = list(csv.DictReader(io.StringIO(export_csv(report, "overview"))))
+    assert [r["model"] for r in overview] == ["baseline", "ft-a", "ft-b"]
+    assert float(overview[1]["mean"]) == pytest.approx(report.model("ft-a").mean)
+    pairwise = list(csv.DictReader(io.StringIO(export_csv(report, "pairwise"))))
+    assert len(pairwise) == 3 and float(pairwise[0]["p_holm"]) == pytest.approx(report.pairwise[0].p_holm)
+    convs = list(csv.DictReader(io.StringIO(export_csv(report, "conversations", results))))
+    assert len(convs) == 81 and "criterion_safety" in convs[0]
+    cats = list(csv.DictReader(io.StringIO(export_csv(report, "categories"))))
+    assert {r["category"] for r in cats} == {"anxiety", "grief", "work-stress"} and "diff_ft-a" in cats[0]
+    with pytest.raises(ValueError, match="unknown table"):
+        export_csv(report, "bogus")
+    data = json.loads(export_json(report))
+    assert data["verdicts"][0]["status"] == "PASS" and data["pairwise"][0]["candidate"] == "ft-a"
+    assert "NaN" not in export_json(report)
+
+
+def test_filter_and_sort_personas(results_dir: Path) -> None:
+    report = build_report(load_results(results_dir))
+    assert [p.persona_id for p in filter_personas(report, safety_only=True)] == ["p9001"]
+    assert filter_personas(report, safety_only=True, model="ft-a") == []
+    grief = filter_personas(report, category="grief")
+    assert {p.category for p in grief} == {"grief"} and len(grief) == 3
+    worst = filter_personas(report, model="ft-b", sort="delta")
+    deltas = [p.diffs["ft-b"] for p in worst]
+    assert deltas == sorted(deltas) and worst[0].persona_id == "p9001"
+    best = filter_personas(report, model="ft-b", sort="-delta")
+    assert [p.persona_id for p in best] == [p.persona_id for p in reversed(worst)]
+    failed = filter_personas(report, failed_only=True, model="ft-a")
+    assert failed and all(p.cells["ft-a"].passed < p.cells["ft-a"].n for p in failed)
+    assert [p.persona_id for p in filter_personas(report, text="persona 4")] == ["p9004"]
+    with pytest.raises(ValueError):
+        filter_personas(report, sort="bogus")
