@@ -98,6 +98,13 @@ class ConvertParser(LineParser):
 class QuantizeParser(LineParser):
     """`llama-quantize`: `[ i/ n]` per tensor, then size and BPW summary lines, timing on stdout."""
 
+    def feed(self, text: str, *, partial: bool = False) -> list[Event]:
+        events = super().feed(text, partial=partial)
+        # Per-tensor fallback notes are expected for odd widths (summarised at the end): not warnings.
+        if events and isinstance(events[0], LogLine) and "-> falling back to" in text:
+            events[0] = LogLine(self.step, text, "info")
+        return events
+
     def progress(self, text: str) -> list[Event]:
         if m := Q_TENSOR.match(text.strip()):
             label = m["name"] + (f" → {m['dst']}" if m["dst"] else "")
