@@ -16,12 +16,14 @@ import contextlib
 import email.utils
 import json
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from core.errors import OfflineError, TunerError
 from core.hub import hub_endpoint, hub_error
@@ -472,7 +474,19 @@ class HubJobs:
         return name
 
     def list_jobs(self, namespace: str, stages: list[str] | None = None) -> list[JobRow]:
+        # huggingface_hub retries a refused connection for ~23 s (http_backoff) before failing; a TCP
+        # probe first turns "the Hub is down" into one fast, clear line for every refresh.
+        self._probe()
         return self._call(f"list jobs of {namespace}", lambda p: p.list_jobs(namespace, stages))
+
+    def _probe(self) -> None:
+        parts = urlsplit(self.endpoint)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            socket.create_connection((parts.hostname or "", port), timeout=_CONNECT_TIMEOUT_S).close()
+        except OSError as exc:
+            raise OfflineError(f"cannot reach {self.endpoint} ({type(exc).__name__})",
+                               hint="check the network or HF_ENDPOINT") from None
 
     def inspect(self, namespace: str, job_id: str) -> JobRow:
         return self._call(f"inspect job {job_id}", lambda p: p.inspect(namespace, job_id))

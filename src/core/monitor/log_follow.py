@@ -308,3 +308,108 @@ def pid_alive(pid: int | None) -> bool:
         except OSError:
             return False
     return True
+
+
+# --- the job's resource metrics (CPU / GPU / memory) ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MetricsSample:
+    cpu_pct: float | None
+    mem_used: float | None
+    mem_total: float | None
+    gpus: tuple[tuple[float | None, float | None, float | None], ...] = ()
+    """Per GPU: (utilization %, memory used bytes, memory total bytes)."""
+
+    def summary(self) -> str:
+        parts = []
+        if self.cpu_pct is not None:
+            parts.append(f"CPU {self.cpu_pct:.0f}%")
+        if self.mem_used is not None:
+            total = f"/{self.mem_total / 1e9:.1f}" if self.mem_total else ""
+            parts.append(f"RAM {self.mem_used / 1e9:.1f}{total} GB")
+        for i, (util, used, total) in enumerate(self.gpus):
+            text = f"GPU{i} {util:.0f}%" if util is not None else f"GPU{i}"
+            if used is not None:
+                text += f" {used / 1e9:.1f}" + (f"/{total / 1e9:.1f}" if total else "") + " GB"
+            parts.append(text)
+        return " · ".join(parts) or "no metrics"
+
+
+def sample_from_hub(event: dict[str, Any]) -> MetricsSample:
+    """One `/metrics` SSE event (reference §4.8) as a sample; missing fields stay None."""
+    gpus = event.get("gpus") or {}
+    per_gpu = tuple(
+        (_num(g.get("utilization")), _num(g.get("memory_used_bytes")), _num(g.get("memory_total_bytes")))
+        for g in (gpus.values() if isinstance(gpus, dict) else []) if isinstance(g, dict)
+    )
+    return MetricsSample(_num(event.get("cpu_usage_pct")), _num(event.get("memory_used_bytes")),
+                         _num(event.get("memory_total_bytes")), per_gpu)
+
+
+def _num(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class MetricsFollower:
+    """Blocking iterator of `MetricsSample`s from `/metrics` until the job ends (406/500 = finished)."""
+
+    def __init__(self, source: HubLogSource, *, poll_s: float = 2.0) -> None:
+        self.source = source
+        self.poll_s = poll_s
+        self._stop = threading.Event()
+        self._current: Any = None
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._current is not None and hasattr(self._current, "close"):
+            self._current.close()
+
+    def __iter__(self) -> Iterator[MetricsSample]:
+        while not self._stop.is_set():
+            got = False
+            try:
+                with self.source.connect() as lines:
+                    self._current = lines
+                    for raw in lines:
+                        if self._stop.is_set():
+                            return
+                        event = parse_sse_data(raw)
+                        if event is not None:
+                            got = True
+                            yield sample_from_hub(event)
+            except HttpStatusError as exc:
+                if exc.status not in (429, 502, 503, 504):
+                    return
+            except OfflineError:
+                pass
+            finally:
+                self._current = None
+            if not got:
+                try:
+                    if is_terminal(self.source.stage()):
+                        return
+                except TunerError:
+                    pass
+            self._stop.wait(self.poll_s)
+
+
+def local_sample(pid: int | None) -> MetricsSample | None:
+    """CPU and memory of a local job's process tree (psutil, when installed)."""
+    if not pid:
+        return None
+    try:
+        import psutil
+    except ImportError:
+        return None
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+        cpu = sum(p.cpu_percent(interval=None) for p in procs)
+        rss = sum(p.memory_info().rss for p in procs)
+    except (psutil.Error, OSError):
+        return None
+    return MetricsSample(cpu, float(rss), float(psutil.virtual_memory().total))
