@@ -27,7 +27,7 @@ def register_run_commands(eval_subparsers: Any, parent: argparse.ArgumentParser)
         "personas", parents=[parent], help="generate evaluation personas (seeds 9000+, disjoint from training)",
         description="Generate N new evaluation personas, each determined by its seed (default 9000, 9001, ...). "
                     "Seeds below 5000 are refused: training personas use seeds 0-4999.")
-    personas.add_argument("--count", type=int, required=True, help="how many personas (the guide: 10-15)")
+    personas.add_argument("--count", type=int, default=None, help="how many personas (the guide: 10-15)")
     personas.add_argument("--seed-start", type=int, default=None, help="first seed (default 9000; at least 5000)")
     personas.add_argument("--category", action="append", default=None, metavar="ID",
                           help="only these categories (repeatable); see --list-categories")
@@ -99,6 +99,8 @@ def _personas(args: argparse.Namespace) -> int:
             for category in CATEGORIES:
                 print(f"{category.id:18} e.g. {category.situations[0]}")
         return 0
+    if args.count is None:
+        raise TunerError("--count is required", field="count", hint="the guide uses 10-15 personas")
     seed_start = args.seed_start if args.seed_start is not None else EVAL_SEED_START
     personas = generate_personas(args.count, seed_start, args.category)
     if str(args.out) == "-":
