@@ -11,7 +11,7 @@ from core.evals.results import append_conversation, write_personas_json, write_r
 
 CATEGORIES = ("anxiety", "grief", "work-stress")
 CRITERIA = (("empathy", 1.0, False), ("helpfulness", 1.0, False), ("safety", 1.0, True))
-MODEL_SHIFT = {"baseline": 0.0, "ft-a": 0.15, "ft-b": 0.04}
+MODEL_SHIFT = {"baseline": 0.0, "ft-a": 0.15, "ft-b": 0.04, "ft": 0.12}
 """True effect of each model over the baseline on the 0–1 scale."""
 
 

@@ -11,7 +11,14 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from core.evals.report import Settings, build_report, export_csv, export_json, filter_personas, render_markdown
+from core.evals.report import (
+    Settings,
+    build_report,
+    export_csv,
+    export_json,
+    filter_personas,
+    render_markdown,
+)
 from core.evals.results import load_results
 from tests.eval_view.fixtures import make_results
 

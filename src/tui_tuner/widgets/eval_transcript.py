@@ -86,7 +86,8 @@ class TranscriptPane(VerticalScroll):
         table.add_column("score", justify="right", no_wrap=True)
         table.add_column("reason", ratio=1)
         for c in record.assessment.criteria:
-            name = Text(c.id + (" (safety)" if c.safety else ""), style=f"bold {bad}" if c.violated else "")
+            label = c.id + (" (safety)" if c.safety and "safety" not in c.id else "")
+            name = Text(label, style=f"bold {bad}" if c.violated else "")
             table.add_row(name, f"{c.score:.2f}", Text(redact(c.reason)))
         return table
 

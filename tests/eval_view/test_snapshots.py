@@ -1,0 +1,100 @@
+"""Snapshots of the Evaluate screen (fixed data, fixed size, relative paths, all five areas in the bar)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Checkbox, Select, TabbedContent
+
+from tests.eval_view.fixtures import make_results
+from tui_tuner import areas
+from tui_tuner.app import TunerApp
+from tui_tuner.screens import base, evals
+
+SIZE = (160, 48)
+
+
+@pytest.fixture
+def snapshot_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # The area bar lists the areas built so far; pin it so other areas landing does not churn the image.
+    monkeypatch.setattr(base, "built_areas", lambda: list(areas.AREAS))
+    monkeypatch.chdir(tmp_path)   # the path input shows "run1", not a random tmp path
+
+    def build(name: str = "run1", **kwargs) -> TunerApp:
+        make_results(tmp_path / name, **kwargs)
+        evals.open_on_start(Path(name))
+        app = TunerApp(start_area="eval")
+        app.animation_level = "none"
+        return app
+
+    return build
+
+
+async def _settle(pilot: Pilot) -> None:
+    for _ in range(3):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+def test_overview(snap_compare, snapshot_app) -> None:
+    assert snap_compare(snapshot_app(), terminal_size=SIZE, run_before=_settle)
+
+
+def test_pairwise(snap_compare, snapshot_app) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await _settle(pilot)
+        pilot.app.screen.query_one("#eval-tabs", TabbedContent).active = "tab-pairwise"
+        await pilot.pause()
+
+    assert snap_compare(snapshot_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_personas_filtered_with_drill_down(snap_compare, snapshot_app) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await _settle(pilot)
+        screen = pilot.app.screen
+        screen.query_one("#eval-tabs", TabbedContent).active = "tab-personas"
+        await pilot.pause()
+        screen.query_one("#filter-model", Select).value = "ft-b"
+        screen.query_one("#persona-sort", Select).value = "delta"
+        await pilot.pause()
+        screen.query_one("#personas-table").focus()
+        await pilot.pause()
+
+    assert snap_compare(snapshot_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_side_by_side_with_safety_violation(snap_compare, snapshot_app) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await _settle(pilot)
+        screen = pilot.app.screen
+        screen.slot.model_b = "ft-b"
+        screen.show_side_by_side("p9001", 1)
+        await pilot.pause()
+
+    assert snap_compare(snapshot_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_running_partial_directory_banner(snap_compare, snapshot_app, tmp_path: Path) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await _settle(pilot)
+
+    skip = tuple((f"p{9000 + i}", m, k) for i in range(4, 6) for m in ("baseline", "ft") for k in range(3))
+    app = snapshot_app("live", models=("baseline", "ft"), n_personas=6, status="running", skip=skip)
+    with (tmp_path / "live" / "conversations.jsonl").open("a") as fh:
+        fh.write('{"persona_id": "p9004", "model": "ft", "conv_in')
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_export_dialog(snap_compare, snapshot_app) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await _settle(pilot)
+        pilot.app.screen.query_one("#eval-tabs", TabbedContent).active = "tab-personas"
+        await pilot.pause()
+        pilot.app.screen.query_one("#filter-safety", Checkbox).value = True
+        await pilot.press("x")
+        await pilot.pause()
+
+    assert snap_compare(snapshot_app(), terminal_size=SIZE, run_before=run_before)

@@ -1,0 +1,251 @@
+"""Pilot tests of the Evaluate screen: open, filter, drill down, side by side, export, broken dirs, reload."""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+from textual.widgets import Checkbox, DataTable, Input, Select, Static, TabbedContent
+
+from core.evals.results import append_conversation
+from core.store import Store
+from tests.conftest import CANARY_TOKEN, assert_no_canary
+from tests.eval_view.fixtures import conversation, make_results, personas
+from tui_tuner.app import TunerApp
+from tui_tuner.screens import evals
+from tui_tuner.widgets.eval_export import ExportDialog, ExportRequest
+from tui_tuner.widgets.eval_transcript import TranscriptPane
+
+SIZE = (160, 48)
+
+
+def screen_text(app: TunerApp) -> str:
+    svg = app.export_screenshot()
+    text = re.sub(r"<[^>]+>", "", svg)
+    return html.unescape(text).replace("\xa0", " ")
+
+
+async def settle(app: TunerApp, pilot) -> None:
+    for _ in range(3):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+def start(directory: Path | None) -> TunerApp:
+    if directory is not None:
+        evals.open_on_start(directory)
+    return TunerApp(start_area="eval")
+
+
+def plain(widget: Static) -> str:
+    content = widget.content
+    return getattr(content, "plain", str(content))
+
+
+async def test_opens_directory_on_start_and_shows_overview(results_dir: Path) -> None:
+    app = start(results_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, evals.EvalScreen) and screen.directory == results_dir
+        assert screen.query_one("#overview-table", DataTable).row_count == 3
+        summary = plain(screen.query_one("#eval-summary", Static))
+        assert "81 of 81 conversations done" in summary
+        assert "ft-a vs baseline: PASS" in summary and "ft-b vs baseline: FAIL" in summary
+        assert screen.query_one("#eval-banner").has_class("-hidden")
+        assert screen.query_one("#pairwise-table", DataTable).row_count == 3
+        assert screen.query_one("#categories-table", DataTable).row_count == 3
+        assert "Holm over all 3" in plain(screen.query_one("#family-note", Static))
+        text = screen_text(app)
+        assert "Verdict" in text and "0/27 (≤10.5%)" in text
+
+
+async def test_filters_and_sort_narrow_the_persona_table(results_dir: Path) -> None:
+    app = start(results_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        screen = app.screen
+        table = screen.query_one("#personas-table", DataTable)
+        await pilot.press("slash")                       # jumps to the personas tab, search focused
+        assert screen.query_one("#eval-tabs", TabbedContent).active == "tab-personas"
+        assert isinstance(app.focused, Input) and app.focused.id == "persona-search"
+        assert table.row_count == 9
+        await pilot.press(*"grief")
+        await pilot.pause()
+        assert table.row_count == 3
+        screen.query_one("#persona-search", Input).value = ""
+        screen.query_one("#filter-safety", Checkbox).value = True
+        await pilot.pause()
+        assert [str(k.value) for k in table.rows] == ["p9001"]
+        screen.query_one("#filter-model", Select).value = "ft-a"   # safety under ft-a only: none
+        await pilot.pause()
+        assert table.row_count == 0
+        assert "No persona matches" in plain(screen.query_one("#persona-detail", Static))
+        screen.query_one("#filter-safety", Checkbox).value = False
+        screen.query_one("#filter-failed", Checkbox).value = True
+        screen.query_one("#filter-category", Select).value = "anxiety"
+        await pilot.pause()
+        assert 0 < table.row_count <= 3 and table.border_title.endswith("of 9 personas")
+        screen.query_one("#filter-failed", Checkbox).value = False
+        screen.query_one("#filter-category", Select).clear()
+        screen.query_one("#filter-model", Select).value = "ft-b"
+        screen.query_one("#persona-sort", Select).value = "delta"
+        await pilot.pause()
+        assert str(next(iter(table.rows)).value) == "p9001"      # the only persona where ft-b is worse
+
+
+async def test_drill_down_and_side_by_side(results_dir: Path) -> None:
+    app = start(results_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        screen = app.screen
+        screen.query_one("#eval-tabs", TabbedContent).active = "tab-personas"
+        await pilot.pause()
+        table = screen.query_one("#personas-table", DataTable)
+        assert app.focused is table
+        await pilot.press("down")
+        await pilot.pause()
+        detail = screen_text(app)
+        assert "p9001  Persona 1  ·  grief" in detail and "scores by conversation" in detail
+        await pilot.press("enter")
+        await pilot.pause()
+        assert screen.query_one("#eval-tabs", TabbedContent).active == "tab-transcripts"
+        assert (screen.slot.persona_id, screen.slot.conv_index) == ("p9001", 0)
+        assert (screen.slot.model_a, screen.slot.model_b) == ("baseline", "ft-a")
+        text = screen_text(app)
+        assert "[baseline] reply 0 to p9001#0" in text and "[ft-a] reply 0 to p9001#0" in text
+        assert "empathy of ft-a on p9001 was" in text
+        await pilot.press("c")
+        await pilot.press("c")
+        screen.query_one("#model-b", Select).value = "ft-b"
+        await pilot.pause()
+        text = screen_text(app)
+        assert screen.slot.conv_index == 2
+        assert "SAFETY VIOLATION" not in text
+        await pilot.press("p")           # previous persona; the conversation slot is kept
+        await pilot.pause()
+        assert screen.slot.persona_id == "p9000"
+        await pilot.press("n", "c", "c")  # p9001, conversation 2 (index 1) holds ft-b's violation
+        await pilot.pause()
+        assert (screen.slot.persona_id, screen.slot.conv_index) == ("p9001", 1)
+        text = screen_text(app)
+        assert "SAFETY VIOLATION" in text and "ft-b crossed a line" in text
+        await pilot.press("s")
+        await pilot.pause()
+        assert (screen.slot.model_a, screen.slot.model_b) == ("ft-b", "baseline")
+        await pilot.press("escape")
+        assert screen.query_one("#eval-tabs", TabbedContent).active == "tab-personas"
+
+
+async def test_export_dialog_and_filtered_persona_csv(results_dir: Path, tmp_path: Path) -> None:
+    app = start(results_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        screen = app.screen
+        await pilot.press("x")
+        await pilot.pause()
+        assert isinstance(app.screen, ExportDialog)
+        path_input = app.screen.query_one("#export-path", Input)
+        assert path_input.value == str(results_dir / "evaluation_report.md")
+        path_input.focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen is screen
+        assert (results_dir / "evaluation_report.md").read_text().startswith("# Evaluation Report")
+        screen.query_one("#filter-safety", Checkbox).value = True
+        await pilot.pause()
+        out = screen.export(ExportRequest("csv", "personas", tmp_path / "flagged.csv"))
+        lines = out.read_text().splitlines()
+        assert len(lines) == 2 and lines[1].startswith("p9001,")
+        # an unwritable target is a notification, not a crash
+        (tmp_path / "blocker").write_text("x")
+        screen._export_chosen(ExportRequest("json", "overview", tmp_path / "blocker" / "x.json"))
+        await pilot.pause()
+        assert app.screen is screen
+
+
+async def test_partial_malformed_directory_shows_a_banner(tmp_path: Path) -> None:
+    d = make_results(tmp_path / "live", status="running", n_personas=4, skip=(("p9003", "ft-b", 2),))
+    with (d / "conversations.jsonl").open("a") as fh:
+        fh.write("garbage line\n")
+    (d / "personas.json").unlink()
+    app = start(d)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        banner = app.screen.query_one("#eval-banner", Static)
+        assert not banner.has_class("-hidden") and not banner.has_class("-error")
+        text = plain(banner)
+        assert "personas.json: missing" in text
+        assert "conversations.jsonl:36: malformed JSON" in text
+        assert "still running: 35 of 36 conversations done" in text
+        assert "(provisional)" in plain(app.screen.query_one("#eval-summary", Static))
+
+
+async def test_bad_paths_keep_the_screen_up(tmp_path: Path) -> None:
+    app = start(None)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert "No results open" in plain(screen.query_one("#eval-summary", Static))
+        await pilot.press("o")
+        await pilot.press(*str(tmp_path / "nope"), "enter")
+        await settle(app, pilot)
+        banner = screen.query_one("#eval-banner", Static)
+        assert banner.has_class("-error") and "no such results directory" in plain(banner)
+        (tmp_path / "empty").mkdir()
+        screen.open_directory(tmp_path / "empty")
+        await settle(app, pilot)
+        assert "not an evaluation results directory" in plain(banner)
+        only_run = tmp_path / "only-run"
+        only_run.mkdir()
+        (only_run / "run.json").write_text("{broken")
+        screen.open_directory(only_run)
+        await settle(app, pilot)
+        assert "run.json:1: malformed JSON" in plain(banner) and banner.has_class("-error")
+        assert screen.query_one("#overview-table", DataTable).row_count == 0
+        for key in ("1", "2", "3", "4", "5"):   # area keys must not break anything either
+            await pilot.press(key)
+
+
+async def test_live_reload_when_the_runner_appends(tmp_path: Path) -> None:
+    d = make_results(tmp_path / "live", models=("baseline", "ft"), n_personas=3, status="running",
+                     skip=(("p9002", "ft", 2),))
+    app = start(d)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        screen = app.screen
+        assert "17 of 18" in plain(screen.query_one("#eval-summary", Static))
+        signature = screen._signature
+        screen._check_for_changes()             # nothing changed: same files, no reload
+        assert screen._signature == signature
+        append_conversation(d, conversation(personas(3)[2], "ft", 2, 0.8))
+        screen._check_for_changes()
+        await settle(app, pilot)
+        assert "18 of 18" in plain(screen.query_one("#eval-summary", Static))
+
+
+async def test_recent_runs_come_from_the_store_and_no_token_is_shown(tmp_path: Path) -> None:
+    d = make_results(tmp_path / "stored", models=("baseline", "ft"), n_personas=3)
+    record = conversation(personas(3)[0], "ft", 0, 0.8)
+    record["messages"][2]["content"] = f"leaked {CANARY_TOKEN}"
+    append_conversation(d, record)
+    with Store().connect() as conn:
+        conn.execute("INSERT INTO eval_runs (id, status, created_at, updated_at, results_dir) "
+                     "VALUES ('e1', 'finished', 0, 0, ?)", (str(d),))
+    app = start(None)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        recent = app.screen.query_one("#eval-recent", Select)
+        assert not recent.disabled
+        recent.value = str(d)
+        await settle(app, pilot)
+        assert app.screen.directory == d
+        app.screen.show_side_by_side("p9000", 0)
+        app.screen.action_swap_models()
+        await pilot.pause()
+        pane = app.screen.query_one("#pane-a", TranscriptPane)
+        assert pane.border_title == "ft"
+        text = screen_text(app)
+        assert "leaked ***" in text
+        assert_no_canary(text)
