@@ -73,9 +73,12 @@ def _run_args(url: str, tmp_path: Path, rubric: Path, *extra: str) -> list[str]:
 
 def test_run_command_json_events(fake_server, tmp_path: Path, small_rubric_file: Path,
                                  capsys: pytest.CaptureFixture[str]) -> None:
-    args = _run_args(fake_server.url, tmp_path, small_rubric_file, "--json")
+    args = _run_args(fake_server.url, tmp_path, small_rubric_file, "--json",
+                     "--extra-body", '{"chat_template_kwargs": {"enable_thinking": false}}')
     capsys.readouterr()
     assert main(args) == 0
+    assert fake_server.requests and all(
+        r.body["chat_template_kwargs"] == {"enable_thinking": False} for r in fake_server.requests)
     out = capsys.readouterr().out
     events = [json.loads(line) for line in out.splitlines()]
     assert events[0]["kind"] == "run_started" and events[0]["total"] == 4
@@ -104,6 +107,8 @@ def test_run_command_human_output_and_resume(fake_server, tmp_path: Path, small_
     (["--system-prompt", "ghost=hi"], "'ghost' is not one of the models"),
     (["--model", "broken"], "expected NAME=VALUE"),
     (["--system-prompt", "coach=@/nonexistent/prompt.txt"], "cannot read the system prompt"),
+    (["--extra-body", "{nope"], "extra-body: not valid JSON"),
+    (["--extra-body", "[1]"], "extra-body: must be a JSON object"),
 ])
 def test_run_command_input_errors(fake_server, tmp_path: Path, small_rubric_file: Path, extra: list[str],
                                   message: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -161,7 +161,8 @@ def parse_assessment(text: str, rubric: Rubric) -> AssessmentResult:
 
 
 async def judge_conversation(client: ChatClient, rubric: Rubric, messages: list[dict[str, str]], *,
-                             seed: int, settings: JudgeSettings | None = None) -> AssessmentResult:
+                             seed: int, settings: JudgeSettings | None = None,
+                             extra: dict[str, Any] | None = None) -> AssessmentResult:
     """Score one conversation; retries a reply that does not validate, then raises JudgeError."""
     settings = settings or JudgeSettings()
     schema = assessment_schema(rubric, settings)
@@ -172,7 +173,7 @@ async def judge_conversation(client: ChatClient, rubric: Rubric, messages: list[
             prompt, max_tokens=settings.token_budget(rubric), seed=seed + attempt, model=settings.model,
             # A retry with the same seed and temperature 0 would repeat the same bad reply.
             temperature=settings.temperature if attempt == 0 else max(settings.temperature, 0.3),
-            json_schema=schema)
+            json_schema=schema, extra=extra)
         try:
             return parse_assessment(reply.content, rubric)
         except ValueError as exc:

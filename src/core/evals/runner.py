@@ -83,6 +83,9 @@ class RunConfig:
     """Upper bound on parallel requests per server, whatever it reports (None: its slot count)."""
     timeout_s: float = 600.0
     api_key_env: str | None = None
+    extra_body: dict[str, Any] = field(default_factory=dict)
+    """Extra fields for every chat request, e.g. {"chat_template_kwargs": {"enable_thinking": false}}
+    to keep a thinking model (Qwen3) from spending max_tokens on reasoning."""
 
     def validate(self) -> None:
         if not self.models:
@@ -417,6 +420,7 @@ class EvalRun:
             "seed": cfg.seed,
             "max_tokens": cfg.max_tokens,
             "temperature": cfg.temperature,
+            "extra_body": cfg.extra_body,
             "servers": {root: {"slots": info.slots, "kind": info.kind, "n_ctx": info.n_ctx}
                         for root, info in self._server_info.items()},
         }
@@ -450,7 +454,7 @@ class EvalRun:
     async def _chat(self, endpoint: str, messages: list[dict[str, str]], **kwargs: Any) -> str:
         root = server_root(endpoint)
         async with self._semaphores[root]:
-            reply = await self._clients[root].chat(messages, **kwargs)
+            reply = await self._clients[root].chat(messages, extra=self.config.extra_body or None, **kwargs)
         return reply.content
 
     async def _simulate_user(self, persona: Persona, transcript: list[dict[str, str]], seed: int) -> str:
@@ -504,7 +508,8 @@ class EvalRun:
                 async with self._semaphores[root]:
                     result = await judge_conversation(
                         self._clients[root], cfg.rubric, messages, seed=derive_seed(conv_seed, "judge"),
-                        settings=_with_model(cfg.judge_settings, self._model_ids["@judge"]))
+                        settings=_with_model(cfg.judge_settings, self._model_ids["@judge"]),
+                        extra=cfg.extra_body or None)
                 assessment = result.to_dict()
             except (EndpointError, JudgeError) as exc:
                 error = exc.one_line()

@@ -11,6 +11,7 @@ runner (httpx, asyncio) loads in the handlers.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,9 @@ def register_run_commands(eval_subparsers: Any, parent: argparse.ArgumentParser)
     run.add_argument("--api-key-env", default=None, metavar="VAR",
                      help="environment variable holding an API key for the endpoints (the name is stored, "
                           "never the key)")
+    run.add_argument("--extra-body", default=None, metavar="JSON",
+                     help="extra JSON fields for every request, e.g. "
+                          "'{\"chat_template_kwargs\": {\"enable_thinking\": false}}' for Qwen3")
     run.set_defaults(func=_run)
 
     rubric = eval_subparsers.add_parser("rubric", help="create or check a rubric file")
@@ -187,6 +191,14 @@ def build_config(args: argparse.Namespace) -> Any:
         if not value:
             raise TunerError(f"--{flag} is required", field=flag,
                              hint=f"the endpoint of the {flag} model (URL or local port), or set [eval].{flag}")
+    extra_body: Any = section.get("extra_body") or {}
+    if args.extra_body:
+        try:
+            extra_body = json.loads(args.extra_body)
+        except json.JSONDecodeError as exc:
+            raise TunerError(f"not valid JSON ({exc.msg})", field="extra-body") from None
+    if not isinstance(extra_body, dict):
+        raise TunerError("must be a JSON object", field="extra-body")
     rubric_path = args.rubric or (Path(section["rubric"]) if section.get("rubric") else None)
     judge_max = args.judge_max_tokens or section.get("judge_max_tokens")
     reason_chars = int(section.get("judge_reason_chars", _DEFAULTS["judge_reason_chars"]))
@@ -198,7 +210,7 @@ def build_config(args: argparse.Namespace) -> Any:
         max_tokens=int(setting("max_tokens")), simulator_max_tokens=int(setting("simulator_max_tokens")),
         temperature=float(setting("temperature")), default_slots=int(setting("default_slots")),
         max_parallel=setting("max_parallel"), api_key_env=setting("api_key_env"),
-        judge_settings=JudgeSettings(max_tokens=judge_max, reason_chars=reason_chars))
+        judge_settings=JudgeSettings(max_tokens=judge_max, reason_chars=reason_chars), extra_body=extra_body)
 
 
 def _run(args: argparse.Namespace) -> int:
