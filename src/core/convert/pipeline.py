@@ -272,18 +272,30 @@ class ConversionRun:
         elif step.startswith("quantize:"):
             parts += [self.full_gguf.name, s.imatrix]
         elif step == "verify":
-            parts += [sorted(self._gguf_outputs()), s.smoke_test]
+            parts += [sorted(Path(p).name for p in self._gguf_outputs()), s.smoke_test]
         elif step == "upload":
-            parts += [s.gguf_repo, sorted(self._upload_files())]
+            parts += [s.gguf_repo, sorted(Path(p).name for p in self._upload_files())]
         return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
+
+    def _rel(self, path: str) -> str:
+        """Outputs inside the output folder are recorded relative to it, so a moved folder still resumes."""
+        p = Path(path)
+        try:
+            return "./" + str(p.relative_to(self.out))
+        except ValueError:
+            return str(p)
+
+    def _abs(self, path: str) -> str:
+        return str(self.out / path[2:]) if path.startswith("./") else path
 
     def _done(self, step: str) -> dict[str, Any] | None:
         entry = self.state["steps"].get(step)
         if not entry or entry.get("status") != "done" or entry.get("fingerprint") != self._fingerprint(step):
             return None
-        if not all(Path(p).exists() for p in entry.get("outputs", [])):
+        outputs = [self._abs(p) for p in entry.get("outputs", [])]
+        if not all(Path(p).exists() for p in outputs):
             return None
-        return entry
+        return {**entry, "outputs": outputs}
 
     def _gguf_outputs(self) -> list[str]:
         files = [self.full_gguf] + [self.gguf_path(q.name) for q in self.spec.quants()]
@@ -375,7 +387,8 @@ class ConversionRun:
         seconds = time.monotonic() - started
         if step != "preflight":
             self.state["steps"][step] = {"status": "done", "fingerprint": self._fingerprint(step),
-                                         "outputs": result["outputs"], "details": result["details"],
+                                         "outputs": [self._rel(p) for p in result["outputs"]],
+                                         "details": result["details"],
                                          "summary": result["summary"], "seconds": round(seconds, 2),
                                          "finished_at": time.time()}
             self._save_state()
@@ -393,14 +406,15 @@ class ConversionRun:
     def _restore(self, step: str, entry: dict[str, Any]) -> None:
         details = entry.get("details", {})
         if step == "download":
-            self.base_dir = Path(details["base_dir"]) if details.get("base_dir") else None
-            self.adapter_dir = Path(details["adapter_dir"]) if details.get("adapter_dir") else None
+            self.base_dir = Path(self._abs(details["base_dir"])) if details.get("base_dir") else None
+            self.adapter_dir = Path(self._abs(details["adapter_dir"])) if details.get("adapter_dir") else None
 
     def _collect_kept(self) -> None:
         kept: list[str] = []
         for entry in self.state["steps"].values():
             if entry.get("status") == "done":
-                kept += [p for p in entry.get("outputs", []) if Path(p).exists() and str(self.out) in p]
+                outputs = [self._abs(p) for p in entry.get("outputs", [])]
+                kept += [p for p in outputs if p.startswith(str(self.out)) and Path(p).exists()]
         self.kept = list(dict.fromkeys(kept))
 
     def _cleanup_parts(self) -> None:
@@ -541,7 +555,7 @@ class ConversionRun:
         for kind in ("adapter", "base"):
             ref = s.base_model if kind == "base" else s.adapter
             if kind == "base" and not ref:
-                ref = self._base_from_adapter(Path(details["adapter_dir"]))
+                ref = self._base_from_adapter(Path(self._abs(details["adapter_dir"])))
                 yield LogLine(step, f"base model from adapter_config.json: {ref}")
             if not ref:
                 continue
@@ -566,11 +580,11 @@ class ConversionRun:
                     async for event in self._tool(step, argv, parser, env=self._worker_env()):
                         yield event
                     path = Path(parser.result["path"])
-            details[f"{kind}_dir"] = str(path)
-        self.base_dir = Path(details["base_dir"]) if "base_dir" in details else None
-        self.adapter_dir = Path(details["adapter_dir"]) if "adapter_dir" in details else None
+            details[f"{kind}_dir"] = self._rel(str(path))
+        self.base_dir = Path(self._abs(details["base_dir"])) if "base_dir" in details else None
+        self.adapter_dir = Path(self._abs(details["adapter_dir"])) if "adapter_dir" in details else None
         result["details"] = details
-        result["outputs"] = [v for v in details.values()]
+        result["outputs"] = [self._abs(v) for v in details.values()]
         result["summary"] = ", ".join(f"{k.removesuffix('_dir')}: {Path(v).name}" for k, v in details.items())
 
     def _base_from_adapter(self, adapter_dir: Path) -> str:
