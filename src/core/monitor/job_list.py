@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from core.errors import TunerError
 from core.monitor.jobs_source import HubJobs
@@ -66,7 +67,8 @@ class Backoff:
 class JobList:
     def __init__(self, hub: HubJobs | None, *, store: Store | None = None, interval: float = 5.0,
                  max_interval: float = 120.0, namespaces: list[str] | None = None,
-                 include_hub: bool = True) -> None:
+                 include_hub: bool = True, deadline_s: float = 15.0) -> None:
+        self.deadline_s = deadline_s
         self.hub = hub
         self.store = store
         self.include_hub = include_hub and hub is not None
@@ -100,8 +102,7 @@ class JobList:
         if self.include_hub:
             assert self.hub is not None
             try:
-                for ns in self.namespaces(stored):
-                    self._last_hub[ns] = self.hub.list_jobs(ns)
+                self._last_hub.update(self._list_with_deadline(stored))
                 next_in = self.backoff.success()
             except TunerError as exc:
                 error = exc.one_line()
@@ -112,6 +113,28 @@ class JobList:
         changes = self._changes(rows)
         return RefreshResult(rows, changes, error, self.hub.state.describe() if self.include_hub and self.hub
                              else "local only", next_in)
+
+    def _list_with_deadline(self, stored: list[JobRow]) -> dict[str, list[JobRow]]:
+        """List every namespace, giving up after `deadline_s`: huggingface_hub retries a dropped connection
+        for ~23 s on its own, and the status bar must say "not answering" long before that."""
+        assert self.hub is not None
+        hub = self.hub
+        box: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                box["rows"] = {ns: hub.list_jobs(ns) for ns in self.namespaces(stored)}
+            except BaseException as exc:
+                box["error"] = exc
+
+        worker = threading.Thread(target=run, name="monitor-list", daemon=True)
+        worker.start()
+        worker.join(self.deadline_s)
+        if worker.is_alive():
+            raise TunerError(f"the Hub did not answer within {self.deadline_s:g}s", hint="it is slow or down")
+        if "error" in box:
+            raise box["error"]
+        return box["rows"]
 
     def _merged(self, stored: list[JobRow]) -> list[JobRow]:
         hub_rows = [row for rows in self._last_hub.values() for row in rows]

@@ -30,6 +30,7 @@ DEFAULTS: dict[str, Any] = {
     "http_fallback": False,
     "reconnect_s": 2.0,
     "trackio_poll_s": 2.0,
+    "list_deadline_s": 15.0,
 }
 
 

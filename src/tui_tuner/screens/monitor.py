@@ -134,7 +134,8 @@ class MonitorScreen(_JobActions, AreaScreen):
         self.query_one("#monitor-filter", Input).display = False
         settings = self.session.settings
         self.job_list = JobList(self.session.hub, store=self.session.store,
-                                interval=float(settings["refresh_s"]), max_interval=float(settings["max_refresh_s"]))
+                                interval=float(settings["refresh_s"]), max_interval=float(settings["max_refresh_s"]),
+                                deadline_s=float(settings["list_deadline_s"]))
         self._refresh_loop()
         table.focus()
 
