@@ -12,6 +12,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
+from core.errors import TunerError
 from core.launch.config import LaunchConfig, format_duration, label_value, parse_timeout
 
 SECRET_NAMES = ("HF_TOKEN",)
@@ -40,8 +41,11 @@ def job_env(run_name: str) -> dict[str, str]:
 
 def hf_jobs_command(config: LaunchConfig, script_path: str, *, namespace: str, run_name: str) -> Command:
     """The `hf jobs uv run` line equivalent to what the launcher submits through huggingface_hub."""
-    argv = ["hf", "jobs", "uv", "run", "--flavor", config.flavor,
-            "--timeout", format_duration(parse_timeout(config.timeout))]
+    try:
+        timeout = format_duration(parse_timeout(config.timeout))
+    except TunerError:  # shown as typed; preflight reports it next to the field
+        timeout = config.timeout
+    argv = ["hf", "jobs", "uv", "run", "--flavor", config.flavor, "--timeout", timeout]
     for name in SECRET_NAMES:
         argv += ["--secrets", name]
     for key, value in job_env(run_name).items():

@@ -9,6 +9,7 @@ small enough to fetch (JSONL or Parquet), otherwise only its existence is checke
 from __future__ import annotations
 
 import json
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,8 +105,6 @@ def check_rows(rows: list[dict[str, Any]], where: str) -> tuple[int, float]:
 
 def check_hub_dataset(repo_id: str, split: str = "train") -> DatasetReport:
     """Existence (raises TunerError/OfflineError) and, when a small data file exists, format and size."""
-    from huggingface_hub import hf_hub_download
-
     from core.hub import hf_api, hub_endpoint, hub_error
 
     try:
@@ -125,9 +124,16 @@ def check_hub_dataset(repo_id: str, split: str = "train") -> DatasetReport:
         report.notes.append(f"{name} is {size / 1e6:.0f} MB: format not checked before launch")
         return report
     try:
-        local = hf_hub_download(repo_id, name, repo_type="dataset", endpoint=hub_endpoint())
+        data = _fetch_file(repo_id, name, hub_endpoint())
     except Exception as exc:
         raise hub_error(exc, f"dataset {repo_id} file {name}") from None
+    with tempfile.TemporaryDirectory(prefix="tui-tuner-ds-") as tmp:
+        local = Path(tmp) / Path(name).name
+        local.write_bytes(data)
+        return _check_fetched(report, local, name, repo_id, len(preferred))
+
+
+def _check_fetched(report: DatasetReport, local: Path, name: str, repo_id: str, n_files: int) -> DatasetReport:
     if name.endswith(".parquet"):
         rows, count = _parquet_rows(Path(local))
         checked, avg = check_rows(rows, f"{repo_id}/{name}")
@@ -137,9 +143,25 @@ def check_hub_dataset(repo_id: str, split: str = "train") -> DatasetReport:
         local_report = check_local_jsonl(local)
         report.num_examples = report.num_examples or local_report.num_examples
         report.checked_rows, report.avg_chars = local_report.checked_rows, local_report.avg_chars
-    if len(preferred) > 1:
-        report.notes.append(f"checked {name} of {len(preferred)} data files; the count may cover only that file")
+    if n_files > 1:
+        report.notes.append(f"checked {name} of {n_files} data files; the count may cover only that file")
     return report
+
+
+def _fetch_file(repo_id: str, name: str, endpoint: str) -> bytes:
+    """GET one small file through huggingface_hub's session and auth headers.
+
+    The URL is built from the endpoint read now (hf_hub_download derives it from a template fixed
+    when huggingface_hub was imported), so a changed HF_ENDPOINT is honoured.
+    """
+    from urllib.parse import quote
+
+    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
+    url = f"{endpoint}/datasets/{repo_id}/resolve/main/{quote(name)}"
+    response = get_session().get(url, headers=build_hf_headers(), follow_redirects=True, timeout=30)
+    hf_raise_for_status(response)
+    return response.content
 
 
 def _parquet_rows(path: Path) -> tuple[list[dict[str, Any]], int]:

@@ -74,7 +74,7 @@ def preview(config: LaunchConfig, *, namespace: str | None = None, run_name: str
         command = mlx_command(config, python="python", data_dir="data", adapter_dir="adapters",
                               num_examples=0 if config.max_steps else 1000, config_file="mlx_config.yaml")
     else:
-        command = local_command(script.filename, python=None)
+        command = local_command(script.filename, python="python" if local_python() else None)
     return script, command
 
 
@@ -118,7 +118,7 @@ def _base_extra(the_plan: LaunchPlan, output_dir: str | None) -> dict[str, Any]:
         "output_repo": config.output_repo or None,
         "output_dir": output_dir,
         "flavor": config.flavor if config.backend == "hf-jobs" else None,
-        "timeout_s": config.timeout_seconds(),
+        "timeout_s": config.timeout_seconds(),  # valid here: launch() only runs error-free plans
         "trackio_project": config.trackio_project,
         "run_name": the_plan.run_name,
         "trackio_space": config.trackio_space or None,

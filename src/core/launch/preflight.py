@@ -407,7 +407,9 @@ def _check_steps_and_time(config: LaunchConfig, report: PreflightReport) -> None
 def _check_memory(config: LaunchConfig, report: PreflightReport, *, online: bool) -> None:
     try:
         from core import memory
-    except ImportError:
+
+        memory.resolve_architecture, memory.estimate_training, memory.MemoryInputs  # noqa: B018
+    except (ImportError, AttributeError):
         report.add("info", "memory", "memory estimator not available in this build; fit not checked")
         return
     try:

@@ -1,0 +1,45 @@
+"""The submission command makes none of the guide's CLI mistakes."""
+
+from __future__ import annotations
+
+from core.launch.command import hf_jobs_command, local_command, mlx_command, mlx_iters
+from core.launch.config import LaunchConfig
+
+
+def test_flags_before_script_and_secret_by_name(hub_config: LaunchConfig) -> None:
+    cmd = hf_jobs_command(hub_config, "train.py", namespace="tester", run_name="gemma-sft-20260101-000000-abcd")
+    argv = list(cmd.argv)
+    assert argv[:4] == ["hf", "jobs", "uv", "run"], "uv run, never `run uv`"
+    assert argv[-1] == "train.py", "the script path comes last: flags after it are ignored"
+    assert all(not a.startswith("-") for a in argv[argv.index("train.py"):][1:])
+    i = argv.index("--secrets")
+    assert argv[i + 1] == "HF_TOKEN", "a bare name: the CLI fills in the logged-in token"
+    assert "--secret" not in argv
+    assert not any("=" in a and a.startswith("HF_TOKEN") for a in argv)
+    assert argv[argv.index("--flavor") + 1] == "a100-large"
+    assert argv[argv.index("--timeout") + 1] == "6h"
+    assert argv[argv.index("--namespace") + 1] == "tester"
+    assert cmd.line.startswith("hf jobs uv run --flavor a100-large --timeout 6h --secrets HF_TOKEN ")
+
+
+def test_local_command() -> None:
+    assert local_command("/x/train.py").argv == ("uv", "run", "--script", "/x/train.py")
+    assert local_command("/x/train.py", python="/venv/bin/python").argv == ("/venv/bin/python", "/x/train.py")
+
+
+def test_mlx_command_is_the_guides(hub_config: LaunchConfig) -> None:
+    config = hub_config.replace(backend="mlx", base_model="mlx-community/gemma-3-12b-it-8bit", batch_size=1,
+                                epochs=3, mlx_lora_layers=16)
+    cmd = mlx_command(config, python="python", data_dir="data/processed/mlx_training", adapter_dir="adapters",
+                      num_examples=1000)
+    argv = list(cmd.argv)
+    assert argv[:3] == ["python", "-m", "mlx_lm.lora"]
+    assert argv[argv.index("--model") + 1] == "mlx-community/gemma-3-12b-it-8bit"
+    assert "--train" in argv and "--mask-prompt" in argv
+    assert argv[argv.index("--iters") + 1] == "3000"
+    assert argv[argv.index("--num-layers") + 1] == "16"
+    assert argv[argv.index("--data") + 1] == "data/processed/mlx_training"
+    assert mlx_iters(config.replace(max_steps=7), 1000) == 7
+    all_tokens = mlx_command(config.replace(loss_on="all"), python="python", data_dir="d", adapter_dir="a",
+                             num_examples=10)
+    assert "--mask-prompt" not in all_tokens.argv
