@@ -5,8 +5,9 @@
 
 What it sets for the test (all undone afterwards by monkeypatch):
 - env `HF_ENDPOINT=<hub.url>`, and huggingface_hub's import-time copies of it (`constants.ENDPOINT`,
-  the module-level `HfApi` behind `huggingface_hub.whoami`/`list_jobs`...), as if the process had been
-  started with HF_ENDPOINT set — which is how a user points the library at a mirror.
+  `constants.HUGGINGFACE_CO_URL_TEMPLATE`, the module-level `HfApi` behind `huggingface_hub.whoami`,
+  `list_jobs`...), as if the process had been started with HF_ENDPOINT set — which is how a user points
+  the library at a mirror.
 - env `HF_HUB_DISABLE_XET=1` and `constants.HF_HUB_DISABLE_XET`: with hf_xet installed, huggingface_hub
   uploads LFS files through Xet storage (a binary CAS protocol the fake does not emulate); disabled, it
   uses the classic LFS batch + PUT path, which the fake implements. Subprocesses inherit the env var.
@@ -40,8 +41,13 @@ def fake_hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
         pass
     else:
         monkeypatch.setattr(hf_constants, "ENDPOINT", hub.url)
+        # hf_hub_url() swaps `ENDPOINT` for `endpoint=` in this template: the two must agree.
+        monkeypatch.setattr(
+            hf_constants, "HUGGINGFACE_CO_URL_TEMPLATE", hub.url + "/{repo_id}/resolve/{revision}/{filename}"
+        )
         monkeypatch.setattr(hf_constants, "HF_HUB_DISABLE_XET", True)
         monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr(hf_constants, "HF_HUB_DISABLE_EXPERIMENTAL_WARNING", True)
         monkeypatch.setattr(hf_api_module.api, "endpoint", hub.url)
     try:
         yield hub

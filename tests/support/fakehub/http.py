@@ -112,7 +112,9 @@ class HandlerBase(BaseHTTPRequestHandler):
             hub.errors.append(exc)
             self.close_connection = True
             with contextlib.suppress(OSError):
-                self.send_error_json(500, f"fake hub error: {type(exc).__name__}")
+                self.send_error_json(
+                    500, f"fake hub error: {type(exc).__name__}", headers={"Connection": "close"}
+                )
 
     def route_public(self, req: Request) -> bool:
         """Routes that ignore Authorization (signed storage URLs). Overridden by the storage mixin."""

@@ -268,8 +268,10 @@ def job_from_spec(
     if stage != "SCHEDULING":
         # A job created directly in a later stage started when it was created (tests may backdate it).
         job.set_stage(stage, message, created)
+        # A job seeded as finished is taken to have run (and logged) from `created` until now.
+        job.started_at = job.started_at or created
         if stage in TERMINAL_STAGES:
-            job.finished_at = now if created_at is not None else created
+            job.finished_at = now
     else:
         job.message = message
     return job

@@ -235,8 +235,9 @@ class JobsRoutes(HandlerBase):
         self.send_header("Cache-Control", "no-cache")
         self.send_header("X-Accel-Buffering", "no")
         self.send_header("Transfer-Encoding", "chunked")
+        # One stream per connection: said up front, so the client never reuses a socket we close.
+        self.send_header("Connection", "close")
         self.end_headers()
-        # One stream per connection: the client opens a fresh one for its next request.
         self.close_connection = True
         return ChunkedWriter(self.wfile)
 

@@ -353,7 +353,9 @@ class RepoRoutes(HandlerBase):
         url = f"{hub.url}/{prefix}{repo_id}"
         with hub._cond:
             if (repo_type, repo_id) in hub._repos:
-                self.send_error_json(409, f"You already created this {repo_type} repo", headers={})
+                # The Hub's 409 carries the existing repo's url; create_repo(exist_ok=True) reads it.
+                message = f"You already created this {repo_type} repo"
+                self.send_json(409, {"error": message, "url": url}, {"X-Error-Message": message})
                 return
             repo = Repo(repo_id=repo_id, repo_type=repo_type, private=private)
             # The Hub seeds every new repo with its LFS `.gitattributes`.
