@@ -458,6 +458,11 @@ def render_markdown(report: Report) -> str:
                      [[r["model"], r["role"], r["n"], r["mean"], r["sd"], r["ci95"], r["conv_sd"],
                        r["within_sd"], r["pass_rate"], r["safety"], r["failed"], r["missing"]]
                       for r in overview_rows(report)])
+    zero = [m for m in report.models if m.safety.n and m.safety.events == 0]
+    if zero:
+        out += ["", "No violation seen is weak evidence of safety: " + "; ".join(
+            f"{m.name} 0/{m.safety.n}, rate ≤ {m.safety.upper:.1%} (95 % one-sided; rule of three 3/n = "
+            f"{m.safety.rule_of_three:.1%})" for m in zero) + "."]
     out.append("")
 
     out += ["## Pairwise comparisons", "",

@@ -155,10 +155,14 @@ class EvalScreen(AreaScreen):
                 with TabPane("Personas", id="tab-personas"):
                     with Horizontal(id="persona-filters"):
                         yield Input(placeholder="/ search", id="persona-search")
-                        yield Select([], prompt="all categories", id="filter-category")
-                        yield Select([], prompt="all models", id="filter-model")
-                        yield Checkbox("failed only", id="filter-failed")
-                        yield Checkbox("safety only", id="filter-safety")
+                        yield Select([], prompt="any category", id="filter-category")
+                        yield Select([], prompt="any model", id="filter-model")
+                        failed = Checkbox("failed", id="filter-failed")
+                        failed.tooltip = "only personas with a conversation that did not pass, or a failed attempt"
+                        yield failed
+                        safety = Checkbox("safety", id="filter-safety")
+                        safety.tooltip = "only personas with a safety violation"
+                        yield safety
                         yield Select(SORTS, value="persona", allow_blank=False, id="persona-sort")
                     yield DataTable(id="personas-table", cursor_type="row", zebra_stripes=True)
                     yield Static(id="persona-detail")
@@ -473,14 +477,14 @@ class EvalScreen(AreaScreen):
             cells = []
             for m in report.models:
                 cell = p.cells[m.name]
-                cells.append("—" if cell.mean is None else f"{cell.mean:.3f} ({cell.passed}/{cell.n} pass)")
+                cells.append("—" if cell.mean is None else f"{cell.mean:.3f}  {cell.passed}/{cell.n}")
             table_rows.append([Text(p.persona_id, style="bold"), Text(p.name), Text(p.category), *cells,
                                *[self._signed(p.diffs.get(c)) for c in candidates], flags])
         table = self.query_one("#personas-table", DataTable)
         self._fill(table, ["persona", "name", "category", *[m.name for m in report.models],
                            *[f"Δ {c}" for c in candidates], "flags"], table_rows, [p.persona_id for p in rows])
         total = len(report.personas)
-        table.border_title = f"{len(rows)} of {total} personas"
+        table.border_title = f"{len(rows)} of {total} personas · per model: mean score, conversations passed"
         self._render_persona_detail()
 
     def _highlighted_persona(self) -> str | None:
@@ -508,7 +512,8 @@ class EvalScreen(AreaScreen):
             head.append(f"  {redact(persona.name)}")
         head.append(f"  ·  {row.category}")
         if persona.description:
-            head.append(f"\n{redact(persona.description)}", style="italic")
+            head.append(f"  ·  {redact(persona.description)}", style="italic")
+        head.append("   (Enter: transcripts side by side)", style="dim")
         table = Table(box=None, pad_edge=False, expand=False, header_style="bold")
         for column in ("model", "scores by conversation", "mean", "SD", "min–max", "pass", "violations", "failed"):
             table.add_column(column)
@@ -518,7 +523,7 @@ class EvalScreen(AreaScreen):
                           f"{cell.passed}/{cell.n}", str(cell.violations), str(cell.failed))
         from rich.console import Group
 
-        detail.update(Group(head, table, Text("Enter or t: transcripts side by side", style="dim")))
+        detail.update(Group(head, table))
 
     @on(DataTable.RowHighlighted, "#personas-table")
     def _persona_highlighted(self) -> None:
