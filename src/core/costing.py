@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from core import flavors as flavor_table
 from core.errors import TunerError
 from core.flavors import Flavor
+from core.memory.gpus import gpu_capacity_bytes
 
 if TYPE_CHECKING:
     from core.memory.estimate import MemoryEstimate
@@ -74,6 +75,13 @@ class RunCost:
     seconds: float
     cost: float
     steps: int
+    problem: str | None = None
+    """Why it cannot run at all (e.g. no bf16), independent of memory."""
+
+    @property
+    def tight(self) -> bool:
+        """Fits with less than 5% of the card to spare: a longer sample or a library update can OOM."""
+        return self.fits and self.headroom_bytes < 0.05 * gpu_capacity_bytes(self.flavor)
 
     @property
     def hours(self) -> float:
@@ -82,7 +90,8 @@ class RunCost:
     def to_dict(self) -> dict[str, Any]:
         return {"flavor": self.flavor.name, "gpu": self.flavor.gpu_name, "gpu_count": self.flavor.gpu_count,
                 "gpu_memory_gb": self.flavor.gpu_memory_gb, "price_per_hour": self.flavor.price_per_hour,
-                "fits": self.fits, "headroom_gb": round(self.headroom_bytes / 1e9, 2),
+                "fits": self.fits, "tight": self.tight, "problem": self.problem,
+                "headroom_gb": round(self.headroom_bytes / 1e9, 2),
                 "tokens_per_second": round(self.tokens_per_second, 1), "hours": round(self.hours, 2),
                 "cost_usd": round(self.cost, 2), "steps": self.steps}
 
@@ -126,8 +135,9 @@ def run_cost(estimate: MemoryEstimate, plan: RunPlan, flavor: Flavor | str) -> R
     seconds = total_tokens / tps + plan.startup_seconds
     steps = steps_for(plan.examples, plan.epochs, getattr(inputs, "batch_size", 1),
                       getattr(inputs, "gradient_accumulation", 1))
-    return RunCost(flavor=fl, fits=estimate.fits(fl), headroom_bytes=estimate.headroom_bytes(fl),
-                   tokens_per_second=tps, seconds=seconds, cost=fl.cost(seconds), steps=steps)
+    return RunCost(flavor=fl, fits=estimate.usable(fl), headroom_bytes=estimate.headroom_bytes(fl),
+                   tokens_per_second=tps, seconds=seconds, cost=fl.cost(seconds), steps=steps,
+                   problem=estimate.unsupported(fl))
 
 
 def run_costs(estimate: MemoryEstimate, plan: RunPlan) -> list[RunCost]:

@@ -27,6 +27,7 @@ from core.memory.formats import (
     optimizer_bytes,
     weight_format_bytes,
 )
+from core.memory.gpus import gpu_capacity_bytes, unsupported_reason
 
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
 MAX_LENGTH_LIMIT = 10_000_000
@@ -185,19 +186,33 @@ class MemoryEstimate:
         return next((t for t in self.terms if t.key == key), None)
 
     def fits(self, flavor: Flavor | str) -> bool:
+        """The peak fits in ONE GPU of the flavor (memory only; see `usable`)."""
         fl = _flavor(flavor)
-        return fl.is_gpu and self.total_bytes <= fl.gpu_memory_gb * C.GB
+        return fl.is_gpu and self.total_bytes <= gpu_capacity_bytes(fl)
+
+    def unsupported(self, flavor: Flavor | str) -> str | None:
+        """Why the flavor cannot run this configuration at all (bf16 on a T4), else None."""
+        dtype = getattr(self.inputs, "dtype", None) or getattr(self.inputs, "weights", "")
+        if getattr(self.inputs, "method", "") == "qlora":
+            dtype = "bf16"  # bitsandbytes compute dtype of the guide's script
+        return unsupported_reason(_flavor(flavor), str(dtype))
+
+    def usable(self, flavor: Flavor | str) -> bool:
+        return self.fits(flavor) and self.unsupported(flavor) is None
 
     def headroom_bytes(self, flavor: Flavor | str) -> float:
-        return _flavor(flavor).gpu_memory_gb * C.GB - self.total_bytes
+        return gpu_capacity_bytes(_flavor(flavor)) - self.total_bytes
 
     @property
     def fitting_flavors(self) -> list[Flavor]:
-        return flavor_table.flavors_that_fit(self.total_bytes)
+        """GPU flavors whose single GPU holds the peak, cheapest first."""
+        fits = [f for f in flavor_table.gpu_flavors() if self.usable(f)]
+        return sorted(fits, key=lambda f: (f.price_per_hour, f.gpu_memory_gb))
 
     @property
     def cheapest_flavor(self) -> Flavor | None:
-        return flavor_table.cheapest_fit(self.total_bytes)
+        fits = self.fitting_flavors
+        return fits[0] if fits else None
 
     def to_dict(self) -> dict[str, Any]:
         cheapest = self.cheapest_flavor
@@ -212,7 +227,7 @@ class MemoryEstimate:
             "total_bytes": int(self.total_bytes),
             "total_gb": round(self.total_gb, 2),
             "cheapest_flavor": cheapest.name if cheapest else None,
-            "fits": {f.name: self.fits(f) for f in flavor_table.gpu_flavors()},
+            "fits": {f.name: self.usable(f) for f in flavor_table.gpu_flavors()},
             "notes": list(self.notes),
         }
 
@@ -289,15 +304,26 @@ def activation_bytes_per_token_layer(arch: ModelArchitecture, method: str, targe
     return norms + qkv + attn_out + mlp + inputs
 
 
-def loss_peak_bytes_per_token(loss_impl: str, vocab: int, tokens: int) -> tuple[float, float]:
-    """(fp32 logits bytes, other CE bytes) per micro-batch at the loss peak."""
-    if loss_impl == "hf":
-        logits = C.LOGITS_FP32_BYTES * vocab * tokens
-        return logits, (C.CE_PEAK_BYTES_HF - C.LOGITS_FP32_BYTES) * vocab * tokens
+def loss_terms(loss_impl: str, vocab: int, tokens: int) -> tuple[float, float, str]:
+    """(fp32 logits copy, the rest of the loss peak, explanation) for one micro-batch."""
+    if loss_impl == "chunked":
+        chunk = min(tokens, C.CE_CHUNK_TOKENS)
+        return 0.0, C.CE_PEAK_BYTES["hf"] * vocab * chunk, (
+            f"fused/chunked loss: logits of {chunk:,} tokens at a time × {C.CE_PEAK_BYTES['hf']:g} B × vocab")
+    per = C.CE_PEAK_BYTES[loss_impl]
     if loss_impl == "bf16-logits":
-        return 0.0, C.CE_PEAK_BYTES_BF16 * vocab * tokens
-    chunk = min(tokens, C.CE_CHUNK_TOKENS)
-    return 0.0, C.CE_PEAK_BYTES_HF * vocab * chunk
+        return 0.0, per * vocab * tokens, f"bf16 logits, log-softmax and gradient: {per:g} B × vocab × tokens"
+    logits = C.LOGITS_FP32_BYTES * vocab * tokens
+    why = {"hf": "saved fp32 log-softmax, its gradient and the outgoing gradient",
+           "hf-outputs-kept": "as hf, plus the bf16 logits the loop keeps in `outputs`",
+           "fp32-logits": "as hf, plus fp32 logits kept in the model output"}[loss_impl]
+    return logits, (per - C.LOGITS_FP32_BYTES) * vocab * tokens, (
+        f"{why}: {per - C.LOGITS_FP32_BYTES:g} B × vocab × tokens beyond the logits copy")
+
+
+def allocator_term(allocated: float) -> MemoryTerm:
+    return MemoryTerm("allocator overhead", allocated * C.FRAGMENTATION,
+                      f"caching allocator: reserved ≈ allocated × {1 + C.FRAGMENTATION:.2f} (fitted)", key="allocator")
 
 
 # ---- training -------------------------------------------------------------------------------------
@@ -358,7 +384,7 @@ def estimate_training(inputs: MemoryInputs) -> MemoryEstimate:
         # Softmax probabilities are saved per layer (b·a·s² × p); the fp32 upcast is transient.
         eager = inp.batch_size * arch.num_heads * inp.max_length**2 * act_bytes
     one_layer = per_layer * tokens + eager
-    logits, ce = loss_peak_bytes_per_token(inp.loss_impl, arch.vocab_size, tokens)
+    logits, ce, ce_note = loss_terms(inp.loss_impl, arch.vocab_size, tokens)
     # The LM head's gradient is produced while the logits are still alive (full fine-tuning).
     head_grad_early = arch.embedding_params * train_bytes if method == "full" else 0.0
     grads_alive_at_loss = grads if inp.gradient_accumulation > 1 else head_grad_early
@@ -399,17 +425,10 @@ def estimate_training(inputs: MemoryInputs) -> MemoryEstimate:
     peak_at_step = step_peak > backward_peak
 
     terms.extend(act_terms)
-    loss_note = {"hf": "transformers loss: fp32 upcast of the logits (vocab × tokens × 4 B)",
-                 "chunked": f"fused/chunked loss: one chunk of {C.CE_CHUNK_TOKENS} tokens at a time",
-                 "bf16-logits": "bf16 logits kept, CE computed per chunk"}[inp.loss_impl]
     if logits:
         terms.append(MemoryTerm("logits (fp32)", logits,
-                                f"{arch.vocab_size:,} vocab × {tokens:,} tokens × 4 B — {loss_note}",
+                                f"{arch.vocab_size:,} vocab × {tokens:,} tokens × 4 B (the guide's logits figure)",
                                 at_peak=loss_at_peak and not peak_at_step, key="logits"))
-        ce_note = (f"saved log-softmax + its gradient (fp32): {C.CE_PEAK_BYTES_HF - C.LOGITS_FP32_BYTES:g} B "
-                   "× vocab × tokens beyond the logits copy")
-    else:
-        ce_note = loss_note
     terms.append(MemoryTerm("cross-entropy copies", ce, ce_note, at_peak=loss_at_peak and not peak_at_step,
                             key="cross_entropy"))
     if peak_at_step:
@@ -435,8 +454,7 @@ def estimate_training(inputs: MemoryInputs) -> MemoryEstimate:
         terms.append(MemoryTerm("4-bit dequantisation buffers", dequant,
                                 f"{C.DEQUANT_BUFFERS} × largest Linear in bf16", key="dequant"))
     allocated = sum(t.bytes for t in terms if t.at_peak)
-    terms.append(MemoryTerm("allocator overhead", allocated * C.FRAGMENTATION,
-                            f"caching allocator: reserved ≈ allocated × {1 + C.FRAGMENTATION:.2f}", key="allocator"))
+    terms.append(allocator_term(allocated))
     terms.append(MemoryTerm("CUDA context", float(C.CUDA_CONTEXT_BYTES),
                             "driver context + cuBLAS handles (outside torch's counters)", key="cuda_context"))
 
@@ -479,6 +497,11 @@ def estimate_inference(inputs: InferenceInputs | MemoryInputs) -> MemoryEstimate
     other = 4.0 if fmt == "fp32" else 2.0
     w, note = weight_terms(arch, linear_bytes=WEIGHT_FORMATS[fmt], other_bytes=other,
                            include_vision=inp.include_vision, label=fmt)
+    if fmt == "fp8" and arch.tie_word_embeddings:
+        # Fine-grained FP8 checkpoints store lm_head as its own bf16 tensor even for tied models (the dev
+        # set's Qwen3 0.6B/1.7B/4B FP8 rows sit exactly V·h·2 B above a tied count).
+        w += arch.embedding_params * 2.0
+        note += f" + untied bf16 lm_head {arch.embedding_params / 1e9:.2f}B × 2 B (FP8 checkpoints)"
     kv = kv_cache_bytes(arch, inp.context_length, batch=inp.batch_size, kv_dtype=inp.kv_dtype,
                         sliding_rule=inp.sliding_window_rule)
     kv_note = (f"2 × {arch.num_layers} layers × {arch.num_kv_heads} KV heads × {arch.head_dim} × "
@@ -493,8 +516,7 @@ def estimate_inference(inputs: InferenceInputs | MemoryInputs) -> MemoryEstimate
                    "last-position logits, RoPE tables, sampling (HF generate)", key="runtime"),
     ]
     allocated = sum(t.bytes for t in terms)
-    terms.append(MemoryTerm("allocator overhead", allocated * C.FRAGMENTATION,
-                            f"caching allocator: reserved ≈ allocated × {1 + C.FRAGMENTATION:.2f}", key="allocator"))
+    terms.append(allocator_term(allocated))
     terms.append(MemoryTerm("CUDA context", float(C.CUDA_CONTEXT_BYTES),
                             "driver context + cuBLAS handles (outside torch's counters)", key="cuda_context"))
     notes = (arch.extra_note,) if arch.extra_note and inp.include_vision else ()

@@ -39,8 +39,15 @@ OPTIMIZER_ALIASES = {
     "paged_adamw": "paged_adamw_32bit", "paged_adamw8bit": "paged_adamw_8bit",
 }
 
-# How the loss is computed: bytes per (token × vocab) alive at the loss peak.
-LOSS_IMPLS = ("hf", "chunked", "bf16-logits")
+# How the loss is computed (constants.CE_PEAK_BYTES): what is alive per token × vocab at the loss peak.
+LOSS_IMPLS = ("hf", "hf-outputs-kept", "fp32-logits", "bf16-logits", "chunked")
+LOSS_LABELS = {
+    "hf": "transformers loss, HF Trainer / TRL (fp32 upcast)",
+    "hf-outputs-kept": "transformers loss, own loop keeping outputs",
+    "fp32-logits": "fp32 logits kept (transformers ≤4.45, torchtune)",
+    "bf16-logits": "bf16 logits and CE (LitGPT)",
+    "chunked": "fused / chunked CE (Liger, CCE, TRL fused head)",
+}
 ATTENTION_IMPLS = ("sdpa", "eager")
 
 

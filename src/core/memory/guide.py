@@ -22,8 +22,9 @@ GUIDE_CONTEXTS = (2048, 8192, 16384)
 GUIDE_LOGITS_VOCAB = (("Gemma 3", "262K", 262_144), ("Qwen3", "152K", 151_936), ("Llama 3", "128K", 128_000))
 GUIDE_GPUS = ("a10g-large", "a100-large")
 # Models each GPU-selection column stands for: the guide's Gemma 3 model (12B) and the smaller ones,
-# and the Qwen3 / Llama 3 sizes up to ~4B. 8B models need more than 24 GB at 8k by this estimate (the
-# dev set's HF+FA2 measurement agrees: Llama-3.1-8B QLoRA fits at most 5,789 tokens in 24 GB).
+# and the Qwen3 / Llama 3 sizes up to ~4B. At 8k the 8B models sit at the A10G's limit: Qwen3-8B needs
+# ~26 GB; Llama-3.1-8B ~23 GB with today's transformers loss but ~27 GB with fp32 logits kept
+# (transformers ≤4.45), which matches the dev set's HF+FA2 measurement (at most 5,789 tokens in 24 GB).
 GUIDE_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Gemma 3 (262K vocab)", ("gemma-3-1b", "gemma-3-4b", "gemma-3-12b")),
     ("Qwen3/Llama (128-152K vocab)", ("qwen3-0.6b", "qwen3-1.7b", "qwen3-4b", "llama-3.2-1b", "llama-3.2-3b")),

@@ -1,0 +1,139 @@
+"""Score the memory estimator against the development set; the same rows with accelerate's method.
+
+    .venv/bin/python benchmarks/calc_accuracy.py            # print the report
+    .venv/bin/python benchmarks/calc_accuracy.py --write    # also update docs/benchmarks/calc.md
+    .venv/bin/python benchmarks/calc_accuracy.py --rows     # every row with its error
+
+Relative error = (predicted − measured) / measured. Groups: training, inference, component (one term
+measured on its own). Only rows of quality high/medium are scored; the rest are listed with the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
+
+from benchmarks.calc_devset import Mapped, mapped_rows  # noqa: E402
+
+DOC = ROOT / "docs" / "benchmarks" / "calc.md"
+START, END = "<!-- calc-accuracy:start -->", "<!-- calc-accuracy:end -->"
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Linear-interpolated percentile (numpy's default method)."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    pos = (len(ordered) - 1) * q
+    lo, hi = int(pos), min(int(pos) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def score(rows: list[Mapped]) -> list[dict[str, object]]:
+    out = []
+    for row in rows:
+        ours = row.predict()
+        try:
+            accel = row.accelerate()
+        except Exception as exc:  # accelerate's path needs transformers; report instead of failing
+            accel = None
+            print(f"accelerate method failed on {row.row_id}: {exc}", file=sys.stderr)
+        out.append({"id": row.row_id, "group": row.group, "measured": row.measured_bytes, "ours": ours,
+                    "ours_err": (ours - row.measured_bytes) / row.measured_bytes,
+                    "accel": accel,
+                    "accel_err": None if accel is None else (accel - row.measured_bytes) / row.measured_bytes,
+                    "assumption": row.assumption, "metric": row.metric})
+    return out
+
+
+def summary(scored: list[dict[str, object]]) -> list[tuple[str, int, float, float, int, float, float, float]]:
+    lines = []
+    for group in ("training", "inference", "component"):
+        rows = [r for r in scored if r["group"] == group]
+        ours = [abs(float(r["ours_err"])) for r in rows]  # type: ignore[arg-type]
+        signed = [float(r["ours_err"]) for r in rows]  # type: ignore[arg-type]
+        accel = [abs(float(r["accel_err"])) for r in rows if r["accel_err"] is not None]  # type: ignore[arg-type]
+        lines.append((group, len(rows), statistics.median(ours) if ours else float("nan"), percentile(ours, 0.9),
+                      len(accel), statistics.median(accel) if accel else float("nan"), percentile(accel, 0.9),
+                      statistics.median(signed) if signed else float("nan")))
+    return lines
+
+
+def markdown(scored: list[dict[str, object]], unmapped: list, *, with_rows: bool = True) -> str:
+    out = ["| group | rows | ours: median \\|err\\| | ours: p90 \\|err\\| | ours: median signed err | "
+           "accelerate rows | accelerate: median \\|err\\| | accelerate: p90 \\|err\\| |",
+           "|---|---|---|---|---|---|---|---|"]
+    for group, n, med, p90, n_acc, a_med, a_p90, signed in summary(scored):
+        out.append(f"| {group} | {n} | {med:.1%} | {p90:.1%} | {signed:+.1%} | {n_acc} | "
+                   + (f"{a_med:.1%} | {a_p90:.1%} |" if n_acc else "n/a | n/a |"))
+    if with_rows:
+        out += ["", "| row | group | measured | ours | err | accelerate | err | assumption |", "|---|---|---|---|---|---|---|---|"]
+        for r in scored:
+            acc = r["accel"]
+            acc_s = "N/A" if acc is None else f"{float(acc) / 2**30:.2f}"  # type: ignore[arg-type]
+            acc_e = "" if r["accel_err"] is None else f"{float(r['accel_err']):+.1%}"  # type: ignore[arg-type]
+            out.append(f"| {r['id']} | {r['group']} | {float(r['measured']) / 2**30:.2f} | "  # type: ignore[arg-type]
+                       f"{float(r['ours']) / 2**30:.2f} | {float(r['ours_err']):+.1%} | {acc_s} | {acc_e} | "  # type: ignore[arg-type]
+                       f"{r['assumption']} |")
+        out += ["", "Values in GiB. Rows not scored:", "", "| row | why |", "|---|---|"]
+        out += [f"| {u.row_id} | {u.reason} |" for u in unmapped]
+    return "\n".join(out)
+
+
+def fit(mapped: list[Mapped]) -> tuple[float, float, float, float]:
+    """Grid-fit FRAGMENTATION and ACTIVATION_SCALE on every scored training row (min median, then p90)."""
+    from core.memory import constants as C
+
+    rows = [m for m in mapped if m.group == "training"]
+    saved = (C.FRAGMENTATION, C.ACTIVATION_SCALE)
+    best: tuple[float, float, float, float] | None = None
+    try:
+        for frag_i in range(0, 31):
+            for scale_i in range(80, 201, 2):
+                C.FRAGMENTATION, C.ACTIVATION_SCALE = frag_i / 100, scale_i / 100
+                errs = [abs(m.predict() - m.measured_bytes) / m.measured_bytes for m in rows]
+                key = (statistics.median(errs), percentile(errs, 0.9))
+                if best is None or key < best[2:]:
+                    best = (C.FRAGMENTATION, C.ACTIVATION_SCALE, *key)
+    finally:
+        C.FRAGMENTATION, C.ACTIVATION_SCALE = saved
+    assert best is not None
+    return best
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help=f"update {DOC.relative_to(ROOT)}")
+    parser.add_argument("--rows", action="store_true", help="print every scored row")
+    parser.add_argument("--fit", action="store_true", help="grid-fit FRAGMENTATION and ACTIVATION_SCALE on training rows")
+    args = parser.parse_args(argv)
+    mapped, unmapped = mapped_rows()
+    if args.fit:
+        frag, scale, med, p90 = fit(mapped)
+        print(f"best fit on training rows: FRAGMENTATION={frag:.2f} ACTIVATION_SCALE={scale:.2f} "
+              f"(median |err| {med:.1%}, p90 {p90:.1%})")
+    scored = score(mapped)
+    if args.rows:
+        for r in scored:
+            acc = "" if r["accel_err"] is None else f"  accel {float(r['accel_err']):+7.1%}"  # type: ignore[arg-type]
+            print(f"{r['group']:9} {r['id']:48} measured {float(r['measured']) / 2**30:8.2f} GiB  "  # type: ignore[arg-type]
+                  f"ours {float(r['ours']) / 2**30:8.2f}  {float(r['ours_err']):+7.1%}{acc}")  # type: ignore[arg-type]
+    print(markdown(scored, unmapped, with_rows=False))
+    print(f"\n{len(scored)} rows scored, {len(unmapped)} not scored")
+    if args.write:
+        text = DOC.read_text(encoding="utf-8") if DOC.exists() else f"{START}\n{END}\n"
+        head, _, rest = text.partition(START)
+        _, _, tail = rest.partition(END)
+        DOC.parent.mkdir(parents=True, exist_ok=True)
+        DOC.write_text(f"{head}{START}\n{markdown(scored, unmapped)}\n{END}{tail}", encoding="utf-8")
+        print(f"wrote {DOC}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

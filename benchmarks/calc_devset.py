@@ -1,0 +1,296 @@
+"""Map the rows of the memory development set onto the estimator's inputs (or say why a row can't be).
+
+Used by benchmarks/calc_accuracy.py (scores) and tests/calc/test_devset_mapping.py (coverage). Every
+mapping states its assumptions in `assumption`; nothing here adjusts a prediction per row.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from core.memory import (
+    InferenceInputs,
+    MemoryInputs,
+    estimate_inference,
+    estimate_training,
+    resolve_architecture,
+)
+from core.memory import constants as C
+from core.memory.architecture import ModelArchitecture
+from core.memory.formats import WEIGHT_FORMATS
+
+DEV_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "memory-points-dev.csv"
+
+UNIT_BYTES = {"GiB": 2**30, "GB": 1e9, "MB": 2**20, "MB (MiB-like)": 2**20}
+
+
+@dataclass(frozen=True)
+class Mapped:
+    row_id: str
+    group: str
+    """training, inference or component (a single term measured on its own)"""
+    measured_bytes: float
+    predict: Callable[[], float]
+    accelerate: Callable[[], float | None]
+    assumption: str
+    metric: str
+
+
+@dataclass(frozen=True)
+class Unmapped:
+    row_id: str
+    reason: str
+
+
+def load_rows(path: Path = DEV_CSV) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def in_scope(row: dict[str, str]) -> bool:
+    """Quality high or medium (including medium-high and qualified highs); not SUSPECT, low, low-medium."""
+    quality = row["quality"].strip().lower()
+    return quality.startswith(("high", "medium"))
+
+
+def measured_bytes(row: dict[str, str]) -> float:
+    return float(row["value"]) * UNIT_BYTES[row["unit"].strip()]
+
+
+# ---- accelerate estimate-memory's method ------------------------------------------------------------
+
+_ACCEL_CACHE: dict[str, int] = {}
+
+
+def accelerate_param_bytes_fp32(arch_key: str) -> int:
+    """`calculate_maximum_sizes(AutoModel.from_config(config))` at fp32, as `accelerate estimate-memory` does.
+
+    Built on the meta device from the catalog's config dict (no download); AutoModel = base model without
+    the LM head, tied parameters counted once.
+    """
+    if arch_key in _ACCEL_CACHE:
+        return _ACCEL_CACHE[arch_key]
+    from accelerate import init_empty_weights
+    from accelerate.utils import calculate_maximum_sizes
+    from transformers import AutoConfig, AutoModel
+
+    from core.memory.catalog import find_entry
+
+    entry = find_entry(arch_key)
+    assert entry is not None, arch_key
+    cfg = dict(entry.config)
+    model_type = cfg.pop("model_type")
+    config = AutoConfig.for_model(model_type, **cfg)
+    with init_empty_weights():
+        model = AutoModel.from_config(config, dtype="float32")
+    total, _ = calculate_maximum_sizes(model)
+    _ACCEL_CACHE[arch_key] = int(total)
+    return int(total)
+
+
+def accelerate_training(arch_key: str, dtype: str) -> float:
+    """'Training using Adam': max(model, gradients, optimizer, step), shown as one figure."""
+    fp32 = accelerate_param_bytes_fp32(arch_key)
+    if dtype == "fp32":
+        return 4 * fp32  # step = fp32 × 4
+    return 2 * fp32      # float16/bfloat16: optimizer = step = fp32 × 2
+
+
+def accelerate_inference(arch_key: str, fmt: str) -> float:
+    fp32 = accelerate_param_bytes_fp32(arch_key)
+    if fmt == "fp32":
+        return fp32
+    if fmt in {"bf16", "fp16"}:
+        return fp32 / 2
+    if fmt in {"int8", "fp8", "gptq-int8"}:
+        return fp32 / 4
+    return fp32 / 8  # int4 column for nf4 / nf4-dq / awq / gptq-int4
+
+
+# ---- the mapping ------------------------------------------------------------------------------------
+
+_MODEL_KEYS = {
+    "meta-llama/Llama-3.2-1B": "llama-3.2-1b", "meta-llama/Llama-3.2-3B": "llama-3.2-3b",
+    "meta-llama/Llama-3.1-8B": "llama-3.1-8b", "mistralai/Mistral-7B-v0.2": "mistral-7b-v0.2",
+    "microsoft/Phi-3-mini-4k-instruct": "phi-3-mini-4k", "meta-llama/Llama-2-7b": "llama-2-7b",
+    "meta-llama/Llama-2-13b": "llama-2-13b", "meta-llama/Llama-2-70b": "llama-2-70b",
+    "codellama/CodeLlama-34b": "codellama-34b", "tiiuae/falcon-7b": "falcon-7b",
+    "google/gemma-3-4b-it": "gemma-3-4b", "LLaMA-1 7B": "llama-2-7b",
+}
+
+
+def _arch(key: str, *, untie: bool = False) -> ModelArchitecture:
+    arch = resolve_architecture(key, allow_hub=False)
+    # LitGPT keeps separate wte and lm_head tensors even for checkpoints with tied embeddings.
+    return replace(arch, tie_word_embeddings=False) if untie else arch
+
+
+def _train(row: dict[str, str], group: str, key: str, assumption: str, metric: str, *, reserved: bool,
+           accel_dtype: str | None, untie: bool = False, **kwargs: object) -> Mapped:
+    def predict() -> float:
+        est = estimate_training(MemoryInputs(arch=_arch(key, untie=untie), **kwargs))  # type: ignore[arg-type]
+        return est.reserved_bytes if reserved else est.allocated_bytes
+
+    def accel() -> float | None:
+        return accelerate_training(key, accel_dtype) if accel_dtype else None
+
+    return Mapped(row["id"], group, measured_bytes(row), predict, accel, assumption, metric)
+
+
+def _infer(row: dict[str, str], key: str, fmt: str, context: int, assumption: str, *, untie: bool = False) -> Mapped:
+    def predict() -> float:
+        inputs = InferenceInputs(arch=_arch(key, untie=untie), context_length=context, weights=fmt)
+        return estimate_inference(inputs).allocated_bytes
+
+    return Mapped(row["id"], "inference", measured_bytes(row), predict, lambda: accelerate_inference(key, fmt),
+                  assumption, "allocated")
+
+
+def map_row(row: dict[str, str]) -> Mapped | Unmapped:
+    rid, source, method = row["id"], row["source"], row["method"]
+    if not in_scope(row):
+        return Unmapped(rid, f"quality '{row['quality']}' (only high/medium rows are scored)")
+
+    if source == "PEFT method comparison":
+        common = dict(max_length=768, batch_size=4, gradient_accumulation=1, optimizer="adamw_torch",
+                      gradient_checkpointing=False, dtype="bf16", lora_dropout=0.0, loss_impl="hf-outputs-kept")
+        assumption = ("bf16, batch 4 × 768 tokens (the length cap; batches are padded to their longest), no GC, "
+                      "loop keeps outputs through backward")
+        if method.startswith("full fine-tune"):
+            return _train(row, "training", "llama-3.2-3b", assumption, "reserved", reserved=True,
+                          accel_dtype="bf16", method="full", **common)
+        m = re.match(r"(rs)?LoRA r=(\d+)(?: alpha=\d+)? on (.+)$", method)
+        if m:
+            targets = ("gate_proj", "up_proj", "down_proj") if "gate/up/down" in m.group(3) else ("q_proj", "v_proj")
+            return _train(row, "training", "llama-3.2-3b", assumption + "; fp32 adapters, dropout 0", "reserved",
+                          reserved=True, accel_dtype="bf16", method="lora", lora_r=int(m.group(2)),
+                          lora_targets=targets, **common)
+        return Unmapped(rid, f"PEFT method '{method}' is not one the calculator models (full, LoRA, QLoRA)")
+
+    if source == "LitGPT config hub":
+        if "config default" in method or method.strip() == "QLoRA":
+            return Unmapped(rid, "LoRA rank and target modules not stated in the row (LitGPT config default)")
+        key = _MODEL_KEYS.get(row["model"])
+        if key is None:
+            return Unmapped(rid, f"model {row['model']} not in the catalog")
+        m = re.search(r"r=(\d+)", method)
+        r = int(m.group(1)) if m else 8
+        targets: tuple[str, ...] = ("q_proj", "v_proj")
+        if "mlp" in method:
+            targets = ("all-linear",)
+        qlora = method.startswith("QLoRA")
+        kwargs = dict(method="qlora" if qlora else "lora", max_length=512, batch_size=int(row["batch"]),
+                      gradient_accumulation=1, lora_r=r, lora_targets=targets, optimizer="adamw_torch",
+                      gradient_checkpointing=False, dtype="bf16", lora_dropout=0.05, loss_impl="bf16-logits",
+                      adapter_dtype="param", quant="nf4")
+        assumption = ("LitGPT bf16-true (adapters and AdamW states bf16), 512 tokens (max_seq_length), "
+                      "bf16 logits with chunked CE, no GC, lm_head not quantised, separate wte/lm_head copies")
+        if "head" in method:
+            assumption += "; LoRA on the LM head ignored (r·(h+V) params)"
+        return _train(row, "training", key, assumption, "allocated", reserved=False,
+                      accel_dtype=None if qlora else "bf16", untie=True, **kwargs)
+
+    if source == "torchtune README optimization ladder":
+        if rid == "torchtune-3B-+packed":
+            return _train(row, "training", "llama-3.2-3b",
+                          "full FT, packed 2 × 4096 tokens, AdamW bf16 states, the model returns fp32 logits "
+                          "(kept through backward), no AC", "allocated", reserved=False,
+                          accel_dtype="bf16", method="full", max_length=4096, batch_size=2,
+                          gradient_accumulation=1, optimizer="adamw_torch", gradient_checkpointing=False,
+                          dtype="bf16", loss_impl="fp32-logits")
+        if rid == "torchtune-3B-baseline":
+            return Unmapped(rid, "unpacked: padded length of the longest batch not stated")
+        return Unmapped(rid, "torch.compile / optimizer-in-backward / activation offloading are not modelled "
+                             "(cumulative flags from the compile row on)")
+
+    if source.startswith("torchtune") and rid == "torchtune-L31-8B-qlora-init":
+        def weights_only() -> float:
+            est = estimate_training(MemoryInputs(arch=_arch("llama-3.1-8b"), method="qlora", max_length=1,
+                                                 lora_r=8, lora_targets=("all-linear",), quant="nf4-dq"))
+            return est.term("weights").bytes + est.term("adapters").bytes  # type: ignore[union-attr]
+
+        return Mapped(rid, "component", measured_bytes(row), weights_only,
+                      lambda: accelerate_inference("llama-3.1-8b", "nf4"),
+                      "weights + LoRA adapters only (init): torchao NF4 ≈ NF4+DQ for every LoRA-wrapped Linear",
+                      "allocated")
+    if source.startswith("torchtune"):
+        return Unmapped(rid, "Alpaca unpacked: padded sequence length not stated")
+
+    if source.startswith("LitGPT resource tables") or source == "LitGPT quantize tutorial":
+        key = _MODEL_KEYS.get(row["model"])
+        if key is None:
+            return Unmapped(rid, f"model {row['model']} not in the catalog")
+        q = row["quant"].lower()
+        fmt = {"bf16": "bf16", "bf16-true": "bf16", "32-true": "fp32", "bnb.nf4": "nf4", "bnb.nf4-dq": "nf4-dq",
+               "bnb.int8 (16-true)": "int8"}.get(q)
+        if fmt is None:
+            return Unmapped(rid, f"format {row['quant']} not modelled")
+        context = 256 + 16 if "256" in method else 50 + 16
+        return _infer(row, key, fmt, context, f"{fmt} weights + KV for ~{context} tokens (short prompt); "
+                      "LitGPT keeps separate wte/lm_head copies", untie=True)
+
+    if source.startswith("Qwen3 speed benchmark"):
+        key = row["model"].split("/")[-1].lower()
+        fmt = {"BF16": "bf16", "FP8": "fp8", "GPTQ-Int8": "gptq-int8", "AWQ-INT4": "awq-int4"}[row["quant"]]
+        m = re.match(r"input (\d+) \+ (\d+) generated", row["seq"])
+        assert m, row["seq"]
+        context = int(m.group(1)) + int(m.group(2))
+        return _infer(row, key, fmt, context, f"{fmt}, KV for input + 2048 generated = {context:,} tokens")
+
+    if source.startswith("Liger-Kernel benchmark (cross_entropy)"):
+        vocab = int(rid.rsplit("V", 1)[1])
+        tokens = 8 * 2048
+        return Mapped(rid, "component", measured_bytes(row),
+                      lambda: C.CE_PEAK_BYTES["fp32-logits"] * tokens * vocab, lambda: None,
+                      "the fp32-logits loss constant (kept fp32 input + CE backward, 16 B) × tokens × vocab",
+                      "allocated")
+    if source.startswith("Liger-Kernel benchmark (fused_linear"):
+        bt = int(rid.rsplit("BT", 1)[1])
+        vocab, hidden = 128_256, 4096
+
+        def flce() -> float:
+            head = vocab * hidden * 2 * 2            # bf16 weight + its gradient
+            acts = bt * hidden * 2 * 2               # input + its gradient
+            return head + acts + C.CE_PEAK_BYTES["bf16-logits"] * bt * vocab
+
+        return Mapped(rid, "component", measured_bytes(row), flce, lambda: None,
+                      "bf16 lm_head weight+grad, input+grad, bf16-logits CE constant × tokens × vocab", "allocated")
+    if rid == "cce-gemma2-2b-loss":
+        return Mapped(rid, "component", measured_bytes(row), lambda: C.CE_PEAK_BYTES["hf"] * 8192 * 256_000,
+                      lambda: None, "HF-path CE peak constant × 8,192 tokens × 256,000 vocab", "allocated")
+    if rid == "qlora-7B-breakdown":
+        def base_4bit() -> float:
+            return estimate_inference(InferenceInputs(arch=_arch("llama-2-7b"), context_length=1,
+                                                      weights="nf4-dq")).term("weights").bytes  # type: ignore[union-attr]
+
+        return Mapped(rid, "component", measured_bytes(row), base_4bit,
+                      lambda: accelerate_inference("llama-2-7b", "nf4"),
+                      "NF4+DQ body + bf16 embeddings/head (LLaMA-1 7B = Llama-2-7B shapes)", "component")
+    if rid == "vllm21489-gemma3-4b":
+        def weights() -> float:
+            return estimate_inference(InferenceInputs(arch=_arch("gemma-3-4b"), context_length=1,
+                                                      weights="bf16")).term("weights").bytes  # type: ignore[union-attr]
+
+        return Mapped(rid, "component", measured_bytes(row), weights,
+                      lambda: accelerate_inference("gemma-3-4b", "bf16"),
+                      "bf16 weights incl. the vision tower (the row is vLLM's weight-loading figure)", "weights")
+    if source.startswith("Unsloth"):
+        return Unmapped(rid, "Unsloth backend (offloaded checkpointing, Cut Cross-Entropy, own kernels) is not "
+                             "modelled; the value is a capacity in tokens")
+    return Unmapped(rid, f"source '{source}' has no mapping")
+
+
+def mapped_rows(path: Path = DEV_CSV) -> tuple[list[Mapped], list[Unmapped]]:
+    mapped: list[Mapped] = []
+    unmapped: list[Unmapped] = []
+    for row in load_rows(path):
+        result = map_row(row)
+        (mapped if isinstance(result, Mapped) else unmapped).append(result)  # type: ignore[arg-type]
+    return mapped, unmapped
+
+
+__all__ = ["WEIGHT_FORMATS", "Mapped", "Unmapped", "load_rows", "map_row", "mapped_rows"]
