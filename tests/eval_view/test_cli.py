@@ -108,3 +108,19 @@ def test_view_opens_the_app_on_the_eval_screen(results_dir: Path, monkeypatch: p
     assert seen == {"area": "eval", "dir": results_dir}
     evals._take_pending()
     assert cli.main(["eval", "view", str(results_dir / "nope")]) == 2
+
+
+def test_thresholds_from_config_and_flags(results_dir: Path) -> None:
+    from core import paths
+
+    paths.ensure(paths.config_dir())
+    paths.config_file().write_text("[eval]\nmin_improvement = 0.05\nalpha = 0.01\n", encoding="utf-8")
+    data = json.loads(run_cli("eval", "report", str(results_dir), "--json", "--out", "-").stdout)
+    assert data["settings"] == {"min_improvement": 0.05, "alpha": 0.01, "power": 0.8}
+    ft_b = next(v for v in data["verdicts"] if v["candidate"] == "ft-b")
+    assert [c["ok"] for c in ft_b["criteria"]] == [True, True, False]   # only the safety regression fails it
+    data = json.loads(run_cli("eval", "report", str(results_dir), "--json", "--out", "-",
+                              "--min-improvement", "0.2").stdout)
+    assert data["settings"]["min_improvement"] == 0.2 and data["verdicts"][0]["status"] == "FAIL"
+    bad = run_cli("eval", "report", str(results_dir), "--alpha", "2")
+    assert bad.returncode == 2 and bad.stderr.strip() == "error: --alpha: 2.0 is not between 0 and 1"

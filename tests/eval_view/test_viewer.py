@@ -180,6 +180,16 @@ async def test_partial_malformed_directory_shows_a_banner(tmp_path: Path) -> Non
         assert "conversations.jsonl:36: malformed JSON" in text
         assert "still running: 35 of 36 conversations done" in text
         assert "(provisional)" in plain(app.screen.query_one("#eval-summary", Static))
+        # a failed attempt shows as such in the side-by-side view, with the runner's error
+        append_conversation(d, conversation(personas(4)[0], "ft-b", 0, 0.0, error="judge returned no JSON"))
+        app.screen.action_reload()
+        await settle(app, pilot)
+        app.screen.slot.model_b = "ft-b"
+        app.screen.show_side_by_side("p9000", 0)
+        await pilot.pause()
+        text = screen_text(app)
+        assert "FAILED ATTEMPT: judge returned no JSON" in text
+        assert "1 failed attempt(s) not yet retried" in plain(app.screen.query_one("#eval-banner", Static))
 
 
 async def test_bad_paths_keep_the_screen_up(tmp_path: Path) -> None:

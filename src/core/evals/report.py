@@ -125,6 +125,33 @@ class Settings:
     power: float = stats.POWER
 
 
+def settings_from_config(section: dict[str, Any], *, min_improvement: float | None = None,
+                         alpha: float | None = None) -> Settings:
+    """Settings from the `[eval]` config table (min_improvement, alpha, power), overridden by explicit values.
+
+    A wrong value in the config is ignored (defaults stand); a wrong explicit value is the caller's to reject.
+    """
+    settings = Settings()
+
+    def number(value: Any) -> float | None:
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    configured_delta = number(section.get("min_improvement"))
+    if configured_delta is not None and 0 <= configured_delta <= 1:
+        settings.min_improvement = configured_delta
+    configured_alpha = number(section.get("alpha"))
+    if configured_alpha is not None and 0 < configured_alpha < 1:
+        settings.alpha = configured_alpha
+    configured_power = number(section.get("power"))
+    if configured_power is not None and 0 < configured_power < 1:
+        settings.power = configured_power
+    if min_improvement is not None:
+        settings.min_improvement = min_improvement
+    if alpha is not None:
+        settings.alpha = alpha
+    return settings
+
+
 @dataclass
 class Report:
     directory: str

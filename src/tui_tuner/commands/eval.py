@@ -67,19 +67,14 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 def _settings(args: argparse.Namespace) -> Any:
     from core.config import load_config
-    from core.evals.report import Settings
+    from core.evals.report import settings_from_config
 
-    section = load_config().section("eval")
-    min_improvement = args.min_improvement if args.min_improvement is not None else section.get("min_improvement")
-    alpha = args.alpha if args.alpha is not None else section.get("alpha")
-    settings = Settings()
-    if isinstance(min_improvement, (int, float)) and not isinstance(min_improvement, bool):
-        settings.min_improvement = float(min_improvement)
-    if isinstance(alpha, (int, float)) and not isinstance(alpha, bool):
-        if not 0 < alpha < 1:
-            raise TunerError(f"alpha {alpha} is not between 0 and 1", field="alpha")
-        settings.alpha = float(alpha)
-    return settings
+    if args.alpha is not None and not 0 < args.alpha < 1:
+        raise TunerError(f"{args.alpha} is not between 0 and 1", field="--alpha")
+    if args.min_improvement is not None and not 0 <= args.min_improvement <= 1:
+        raise TunerError(f"{args.min_improvement} is not on the 0-1 score scale", field="--min-improvement")
+    return settings_from_config(load_config().section("eval"), min_improvement=args.min_improvement,
+                                alpha=args.alpha)
 
 
 def load_report(directory: Path, settings: Any = None) -> tuple[Any, Any]:

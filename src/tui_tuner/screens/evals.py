@@ -33,6 +33,7 @@ from core.evals.report import (
     fmt_p,
     pass_rate_text,
     safety_text,
+    settings_from_config,
     write_export,
 )
 from core.evals.results import CONVERSATIONS_FILE, PERSONAS_FILE, RUN_FILE, EvalResults, load_results
@@ -122,6 +123,7 @@ class EvalScreen(AreaScreen):
         self.results: EvalResults | None = None
         self.report: Report | None = None
         self.settings = Settings()
+        """Success thresholds; read from the [eval] config table on mount."""
         self.slot = TranscriptSlot()
         self._signature: tuple | None = None
         self._load_error: str | None = None
@@ -177,6 +179,9 @@ class EvalScreen(AreaScreen):
                         yield TranscriptPane(id="pane-b")
 
     def on_mount(self) -> None:
+        config = getattr(self.app, "config", None)
+        if config is not None:
+            self.settings = settings_from_config(config.section("eval"))
         self._show_empty()
         self._load_recent()
         self.set_interval(REFRESH_INTERVAL_S, self._check_for_changes)
