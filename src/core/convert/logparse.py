@@ -144,9 +144,16 @@ def tool_error_line(lines: list[str]) -> str | None:
     """The tool's own error line from the tail of its output (the last one that looks like an error)."""
     cleaned = [ln.strip() for ln in lines if ln.strip()]
     for pattern in (_PY_ERROR, re.compile(r"^(ERROR:|error:|.*\berror loading model\b|.*failed to)", re.I)):
-        found = [ln for ln in cleaned if pattern.match(ln)]
+        found = [i for i, ln in enumerate(cleaned) if pattern.match(ln)]
         if found:
-            return found[-1]
+            i = found[-1]
+            line = cleaned[i]
+            # A Python message may go on over a few lines ("... from one of:" + a list): keep them.
+            for extra in cleaned[i + 1:i + 5]:
+                if not line.endswith((":", ",")) or extra.startswith(("File ", "Traceback")):
+                    break
+                line += " " + extra
+            return line[:400]
     return None
 
 
@@ -166,7 +173,7 @@ _FIXES: list[_Fix] = [
     _Fix(re.compile(r"BPE pre-tokenizer was not recognized"),
          "the tokenizer is newer than this llama.cpp: update llama.cpp (`tui-tuner llama-cpp install --source git`)"),
     _Fix(re.compile(r"tokenizer\.(model|json)|AutoTokenizer|[Tt]okenizer.*(not found|No such file)|"
-                    r"Can't load tokenizer"),
+                    r"Can't load tokenizer|backend tokenizer"),
          "the model folder has no tokenizer: copy tokenizer.json, tokenizer_config.json (and chat_template.jinja) "
          "from the adapter or base model into it, then rerun"),
     _Fix(re.compile(r"config\.json"),

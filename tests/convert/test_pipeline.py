@@ -1,0 +1,178 @@
+"""End to end on SmolLM2-135M-Instruct + a LoRA made in the tests: merge → bf16 GGUF → Q4_K_M →
+GGUFReader checks → llama-server answers a chat request; resume, cancel, failures with the tool's line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from core.convert.events import LogLine, PipelineFinished, Progress, StepFailed, StepFinished, StepStarted
+from core.convert.pipeline import STATE_FILE, ConversionRun, ConvertSpec
+from core.convert.records import get_record
+from core.convert.verify import read_gguf
+from core.store import Store
+from tests.conftest import assert_no_canary
+from tests.convert.conftest import RunResult, needs_llama_cpp, run_pipeline
+
+pytestmark = [needs_llama_cpp]
+
+
+def _steps(events: list, kind: type) -> list[str]:
+    return [e.step for e in events if isinstance(e, kind)]
+
+
+@pytest.mark.slow
+def test_full_pipeline_produces_a_working_gguf(full_run: RunResult) -> None:
+    events, out = full_run.events, full_run.output_dir
+    plan = ["preflight", "download", "merge", "convert", "quantize:Q4_K_M", "verify"]
+    assert _steps(events, StepStarted) == plan
+    assert _steps(events, StepFinished) == plan and not _steps(events, StepFailed)
+    final = events[-1]
+    assert isinstance(final, PipelineFinished) and final.status == "completed"
+    # streamed: per-tensor progress, the Writing bar in bytes, quantize [i/n]
+    conv = [e for e in events if isinstance(e, Progress) and e.step == "convert"]
+    assert any(e.unit == "tensors" and "→ BF16" in e.label for e in conv)
+    assert any(e.label == "Writing" and e.fraction == 1.0 for e in conv)
+    quant = [e for e in events if isinstance(e, Progress) and e.step == "quantize:Q4_K_M"]
+    assert quant[-1].done == quant[-1].total == 272
+    assert any(isinstance(e, LogLine) and e.text.startswith("$ ") and "convert_hf_to_gguf.py" in e.text
+               and "PYTHONPATH=" in e.text for e in events)
+    # outputs: finished names only, nothing half-written
+    assert sorted(p.name for p in out.glob("*.gguf")) == ["smol-coach-BF16.gguf", "smol-coach-Q4_K_M.gguf"]
+    assert not list(out.glob("*.part")) and not (out / "merged.part").exists()
+    merge = next(e for e in events if isinstance(e, StepFinished) and e.step == "merge")
+    assert merge.details["method"] == "low-ram" and merge.details["shards"] >= 4
+    # the reader checks
+    q = read_gguf(out / "smol-coach-Q4_K_M.gguf", "Q4_K_M")
+    assert (q.architecture, q.file_type, q.tensor_count) == ("llama", "MOSTLY_Q4_K_M", 272)
+    assert q.has_chat_template and q.problems == [] and q.name == "smol-coach"
+    assert read_gguf(out / "smol-coach-BF16.gguf", "bf16").file_type == "MOSTLY_BF16"
+    # llama-server answered a chat completion
+    smoke = full_run.run.smoke
+    assert smoke.ok and smoke.reply.strip() and smoke.finish_reason in {"stop", "length"}
+    # recorded in the store
+    record = get_record(full_run.store, full_run.run.run_id)
+    assert record is not None and record.status == "completed"
+    assert record.steps["merge"]["status"] == "done" and record.extra["smoke_test"]["ok"]
+    assert record.extra["llama_cpp"]["commit"]
+    text = "\n".join(getattr(e, "text", "") for e in events)
+    assert_no_canary(text, (out / STATE_FILE).read_bytes(), full_run.store.path.read_bytes())
+
+
+@pytest.mark.slow
+def test_rerun_resumes_in_a_moved_folder_and_adds_a_quant(full_run: RunResult, tmp_path: Path,
+                                                          sharded_base: Path, lora_adapter: Path) -> None:
+    moved = tmp_path / "moved"
+    shutil.copytree(full_run.output_dir, moved)
+    spec = ConvertSpec(output_dir=moved, base_model=str(sharded_base), adapter=str(lora_adapter),
+                       quant_types=("Q4_K_M",), merge_method="low-ram", model_name="smol-coach")
+    events, _ = run_pipeline(spec, Store(tmp_path / "s.sqlite3"))
+    finished = {e.step: e for e in events if isinstance(e, StepFinished)}
+    assert all(finished[s].skipped for s in ("download", "merge", "convert", "quantize:Q4_K_M", "verify"))
+    spec.quant_types = ("Q4_K_M", "Q8_0")
+    spec.smoke_test = False
+    events, _ = run_pipeline(spec, Store(tmp_path / "s.sqlite3"))
+    ran = [e.step for e in events if isinstance(e, StepFinished) and not e.skipped]
+    assert ran == ["preflight", "quantize:Q8_0", "verify"]
+    assert read_gguf(moved / "smol-coach-Q8_0.gguf", "Q8_0").file_type == "MOSTLY_Q8_0"
+
+
+def _merged_copy(full_run: RunResult, dest: Path) -> Path:
+    """An output folder with only merged/ in it (for --skip-merge runs)."""
+    (dest / "merged").mkdir(parents=True)
+    for f in (full_run.output_dir / "merged").iterdir():
+        target = dest / "merged" / f.name
+        if f.suffix == ".safetensors":
+            target.symlink_to(f)  # read-only use: save the copy
+        else:
+            shutil.copy2(f, target)
+    return dest
+
+
+@pytest.mark.slow
+def test_unsupported_architecture_shows_the_converter_line_and_fix(full_run: RunResult, tmp_path: Path) -> None:
+    out = _merged_copy(full_run, tmp_path / "arch")
+    config = json.loads((out / "merged" / "config.json").read_text())
+    config["architectures"] = ["FooBarForCausalLM"]
+    (out / "merged" / "config.json").write_text(json.dumps(config))
+    events, run = run_pipeline(ConvertSpec(output_dir=out, skip_merge=True, model_name="x"), Store(tmp_path / "s"))
+    failed = next(e for e in events if isinstance(e, StepFailed))
+    assert failed.step == "convert" and failed.exit_code == 1
+    assert failed.error == "ERROR:hf-to-gguf:Model FooBarForCausalLM is not supported"
+    assert "llama-cpp install" in failed.hint
+    assert events[-1].status == "failed" and run.status == "failed"
+    assert not list(out.glob("*.gguf*"))  # the partial output was removed
+
+
+@pytest.mark.slow
+def test_missing_tokenizer_shows_the_converter_line_and_fix(full_run: RunResult, tmp_path: Path) -> None:
+    out = _merged_copy(full_run, tmp_path / "tok")
+    for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
+        (out / "merged" / name).unlink()
+    events, _ = run_pipeline(ConvertSpec(output_dir=out, skip_merge=True, model_name="x"), Store(tmp_path / "s"))
+    failed = next(e for e in events if isinstance(e, StepFailed))
+    assert failed.step == "convert"
+    assert "tokenizer" in failed.error and failed.error.startswith("ValueError:")
+    assert "tokenizer.json" in failed.hint
+    assert not list(out.glob("*.gguf*"))
+
+
+@pytest.mark.slow
+def test_corrupt_adapter_fails_the_merge_with_a_fix(full_run: RunResult, lora_adapter: Path, sharded_base: Path,
+                                                    tmp_path: Path) -> None:
+    broken = tmp_path / "broken-adapter"
+    shutil.copytree(lora_adapter, broken)
+    (broken / "adapter_model.safetensors").write_bytes(b"\x07\x00\x00\x00\x00\x00\x00\x00{broken")
+    spec = ConvertSpec(output_dir=tmp_path / "out", base_model=str(sharded_base), adapter=str(broken),
+                       merge_method="low-ram")
+    events, _ = run_pipeline(spec, Store(tmp_path / "s"))
+    failed = next(e for e in events if isinstance(e, StepFailed))
+    assert failed.step == "merge" and failed.exit_code == 2
+    assert "cannot read" in failed.error and "corrupt" in failed.hint
+    # the store says where it stopped; a rerun would resume from merge
+    state = json.loads((tmp_path / "out" / STATE_FILE).read_text())
+    assert state["steps"]["download"]["status"] == "done" and state["steps"]["merge"]["status"] == "failed"
+
+
+@pytest.mark.slow
+def test_cancel_kills_the_tool_and_keeps_finished_outputs(full_run: RunResult, tmp_path: Path) -> None:
+    out = _merged_copy(full_run, tmp_path / "cancel")
+    store = Store(tmp_path / "s.sqlite3")
+    run = ConversionRun(ConvertSpec(output_dir=out, skip_merge=True, model_name="x"), store=store)
+    seen: list = []
+
+    async def consume() -> None:
+        async for event in run.events():
+            seen.append(event)
+            if isinstance(event, Progress) and event.step == "convert":
+                raise asyncio.CancelledError  # what a cancel key / Ctrl-C does to the worker task
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(consume())
+    assert run.status == "canceled"
+    assert not list(out.glob("*.gguf*"))  # the .part file is gone, nothing looks finished
+    assert str(out / "merged") in run.kept
+    assert "canceled during convert" in run.cancel_summary() and "merged" in run.cancel_summary()
+    record = get_record(store, run.run_id)
+    assert record is not None and record.status == "canceled"
+
+
+def test_bad_options_fail_before_anything_runs(tmp_path: Path) -> None:
+    from core.errors import TunerError
+
+    with pytest.raises(TunerError, match="importance matrix"):
+        ConvertSpec(output_dir=tmp_path, base_model="b", adapter="a", quant_types=("IQ1_S",)).validate()
+    with pytest.raises(TunerError, match="unknown quantization type"):
+        ConvertSpec(output_dir=tmp_path, base_model="b", adapter="a", quant_types=("Q4_X",)).validate()
+    with pytest.raises(TunerError, match="adapter is required"):
+        ConvertSpec(output_dir=tmp_path, base_model="b").validate()
+    spec = ConvertSpec(output_dir=tmp_path, adapter="/runs/qwen3-therapeutic/checkpoint-500",
+                       quant_types=("q4_k_m, Q5_K_M", "Q4_K_M"))
+    assert spec.name == "qwen3-therapeutic"
+    assert [q.name for q in spec.quants()] == ["Q4_K_M", "Q5_K_M"]
+    assert spec.plan() == ["preflight", "download", "merge", "convert", "quantize:Q4_K_M", "quantize:Q5_K_M",
+                           "verify"]
