@@ -36,31 +36,28 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", default="bf16", help="bf16, fp16 or fp32 (fp32 = AMP with fp32 master weights)")
     p.add_argument("--quant", default="nf4-dq", help="QLoRA format: nf4-dq (double quant) or nf4")
     p.add_argument("--loss", dest="loss_impl", default="hf",
-                   help="hf (fp32 logits, transformers), chunked (fused/chunked CE), bf16-logits")
+                   help="hf (transformers loss under Trainer/TRL, default), hf-outputs-kept, fp32-logits "
+                        "(transformers ≤4.45, torchtune), bf16-logits (LitGPT), chunked (Liger/CCE/fused)")
     p.add_argument("--attention", default="sdpa", help="sdpa (default) or eager")
     p.add_argument("--upcast-non-quantized", action="store_true",
                    help="QLoRA: count prepare_model_for_kbit_training's fp32 embeddings/head/norms")
     p.add_argument("--text-only", action="store_true", help="do not count a multimodal checkpoint's vision tower")
     p.add_argument("--inference", action="store_true", help="estimate generation (weights + KV cache) instead")
-    p.add_argument("--weights", default=None, help="inference weight format (bf16, fp8, int8, nf4, nf4-dq, awq-int4 ...)")
+    p.add_argument("--weights", default=None,
+                   help="inference weight format: bf16 (default), fp16, fp32, fp8, int8, gptq-int8, gptq-int4, "
+                        "awq-int4, nf4, nf4-dq")
     p.add_argument("--kv-dtype", default="bf16", help="inference KV-cache dtype (bf16, fp8, q8_0, q4_0)")
     p.add_argument("--examples", default="1000", help="training examples (default 1000)")
     p.add_argument("--epochs", default="3", help="epochs (default 3)")
     p.add_argument("--tokens-per-example", default=None,
                    help="average tokens per example (default: min(max length, 2048))")
-    p.add_argument("--mfu", default=None, help="model FLOPs utilisation 0-1 (default 0.12 QLoRA, 0.25 otherwise)")
+    p.add_argument("--mfu", default=None,
+                   help="model FLOPs utilisation, 0-1 or a percentage (default 0.12 QLoRA, 0.25 otherwise)")
     p.add_argument("--tokens-per-second", default=None, help="throughput override for every GPU")
     p.add_argument("--flavor", default=None, help="also show the verdict for this flavor first")
     p.add_argument("--guide", action="store_true", help="print the guide's logits and GPU-selection tables")
     p.add_argument("--list-models", action="store_true", help="list the built-in model catalog")
     p.set_defaults(func=handle)
-
-
-def _int(value: str | None, field: str) -> int:
-    try:
-        return int(str(value).replace("_", "").replace(",", ""))
-    except ValueError:
-        raise TunerError(f"must be a whole number (got {value!r})", field=field) from None
 
 
 def _float(value: str | None, field: str) -> float:
@@ -87,48 +84,46 @@ def handle(args: argparse.Namespace) -> int:
     return 0
 
 
+def form_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The CLI flags as the calculator form's fields (one parser for both front ends)."""
+    return {"model": args.model, "method": args.method, "max_length": args.max_length,
+            "batch_size": args.batch_size, "grad_accum": args.grad_accum, "lora_r": args.lora_r,
+            "lora_targets": args.lora_targets, "lora_dropout": args.lora_dropout, "optimizer": args.optimizer,
+            "gradient_checkpointing": args.gradient_checkpointing, "dtype": args.dtype, "loss_impl": args.loss_impl,
+            "examples": args.examples, "epochs": args.epochs, "tokens_per_example": args.tokens_per_example or "",
+            "mfu": args.mfu or ""}
+
+
 def compute(args: argparse.Namespace) -> dict[str, Any]:
     """Everything `calc` shows, as one JSON-able dict (shared by text and --json output)."""
-    from core.costing import RunPlan, recommended, run_costs
-    from core.flavors import get_flavor
-    from core.memory import (
-        InferenceInputs,
-        MemoryInputs,
-        estimate_inference,
-        estimate_training,
-        resolve_architecture,
-    )
-    from core.memory.guide import logits_gb
+    from dataclasses import replace
 
-    arch = resolve_architecture(args.model)
-    max_length = _int(args.max_length, "max_length")
-    inputs = MemoryInputs(
-        arch=arch, method=args.method, max_length=max_length, batch_size=_int(args.batch_size, "batch_size"),
-        gradient_accumulation=_int(args.grad_accum, "gradient_accumulation"), lora_r=_int(args.lora_r, "lora_r"),
-        lora_targets=tuple(t for t in args.lora_targets.split(",") if t.strip()), optimizer=args.optimizer,
-        gradient_checkpointing=args.gradient_checkpointing, dtype=args.dtype,
-        lora_dropout=_float(args.lora_dropout, "lora_dropout"), quant=args.quant, loss_impl=args.loss_impl,
-        attention=args.attention, upcast_non_quantized=args.upcast_non_quantized,
-        include_vision=not args.text_only)
+    from core.costing import recommended, run_costs
+    from core.flavors import get_flavor
+    from core.memory import InferenceInputs, estimate_inference, estimate_training
+    from core.memory.guide import logits_gb
+    from core.memory.plan import parse_fields
+
+    chosen = get_flavor(args.flavor) if args.flavor else None
+    if args.flavor and chosen is None:
+        raise TunerError(f"unknown flavor {args.flavor!r}", field="flavor")
+    inputs, plan = parse_fields(form_fields(args))
+    inputs = replace(inputs, quant=args.quant, attention=args.attention,
+                     upcast_non_quantized=args.upcast_non_quantized, include_vision=not args.text_only)
+    arch = inputs.arch
     if args.inference:
-        validated = inputs.validated()
-        weights = args.weights or (validated.quant if validated.method == "qlora" else validated.dtype)
-        est = estimate_inference(InferenceInputs(arch=arch, context_length=max_length,
-                                                 batch_size=validated.batch_size, weights=weights,
+        weights = args.weights or "bf16"
+        est = estimate_inference(InferenceInputs(arch=arch, context_length=inputs.max_length,
+                                                 batch_size=inputs.batch_size, weights=weights,
                                                  kv_dtype=args.kv_dtype, include_vision=not args.text_only))
     else:
         est = estimate_training(inputs)
     result: dict[str, Any] = {"estimate": est.to_dict(),
-                              "logits_fp32_gb": round(logits_gb(arch.vocab_size, max_length), 2)}
-    chosen = get_flavor(args.flavor) if args.flavor else None
-    if args.flavor and chosen is None:
-        raise TunerError(f"unknown flavor {args.flavor!r}", field="flavor")
+                              "logits_fp32_gb": round(logits_gb(arch.vocab_size, inputs.max_length), 2)}
     if est.kind == "training":
-        tokens = _int(args.tokens_per_example, "tokens_per_example") if args.tokens_per_example else min(max_length, 2048)
-        plan = RunPlan(examples=_int(args.examples, "examples"), epochs=_float(args.epochs, "epochs"),
-                       tokens_per_example=tokens, mfu=_float(args.mfu, "mfu") if args.mfu else None,
-                       tokens_per_second=_float(args.tokens_per_second, "tokens_per_second")
-                       if args.tokens_per_second else None)
+        if args.tokens_per_second:
+            plan = replace(plan, tokens_per_second=_float(args.tokens_per_second, "tokens_per_second"))
+        plan = plan.validated()
         rows = run_costs(est, plan)
         best = recommended(rows)
         result["run"] = {"examples": plan.examples, "epochs": plan.epochs,
@@ -137,14 +132,14 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
         result["flavors"] = [r.to_dict() for r in rows]
         result["recommended"] = best.to_dict() if best else None
     else:
-        fitting = est.fitting_flavors
         result["flavors"] = [{"flavor": f.name, "gpu": f.gpu_name, "gpu_memory_gb": f.gpu_memory_gb,
-                              "price_per_hour": f.price_per_hour, "fits": est.fits(f),
-                              "headroom_gb": round(est.headroom_bytes(f) / 1e9, 2)} for f in fitting]
+                              "price_per_hour": f.price_per_hour, "fits": True,
+                              "headroom_gb": round(est.headroom_bytes(f) / 1e9, 2)} for f in est.fitting_flavors]
         cheapest = est.cheapest_flavor
-        result["recommended"] = {"flavor": cheapest.name, "price_per_hour": cheapest.price_per_hour} if cheapest else None
+        result["recommended"] = ({"flavor": cheapest.name, "price_per_hour": cheapest.price_per_hour}
+                                 if cheapest else None)
     if chosen is not None:
-        result["flavor"] = {"flavor": chosen.name, "fits": est.fits(chosen),
+        result["flavor"] = {"flavor": chosen.name, "fits": est.usable(chosen), "problem": est.unsupported(chosen),
                             "headroom_gb": round(est.headroom_bytes(chosen) / 1e9, 2)}
     return result
 
@@ -159,7 +154,8 @@ def render_text(result: dict[str, Any]) -> str:
         mark = "" if t["at_peak"] else "  (not at the peak)"
         lines.append(f"  {t['name']:<{width}}  {t['gb']:8.2f} GB  {t['note']}{mark}")
     lines.append(f"  {'total (must fit on one GPU)':<{width}}  {est['total_gb']:8.2f} GB")
-    lines.append(f"  logits alone (vocab × length × 4 B): {result['logits_fp32_gb']:.1f} GB")
+    if est["kind"] == "training":
+        lines.append(f"  logits alone (vocab × length × 4 B): {result['logits_fp32_gb']:.1f} GB")
     for note in est["notes"]:
         lines.append(f"  note: {note}")
     if "flavor" in result:
