@@ -197,3 +197,22 @@ def test_streams_end_when_the_hub_stops(fake_hub):
     assert time.monotonic() - started < 3
     assert "error" in result or b"0\r\n\r\n" not in result.get("body", b"")
     assert_no_canary(str(result))
+
+
+def test_no_follow_on_a_running_job_waits_for_silence_unless_streams_idle_close(fake_hub, api):
+    job_id = fake_hub.create_job(stage="RUNNING", logs=["a", "b"])
+    fake_hub.log_stream_idle_close = 0.2
+    started = time.monotonic()
+    assert list(api.fetch_job_logs(job_id=job_id, namespace="tester")) == ["a", "b"]
+    assert time.monotonic() - started < 2
+    assert fake_hub.jobs[job_id]["status"]["stage"] == "RUNNING"  # only the stream ended
+
+
+def test_logs_of_a_job_that_never_started_have_no_banner(fake_hub):
+    job_id = fake_hub.create_job(stage="SCHEDULING")
+    fake_hub.add_logs(job_id, ["pulling image"])
+    fake_hub.set_stage(job_id, "ERROR", message="Image not found")
+    r = requests.get(f"{fake_hub.url}/api/jobs/tester/{job_id}/logs", headers=_auth(), timeout=10)
+    events = [json.loads(line[6:]) for line in r.text.splitlines() if line.startswith("data: {")]
+    assert [e["data"] for e in events] == ["pulling image"]
+    assert fake_hub.jobs[job_id]["status"] == {"stage": "ERROR", "message": "Image not found"}

@@ -217,3 +217,14 @@ def test_other_namespace_is_forbidden(fake_hub, api):
     fake_hub.orgs.append("my-org")
     assert list(api.list_jobs(namespace="my-org")) == []
     assert api.whoami()["orgs"][0]["name"] == "my-org"
+
+
+def test_run_uv_job_with_a_local_script_fails_clearly(fake_hub, api, tmp_path):
+    """Local scripts ship through a Xet bucket (reference §8.1), which the fake does not emulate."""
+    script = tmp_path / "train.py"
+    script.write_text("print('hi')\n")
+    with pytest.raises(HfHubHTTPError) as info:
+        api.run_uv_job(str(script), namespace="tester")
+    assert info.value.response.status_code == 501
+    assert "Buckets" in str(info.value)
+    assert fake_hub.created_job_bodies == []

@@ -185,7 +185,7 @@ class Job:
     def log_events(self) -> list[dict[str, str]]:
         """The full replay: the `Job started` banner (once running) then every line."""
         if self.started_at is None:
-            return []
+            return [line.event() for line in self.logs]
         banner = LogLine(started_banner(self.started_at), iso_z(self.started_at))
         return [banner.event()] + [line.event() for line in self.logs]
 

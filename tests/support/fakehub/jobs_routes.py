@@ -259,7 +259,7 @@ class JobsRoutes(HandlerBase):
         sent = 0  # events of the full replay already handled (written or skipped by tail)
         lines_written = 0  # non-banner events written on this connection (for cuts)
         first = True
-        last_write = time.monotonic()
+        last_write = last_event = time.monotonic()
         while True:
             with hub._cond:
                 while True:
@@ -272,6 +272,9 @@ class JobsRoutes(HandlerBase):
                     events = job.log_events()
                     terminal = job.terminal
                     keepalive_due = time.monotonic() - last_write >= hub.keepalive_interval
+                    idle = hub.log_stream_idle_close
+                    if idle is not None and time.monotonic() - last_event >= idle and len(events) <= sent:
+                        terminal = True  # end this stream cleanly; the job itself goes on
                     if len(events) > sent or terminal or keepalive_due or first:
                         break
                     hub._cond.wait(timeout=min(0.2, hub.keepalive_interval))
@@ -292,7 +295,7 @@ class JobsRoutes(HandlerBase):
                 writer.write(data)
                 if not is_banner:
                     lines_written += 1
-                last_write = time.monotonic()
+                last_write = last_event = time.monotonic()
             if terminal:
                 writer.end()
                 return

@@ -131,6 +131,13 @@ class RepoRoutes(HandlerBase):
         if seg[:3] == ["api", "repos", "delete"] and req.method == "DELETE":
             self._delete_repo(req)
             return True
+        if seg[:2] == ["api", "buckets"]:
+            # Buckets live on Xet storage only (run_uv_job ships local scripts there): not emulated.
+            self.send_error_json(
+                501,
+                "Buckets (Xet storage) are not available on the fake Hub: run_uv_job needs a URL or command",
+            )
+            return True
         if seg[:2] == ["api", "validate-yaml"] and req.method == "POST":
             self.send_json(200, {"errors": [], "warnings": []})
             return True

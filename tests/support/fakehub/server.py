@@ -97,6 +97,10 @@ class FakeHub:
         self.keepalive_interval = 30.0
         """Seconds between `: keep-alive` comments on a silent log stream (the Hub: ~30 s). Keep it above
         5 s when a test uses `fetch_job_logs(follow=False)`: that client ends on 5 s of silence."""
+        self.log_stream_idle_close: float | None = None
+        """When set, a log stream of a live job ends cleanly after this many seconds without a new line
+        (like an idle-closing proxy). None (the Hub's behaviour): it stays open with keep-alives, so a
+        `fetch_job_logs(follow=False)` on a running job returns only after the client's 5 s read timeout."""
         self.metrics_interval = 1.0
         self.jobs_page_size = 100
         self.tree_page_size = 1000
@@ -291,12 +295,10 @@ class FakeHub:
             self._cond.notify_all()
 
     def add_logs(self, job_id: str, lines: Iterable[str]) -> None:
+        """Append log lines (one event each, timestamped now); live followers get them at once.
+        The stage is left alone: lines of a job that never started are served without the banner."""
         with self._cond:
-            job = self._jobs[job_id]
-            if job.started_at is None:
-                # Output implies the container runs: the platform moves SCHEDULING jobs to RUNNING.
-                job.set_stage("RUNNING", None, utcnow())
-            job.add_logs(list(lines), utcnow())
+            self._jobs[job_id].add_logs(list(lines), utcnow())
             self._cond.notify_all()
 
     def add_metrics(self, job_id: str, samples: Iterable[dict[str, Any]]) -> None:
