@@ -399,14 +399,16 @@ def estimate_training(inputs: MemoryInputs) -> MemoryEstimate:
         phase_loss = saved + logits + ce
         phase_recompute = saved + recompute
         act_terms = [
-            MemoryTerm("activations (checkpointed layer inputs)", saved,
-                       f"{arch.num_layers + 1} × {tokens:,} tokens × h={arch.hidden_size} × {act_bytes:g} B",
+            MemoryTerm("checkpointed activations", saved,
+                       f"layer inputs kept by checkpointing: {arch.num_layers + 1} × {tokens:,} tokens × "
+                       f"h={arch.hidden_size} × {act_bytes:g} B",
                        key="activations"),
         ]
         loss_at_peak = phase_loss >= phase_recompute
         act_terms.append(MemoryTerm(
-            "activations (one layer recomputed in backward)", recompute,
-            f"{per_layer / 1024:.0f} KiB/token/layer × {tokens:,} tokens, + gradients ×{C.RECOMPUTE_GRAD_FRACTION:g}"
+            "layer recompute", recompute,
+            f"backward recomputes one layer: {per_layer / 1024:.0f} KiB/token × {tokens:,} tokens "
+            f"(+{C.RECOMPUTE_GRAD_FRACTION:.0%} gradients)"
             + ("; after the logits are freed" if loss_at_peak else ""),
             at_peak=not loss_at_peak, key="recompute"))
     else:
@@ -447,11 +449,11 @@ def estimate_training(inputs: MemoryInputs) -> MemoryEstimate:
     terms.insert(3 if method != "full" else 2, MemoryTerm("optimizer states", opt_on_gpu, opt_note,
                                                           key="optimizer"))
     if step_temp:
-        terms.append(MemoryTerm("optimizer step temporaries", step_temp,
+        terms.append(MemoryTerm("optimizer step temps", step_temp,
                                 "torch AdamW (foreach) builds one parameter-sized temporary for the update",
                                 at_peak=peak_at_step, key="step_temp"))
     if dequant:
-        terms.append(MemoryTerm("4-bit dequantisation buffers", dequant,
+        terms.append(MemoryTerm("4-bit dequant buffers", dequant,
                                 f"{C.DEQUANT_BUFFERS} × largest Linear in bf16", key="dequant"))
     allocated = sum(t.bytes for t in terms if t.at_peak)
     terms.append(allocator_term(allocated))

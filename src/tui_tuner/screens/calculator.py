@@ -1,0 +1,340 @@
+"""Calculator (area 1): peak GPU memory of a fine-tune, which HF Jobs flavors fit, and what the run costs.
+
+Left: the form (model from the catalog or any Hub id / config.json path, method, lengths, LoRA, optimizer,
+checkpointing, dtype, loss path, and the run: examples, epochs, tokens per example, MFU). Right: the
+summary line, the breakdown table, a bar chart of the terms against the chosen GPU, and a verdict per
+flavor with time and cost; the recommended flavor is starred. Everything updates as you type
+(debounced). A bad field shows one line under itself and the last good result stays on screen.
+Hub lookups (only config.json) run in a thread so a slow or dead network never freezes the form.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.suggester import SuggestFromList
+from textual.timer import Timer
+from textual.widgets import DataTable, Input, Label, Select, Static, Switch
+
+from core.costing import RunCost
+from core.flavors import Flavor, get_flavor
+from core.memory.catalog import CATALOG, find_entry
+from core.memory.formats import LOSS_LABELS, OPTIMIZERS
+from core.memory.plan import DEFAULT_FIELDS, CalcResult, FormErrors, calculate, cli_command
+from core.redact import redact
+from tui_tuner.screens.base import AreaScreen
+from tui_tuner.widgets.calc_chart import MemoryChart
+
+DEBOUNCE_S = 0.3
+TEXT_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("max_length", "Max length (tokens)", "padded sequence length"),
+    ("batch_size", "Batch size", "per-device micro-batch"),
+    ("grad_accum", "Gradient accumulation", "steps per optimizer update"),
+    ("lora_r", "LoRA r", "rank"),
+    ("lora_targets", "LoRA targets", "q_proj,k_proj,v_proj,o_proj or all-linear"),
+    ("lora_dropout", "LoRA dropout", "0 saves activation memory"),
+)
+RUN_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("examples", "Examples", "training examples"),
+    ("epochs", "Epochs", "passes over the data"),
+    ("tokens_per_example", "Tokens / example", "average; default min(max length, 2048)"),
+    ("mfu", "MFU %", "default 12 (QLoRA) / 25; throughput assumption"),
+)
+METHOD_OPTIONS = [("QLoRA (4-bit NF4)", "qlora"), ("LoRA (16-bit base)", "lora"),
+                  ("Full fine-tune", "full")]
+DTYPE_OPTIONS = [("bf16", "bf16"), ("fp16", "fp16"), ("fp32 (AMP, fp32 master)", "fp32")]
+
+
+def _gb(value: float) -> str:
+    return f"{value / 1e9:.2f}"
+
+
+def verdict(run: RunCost, best: RunCost | None) -> Text:
+    if run.problem:
+        return Text(f"no: {run.problem.split(' (')[0]}", style="red")
+    if not run.fits:
+        return Text(f"no: {-run.headroom_bytes / 1e9:.1f} GB short", style="red")
+    if best is not None and run.flavor.name == best.flavor.name:
+        return Text("★ recommended" + (" (tight)" if run.tight else ""), style="bold green")
+    return Text("fits (tight)" if run.tight else "fits", style="yellow" if run.tight else "green")
+
+
+class GuideTables(ModalScreen[None]):
+    """The training guide's logits and GPU-selection tables, computed by the estimator."""
+
+    BINDINGS: ClassVar = [Binding("escape", "dismiss", "Close", id="calc.guide.close"),
+                          Binding("g", "dismiss", "Close", show=False, id="calc.guide.close_g")]
+    DEFAULT_CSS = """
+    GuideTables { align: center middle; }
+    GuideTables > Vertical { width: 96; height: auto; max-height: 90%; border: round $primary;
+                             background: $surface; padding: 0 1; }
+    GuideTables DataTable { height: auto; margin: 0 0 1 0; }
+    """
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static("Logits: vocab × length × 4 bytes (GB) — one fp32 copy", classes="section-title")
+            yield DataTable(id="guide-logits", cursor_type="none", zebra_stripes=True)
+            yield Static("GPU selection — the guide's QLoRA script, cheapest of A10G / A100 that fits",
+                         classes="section-title")
+            yield DataTable(id="guide-gpus", cursor_type="none", zebra_stripes=True)
+            yield Static("esc closes", classes="muted")
+
+    def on_mount(self) -> None:
+        from core.memory.guide import GUIDE_COLUMNS, GUIDE_CONTEXTS, guide_gpu_selection, guide_logits_table
+
+        logits = self.query_one("#guide-logits", DataTable)
+        logits.add_columns("Model", "Vocab", *(f"@{n // 1024}k" for n in GUIDE_CONTEXTS))
+        for row in guide_logits_table():
+            logits.add_row(row.model, row.vocab_label, *(f"{gb:.1f} GB" for gb in row.gb))
+        gpus = self.query_one("#guide-gpus", DataTable)
+        gpus.add_columns("Context", *(name for name, _ in GUIDE_COLUMNS))
+        cells = guide_gpu_selection()
+        for context in GUIDE_CONTEXTS:
+            row = [c for c in cells if c.context == context]
+            gpus.add_row(f"≤{context}", *(f"{c.label}  ({c.worst_model} {c.worst_total_gb:.1f} GB)" for c in row))
+
+
+class CalculatorScreen(AreaScreen):
+    AREA = "calc"
+    CSS_PATH = Path(__file__).with_name("calculator.tcss")
+    BINDINGS: ClassVar = [
+        Binding("r", "recompute", "Recompute", id="calc.recompute"),
+        Binding("y", "copy_cli", "Copy CLI", id="calc.copy_cli"),
+        Binding("g", "guide", "Guide tables", id="calc.guide"),
+        Binding("escape", "focus_form", "Form", show=False, id="calc.focus_form"),
+    ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.result: CalcResult | None = None
+        self.chart_flavor: Flavor | None = None
+        self._timer: Timer | None = None
+        self._generation = itertools.count(1)
+        self._latest = 0
+
+    # ---- layout ---------------------------------------------------------------------------------
+    def compose_body(self) -> ComposeResult:
+        defaults = self._defaults()
+        keys = [e.key for e in CATALOG] + [h for e in CATALOG for h in e.hub_ids]
+        with Horizontal(id="calc-body"):
+            with VerticalScroll(id="calc-form"):
+                yield Static("Model", classes="section-title")
+                yield Select([(f"{e.display} · {e.family}", e.key) for e in CATALOG], prompt="catalog…",
+                             id="model-pick", allow_blank=True)
+                yield Input(str(defaults["model"]), placeholder="catalog key, Hub id or config.json path",
+                            id="model", suggester=SuggestFromList(keys, case_sensitive=False))
+                yield Static("", id="model-error", classes="field-error")
+                yield Label("Method")
+                yield Select(METHOD_OPTIONS, value=defaults["method"], allow_blank=False, id="method")
+                for name, label, hint in TEXT_FIELDS:
+                    yield from self._field(name, label, hint, defaults)
+                yield Label("Optimizer")
+                yield Select([(k, k) for k in OPTIMIZERS], value=defaults["optimizer"], allow_blank=False,
+                             id="optimizer")
+                with Horizontal(classes="switch-row"):
+                    yield Switch(value=bool(defaults["gradient_checkpointing"]), id="gradient_checkpointing")
+                    yield Label("Gradient checkpointing")
+                yield Label("Dtype")
+                yield Select(DTYPE_OPTIONS, value=defaults["dtype"], allow_blank=False, id="dtype")
+                yield Label("Loss path")
+                yield Select([(label, key) for key, label in LOSS_LABELS.items()], value=defaults["loss_impl"],
+                             allow_blank=False, id="loss_impl")
+                yield Static("Run", classes="section-title")
+                for name, label, hint in RUN_FIELDS:
+                    yield from self._field(name, label, hint, defaults)
+            with Vertical(id="calc-results"):
+                yield Static("", id="calc-summary")
+                yield Static("", id="calc-stale", classes="warning-line")
+                yield DataTable(id="calc-terms", cursor_type="none", zebra_stripes=True)
+                yield MemoryChart(id="calc-chart")
+                yield DataTable(id="calc-flavors", cursor_type="row", zebra_stripes=True)
+
+    def _field(self, name: str, label: str, hint: str, defaults: dict[str, Any]) -> ComposeResult:
+        yield Label(label)
+        yield Input(str(defaults.get(name, "")), placeholder=hint, id=name)
+        yield Static("", id=f"{name}-error", classes="field-error")
+
+    def _defaults(self) -> dict[str, Any]:
+        """Form defaults, overridable in the config file's [calc] table (e.g. model = "qwen3-8b")."""
+        values = dict(DEFAULT_FIELDS)
+        config = getattr(self.app, "config", None)
+        if config is not None:
+            for key, value in config.section("calc").items():
+                if key in values:
+                    values[key] = value if isinstance(value, bool) else str(value)
+        return values
+
+    def on_mount(self) -> None:
+        terms = self.query_one("#calc-terms", DataTable)
+        terms.add_columns("Term", "GB", "Share", "How")
+        flavors = self.query_one("#calc-flavors", DataTable)
+        flavors.add_columns("Flavor", "GPU", "$/h", "Verdict", "Headroom", "Est. time", "Est. cost")
+        self.recompute()
+
+    # ---- reading the form -----------------------------------------------------------------------
+    def fields(self) -> dict[str, Any]:
+        values: dict[str, Any] = {"model": self.query_one("#model", Input).value}
+        for name, _, _ in (*TEXT_FIELDS, *RUN_FIELDS):
+            values[name] = self.query_one(f"#{name}", Input).value
+        for name in ("method", "optimizer", "dtype", "loss_impl"):
+            values[name] = self.query_one(f"#{name}", Select).value
+        values["gradient_checkpointing"] = self.query_one("#gradient_checkpointing", Switch).value
+        return values
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    @on(Switch.Changed)
+    def _changed(self, event: Input.Changed | Select.Changed | Switch.Changed) -> None:
+        if event.control.id == "model-pick":
+            if isinstance(event.value, str) and event.value:
+                self.query_one("#model", Input).value = event.value
+            return
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_timer(DEBOUNCE_S, self.recompute)
+
+    # ---- computing --------------------------------------------------------------------------------
+    def recompute(self) -> None:
+        """Compute now: on the UI thread when no network is involved, else in a thread worker."""
+        self._timer = None
+        fields = self.fields()
+        generation = next(self._generation)
+        self._latest = generation
+        model = str(fields["model"]).strip()
+        if find_entry(model) is not None or model.startswith((".", "/", "~")) or model.endswith(".json") \
+                or Path(model).expanduser().exists() or "/" not in model:
+            self._apply(generation, self._calculate(fields))
+        else:
+            self.query_one("#calc-stale", Static).update(f"fetching config.json of {model} …")
+            self._calculate_in_thread(generation, fields)
+
+    @staticmethod
+    def _calculate(fields: dict[str, Any]) -> CalcResult | FormErrors:
+        try:
+            return calculate(fields)
+        except FormErrors as exc:
+            return exc
+
+    @work(thread=True, exclusive=True, group="calc-hub", exit_on_error=False)
+    def _calculate_in_thread(self, generation: int, fields: dict[str, Any]) -> None:
+        outcome = self._calculate(fields)
+        self.app.call_from_thread(self._apply, generation, outcome)
+
+    def _apply(self, generation: int, outcome: CalcResult | FormErrors) -> None:
+        if generation != self._latest:
+            return  # a newer edit has been computed or is on its way
+        errors = outcome.errors if isinstance(outcome, FormErrors) else {}
+        for widget in self.query(".field-error"):
+            name = (widget.id or "").removesuffix("-error")
+            message = errors.get(name, "")
+            widget.update(redact(message))
+            widget.set_class(bool(message), "-shown")
+        stale = self.query_one("#calc-stale", Static)
+        if isinstance(outcome, FormErrors):
+            stale.update("fix the marked field — showing the last valid estimate" if self.result else
+                         "fix the marked field to see an estimate")
+            return
+        stale.update("")
+        self.result = outcome
+        best = outcome.best
+        if self.chart_flavor is None or outcome.run_for(self.chart_flavor.name) is None or self._follow_best:
+            self.chart_flavor = best.flavor if best else get_flavor("h200")
+        self._render_result(outcome)
+
+    _follow_best = True
+    """The chart follows the recommended flavor until the user picks another row."""
+
+    # ---- rendering ----------------------------------------------------------------------------------
+    def _render_result(self, result: CalcResult) -> None:
+        est = result.estimate
+        arch = result.arch
+        best = result.best
+        summary = Text()
+        summary.append(f"{arch.name}", style="bold")
+        summary.append(f"  {arch.total_params / 1e9:.2f}B params · vocab {arch.vocab_size:,} · "
+                       f"{result.inputs.method} · {result.inputs.max_length:,} tokens × {result.inputs.batch_size}\n")
+        summary.append(f"Peak {est.total_gb:.1f} GB", style="bold")
+        logits = est.term("logits")
+        if logits is not None and logits.bytes:
+            summary.append(f" · logits {logits.bytes / 1e9:.1f} GB")
+        summary.append(f" · peak at {est.peak_phase}\n")
+        if best is not None:
+            summary.append("Recommended: ", style="bold")
+            summary.append(f"{best.flavor.name} ({best.flavor.gpu_name} {best.flavor.gpu_memory_gb:g} GB, "
+                           f"${best.flavor.price_per_hour:.2f}/h)", style="bold green")
+            summary.append(f" · {result.plan.examples:,} ex × {result.plan.epochs:g} ep ≈ {best.hours:.1f} h ≈ "
+                           f"${best.cost:.2f}")
+        else:
+            summary.append("No single-GPU flavor fits: shorten max length, use QLoRA, checkpointing or a "
+                           "chunked loss", style="bold red")
+        for note in est.notes:
+            summary.append(f"\n{note}", style="italic")
+        self.query_one("#calc-summary", Static).update(summary)
+
+        terms = self.query_one("#calc-terms", DataTable)
+        terms.clear()
+        for term in est.terms:
+            share = term.bytes / est.total_bytes if est.total_bytes else 0.0
+            style = "" if term.at_peak else "dim"
+            terms.add_row(Text(term.name, style=style), Text(_gb(term.bytes), style=style, justify="right"),
+                          Text(f"{share:.0%}" if term.at_peak else "—", style=style, justify="right"),
+                          Text(term.note + ("" if term.at_peak else " (not at the peak)"), style=style),
+                          key=term.key or term.name)
+        terms.add_row(Text("total", style="bold"), Text(_gb(est.total_bytes), style="bold", justify="right"),
+                      Text("100%", justify="right"), Text("what must fit on one GPU"), key="total")
+
+        table = self.query_one("#calc-flavors", DataTable)
+        table.clear()
+        ordered = sorted(result.runs, key=lambda r: (not r.fits, r.flavor.price_per_hour if r.fits else -r.headroom_bytes,
+                                                     r.flavor.gpu_memory_gb))
+        for run in ordered:
+            fl = run.flavor
+            name_style = "bold green" if best and fl.name == best.flavor.name else ""
+            gpu = f"{fl.gpu_count}× {fl.gpu_name} {fl.gpu_memory_gb:g}GB" if fl.gpu_count > 1 else \
+                f"{fl.gpu_name} {fl.gpu_memory_gb:g}GB"
+            table.add_row(Text(fl.name, style=name_style), gpu, f"{fl.price_per_hour:.2f}", verdict(run, best),
+                          Text(f"{run.headroom_bytes / 1e9:+.1f} GB", justify="right"),
+                          Text(f"{run.hours:.1f} h", justify="right"), Text(f"${run.cost:,.2f}", justify="right"),
+                          key=fl.name)
+        chart = self.query_one(MemoryChart)
+        chart.estimate = est
+        chart.flavor = self.chart_flavor
+
+    @on(DataTable.RowHighlighted, "#calc-flavors")
+    def _pick_flavor(self, event: DataTable.RowHighlighted) -> None:
+        if self.result is None or event.row_key.value is None:
+            return
+        flavor = get_flavor(str(event.row_key.value))
+        if flavor is None:
+            return
+        if self.chart_flavor is not None and flavor.name != self.chart_flavor.name:
+            self._follow_best = bool(self.result.best and flavor.name == self.result.best.flavor.name)
+        self.chart_flavor = flavor
+        self.query_one(MemoryChart).flavor = flavor
+
+    # ---- actions --------------------------------------------------------------------------------------
+    def action_recompute(self) -> None:
+        self.recompute()
+
+    def action_copy_cli(self) -> None:
+        line = cli_command(self.fields()) + " --json"
+        self.app.copy_to_clipboard(line)
+        self.notify(redact(line), title="Copied the CLI command", timeout=6)
+
+    def action_guide(self) -> None:
+        self.app.push_screen(GuideTables())
+
+    def action_focus_form(self) -> None:
+        self.query_one("#model", Input).focus()
