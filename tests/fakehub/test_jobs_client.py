@@ -228,3 +228,32 @@ def test_run_uv_job_with_a_local_script_fails_clearly(fake_hub, api, tmp_path):
     assert info.value.response.status_code == 501
     assert "Buckets" in str(info.value)
     assert fake_hub.created_job_bodies == []
+
+
+def test_namespace_defaults_through_whoami_like_the_hub(fake_hub):
+    """Without namespace=, the client resolves it with whoami (list_jobs via the module-level api)."""
+    job_id = fake_hub.create_job()
+    api = HfApi()  # endpoint from the (patched) import-time HF_ENDPOINT, as for a user who exported it
+    assert [j.id for j in api.list_jobs()] == [job_id]
+    assert api.inspect_job(job_id=job_id).owner.name == "tester"
+    assert len(fake_hub.requests_to(r"^/api/whoami-v2$")) == 2
+
+
+def test_read_only_token_cannot_start_jobs_or_write_repos(fake_hub, api):
+    fake_hub.token_role = "read"
+    assert api.whoami()["auth"]["accessToken"]["role"] == "read"
+    with pytest.raises(HfHubHTTPError) as info:
+        api.run_job(image="python:3.12", command=["true"], namespace="tester")
+    assert info.value.response.status_code == 403
+    with pytest.raises(HfHubHTTPError) as info:
+        api.create_repo("tester/out")
+    assert info.value.response.status_code == 403
+    assert list(api.list_jobs(namespace="tester")) == []  # reads still work
+
+
+def test_unknown_routes_are_listed_in_unhandled(fake_hub):
+    import requests
+
+    r = requests.get(f"{fake_hub.url}/api/spaces-hardware-something", timeout=5)
+    assert r.status_code == 404
+    assert fake_hub.unhandled == ["GET /api/spaces-hardware-something"]

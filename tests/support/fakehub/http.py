@@ -85,7 +85,8 @@ class HandlerBase(BaseHTTPRequestHandler):
                     body=body,
                 )
             )
-            delay = hub._faults.delay_for(path)
+            with hub._cond:
+                delay = hub._faults.delay_for(path)
             if delay > 0 and not hub._sleep(delay):
                 self._abort()
                 return
@@ -103,6 +104,8 @@ class HandlerBase(BaseHTTPRequestHandler):
                 self.send_error_json(401, message)
                 return
             if not self.route(req):
+                # Not a route the fake knows: say so loudly in hub.unhandled (a test can assert on it).
+                hub.unhandled.append(f"{method} {path}")
                 self.send_error_json(404, "Not Found")
         except OSError:
             # The client went away (or the hub is stopping): drop the connection quietly.

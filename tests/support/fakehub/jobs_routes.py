@@ -25,6 +25,9 @@ class JobsRoutes(HandlerBase):
             # Best-effort registry fetched by huggingface_hub 2.x; an empty one disables agent detection.
             self.send_json(200, {"standardEnvVars": [], "harnesses": {}})
             return True
+        if seg[:2] == ["api", "scheduled-jobs"]:
+            self.send_error_json(501, "Scheduled jobs are not available on the fake Hub")
+            return True
         if seg[:2] != ["api", "jobs"] or len(seg) < 3:
             return False
         if req.user is None:
@@ -36,6 +39,9 @@ class JobsRoutes(HandlerBase):
         namespace = seg[2]
         if not self.hub._may_use_namespace(namespace):
             self.send_error_json(403, f"You don't have access to jobs in the '{namespace}' namespace")
+            return True
+        if req.method in ("POST", "PUT") and self.hub.token_role == "read":
+            self.send_error_json(403, "This token has read-only access: it cannot start or manage Jobs")
             return True
         if len(seg) == 3:
             if req.method == "POST":
@@ -87,7 +93,11 @@ class JobsRoutes(HandlerBase):
                 ],
                 "auth": {
                     "type": "access_token",
-                    "accessToken": {"displayName": "fakehub", "role": "write", "createdAt": iso_z(utcnow())},
+                    "accessToken": {
+                        "displayName": "fakehub",
+                        "role": hub.token_role,
+                        "createdAt": iso_z(utcnow()),
+                    },
                 },
             },
         )

@@ -196,6 +196,11 @@ class RepoRoutes(HandlerBase):
         if req.user is None:
             self.send_error_json(401, "Invalid username or password.")
             return False
+        if self.hub.token_role == "read":
+            self.send_error_json(
+                403, f"You have read access but not the required permissions for this operation on {repo_id}"
+            )
+            return False
         namespace = repo.namespace if repo is not None else repo_id.split("/", 1)[0]
         if not self.hub._may_use_namespace(namespace, req.user):
             self.send_error_json(403, f"You don't have the rights to write to {repo_id}")

@@ -90,6 +90,8 @@ class FakeHub:
         self.orgs: list[str] = []
         """Extra namespaces the user may write to / run jobs in (whoami `orgs`)."""
         self.owner_id = "6" + "0" * 22 + "1"
+        self.token_role = "write"
+        """whoami `auth.accessToken.role`; "read" makes every write (jobs, repos, commits, LFS) a 403."""
         self.host = host
         self.port = port
 
@@ -119,6 +121,8 @@ class FakeHub:
         self.created_job_bodies: list[dict[str, Any]] = []
         self.lfs_uploads: list[str] = []
         """sha256 of every LFS object stored through an upload (single or multipart)."""
+        self.unhandled: list[str] = []
+        """"METHOD /path" of requests no route matched (answered 404 "Not Found")."""
         self.errors: list[BaseException] = []
         """Exceptions raised inside the fake itself (each answered with a 500); a test can assert it is empty."""
 
