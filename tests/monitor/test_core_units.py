@@ -182,3 +182,15 @@ def test_completion_detection() -> None:
     partial = check_completion(failed, ["Training in progress, step 400"])
     assert not partial.usable and "did not finish" in partial.reason
     assert not check_completion(failed, ["initial commit"]).usable
+
+
+def test_progress_from_a_real_local_trainer_line_with_carriage_returns() -> None:
+    # Verbatim shape of a local SFT run's log (tqdm redraws with \r; the Trainer prints its dict over the bar).
+    line = ("\r 25%|██▌       | 1/4 [00:25<01:15, 25.01s/it]\r                                             \r"
+            "{'loss': '3.65', 'grad_norm': '2.823', 'learning_rate': '0', 'entropy': '2.769', 'epoch': '0.125'}")
+    tracker = ProgressTracker(expected_steps=4, epochs=3)
+    assert tracker.feed_line(line, None)
+    assert (tracker.step, tracker.total) == (1, 4)
+    assert tracker.seconds_per_step() == pytest.approx(25.01)
+    assert [(p.name, p.step, p.value) for p in tracker.points if p.name == "train/loss"] == [("train/loss", 1, 3.65)]
+    assert tracker.summary() == "step 1/4 (25%) · ETA 1m15s"

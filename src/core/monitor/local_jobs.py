@@ -37,7 +37,8 @@ def _row_from_store(r: sqlite3.Row) -> JobRow:
         name=str(r["name"]),
         stage=stage,
         namespace=r["namespace"],
-        message="process gone without recording its exit" if stage == LOST_STAGE else None,
+        message="process gone without recording its exit" if stage == LOST_STAGE else (
+            str(extra["message"]) if isinstance(extra, dict) and extra.get("message") else None),
         flavor=flavor,
         created_at=float(r["created_at"]),
         started_at=float(r["created_at"]) if backend != "hf-jobs" else None,
@@ -89,17 +90,27 @@ def merge_rows(hub_rows: list[JobRow], stored: list[JobRow]) -> list[JobRow]:
 
 
 def cancel_local(row: JobRow) -> None:
-    """Stop a local job: SIGTERM to its whole process group (the supervisor records CANCELED)."""
-    if not row.pid:
-        raise TunerError(f"job {row.id} has no process recorded")
+    """Stop a local job: SIGTERM to its whole process group (the supervisor then records CANCELED).
+
+    When the launcher is installed its cancel also records the status at once (and covers a supervisor
+    that died without writing it).
+    """
     if row.is_terminal:
         raise TunerError(f"job {row.id} already ended ({row.stage})")
+    if row.pid and pid_alive(row.pid):
+        try:
+            os.killpg(row.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            raise TunerError(f"job {row.id}: not allowed to signal process group {row.pid}") from None
+    elif not row.pid:
+        raise TunerError(f"job {row.id} has no process recorded")
     try:
-        os.killpg(row.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        raise TunerError(f"job {row.id}: process group {row.pid} is gone") from None
-    except PermissionError:
-        raise TunerError(f"job {row.id}: not allowed to signal process group {row.pid}") from None
+        from core.launch.backends.local import cancel as record_cancel
+    except ImportError:
+        return
+    record_cancel(row.id)
 
 
 def local_log_path(row: JobRow) -> Path:

@@ -50,7 +50,14 @@ class StreamNotice:
     reconnects: int = 0
 
 
-FollowEvent = LogLine | StreamNotice
+@dataclass(frozen=True)
+class PartialLine:
+    """The unfinished last line of a local log (a progress bar redrawn with \\r): for progress, not the log."""
+
+    text: str
+
+
+FollowEvent = LogLine | StreamNotice | PartialLine
 
 
 class LogSource(Protocol):
@@ -190,6 +197,7 @@ class FileLogFollower:
         offset = 0
         index = 0
         pending = b""
+        shown_partial = b""
         waited = False
         while not self._stop.is_set():
             try:
@@ -209,6 +217,9 @@ class FileLogFollower:
                         yield LogLine(index, redact(part.decode("utf-8", errors="replace").rstrip("\r")))
                     index += 1
                 continue
+            if b"\r" in pending and pending != shown_partial and index >= self.next_index:
+                shown_partial = pending
+                yield PartialLine(redact(last_segment(pending.decode("utf-8", errors="replace"))))
             if not self.follow:
                 break
             running = self.is_running()
@@ -222,6 +233,16 @@ class FileLogFollower:
             self.next_index = index + 1
             yield LogLine(index, redact(pending.decode("utf-8", errors="replace")))
         yield StreamNotice("finished", "end of log file", 0)
+
+
+def last_segment(text: str) -> str:
+    """What a terminal shows of a line redrawn with carriage returns: its last non-blank segment."""
+    if "\r" not in text:
+        return text
+    for segment in reversed(text.split("\r")):
+        if segment.strip():
+            return segment
+    return ""
 
 
 async def follow_async(follower: LogFollower | FileLogFollower, *, flush_s: float = 0.05,

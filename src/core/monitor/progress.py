@@ -54,10 +54,18 @@ class ProgressTracker:
             self._obs.append((t, step))
 
     def feed_line(self, text: str, t: float | None = None) -> bool:
-        """Update from one log line; True when it carried progress or a metric."""
+        """Update from one log line; True when it carried progress or a metric.
+
+        A line redrawn with carriage returns (tqdm, and the Trainer's log dict printed over the bar) is
+        read segment by segment, as the terminal drew it.
+        """
+        if "\r" in text:
+            hits = [self._feed_one(segment, t) for segment in text.split("\r") if segment.strip()]
+            return any(hits)
+        return self._feed_one(text, t)
+
+    def _feed_one(self, text: str, t: float | None = None) -> bool:
         if "|" in text and "%" in text:
-            if "\r" in text:
-                text = text.rsplit("\r", 1)[-1] or text
             m = _TQDM.search(text)
             if m and not m.group("label").strip().rstrip(":"):
                 n, total = int(m.group("n")), int(m.group("total"))
@@ -86,10 +94,12 @@ class ProgressTracker:
             return False
         epoch = _num(values.get("epoch"))
         step: float | None = None
-        if epoch is not None and self.expected_steps and self.epochs:
+        if self.total is not None and self.step is not None:
+            step = self.step  # the training bar printed just before this dict is exact
+        elif epoch is not None and self.expected_steps and self.epochs:
             step = round(epoch * self.expected_steps / self.epochs)
             self.observe(int(step), t)
-        x = step if step is not None else (self.step or len(self.points))
+        x = step if step is not None else len(self.points)
         for key, name in METRIC_KEYS.items():
             value = _num(values.get(key))
             if value is not None:

@@ -31,8 +31,10 @@ from core.monitor.log_follow import (
     LogLine,
     MetricsFollower,
     MetricsSample,
+    PartialLine,
     StreamNotice,
     follow_async,
+    last_segment,
     local_sample,
 )
 from core.monitor.model import JobRow, format_cost, format_duration, is_terminal, parse_hub_time
@@ -201,7 +203,7 @@ class MonitorScreen(_JobActions, AreaScreen):
         cursor_key = self.current_row().key if self.current_row() else None
         table.clear()
         for r in rows:
-            table.add_row(r.id[:24], r.name[:32], r.backend, stage_text(r.stage), r.flavor or "-",
+            table.add_row(r.id, r.name[:32], r.backend, stage_text(r.stage), r.flavor or "-",
                           format_duration(r.age(now)), format_duration(r.duration(now)), format_cost(r.cost(now)),
                           str(r.expected_steps or "-"), key=r.key)
         if cursor_key is not None:
@@ -394,11 +396,14 @@ class JobDetailScreen(_JobActions, AreaScreen):
                 self._ingest(lines, save=True)
             for notice in (e for e in batch if isinstance(e, StreamNotice)):
                 self._on_notice(notice)
+            partial = [e for e in batch if isinstance(e, PartialLine)]
+            if partial and self.tracker.feed_line(partial[-1].text, time.time()):
+                self._render_header()
         self._render_stream()
 
     def _ingest(self, lines: list[LogLine], *, save: bool) -> None:
         log = self.query_one("#detail-log", LogView)
-        texts = [line.text for line in lines if not line.text.startswith("===== Job started")]
+        texts = [last_segment(line.text) for line in lines if not line.text.startswith("===== Job started")]
         if save and self._disk is not None:
             self._disk.append([line.text for line in lines])
         log.append(texts)
