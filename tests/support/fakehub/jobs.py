@@ -209,7 +209,7 @@ class Job:
             # The Hub never returns secret values, only their names.
             "secrets": sorted(secrets) if isinstance(secrets, dict) else list(secrets),
             "flavor": self.flavor,
-            "labels": dict(spec.get("labels") or {}) or None,
+            "labels": dict(spec.get("labels") or {}),
             "status": {"stage": self.stage, "message": self.message},
             "owner": {
                 "id": self.owner_id,

@@ -585,7 +585,7 @@ class RepoRoutes(HandlerBase):
         with hub._cond:
             hub._lfs_objects.setdefault(entry.sha256, entry.data)
         if hub.lfs_redirect:
-            location = f"http://localhost:{hub.port}/__storage__/cdn/{entry.sha256}?response-content-disposition=attachment%3B+filename%3D{quote(name)}"
+            location = f"http://{hub.storage_host}:{hub.port}/__storage__/cdn/{entry.sha256}?response-content-disposition=attachment%3B+filename%3D{quote(name)}"
             headers["Location"] = location
             text = f"Found. Redirecting to {location}".encode()
             self.send_bytes(302, text, "text/plain; charset=utf-8", headers)

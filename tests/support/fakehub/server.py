@@ -145,6 +145,12 @@ class FakeHub:
         return f"http://{self.host}:{self.port}"
 
     @property
+    def storage_host(self) -> str:
+        """Host name of the "CDN" that LFS downloads are redirected to: the same server under another
+        origin, so the client treats it as off-Hub storage (no token forwarded, metadata from the 302)."""
+        return "localhost" if self.host != "localhost" else "127.0.0.1"
+
+    @property
     def running(self) -> bool:
         return self._server is not None
 
