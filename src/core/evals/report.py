@@ -248,7 +248,7 @@ def _persona_rows(results: EvalResults, baseline: str | None) -> list[PersonaRow
             records = results.conversations(model=model, persona_id=pid, include_failed=True)
             ok = sorted((r for r in records if r.ok), key=lambda r: r.conv_index)
             scores = [r.assessment.score for r in ok if r.assessment]
-            desc = stats.describe(scores)
+            desc = stats.describe(scores, with_ci=False)  # K repeats: spread only, no interval
             cells[model] = PersonaCell(
                 n=len(scores), mean=desc.mean, sd=desc.sd, minimum=desc.minimum, maximum=desc.maximum,
                 passed=sum(1 for r in ok if r.assessment and r.assessment.passed),

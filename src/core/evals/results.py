@@ -192,16 +192,39 @@ class EvalResults:
     problems: list[Problem] = field(default_factory=list)
     superseded: int = 0
     """Earlier lines replaced by a later record for the same key (retries)."""
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """Lookup tables built on first use; a loaded EvalResults is treated as read-only."""
+
+    def _cached(self, name: str, build: Any) -> Any:
+        if name not in self._cache:
+            self._cache[name] = build()
+        return self._cache[name]
+
+    def _by_model_persona(self) -> dict[tuple[str | None, str | None], list[ConversationRecord]]:
+        def build() -> dict[tuple[str | None, str | None], list[ConversationRecord]]:
+            index: dict[tuple[str | None, str | None], list[ConversationRecord]] = defaultdict(list)
+            for record in self.records:
+                for key in ((record.model, record.persona_id), (record.model, None), (None, record.persona_id),
+                            (None, None)):
+                    index[key].append(record)
+            return index
+
+        return self._cached("by_model_persona", build)
 
     # --- what the run is about -------------------------------------------------------------
     @property
     def models(self) -> list[str]:
         """Model names: run.json's order first, then any seen only in records."""
-        names = [m.name for m in self.run.models] if self.run else []
-        for record in self.records:
-            if record.model not in names:
-                names.append(record.model)
-        return names
+        def build() -> list[str]:
+            names = [m.name for m in self.run.models] if self.run else []
+            seen = set(names)
+            for record in self.records:
+                if record.model not in seen:
+                    names.append(record.model)
+                    seen.add(record.model)
+            return names
+
+        return list(self._cached("models", build))
 
     @property
     def baseline(self) -> str | None:
@@ -218,18 +241,23 @@ class EvalResults:
 
     @property
     def persona_ids(self) -> list[str]:
-        ids = [p.id for p in self.personas]
-        for record in self.records:
-            if record.persona_id not in ids:
-                ids.append(record.persona_id)
-        return ids
+        def build() -> list[str]:
+            ids = [p.id for p in self.personas]
+            seen = set(ids)
+            for record in self.records:
+                if record.persona_id not in seen:
+                    ids.append(record.persona_id)
+                    seen.add(record.persona_id)
+            return ids
+
+        return list(self._cached("persona_ids", build))
 
     def persona(self, persona_id: str) -> Persona:
-        for persona in self.personas:
-            if persona.id == persona_id:
-                return persona
-        category = next((r.category for r in self.records if r.persona_id == persona_id), "uncategorised")
-        return Persona(id=persona_id, category=category)
+        known = self._cached("personas", lambda: {p.id: p for p in self.personas})
+        if persona_id in known:
+            return known[persona_id]
+        records = self._by_model_persona().get((None, persona_id), [])
+        return Persona(id=persona_id, category=records[0].category if records else "uncategorised")
 
     def category_of(self, persona_id: str) -> str:
         return self.persona(persona_id).category
@@ -292,23 +320,20 @@ class EvalResults:
     # --- data for the statistics ---------------------------------------------------------------
     def conversations(self, *, model: str | None = None, persona_id: str | None = None,
                       include_failed: bool = False) -> list[ConversationRecord]:
-        rows = self.records if include_failed else self.completed
-        return [r for r in rows if (model is None or r.model == model)
-                and (persona_id is None or r.persona_id == persona_id)]
+        rows = self._by_model_persona().get((model, persona_id), [])
+        return list(rows) if include_failed else [r for r in rows if r.ok]
 
     def scores_by_persona(self, model: str) -> dict[str, list[float]]:
         """Finished conversation scores of one model, grouped by persona (conv_index order)."""
         grouped: dict[str, list[tuple[int, float]]] = defaultdict(list)
-        for record in self.completed:
-            if record.model == model and record.assessment is not None:
+        for record in self.conversations(model=model):
+            if record.assessment is not None:
                 grouped[record.persona_id].append((record.conv_index, record.assessment.score))
         return {pid: [s for _, s in sorted(pairs)] for pid, pairs in grouped.items()}
 
     def record(self, persona_id: str, model: str, conv_index: int) -> ConversationRecord | None:
-        for record in self.records:
-            if record.key == (persona_id, model, conv_index):
-                return record
-        return None
+        by_key = self._cached("by_key", lambda: {r.key: r for r in self.records})
+        return by_key.get((persona_id, model, conv_index))
 
     @property
     def errors(self) -> list[Problem]:
