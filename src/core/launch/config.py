@@ -120,6 +120,23 @@ class LaunchConfig:
             values[name] = _coerce(name, value, getattr(defaults, name), source)
         return cls(**values)
 
+    @classmethod
+    def from_form(cls, values: dict[str, Any]) -> tuple[LaunchConfig, list[FieldError]]:
+        """Like `from_dict`, but a value that does not parse keeps the default and becomes a field error
+        (a form shows every bad field at once, not just the first)."""
+        defaults = cls()
+        good: dict[str, Any] = {}
+        errors: list[FieldError] = []
+        for name, value in values.items():
+            if not hasattr(defaults, name):
+                continue
+            try:
+                good[name] = _coerce(name, value, getattr(defaults, name), "the form")
+            except TunerError as exc:
+                errors.append(FieldError(name, exc.message, "enter a number" if not isinstance(
+                    getattr(defaults, name), (str, list)) else ""))
+        return cls(**good), errors
+
     def replace(self, **changes: Any) -> LaunchConfig:
         return dataclasses.replace(self, **changes)
 

@@ -121,6 +121,8 @@ class PreflightReport:
 class PreflightOptions:
     online: bool = True
     """False: skip every Hub check (each one reported as skipped)."""
+    offline_note: str = "offline: token, gated-model, dataset and repo checks skipped"
+    offline_fix: str = "run preflight online before launching on HF Jobs"
     check_memory: bool = True
     local_gpu_probe: Callable[[], LocalGpu | None] | None = None
     """How to find this machine's GPU (tests inject one); default asks nvidia-smi."""
@@ -147,8 +149,7 @@ def run_preflight(config: LaunchConfig, options: PreflightOptions | None = None)
         whoami = _check_token(config, report)
     else:
         report.online = False
-        report.add("warning", "hub", "offline: token, gated-model, dataset and repo checks skipped",
-                   "run preflight online before launching on HF Jobs")
+        report.add("warning", "hub", options.offline_note, options.offline_fix)
 
     if "dataset" not in invalid:
         _check_dataset(config, report, online=report.online is not False)
