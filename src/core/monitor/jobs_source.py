@@ -323,6 +323,8 @@ class _RequestsLines:
 
     def __init__(self, resp: Any) -> None:
         self.resp = resp
+        self.broken = False
+        """True when the connection failed (cut, timeout) rather than being closed by the server."""
 
     def __iter__(self) -> Iterator[str]:
         import requests
@@ -331,7 +333,7 @@ class _RequestsLines:
             for raw in self.resp.iter_lines(chunk_size=65536):
                 yield raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
         except (requests.RequestException, OSError, AttributeError, ValueError):
-            return  # connection cut / timed out / closed by stop(): the follower decides what next
+            self.broken = True  # connection cut / timed out / closed by stop(): the follower decides
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -390,6 +392,7 @@ class _ClientPath:
 class _HttpxLines:
     def __init__(self, resp: Any) -> None:
         self.resp = resp
+        self.broken = False
 
     def __iter__(self) -> Iterator[str]:
         try:
@@ -397,7 +400,7 @@ class _HttpxLines:
         except Exception as exc:  # httpx2 read timeout / protocol error / closed from stop()
             if _status_of(exc) is not None:
                 raise
-            return
+            self.broken = True
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

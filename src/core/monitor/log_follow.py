@@ -113,11 +113,19 @@ class LogFollower:
     def stopped(self) -> bool:
         return self._stop.is_set()
 
+    MAX_DRAIN_CONNECTIONS = 5
+    """After the job ended: reconnections without a single new line before we accept the log as complete."""
+
     def __iter__(self) -> Iterator[FollowEvent]:
         delay = self.reconnect_delay
         first = True
+        # The log is complete only after a connection that *began* once the job had ended and closed
+        # without being cut: a stream dropped while the job finished would otherwise lose its tail.
+        ended_before = self.follow and self._ended(self._stage_or_none())
+        idle_drains = 0
         while not self._stop.is_set():
             got_new = False
+            cut = False
             try:
                 with self.source.connect() as lines:
                     self._current = lines
@@ -128,13 +136,17 @@ class LogFollower:
                             break
                         event = parse_sse_data(raw)
                         if event is None or "data" not in event:
-                            continue  # keep-alive, other field, or a line cut mid-way (it comes back whole)
+                            # keep-alive, other field, or a line cut mid-way (it comes back whole)
+                            cut = raw.startswith("data: {")
+                            continue
+                        cut = False
                         position += 1
                         if position < self.next_index:
                             continue  # replayed history we already have
                         self.next_index = position + 1
                         got_new = True
                         yield LogLine(position, redact(str(event["data"])), event.get("timestamp"))
+                    cut = cut or bool(getattr(lines, "broken", False))
             except HttpStatusError as exc:
                 if exc.status in (429, 500, 502, 503, 504) and self.follow:
                     wait = exc.retry_after if exc.retry_after is not None else delay
@@ -161,15 +173,33 @@ class LogFollower:
             if not self.follow:
                 yield StreamNotice("finished", "end of log", self.reconnects)
                 return
-            yield StreamNotice("disconnected", "stream ended", self.reconnects)
-            stage = self._stage_or_none()
-            if stage is not None and is_terminal(stage):
-                yield StreamNotice("finished", stage, self.reconnects)
+            if ended_before and not cut:
+                yield StreamNotice("finished", self._final_stage or "ended", self.reconnects)
                 return
+            if ended_before:
+                idle_drains = 0 if got_new else idle_drains + 1
+                if idle_drains >= self.MAX_DRAIN_CONNECTIONS:
+                    yield StreamNotice("finished", f"{self._final_stage} (stream kept failing)", self.reconnects)
+                    return
+                self.reconnects += 1
+                continue
+            yield StreamNotice("disconnected", "stream cut" if cut else "stream ended", self.reconnects)
+            if self._ended(self._stage_or_none()):
+                ended_before = True  # one more connection reads the complete log, then we stop
+                self.reconnects += 1
+                continue
             # New lines since the last connection: the job is alive, come back quickly; else back off.
             delay = self.reconnect_delay if got_new else min(self.max_delay, delay * 2)
             self._sleep(delay)
             self.reconnects += 1
+
+    _final_stage: str | None = None
+
+    def _ended(self, stage: str | None) -> bool:
+        if stage is not None and is_terminal(stage):
+            self._final_stage = stage
+            return True
+        return False
 
     def _stage_or_none(self) -> str | None:
         try:
