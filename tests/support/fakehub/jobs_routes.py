@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 from .clock import iso_z, utcnow
 from .http import HandlerBase, Request
-from .jobs import TERMINAL_STAGES, Job, hardware_json, job_from_spec, matches_filters, synthetic_metric
+from .jobs import Job, hardware_json, job_from_spec, matches_filters, synthetic_metric
 from .sse import KEEP_ALIVE, ChunkedWriter, log_event, metric_event
 
 _KNOWN_FLAVORS = frozenset(item["name"] for item in hardware_json())
@@ -291,7 +291,8 @@ class JobsRoutes(HandlerBase):
             new = events[sent:]
             if first and tail is not None and new:
                 # The `Job started` banner is always sent, then the last N lines (#4202).
-                banner, lines = new[:1], new[1:]
+                has_banner = new[0]["data"].startswith("===== Job started")
+                banner, lines = (new[:1], new[1:]) if has_banner else ([], new)
                 new = banner + (lines[-tail:] if tail > 0 else [])
             sent = len(events)
             first = False
@@ -380,4 +381,4 @@ def _spec_problem(body: dict[str, Any]) -> str | None:
     return None
 
 
-__all__ = ["TERMINAL_STAGES", "JobsRoutes"]
+__all__ = ["JobsRoutes"]

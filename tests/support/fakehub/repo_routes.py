@@ -19,7 +19,6 @@ import secrets as _secrets
 from typing import Any
 from urllib.parse import parse_qs, quote
 
-from .clock import utcnow
 from .http import HandlerBase, Request
 from .repos import GITATTRIBUTES, REPO_TYPES, Commit, FileEntry, Repo, repo_info_json, tree_listing, wants_lfs
 
@@ -62,7 +61,13 @@ class RepoRoutes(HandlerBase):
             self._serve_cdn(oid)
         elif kind == "upload" and req.method == "PUT" and len(seg) == 3:
             self._store_upload(oid, req.body)
-        elif kind == "upload" and req.method == "PUT" and len(seg) == 5 and seg[3] == "part":
+        elif (
+            kind == "upload"
+            and req.method == "PUT"
+            and len(seg) == 5
+            and seg[3] == "part"
+            and seg[4].isdigit()
+        ):
             self._store_part(oid, int(seg[4]), req.body)
         elif kind == "upload" and req.method == "POST" and len(seg) == 3:
             self._complete_multipart(oid, req)
@@ -95,23 +100,18 @@ class RepoRoutes(HandlerBase):
 
     def _complete_multipart(self, oid: str, req: Request) -> None:
         payload = req.json if isinstance(req.json, dict) else {}
+        claimed = payload.get("parts") if isinstance(payload.get("parts"), list) else []
         with self.hub._cond:
-            parts = self.hub._lfs_parts.get(oid, {})
-            try:
-                ordered = [
-                    parts[p["partNumber"]]
-                    for p in sorted(payload.get("parts", []), key=lambda p: p["partNumber"])
-                ]
-            except (KeyError, TypeError):
-                ordered = []
-            tags_ok = all(
-                p.get("etag", "").strip('"') == part[0]
-                for p, part in zip(
-                    sorted(payload.get("parts", []), key=lambda p: p["partNumber"]), ordered, strict=False
-                )
-            )
-            data = b"".join(body for _etag, body in ordered)
-            if not ordered or not tags_ok or hashlib.sha256(data).hexdigest() != oid:
+            stored = self.hub._lfs_parts.get(oid, {})
+            pieces: list[bytes] = []
+            for item in sorted(claimed, key=lambda p: int(p.get("partNumber", 0))):
+                etag, body = stored.get(int(item.get("partNumber", 0)), ("", b""))
+                if not etag or str(item.get("etag", "")).strip('"') != etag:
+                    pieces = []
+                    break
+                pieces.append(body)
+            data = b"".join(pieces)
+            if not pieces or hashlib.sha256(data).hexdigest() != oid:
                 self.send_error_json(400, "Invalid multipart completion")
                 return
             self.hub._lfs_objects[oid] = data
@@ -616,4 +616,4 @@ class RepoRoutes(HandlerBase):
         self.send_bytes(200, data, content_type, headers)
 
 
-__all__ = ["RepoRoutes", "utcnow"]
+__all__ = ["RepoRoutes"]
