@@ -211,3 +211,30 @@ def test_write_to_someone_elses_namespace_is_forbidden(api):
     with pytest.raises(HfHubHTTPError) as err:
         api.create_repo("someone/else")
     assert err.value.response.status_code == 403
+
+
+def test_hf_file_system_lists_globs_and_reads(fake_hub):
+    from huggingface_hub import HfFileSystem
+
+    fake_hub.add_repo("tester/d", repo_type="dataset", files={"data/train.jsonl": "a\nb\n", "README.md": "x"})
+    fs = HfFileSystem(endpoint=fake_hub.url)
+    assert sorted(fs.ls("datasets/tester/d", detail=False)) == [
+        "datasets/tester/d/README.md",
+        "datasets/tester/d/data",
+    ]
+    assert fs.glob("datasets/tester/d/**/*.jsonl") == ["datasets/tester/d/data/train.jsonl"]
+    with fs.open("datasets/tester/d/data/train.jsonl", "rb") as f:
+        f.seek(2)
+        assert f.read() == b"b\n"
+    assert fake_hub.unhandled == [] and fake_hub.errors == []
+
+
+def test_list_models_and_datasets_by_author_and_search(api, fake_hub):
+    fake_hub.add_repo("tester/smol-sft", files={"config.json": "{}"})
+    fake_hub.add_repo("tester/smol-dpo", files={"config.json": "{}"})
+    fake_hub.add_repo("other/big", files={"config.json": "{}"})
+    fake_hub.add_repo("tester/chats", repo_type="dataset", files={"a.jsonl": "{}"})
+    assert sorted(m.id for m in api.list_models(author="tester")) == ["tester/smol-dpo", "tester/smol-sft"]
+    assert [m.id for m in api.list_models(search="big")] == ["other/big"]
+    assert [d.id for d in api.list_datasets(author="tester")] == ["tester/chats"]
+    assert len(list(api.list_models(limit=1))) == 1

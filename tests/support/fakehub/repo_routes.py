@@ -122,6 +122,14 @@ class RepoRoutes(HandlerBase):
     # ================================================================== hub routes
     def route_repos(self, req: Request) -> bool:
         seg = req.segments
+        if (
+            seg[:1] == ["api"]
+            and len(seg) == 2
+            and seg[1] in ("models", "datasets", "spaces")
+            and req.method == "GET"
+        ):
+            self._search(req, seg[1][:-1])
+            return True
         if seg[:1] == ["api"] and len(seg) >= 3 and seg[1] in ("models", "datasets", "spaces"):
             repo_id, rest = _split_repo(seg[2:])
             return self._repo_api(req, seg[1][:-1], repo_id, rest)
@@ -284,6 +292,29 @@ class RepoRoutes(HandlerBase):
             else:
                 return False
         return True
+
+    def _search(self, req: Request, repo_type: str) -> None:
+        """`GET /api/models?author=&search=&limit=`: visible repos of that type, by id, without siblings."""
+        hub = self.hub
+        author = req.param("author")
+        search = (req.param("search") or "").lower()
+        with hub._cond:
+            found = [
+                repo
+                for (kind, repo_id), repo in sorted(hub._repos.items())
+                if kind == repo_type
+                and (author is None or repo.namespace == author)
+                and search in repo_id.lower()
+                and (not repo.private or hub._may_use_namespace(repo.namespace, req.user))
+            ]
+            items = []
+            for repo in found:
+                info = repo_info_json(repo, repo.head, blobs=False)
+                if req.param("full") not in ("True", "true"):
+                    info.pop("siblings", None)
+                items.append(info)
+        limit = req.param("limit")
+        self._paged(req, items, int(limit) if limit and limit.isdigit() else 1000)
 
     def _tree(self, req: Request, repo: Repo, revision: str, path: str) -> None:
         commit = self._commit_or_404(repo, revision)
