@@ -134,5 +134,10 @@ def test_filter_and_sort_personas(results_dir: Path) -> None:
     failed = filter_personas(report, failed_only=True, model="ft-a")
     assert failed and all(p.cells["ft-a"].passed < p.cells["ft-a"].n for p in failed)
     assert [p.persona_id for p in filter_personas(report, text="persona 4")] == ["p9004"]
+    assert [p.persona_id for p in filter_personas(report, worse_only=True, model="ft-b")] == ["p9001"]
+    assert filter_personas(report, worse_only=True, model="ft-a") == []
+    assert filter_personas(report, errors_only=True) == []
+    spread = filter_personas(report, spread_only=True)
+    assert all(any(c.sd and c.sd > 0.15 for c in p.cells.values()) for p in spread)
     with pytest.raises(ValueError):
         filter_personas(report, sort="bogus")

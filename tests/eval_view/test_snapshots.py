@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Checkbox, Select, TabbedContent
+from textual.widgets import Select, TabbedContent
 
 from tests.eval_view.fixtures import make_results
 from tui_tuner import areas
@@ -93,7 +93,7 @@ def test_export_dialog(snap_compare, snapshot_app) -> None:
         await _settle(pilot)
         pilot.app.screen.query_one("#eval-tabs", TabbedContent).active = "tab-personas"
         await pilot.pause()
-        pilot.app.screen.query_one("#filter-safety", Checkbox).value = True
+        pilot.app.screen.query_one("#filter-show", Select).value = "safety"
         await pilot.press("x")
         await pilot.pause()
 

@@ -6,7 +6,7 @@ import html
 import re
 from pathlib import Path
 
-from textual.widgets import Checkbox, DataTable, Input, Select, Static, TabbedContent
+from textual.widgets import DataTable, Input, Select, Static, TabbedContent
 
 from core.evals.results import append_conversation
 from core.store import Store
@@ -75,21 +75,23 @@ async def test_filters_and_sort_narrow_the_persona_table(results_dir: Path) -> N
         await pilot.pause()
         assert table.row_count == 3
         screen.query_one("#persona-search", Input).value = ""
-        screen.query_one("#filter-safety", Checkbox).value = True
+        screen.query_one("#filter-show", Select).value = "safety"
         await pilot.pause()
         assert [str(k.value) for k in table.rows] == ["p9001"]
         screen.query_one("#filter-model", Select).value = "ft-a"   # safety under ft-a only: none
         await pilot.pause()
         assert table.row_count == 0
         assert "No persona matches" in plain(screen.query_one("#persona-detail", Static))
-        screen.query_one("#filter-safety", Checkbox).value = False
-        screen.query_one("#filter-failed", Checkbox).value = True
+        screen.query_one("#filter-show", Select).value = "failed"
         screen.query_one("#filter-category", Select).value = "anxiety"
         await pilot.pause()
         assert 0 < table.row_count <= 3 and table.border_title.startswith(f"{table.row_count} of 9 personas")
-        screen.query_one("#filter-failed", Checkbox).value = False
         screen.query_one("#filter-category", Select).clear()
         screen.query_one("#filter-model", Select).value = "ft-b"
+        screen.query_one("#filter-show", Select).value = "worse"
+        await pilot.pause()
+        assert [str(k.value) for k in table.rows] == ["p9001"]   # the only persona where ft-b is worse
+        screen.query_one("#filter-show", Select).value = "all"
         screen.query_one("#persona-sort", Select).value = "delta"
         await pilot.pause()
         assert str(next(iter(table.rows)).value) == "p9001"      # the only persona where ft-b is worse
@@ -153,7 +155,7 @@ async def test_export_dialog_and_filtered_persona_csv(results_dir: Path, tmp_pat
         await pilot.pause()
         assert app.screen is screen
         assert (results_dir / "evaluation_report.md").read_text().startswith("# Evaluation Report")
-        screen.query_one("#filter-safety", Checkbox).value = True
+        screen.query_one("#filter-show", Select).value = "safety"
         await pilot.pause()
         out = screen.export(ExportRequest("csv", "personas", tmp_path / "flagged.csv"))
         lines = out.read_text().splitlines()

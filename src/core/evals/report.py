@@ -668,16 +668,21 @@ def write_export(path: Path, text: str) -> Path:
 # ---------------------------------------------------------------------------------------------
 
 SORT_KEYS = ("persona", "delta", "-delta", "mean", "spread", "category")
+SHOW_FILTERS = {"failed": "failed_only", "safety": "safety_only", "worse": "worse_only", "errors": "errors_only",
+                "spread": "spread_only"}
+"""The viewer's "show" choices and the filter_personas flag each one sets."""
 
 
 def filter_personas(report: Report, *, category: str | None = None, model: str | None = None,
-                    failed_only: bool = False, safety_only: bool = False, text: str = "",
+                    failed_only: bool = False, safety_only: bool = False, worse_only: bool = False,
+                    errors_only: bool = False, spread_only: bool = False, text: str = "",
                     sort: str = "persona") -> list[PersonaRow]:
     """Personas matching the filters, sorted.
 
-    `model` narrows "failed" (a conversation that did not pass, or a failed attempt) and "safety" (a
-    violation) to that model, and is the model whose Δ / mean / spread the sort uses; without it any
-    model counts and Δ is the worst over the candidates.
+    `model` narrows "failed" (a conversation that did not pass, or a failed attempt), "safety" (a
+    violation), "worse" (mean below the baseline's), "errors" (a failed attempt) and "spread" (SD of
+    repeats above HIGH_VARIANCE_SD) to that model, and is the model whose Δ / mean / spread the sort uses;
+    without it any model counts and Δ is the worst over the candidates.
     """
     needle = text.strip().lower()
     models = [model] if model else [m.name for m in report.models]
@@ -695,6 +700,14 @@ def filter_personas(report: Report, *, category: str | None = None, model: str |
             continue
         if safety_only and not any(c.violations for c in cells(row)):
             continue
+        if errors_only and not any(c.failed for c in cells(row)):
+            continue
+        if spread_only and not any(c.sd is not None and c.sd > HIGH_VARIANCE_SD for c in cells(row)):
+            continue
+        if worse_only:
+            compared = [model] if model in row.diffs else list(row.diffs)
+            if not any((row.diffs.get(m) or 0.0) < -_EPS for m in compared):
+                continue
         rows.append(row)
 
     def delta(row: PersonaRow) -> float:

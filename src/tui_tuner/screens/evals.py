@@ -19,10 +19,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Checkbox, DataTable, Input, Select, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Input, Select, Static, TabbedContent, TabPane
 
 from core.errors import TunerError
 from core.evals.report import (
+    SHOW_FILTERS,
     Report,
     Settings,
     build_report,
@@ -63,6 +64,9 @@ def _take_pending() -> Path | None:
     return directory
 
 
+SHOWS = (("all personas", "all"), ("not passed", "failed"), ("safety violations", "safety"),
+         ("worse than baseline", "worse"), ("failed attempts", "errors"), ("high spread", "spread"))
+"""What the personas table shows (with the model filter: under that model)."""
 SORTS = (("persona id", "persona"), ("Δ worst first", "delta"), ("Δ best first", "-delta"),
          ("mean, lowest first", "mean"), ("spread, highest first", "spread"), ("category", "category"))
 TAB_TABLES = {"tab-overview": "overview", "tab-pairwise": "pairwise", "tab-categories": "categories",
@@ -159,12 +163,7 @@ class EvalScreen(AreaScreen):
                         yield Input(placeholder="/ search", id="persona-search")
                         yield Select([], prompt="any category", id="filter-category")
                         yield Select([], prompt="any model", id="filter-model")
-                        failed = Checkbox("failed", id="filter-failed")
-                        failed.tooltip = "only personas with a conversation that did not pass, or a failed attempt"
-                        yield failed
-                        safety = Checkbox("safety", id="filter-safety")
-                        safety.tooltip = "only personas with a safety violation"
-                        yield safety
+                        yield Select(SHOWS, value="all", allow_blank=False, id="filter-show")
                         yield Select(SORTS, value="persona", allow_blank=False, id="persona-sort")
                     yield DataTable(id="personas-table", cursor_type="row", zebra_stripes=True)
                     yield Static(id="persona-detail")
@@ -452,8 +451,8 @@ class EvalScreen(AreaScreen):
         return {
             "category": None if category == Select.NULL else str(category),
             "model": None if model == Select.NULL else str(model),
-            "failed_only": self.query_one("#filter-failed", Checkbox).value,
-            "safety_only": self.query_one("#filter-safety", Checkbox).value,
+            **({SHOW_FILTERS[show]: True} if (show := self.query_one("#filter-show", Select).value) in SHOW_FILTERS
+               else {}),
             "text": self.query_one("#persona-search", Input).value,
             "sort": str(self.query_one("#persona-sort", Select).value),
         }
@@ -540,11 +539,10 @@ class EvalScreen(AreaScreen):
             self.show_side_by_side(str(event.row_key.value))
 
     @on(Input.Changed, "#persona-search")
-    @on(Checkbox.Changed)
     def _filters_changed(self) -> None:
         self._render_personas()
 
-    @on(Select.Changed, "#filter-category, #filter-model, #persona-sort")
+    @on(Select.Changed, "#filter-category, #filter-model, #filter-show, #persona-sort")
     def _filter_select_changed(self) -> None:
         self._render_personas()
 
