@@ -71,7 +71,7 @@ def parse_quant_types(values: list[str] | tuple[str, ...]) -> tuple[QuantType, .
     for value in values:
         names.extend(v for v in value.replace(",", " ").split() if v)
     seen: dict[str, QuantType] = {}
-    for name in names or [DEFAULT_QUANT]:
+    for name in names:  # none: only the full-precision GGUF
         q = quant_type(name)
         seen.setdefault(q.name, q)
     return tuple(seen.values())
