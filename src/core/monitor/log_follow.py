@@ -422,6 +422,10 @@ class MetricsFollower:
         if self._current is not None and hasattr(self._current, "close"):
             self._current.close()
 
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
     def __iter__(self) -> Iterator[MetricsSample]:
         while not self._stop.is_set():
             got = False

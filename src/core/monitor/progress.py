@@ -126,14 +126,14 @@ class ProgressTracker:
             return None
         return max(0.0, (target - self.step) * rate)
 
-    def summary(self) -> str:
+    def summary(self, *, with_eta: bool = True) -> str:
         target = self.target
         if self.step is None:
             return f"step -/{target}" if target else "no progress seen yet"
         text = f"step {self.step}/{target}" if target else f"step {self.step}"
         if (frac := self.fraction()) is not None:
             text += f" ({frac:.0%})"
-        if (eta := self.eta_seconds()) is not None and self.step < (target or 0):
+        if with_eta and (eta := self.eta_seconds()) is not None and self.step < (target or 0):
             text += f" · ETA {format_duration(eta)}"
         return text
 

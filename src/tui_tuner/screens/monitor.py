@@ -304,6 +304,8 @@ class JobDetailScreen(_JobActions, AreaScreen):
         self.metrics: MetricsSample | None = None
         self._followers: list[Any] = []
         self._disk: DiskLog | None = None
+        self._trackio_has_data = False
+        self._plotted_points = 0
 
     @property
     def session(self) -> MonitorSession:  # type: ignore[override]
@@ -359,7 +361,7 @@ class JobDetailScreen(_JobActions, AreaScreen):
         target = self.tracker.target
         if target:
             bar.update(total=target, progress=self.tracker.step or 0)
-        self.query_one("#detail-eta", Static).update(" " + self.tracker.summary())
+        self.query_one("#detail-eta", Static).update(" " + self.tracker.summary(with_eta=not row.is_terminal))
 
     def _render_banner(self) -> None:
         banner = self.query_one("#detail-banner", Static)
@@ -415,10 +417,22 @@ class JobDetailScreen(_JobActions, AreaScreen):
         if new:
             self.diagnoses.extend(new)
             self._render_banner()
-            for diagnosis in new:
+            for diagnosis in new if not self.row.is_terminal else []:  # live trouble only; the banner has the rest
                 self.notify(f"{diagnosis.title} → {diagnosis.fix}", title="diagnosis", severity="error", timeout=12)
         if progressed:
             self._render_header()
+            if not self._trackio_has_data and len(self.tracker.points) != self._plotted_points:
+                self._plot_log_curves()
+
+    def _log_series(self) -> dict[str, list[tuple[float, float]]]:
+        series: dict[str, list[tuple[float, float]]] = {}
+        for point in self.tracker.points:
+            series.setdefault(point.name, []).append((point.step, point.value))
+        return series
+
+    def _plot_log_curves(self) -> None:
+        self._plotted_points = len(self.tracker.points)
+        self.query_one("#detail-curves", TrainingCurves).show_series(self._log_series(), "from the log")
 
     def _on_notice(self, notice: StreamNotice) -> None:
         labels = {"connected": "streaming", "disconnected": "stream ended, checking the job",
@@ -489,6 +503,9 @@ class JobDetailScreen(_JobActions, AreaScreen):
             if now - last >= 1.0:  # one UI update per second at most
                 last = now
                 self.app.call_from_thread(self._show_metrics, sample)
+        if self.metrics is None and not follower.stopped:
+            self.app.call_from_thread(self.query_one("#detail-metrics", Static).update,
+                                      Text("metrics: none (the job is not running)", style="dim"))
 
     def _sample_local(self) -> None:
         sample = local_sample(self.row.pid) if not is_terminal(self.row.stage) else None
@@ -519,14 +536,17 @@ class JobDetailScreen(_JobActions, AreaScreen):
                 try:
                     metrics = await asyncio.to_thread(reader.poll)
                     series, source = metrics.series, f"trackio {metrics.source}"
+                    self._trackio_has_data = bool(series)
                     if (step := metrics.latest_step()) is not None:
                         self.tracker.observe(step, None)
                 except TunerError as exc:
                     source = f"trackio unavailable: {exc.one_line()[:60]}"
-            if not series:
-                for point in self.tracker.points:
-                    series.setdefault(point.name, []).append((point.step, point.value))
-            curves.show_series(series, source)
+            if series:
+                curves.show_series(series, source)
+            elif reader is None:
+                self._plot_log_curves()
+            else:
+                curves.show_series(self._log_series(), f"{source}; from the log")
             if is_terminal(self.row.stage) and reader is None:
                 await asyncio.sleep(interval * 5)
             else:
