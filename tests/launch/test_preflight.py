@@ -127,3 +127,18 @@ def test_findings_are_one_line(hub_config: LaunchConfig) -> None:
     assert report.errors
     for finding in report.findings:
         assert "\n" not in finding.one_line()
+
+
+def test_read_only_token_would_fail_at_push(fake_hub, hub_config: LaunchConfig, monkeypatch: pytest.MonkeyPatch) -> None:
+    from huggingface_hub import HfApi
+
+    real = HfApi.whoami
+
+    def read_only(self, *args, **kwargs):
+        info = dict(real(self, *args, **kwargs))
+        info["auth"] = {"accessToken": {"role": "read"}}
+        return info
+
+    monkeypatch.setattr(HfApi, "whoami", read_only)
+    report = run_preflight(hub_config)
+    assert "read-only" in by_field(report)["token"]
