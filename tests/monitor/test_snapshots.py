@@ -27,6 +27,8 @@ def pinned(fake_hub: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
 
     for module in (fh_jobs, fh_routes, fh_server):
         monkeypatch.setattr(module, "utcnow", lambda: T0)
+    counter = iter(range(1, 1000))
+    monkeypatch.setattr(fh_jobs, "new_job_id", lambda: f"68a0{next(counter):020x}")  # stable ids on screen
     monkeypatch.setattr(MonitorScreen, "clock", staticmethod(lambda: T0.timestamp()))
     monkeypatch.setattr(base, "built_areas", lambda: list(areas.AREAS))
     paths.ensure(paths.config_dir())
