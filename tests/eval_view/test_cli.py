@@ -101,12 +101,13 @@ def test_view_opens_the_app_on_the_eval_screen(results_dir: Path, monkeypatch: p
 
     def fake_run(self: TunerApp) -> None:
         seen["area"] = self._start_area
-        seen["dir"] = evals._pending_directory
+        seen["request"] = evals._take_pending()
 
     monkeypatch.setattr(TunerApp, "run", fake_run)
     assert cli.main(["eval", "view", str(results_dir)]) == 0
-    assert seen == {"area": "eval", "dir": results_dir}
-    evals._take_pending()
+    assert seen == {"area": "eval", "request": evals.ViewRequest(results_dir)}
+    assert cli.main(["eval", "view", str(results_dir), "--model", "ft-b", "--show", "worse"]) == 0
+    assert seen["request"] == evals.ViewRequest(results_dir, tab="personas", model="ft-b", show="worse")
     assert cli.main(["eval", "view", str(results_dir / "nope")]) == 2
 
 

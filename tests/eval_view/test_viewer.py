@@ -261,3 +261,25 @@ async def test_recent_runs_come_from_the_store_and_no_token_is_shown(tmp_path: P
         text = screen_text(app)
         assert "leaked ***" in text
         assert_no_canary(text)
+
+
+async def test_view_request_opens_straight_into_a_filtered_view(results_dir: Path) -> None:
+    evals.open_on_start(results_dir, tab="personas", model="ft-b", show="worse")
+    app = TunerApp(start_area="eval")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        screen = app.screen
+        assert screen.query_one("#eval-tabs", TabbedContent).active == "tab-personas"
+        assert [str(k.value) for k in screen.query_one("#personas-table", DataTable).rows] == ["p9001"]
+    evals.open_on_start(results_dir, persona="p9004", model="ft-a", tab="side-by-side")
+    app = TunerApp(start_area="eval")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        screen = app.screen
+        assert screen.query_one("#eval-tabs", TabbedContent).active == "tab-transcripts"
+        assert (screen.slot.persona_id, screen.slot.model_b) == ("p9004", "ft-a")
+    evals.open_on_start(results_dir, model="nobody", persona="p0")
+    app = TunerApp(start_area="eval")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert app.screen.report is not None     # unknown names are warnings, the results still open

@@ -17,6 +17,8 @@ from tui_tuner.output import emit_json
 
 EXPORT_FORMATS = ("md", "csv", "json")
 _TABLES = ("overview", "pairwise", "categories", "personas", "conversations")
+_VIEW_TABS = ("overview", "pairwise", "categories", "personas", "side-by-side")
+_SHOWS = ("all", "failed", "safety", "worse", "errors", "spread")
 
 
 def _add_settings(parser: argparse.ArgumentParser) -> None:
@@ -43,8 +45,15 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
     _add_settings(report)
     report.set_defaults(func=_report)
 
-    view = sub.add_parser("view", help="open the results in the terminal viewer")
+    view = sub.add_parser("view", help="open the results in the terminal viewer",
+                          description="Open the Evaluate screen on DIR; the options open straight into a view, "
+                                      "e.g. --model ft-a --show worse --tab personas.")
     view.add_argument("dir", type=Path, help="results directory")
+    view.add_argument("--tab", choices=_VIEW_TABS, help="tab to open (default overview)")
+    view.add_argument("--model", help="model for the persona filters and side B of the transcripts")
+    view.add_argument("--show", choices=_SHOWS, help="persona filter: not passed, safety violations, worse than "
+                                                     "baseline, failed attempts, high spread")
+    view.add_argument("--persona", help="persona id to open side by side")
     view.set_defaults(func=_view)
 
     export = sub.add_parser("export", parents=[parent], help="export the report as markdown, CSV or JSON")
@@ -153,6 +162,7 @@ def _view(args: argparse.Namespace) -> int:
     from tui_tuner.app import TunerApp
     from tui_tuner.screens import evals
 
-    evals.open_on_start(directory)
+    tab = args.tab or ("side-by-side" if args.persona else "personas" if args.show else None)
+    evals.open_on_start(directory, tab=tab, model=args.model, show=args.show, persona=args.persona)
     TunerApp(start_area="eval").run()
     return 0

@@ -49,19 +49,35 @@ when run.json, personas.json or conversations.jsonl changed)."""
 BANNER_MAX_LINES = 6
 RECENT_RUNS = 20
 
-_pending_directory: Path | None = None
+TABS = {"overview": "tab-overview", "pairwise": "tab-pairwise", "categories": "tab-categories",
+        "personas": "tab-personas", "side-by-side": "tab-transcripts"}
 
 
-def open_on_start(directory: Path | str) -> None:
+@dataclass(frozen=True)
+class ViewRequest:
+    """What `tui-tuner eval view DIR [--tab] [--model] [--show] [--persona]` asks the screen to open."""
+
+    directory: Path
+    tab: str | None = None
+    model: str | None = None
+    show: str | None = None
+    persona: str | None = None
+
+
+_pending: ViewRequest | None = None
+
+
+def open_on_start(directory: Path | str, *, tab: str | None = None, model: str | None = None,
+                  show: str | None = None, persona: str | None = None) -> None:
     """Make the next EvalScreen that mounts open `directory` (used by `tui-tuner eval view DIR`)."""
-    global _pending_directory
-    _pending_directory = Path(directory)
+    global _pending
+    _pending = ViewRequest(Path(directory), tab, model, show, persona)
 
 
-def _take_pending() -> Path | None:
-    global _pending_directory
-    directory, _pending_directory = _pending_directory, None
-    return directory
+def _take_pending() -> ViewRequest | None:
+    global _pending
+    request, _pending = _pending, None
+    return request
 
 
 SHOWS = (("all personas", "all"), ("not passed", "failed"), ("safety violations", "safety"),
@@ -131,6 +147,7 @@ class EvalScreen(AreaScreen):
         self.slot = TranscriptSlot()
         self._signature: tuple | None = None
         self._load_error: str | None = None
+        self._view_request: ViewRequest | None = None
         self._options: dict[str, list[object]] = {}
         """Option values currently set on each Select (by selector), to skip needless resets."""
 
@@ -184,14 +201,39 @@ class EvalScreen(AreaScreen):
         self._show_empty()
         self._load_recent()
         self.set_interval(REFRESH_INTERVAL_S, self._check_for_changes)
-        directory = _take_pending()
-        if directory is not None:
-            self.open_directory(directory)
+        self._open_pending()
 
     def on_screen_resume(self) -> None:
-        directory = _take_pending()
-        if directory is not None:
-            self.open_directory(directory)
+        self._open_pending()
+
+    def _open_pending(self) -> None:
+        request = _take_pending()
+        if request is not None:
+            self._view_request = request
+            self.open_directory(request.directory)
+
+    def _apply_view_request(self) -> None:
+        """Once the requested directory is loaded: the tab, model filter, show filter and persona asked for."""
+        request, self._view_request = self._view_request, None
+        if request is None or self.report is None:
+            return
+        models = [m.name for m in self.report.models]
+        if request.model is not None:
+            if request.model in models:
+                self.query_one("#filter-model", Select).value = request.model
+                if request.model != self.report.baseline:
+                    self.slot.model_b = request.model
+            else:
+                self.notify(f"no model {request.model!r} in these results ({', '.join(models)})", severity="warning")
+        if request.show is not None and request.show in dict((v, k) for k, v in SHOWS):
+            self.query_one("#filter-show", Select).value = request.show
+        if request.persona is not None:
+            if request.persona in (self.results.persona_ids if self.results else []):
+                self.show_side_by_side(request.persona)
+            else:
+                self.notify(f"no persona {request.persona!r} in these results", severity="warning")
+        if request.tab is not None:
+            self.query_one("#eval-tabs", TabbedContent).active = TABS.get(request.tab, "tab-overview")
 
     # --- loading -------------------------------------------------------------------------------
     def open_directory(self, directory: Path | str) -> None:
@@ -235,6 +277,8 @@ class EvalScreen(AreaScreen):
         if not same_dir and (self.focused is None or self.focused.id == "eval-dir"):
             # Leave the path input so the screen's single-key bindings work (and show in the footer).
             self.query_one("#overview-table", DataTable).focus()
+        if self._view_request is not None and self._view_request.directory == event.directory:
+            self.call_after_refresh(self._apply_view_request)
 
     def _check_for_changes(self) -> None:
         if self.directory is None:
