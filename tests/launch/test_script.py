@@ -116,3 +116,23 @@ def test_prefix_masks_cover_assistant_turns_and_end_of_turn(smollm2_hf) -> None:
     dropped = tokenizer.decode([t for t, m in zip(out["input_ids"], out["assistant_masks"], strict=True) if not m])
     assert kept == "Hello!<|im_end|>\nGoodbye.<|im_end|>\n"
     assert "Hi there" in dropped and "Bye" in dropped and "Hello" not in dropped
+
+
+def test_requires_python_is_one_every_dependency_accepts(hub_config: LaunchConfig) -> None:
+    """uv refuses a header whose requires-python admits Pythons a pinned dependency does not support
+    (found with `uv lock --script`: transformers 5.24 needs Python >= 3.11)."""
+    from importlib.metadata import PackageNotFoundError, metadata
+
+    from packaging.requirements import Requirement
+    from packaging.specifiers import SpecifierSet
+
+    meta = pep723_metadata(render_script(hub_config).text)
+    floor = meta["requires-python"].removeprefix(">=")
+    assert SpecifierSet(meta["requires-python"]).contains(floor)
+    for dep in meta["dependencies"]:
+        try:
+            needs = metadata(Requirement(dep).name).get("Requires-Python")
+        except PackageNotFoundError:
+            continue
+        if needs:
+            assert SpecifierSet(needs).contains(floor), f"{dep} needs Python {needs}, header allows {floor}"

@@ -64,6 +64,8 @@ class LaunchConfig:
     dataset_split: str = "train"
     output_repo: str = ""
     """Hub model repo the adapter is pushed to (`user/name`); optional for local runs."""
+    private: bool = True
+    """Create the output repo (and the Trackio Space) private: training data often is."""
     max_length: int = 2048
     loss_on: str = "assistant"
     """`assistant`: loss on assistant turns only (the guide's mask_prompt lesson); `all`: every token."""

@@ -85,6 +85,7 @@ def render_script(config: LaunchConfig, *, output_dir: str | None = None, filena
         "DATASET_SPLIT": repr(config.dataset_split or "train"),
         "OUTPUT_REPO": repr(config.output_repo or None),
         "OUTPUT_DIR": repr(output_dir or f"outputs/{short}-sft"),
+        "PRIVATE": repr(bool(config.private)),
         "MAX_LENGTH": repr(int(config.max_length)),
         "LOSS_ON": repr(config.loss_on),
         "EPOCHS": repr(float(config.epochs)),

@@ -73,6 +73,7 @@ FORM: tuple[tuple[str, tuple[FieldSpec, ...]], ...] = (
         FieldSpec("dataset", "Dataset", placeholder="user/dataset  or  ./data.jsonl (messages)"),
         FieldSpec("dataset_split", "Split", placeholder="train"),
         FieldSpec("output_repo", "Output repo", placeholder="user/my-adapter"),
+        FieldSpec("private", "Private repo", "check", "adapter repo and Trackio Space private"),
         FieldSpec("max_length", "Max length", placeholder="tokens, e.g. 2048"),
         FieldSpec("loss_on", "Loss on", "select", options=(("assistant turns only", "assistant"),
                                                            ("all tokens", "all"))),
