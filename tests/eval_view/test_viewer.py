@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
 import re
 from pathlib import Path
 
 from textual.widgets import DataTable, Input, Select, Static, TabbedContent
+from textual.worker import WorkerCancelled
 
 from core.evals.results import append_conversation
 from core.store import Store
@@ -28,7 +30,8 @@ def screen_text(app: TunerApp) -> str:
 
 async def settle(app: TunerApp, pilot) -> None:
     for _ in range(3):
-        await app.workers.wait_for_complete()
+        with contextlib.suppress(WorkerCancelled):   # an exclusive load replaced by a newer one
+            await app.workers.wait_for_complete()
         await pilot.pause()
 
 
@@ -216,6 +219,13 @@ async def test_bad_paths_keep_the_screen_up(tmp_path: Path) -> None:
         await settle(app, pilot)
         assert "run.json:1: malformed JSON" in plain(banner) and banner.has_class("-error")
         assert screen.query_one("#overview-table", DataTable).row_count == 0
+        # a slow earlier load must not overwrite a later one: only the latest request is shown
+        good = make_results(tmp_path / "good", models=("baseline", "ft"), n_personas=3)
+        screen.open_directory(tmp_path / "nope")
+        screen.open_directory(good)
+        await settle(app, pilot)
+        assert screen.directory == good and not banner.has_class("-error")
+        assert screen.query_one("#overview-table", DataTable).row_count == 2
         for key in ("1", "2", "3", "4", "5"):   # area keys must not break anything either
             await pilot.press(key)
 

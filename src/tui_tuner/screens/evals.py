@@ -90,14 +90,17 @@ TAB_TABLES = {"tab-overview": "overview", "tab-pairwise": "pairwise", "tab-categ
 
 
 class ResultsLoaded(Message):
-    def __init__(self, directory: Path, results: EvalResults, report: Report, signature: tuple) -> None:
+    def __init__(self, generation: int, directory: Path, results: EvalResults, report: Report,
+                 signature: tuple) -> None:
         super().__init__()
+        self.generation = generation
         self.directory, self.results, self.report, self.signature = directory, results, report, signature
 
 
 class LoadFailed(Message):
-    def __init__(self, directory: Path, message: str) -> None:
+    def __init__(self, generation: int, directory: Path, message: str) -> None:
         super().__init__()
+        self.generation = generation
         self.directory, self.message = directory, message
 
 
@@ -148,6 +151,7 @@ class EvalScreen(AreaScreen):
         self._signature: tuple | None = None
         self._load_error: str | None = None
         self._view_request: ViewRequest | None = None
+        self._generation = 0
         self._options: dict[str, list[object]] = {}
         """Option values currently set on each Select (by selector), to skip needless resets."""
 
@@ -243,8 +247,14 @@ class EvalScreen(AreaScreen):
             dir_input.value = str(directory)
         self._load(directory)
 
-    @work(thread=True, exclusive=True, group="eval-load", exit_on_error=False)
     def _load(self, directory: Path) -> None:
+        # Thread workers cannot be stopped, so an older load may finish after a newer one: each load
+        # carries a generation and only the latest one's result is shown.
+        self._generation += 1
+        self._load_worker(directory, self._generation)
+
+    @work(thread=True, exclusive=True, group="eval-load", exit_on_error=False)
+    def _load_worker(self, directory: Path, generation: int) -> None:
         signature = files_signature(directory)
         try:
             results = load_results(directory)
@@ -253,12 +263,14 @@ class EvalScreen(AreaScreen):
                                  f"(no {RUN_FILE}, no {CONVERSATIONS_FILE})")
             report = build_report(results, self.settings)
         except TunerError as exc:
-            self.post_message(LoadFailed(directory, exc.one_line()))
+            self.post_message(LoadFailed(generation, directory, exc.one_line()))
             return
-        self.post_message(ResultsLoaded(directory, results, report, signature))
+        self.post_message(ResultsLoaded(generation, directory, results, report, signature))
 
     @on(LoadFailed)
     def _load_failed(self, event: LoadFailed) -> None:
+        if event.generation != self._generation:
+            return
         self._load_error = event.message
         if self.directory is None or self.directory == event.directory:
             self._signature = files_signature(event.directory)
@@ -267,6 +279,8 @@ class EvalScreen(AreaScreen):
 
     @on(ResultsLoaded)
     def _loaded(self, event: ResultsLoaded) -> None:
+        if event.generation != self._generation:
+            return
         same_dir = self.directory == event.directory
         self.directory, self.results, self.report = event.directory, event.results, event.report
         self._signature = event.signature
@@ -477,17 +491,17 @@ class EvalScreen(AreaScreen):
     def _sync_filter_options(self, keep: bool) -> None:
         report = self.report
         assert report is not None
-        category = self.query_one("#filter-category", Select)
-        model = self.query_one("#filter-model", Select)
-        old_category, old_model = category.value, model.value
         categories = sorted({p.category for p in report.personas})
         models = [m.name for m in report.models]
-        category.set_options([(c, c) for c in categories])
-        model.set_options([(m, m) for m in models])
-        if keep:
-            for select, old, values in ((category, old_category, categories), (model, old_model, models)):
-                if old != Select.NULL and old in values:
-                    select.value = old
+        for selector, values in (("#filter-category", categories), ("#filter-model", models)):
+            select = self.query_one(selector, Select)
+            if self._options.get(selector) == values and keep:
+                continue  # same choices (a live reload): leave the user's pick and an open dropdown alone
+            old = select.value
+            select.set_options([(v, v) for v in values])
+            self._options[selector] = values
+            if keep and old != Select.NULL and old in values:
+                select.value = old
 
     def persona_filters(self) -> dict[str, object]:
         category = self.query_one("#filter-category", Select).value
