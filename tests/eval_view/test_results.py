@@ -168,3 +168,15 @@ def test_run_json_roundtrip_keeps_unknown_keys(tmp_path: Path) -> None:
     write_run_json(tmp_path, r.run)   # a RunInfo is accepted too
     assert json.loads((tmp_path / RUN_FILE).read_text()) == data
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_run_that_just_started_is_not_an_error(tmp_path: Path) -> None:
+    write_run_json(tmp_path, run_dict(["baseline", "ft"], status="running"))
+    r = load_results(tmp_path)
+    assert r.errors == [] and "conversations.jsonl: no conversation has finished yet" in _messages(r)
+    assert r.progress_line() == "0 conversations done" and r.expected_total is None
+    from core.evals.report import build_report, render_markdown
+
+    report = build_report(r)
+    assert [v.status for v in report.verdicts] == ["INSUFFICIENT DATA"]
+    assert "still running" in render_markdown(report)

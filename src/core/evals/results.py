@@ -589,7 +589,11 @@ def load_results(directory: str | Path) -> EvalResults:
             personas = parse_personas(data, problems)
 
     if not (directory / CONVERSATIONS_FILE).exists():
-        problems.append(Problem("error", CONVERSATIONS_FILE, "missing; no conversation has finished yet"))
+        # Expected right after `eval run` starts; a problem only when the run claims to be done.
+        just_started = run is not None and run.status == "running"
+        problems.append(Problem("info" if just_started else "error", CONVERSATIONS_FILE,
+                                "no conversation has finished yet" if just_started
+                                else "missing; no conversation has finished yet"))
     records, superseded = _read_conversations(directory / CONVERSATIONS_FILE, problems)
     results = EvalResults(directory=directory, run=run, personas=personas, records=records,
                           problems=problems, superseded=superseded)
