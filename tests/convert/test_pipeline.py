@@ -176,3 +176,20 @@ def test_bad_options_fail_before_anything_runs(tmp_path: Path) -> None:
     assert [q.name for q in spec.quants()] == ["Q4_K_M", "Q5_K_M"]
     assert spec.plan() == ["preflight", "download", "merge", "convert", "quantize:Q4_K_M", "quantize:Q5_K_M",
                            "verify"]
+
+
+@pytest.mark.slow
+def test_no_merge_path_serves_the_adapter_as_a_gguf_lora(sharded_base: Path, lora_adapter: Path,
+                                                         tmp_path: Path) -> None:
+    spec = ConvertSpec(output_dir=tmp_path / "lora", base_model=str(sharded_base), adapter=str(lora_adapter),
+                       mode="lora", model_name="smol")
+    events, run = run_pipeline(spec, Store(tmp_path / "s"))
+    assert not [e for e in events if isinstance(e, StepFailed)], [e for e in events if isinstance(e, StepFailed)]
+    assert _steps(events, StepFinished) == ["preflight", "download", "convert", "lora", "quantize:Q4_K_M", "verify"]
+    adapter = read_gguf(tmp_path / "lora" / "smol-LoRA-F16.gguf", expect_adapter=True)
+    assert adapter.general_type == "adapter" and adapter.lora_alpha == 16.0 and adapter.problems == []
+    assert adapter.tensor_count == 30 * 4 * 2  # lora_a + lora_b per target
+    server_cmd = next(e.text for e in events if isinstance(e, LogLine) and "llama-server" in e.text
+                      and e.text.startswith("$ "))
+    assert "--lora" in server_cmd and "smol-LoRA-F16.gguf" in server_cmd
+    assert run.smoke.ok
