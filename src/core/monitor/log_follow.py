@@ -18,11 +18,12 @@ import asyncio
 import contextlib
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from core.errors import OfflineError, TunerError
 from core.monitor.jobs_source import LOG_READ_TIMEOUT_S, HttpStatusError, HubJobs, parse_sse_data
@@ -31,9 +32,35 @@ from core.redact import redact
 
 JOB_STARTED_PREFIX = "===== Job started"
 
+try:  # orjson (installed with trackio) parses a log event ~3× faster; the stdlib is the fallback
+    from orjson import loads as _loads
+except ImportError:  # pragma: no cover - depends on the environment
+    from json import loads as _loads
 
-@dataclass(frozen=True)
-class LogLine:
+
+def line_redactor() -> Callable[[str], str]:
+    """`core.redact.redact`, skipped for lines that cannot contain a token (the hot path of log ingest).
+
+    `redact` masks the live secret values of this process and `hf_…` / `bearer …` patterns; a line with
+    none of those substrings comes out unchanged, so checking for them first is exact, and ~10× cheaper.
+    The secrets are read once per connection instead of once per line.
+    """
+    try:
+        from core.redact import _live_secrets
+    except ImportError:  # the helper moved: redact every line (slower, never unsafe)
+        return redact
+    secrets = _live_secrets()
+
+    def clean(text: str) -> str:
+        if "hf_" in text or "earer" in text.lower() or any(secret in text for secret in secrets):
+            return redact(text)
+        return text
+
+    return clean
+
+
+class LogLine(NamedTuple):
+    # A NamedTuple, not a dataclass: a million of these are built per million log lines.
     index: int
     """Position of the event in the job's full log (0-based); unique and gap-free per job."""
     text: str
@@ -50,8 +77,7 @@ class StreamNotice:
     reconnects: int = 0
 
 
-@dataclass(frozen=True)
-class PartialLine:
+class PartialLine(NamedTuple):
     """The unfinished last line of a local log (a progress bar redrawn with \\r): for progress, not the log."""
 
     text: str
@@ -126,18 +152,24 @@ class LogFollower:
         while not self._stop.is_set():
             got_new = False
             cut = False
+            clean = line_redactor()
             try:
                 with self.source.connect() as lines:
                     self._current = lines
                     yield StreamNotice("connected", "" if first else "reconnected", self.reconnects)
                     position = -1
-                    for raw in lines:
-                        if self._stop.is_set():
+                    stopped = self._stop.is_set
+                    for raw in lines:  # the hot loop of log ingest: parse inline, no per-line calls we can avoid
+                        if stopped():
                             break
-                        event = parse_sse_data(raw)
-                        if event is None or "data" not in event:
-                            # keep-alive, other field, or a line cut mid-way (it comes back whole)
-                            cut = raw.startswith("data: {")
+                        if not raw.startswith("data: {"):
+                            continue  # blank separator, keep-alive comment, `event:` field
+                        try:
+                            event = _loads(raw[6:])
+                        except ValueError:
+                            cut = True  # the connection died mid-line: the whole line comes back on replay
+                            continue
+                        if not isinstance(event, dict) or "data" not in event:
                             continue
                         cut = False
                         position += 1
@@ -145,7 +177,7 @@ class LogFollower:
                             continue  # replayed history we already have
                         self.next_index = position + 1
                         got_new = True
-                        yield LogLine(position, redact(str(event["data"])), event.get("timestamp"))
+                        yield LogLine(position, clean(str(event["data"])), event.get("timestamp"))
                     cut = cut or bool(getattr(lines, "broken", False))
             except HttpStatusError as exc:
                 if exc.status in (429, 500, 502, 503, 504) and self.follow:
@@ -229,6 +261,7 @@ class FileLogFollower:
         pending = b""
         shown_partial = b""
         waited = False
+        clean = line_redactor()
         while not self._stop.is_set():
             try:
                 with self.path.open("rb") as handle:
@@ -244,7 +277,7 @@ class FileLogFollower:
                 for part in parts:
                     if index >= self.next_index:
                         self.next_index = index + 1
-                        yield LogLine(index, redact(part.decode("utf-8", errors="replace").rstrip("\r")))
+                        yield LogLine(index, clean(part.decode("utf-8", errors="replace").rstrip("\r")))
                     index += 1
                 continue
             if b"\r" in pending and pending != shown_partial and index >= self.next_index:
@@ -285,26 +318,29 @@ async def follow_async(follower: LogFollower | FileLogFollower, *, flush_s: floa
     closes its connection.
     """
     loop = asyncio.get_running_loop()
+    # deque append/popleft are atomic in CPython: the hot path takes no lock. `signalled` tells the reader
+    # thread whether the consumer has already been woken for what is pending.
     pending: deque[FollowEvent] = deque()
-    cond = threading.Condition()
     wake = asyncio.Event()
+    signalled = threading.Event()
     done = threading.Event()
     outcome: list[BaseException | None] = []
 
     def signal() -> None:
+        signalled.set()
         with contextlib.suppress(RuntimeError):  # the loop may be closed when the app exits
             loop.call_soon_threadsafe(wake.set)
 
     def pump() -> None:
+        append = pending.append
         try:
             for event in follower:
-                with cond:
-                    while len(pending) >= max_pending and not done.is_set():
-                        cond.wait(0.5)
-                    pending.append(event)
-                    first = len(pending) == 1
-                if first:
+                append(event)
+                if not signalled.is_set():
                     signal()
+                if len(pending) >= max_pending:
+                    while len(pending) >= max_pending // 2 and not done.is_set():
+                        time.sleep(0.01)
                 if done.is_set():
                     break
             outcome.append(None)
@@ -320,10 +356,9 @@ async def follow_async(follower: LogFollower | FileLogFollower, *, flush_s: floa
             wake.clear()
             if not outcome:
                 await asyncio.sleep(flush_s)  # let a burst accumulate into one batch
-            with cond:
-                batch = list(pending)
-                pending.clear()
-                cond.notify_all()
+            signalled.clear()  # before draining: an event appended from now on wakes us again
+            popleft = pending.popleft
+            batch = [popleft() for _ in range(len(pending))]
             if batch:
                 yield batch
             if outcome and not pending:
