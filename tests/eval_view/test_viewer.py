@@ -293,3 +293,26 @@ async def test_view_request_opens_straight_into_a_filtered_view(results_dir: Pat
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         assert app.screen.report is not None     # unknown names are warnings, the results still open
+
+
+async def test_enter_on_a_summary_row_opens_the_personas_behind_it(results_dir: Path) -> None:
+    app = start(results_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        screen = app.screen
+        tabs = screen.query_one("#eval-tabs", TabbedContent)
+        tabs.active = "tab-pairwise"
+        await pilot.pause()
+        assert app.focused is screen.query_one("#pairwise-table", DataTable)
+        await pilot.press("down", "enter")                  # ft-b − baseline
+        await pilot.pause()
+        assert tabs.active == "tab-personas"
+        assert screen.query_one("#filter-model", Select).value == "ft-b"
+        table = screen.query_one("#personas-table", DataTable)
+        assert str(next(iter(table.rows)).value) == "p9001"   # worst Δ first
+        assert (screen.slot.model_a, screen.slot.model_b) == ("baseline", "ft-b")
+        tabs.active = "tab-categories"
+        await pilot.pause()
+        await pilot.press("enter")                           # anxiety
+        await pilot.pause()
+        assert tabs.active == "tab-personas" and table.row_count == 3

@@ -587,6 +587,29 @@ class EvalScreen(AreaScreen):
 
         detail.update(Group(head, table))
 
+    @on(DataTable.RowSelected, "#overview-table, #pairwise-table, #categories-table")
+    def _drill_into_personas(self, event: DataTable.RowSelected) -> None:
+        """Enter on a model, a comparison or a category opens the personas behind it."""
+        report = self.report
+        key = event.row_key.value
+        if report is None or key is None:
+            return
+        table_id = event.data_table.id
+        if table_id == "categories-table":
+            self.query_one("#filter-category", Select).value = str(key)
+        elif table_id == "overview-table":
+            self.query_one("#filter-model", Select).value = str(key)
+            self.query_one("#persona-sort", Select).value = "mean"
+        else:
+            comparison = next((c for c in report.pairwise if c.name == key), None)
+            if comparison is None:
+                return
+            self.query_one("#filter-model", Select).value = comparison.candidate
+            self.query_one("#persona-sort", Select).value = "delta"
+            self.slot.model_a, self.slot.model_b = comparison.reference, comparison.candidate
+        self.query_one("#eval-tabs", TabbedContent).active = "tab-personas"
+        self.query_one("#personas-table", DataTable).focus()
+
     @on(DataTable.RowHighlighted, "#personas-table")
     def _persona_highlighted(self) -> None:
         self._render_persona_detail()
