@@ -380,14 +380,20 @@ def expected_steps(config: LaunchConfig, num_examples: int) -> int:
 
 
 def estimate_seconds(config: LaunchConfig, *, steps: int, params: float, avg_tokens: float | None,
-                     flavor: Flavor) -> float | None:
-    """Wall time of `steps` optimizer steps on `flavor` from FLOPs (6·N per token with checkpointing)."""
+                     flavor: Flavor, attn_width: float = 0.0) -> float | None:
+    """Wall time of `steps` optimizer steps on `flavor`, from FLOPs.
+
+    Per token: m·N for the weights plus m·L·ctx·d_q for causal attention (half of the 2·L·ctx·d_q of
+    QKᵀ and AV), with m = 6 under gradient checkpointing (forward, backward, recompute) and 4 without
+    (LoRA needs no weight gradients for the frozen base). `attn_width` = layers × query width.
+    """
     tflops = GPU_TFLOPS.get(flavor.gpu_name or "")
     if not tflops or params <= 0:
         return None
     tokens_per_example = min(float(config.max_length), avg_tokens or float(config.max_length))
     tokens = steps * config.effective_batch * tokens_per_example
-    flops_per_token = (6.0 if config.gradient_checkpointing else 4.0) * params
+    m = 6.0 if config.gradient_checkpointing else 4.0
+    flops_per_token = m * (params + attn_width * tokens_per_example)
     mfu = MFU["qlora" if config.load_in_4bit else "lora"]
     return tokens * flops_per_token / (tflops * 1e12 * mfu)
 
@@ -456,7 +462,7 @@ def _check_memory(config: LaunchConfig, report: PreflightReport, *, online: bool
                    "no single GPU holds it: lower max_length or batch size, or turn on 4-bit")
             report.add("error", "memory", f"does not fit {flavor.name}: needs {need}, "
                        f"the GPU has {flavor.gpu_memory_gb:g} GB", fix, "flavor")
-        _check_timeout(config, report, flavor, params)
+        _check_timeout(config, report, flavor, params, _attn_width(arch))
     elif config.backend == "local" and report.local_gpu is not None:
         gpu = report.local_gpu
         if est.total_bytes > gpu.memory_gb * 1e9:
@@ -466,12 +472,14 @@ def _check_memory(config: LaunchConfig, report: PreflightReport, *, online: bool
             report.add("ok", "memory", f"fits this machine's {gpu.name} ({need} of {gpu.memory_gb:.0f} GB)")
 
 
-def _check_timeout(config: LaunchConfig, report: PreflightReport, flavor: Flavor, params: float) -> None:
+def _check_timeout(config: LaunchConfig, report: PreflightReport, flavor: Flavor, params: float,
+                   attn_width: float = 0.0) -> None:
     if not report.expected_steps:
         report.add("info", "timeout", "run time not estimated (dataset size unknown)")
         return
     avg = report.dataset.avg_tokens if report.dataset else None
-    train = estimate_seconds(config, steps=report.expected_steps, params=params, avg_tokens=avg, flavor=flavor)
+    train = estimate_seconds(config, steps=report.expected_steps, params=params, avg_tokens=avg, flavor=flavor,
+                             attn_width=attn_width)
     if train is None:
         return
     total = train + STARTUP_SECONDS
@@ -494,6 +502,15 @@ def _check_timeout(config: LaunchConfig, report: PreflightReport, flavor: Flavor
 def _round_up_hours(seconds: float) -> str:
     hours = math.ceil(seconds / 3600)
     return f"{hours}h" if hours > 1 or seconds > 1800 else f"{math.ceil(seconds / 60)}m"
+
+
+def _attn_width(arch: Any) -> float:
+    """Layers × query width (full-attention layers only when the model interleaves sliding windows)."""
+    width = getattr(arch, "q_width", 0)
+    width = width() if callable(width) else width
+    layers = getattr(arch, "num_full_attention_layers", None)
+    layers = layers() if callable(layers) else layers
+    return float((layers or getattr(arch, "num_layers", 0) or 0) * (width or 0))
 
 
 def _total_params(arch: Any) -> float:
