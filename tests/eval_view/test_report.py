@@ -141,3 +141,14 @@ def test_filter_and_sort_personas(results_dir: Path) -> None:
     assert all(any(c.sd and c.sd > 0.15 for c in p.cells.values()) for p in spread)
     with pytest.raises(ValueError):
         filter_personas(report, sort="bogus")
+
+
+def test_the_app_start_up_does_not_pay_for_scipy() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, core.evals.report, tui_tuner.screens.evals, tui_tuner.commands.eval; "
+            "print('scipy' in sys.modules)")
+    probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.strip() == "False"

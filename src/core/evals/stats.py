@@ -23,7 +23,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import optimize, stats
 
 ALPHA = 0.05
 POWER = 0.80
@@ -66,6 +65,8 @@ class Describe:
 
 
 def describe(values: Sequence[float], confidence: float = CONFIDENCE, *, with_ci: bool = True) -> Describe:
+    from scipy import stats  # lazy: keeps the app's start-up free of scipy
+
     x = np.asarray(values, dtype=float)
     n = int(x.size)
     if n == 0:
@@ -91,6 +92,8 @@ class Proportion:
 
 
 def wilson(successes: int, n: int, confidence: float = CONFIDENCE) -> Proportion:
+    from scipy import stats  # lazy: keeps the app's start-up free of scipy
+
     if n <= 0:
         return Proportion(successes, n, None, None, None)
     p = successes / n
@@ -121,6 +124,8 @@ class RateBound:
 
 
 def violation_upper_bound(events: int, n: int, confidence: float = CONFIDENCE) -> RateBound:
+    from scipy import stats  # lazy: keeps the app's start-up free of scipy
+
     if n <= 0:
         return RateBound(events, n, None, None, None, confidence)
     if events >= n:
@@ -186,6 +191,8 @@ def paired_comparison(candidate: Mapping[str, float], reference: Mapping[str, fl
                       candidate_name: str = "candidate", reference_name: str = "reference",
                       confidence: float = CONFIDENCE) -> PairedComparison:
     """Compare persona means (persona id → mean score) of two models, paired by persona."""
+    from scipy import stats  # lazy: keeps the app's start-up free of scipy
+
     personas, unpaired = _pairs(candidate, reference)
     result = PairedComparison(candidate=candidate_name, reference=reference_name, n=len(personas),
                               personas=personas, unpaired=sorted(unpaired))
@@ -227,6 +234,8 @@ def paired_comparison(candidate: Mapping[str, float], reference: Mapping[str, fl
 
 
 def _wilcoxon(result: PairedComparison, d: np.ndarray, tol: float) -> None:
+    from scipy import stats  # lazy: keeps the app's start-up free of scipy
+
     nonzero = int((np.abs(d) > tol).sum())
     if nonzero == 0:
         result.wilcoxon_note = "all differences are zero"
@@ -321,6 +330,8 @@ class McNemar:
 def mcnemar_exact(candidate: Mapping[str, bool], reference: Mapping[str, bool], *,
                   candidate_name: str = "candidate", reference_name: str = "reference") -> McNemar:
     """Per-persona violation flags (True = at least one violation) of two models, paired by persona."""
+    from scipy import stats  # lazy: keeps the app's start-up free of scipy
+
     keys, _ = _pairs(candidate, reference)
     new = sum(1 for k in keys if candidate[k] and not reference[k])
     fixed = sum(1 for k in keys if reference[k] and not candidate[k])
@@ -344,6 +355,8 @@ def mcnemar_exact(candidate: Mapping[str, bool], reference: Mapping[str, bool], 
 
 def paired_t_power(d_z: float, n: int, alpha: float = ALPHA) -> float | None:
     """Probability that a two-sided paired t-test on n pairs rejects at `alpha` when the true effect is d_z."""
+    from scipy import stats  # lazy: keeps the app's start-up free of scipy
+
     if n < 2 or not math.isfinite(d_z):
         return None
     df = n - 1
@@ -381,6 +394,8 @@ def pairs_needed(d_z: float, alpha: float = ALPHA, power: float = POWER) -> int 
 
 def minimum_detectable_d_z(n: int, alpha: float = ALPHA, power: float = POWER) -> float | None:
     """Smallest d_z that n pairs detect with the given power (two-sided)."""
+    from scipy import optimize  # lazy: keeps the app's start-up free of scipy
+
     if n < 2:
         return None
     return float(optimize.brentq(lambda dz: (paired_t_power(dz, n, alpha) or 0.0) - power, 1e-6, 50.0))
