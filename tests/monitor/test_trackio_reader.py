@@ -62,3 +62,47 @@ def test_reads_a_real_trackio_run_incrementally_and_read_only() -> None:
 def test_missing_project_is_one_clear_line() -> None:
     with pytest.raises(TunerError, match="no Trackio project 'nope'"):
         TrackioLocalReader("nope", "r").poll()
+
+
+SERVER = textwrap.dedent("""
+    import sys, time, trackio
+    trackio.show(project="demo-sft", open_browser=False, block_thread=False, host="127.0.0.1",
+                 server_port=int(sys.argv[1]))
+    print("READY", flush=True)
+    time.sleep(120)
+""")
+
+
+@pytest.mark.slow
+def test_reads_a_run_from_a_trackio_server_like_a_space() -> None:
+    import socket
+
+    from core.monitor.trackio_reader import TrackioRemoteReader
+
+    write_rows(1, 6)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert server.stdout is not None
+        for line in server.stdout:  # trackio prints its banner first
+            if line.startswith("READY"):
+                break
+        metrics = TrackioRemoteReader(f"http://127.0.0.1:{port}/", "demo-sft", "run-1").poll()
+        assert metrics.source == "remote"
+        assert [x for x, _ in metrics.series["train/loss"]] == [10.0 * s for s in range(1, 7)]
+        assert {"train/loss", "train/learning_rate"} <= set(metrics.series)
+        assert "step" not in metrics.series and "timestamp" not in metrics.series  # bookkeeping, not metrics
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_remote_reader_failure_is_one_line() -> None:
+    from core.monitor.trackio_reader import TrackioRemoteReader
+
+    with pytest.raises(TunerError, match=r"Trackio http://127\.0\.0\.1:9/"):
+        TrackioRemoteReader("http://127.0.0.1:9/", "p", "r").poll()

@@ -25,6 +25,8 @@ from core.errors import TunerError
 from core.redact import redact
 
 CURVE_KEYS = ("train/loss", "train/learning_rate", "eval/loss")
+_NOT_METRICS = frozenset({"step", "timestamp", "time", "run", "project", "train/global_step"})
+"""Keys the remote `/get_logs` rows carry besides the metrics (Trackio's own counter, the wall time)."""
 _SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
@@ -65,7 +67,7 @@ class RunMetrics:
             return
         for name, value in row.items():
             value = _SPECIAL.get(value, value) if isinstance(value, str) else value
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and name != "train/global_step":
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and name not in _NOT_METRICS:
                 self.series.setdefault(name, []).append((xf, float(value)))
 
 
