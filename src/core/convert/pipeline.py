@@ -218,6 +218,7 @@ class ConversionRun:
         self.current: str | None = None
         self.step_log: dict[str, Any] = {}
         self._part_files: set[Path] = set()
+        self._probe: asyncio.Task[str | None] | None = None
         self.base_dir: Path | None = None
         self.adapter_dir: Path | None = None
         self.smoke: Any = None
@@ -505,10 +506,10 @@ class ConversionRun:
             raise _Failed(f"llama.cpp is missing {', '.join(needed)} ({detail})",
                           "run `tui-tuner llama-cpp install` (or set TUI_TUNER_LLAMA_CPP to a built clone)")
         if ("convert" in plan and not self._done("convert")) or ("lora" in plan and not self._done("lora")):
-            problem = await asyncio.to_thread(probe_converter, inst, self.spec.python)
-            if problem:
-                raise _Failed(f"the converter does not start: {problem}")
-            yield LogLine(step, "converter starts with its own gguf-py")
+            # `convert_hf_to_gguf.py --help` catches gguf-py skew (MistralTokenizerType) before any real work;
+            # it takes a few seconds (torch import), so it runs beside download/merge and is awaited by convert.
+            self._probe = asyncio.create_task(asyncio.to_thread(probe_converter, inst, self.spec.python))
+            yield LogLine(step, "checking that the converter starts with its own gguf-py (in the background)")
         need, free, lines = self._disk_estimate()
         for line in lines:
             yield LogLine(step, line)
@@ -681,8 +682,19 @@ class ConversionRun:
         result["outputs"] = [str(self.merged_dir)]
         result["summary"] = f"{method} merge → merged/ (peak RSS {peak / GB:.2f} GB)" if peak else f"{method} merge"
 
+    async def _converter_checked(self, step: str) -> AsyncIterator[Event]:
+        if self._probe is None:
+            return
+        problem = await self._probe
+        self._probe = None
+        if problem:
+            raise _Failed(f"the converter does not start: {problem}")
+        yield LogLine(step, "converter starts with its own gguf-py")
+
     async def _step_convert(self, step: str, result: dict[str, Any]) -> AsyncIterator[Event]:
         inst = self.llama()
+        async for event in self._converter_checked(step):
+            yield event
         source = self.merged_dir if self.spec.mode == "merge" else self.base_dir
         if source is None:
             raise _Failed("no model folder to convert", "rerun the download step")
@@ -710,6 +722,8 @@ class ConversionRun:
 
     async def _step_lora(self, step: str, result: dict[str, Any]) -> AsyncIterator[Event]:
         inst = self.llama()
+        async for event in self._converter_checked(step):
+            yield event
         if self.adapter_dir is None or self.base_dir is None:
             raise _Failed("no adapter/base folder", "rerun the download step")
         final = self.lora_gguf
@@ -760,11 +774,26 @@ class ConversionRun:
         checks += [(self.gguf_path(q.name), q.name, False) for q in self.spec.quants()]
         if self.spec.mode == "lora":
             checks.append((self.lora_gguf, None, True))
-        self.gguf_infos = []
+        # GGUFReader runs in a thread while llama-server loads (it mostly waits): both checks, one wait.
+        reads = asyncio.create_task(asyncio.to_thread(lambda: [read_gguf(p, e, a) for p, e, a in checks]))
+        smoke = SmokeResult()
+        if self.spec.smoke_test:
+            target = self._smoke_target()
+            self.smoke = smoke
+            lora = self.lora_gguf if self.spec.mode == "lora" else None
+            try:
+                async for event in smoke_test(self.llama().server_bin, target, smoke, step=step, lora=lora,
+                                              gpu_layers=0 if self.spec.cpu else 99):
+                    yield event
+            except BaseException:
+                reads.cancel()
+                raise
+        try:
+            self.gguf_infos = await reads
+        except TunerError as exc:
+            raise _Failed(exc.message, exc.hint or "") from None
         fatal: list[str] = []
-        for path, expect, adapter in checks:
-            info = await asyncio.to_thread(read_gguf, path, expect, adapter)
-            self.gguf_infos.append(info)
+        for (path, _, _), info in zip(checks, self.gguf_infos, strict=True):
             kinds = ", ".join(f"{k}:{v}" for k, v in sorted(info.tensor_types.items()))
             yield LogLine(step, f"{path.name}: arch {info.architecture}, {info.file_type or info.general_type}, "
                                 f"{info.tensor_count} tensors ({kinds}), chat template "
@@ -779,21 +808,17 @@ class ConversionRun:
         details: dict[str, Any] = {"ggufs": [asdict(i) for i in self.gguf_infos]}
         summary = f"{len(checks)} GGUF file(s) read"
         if self.spec.smoke_test:
-            target = self.gguf_path(self.spec.quants()[0].name) if self.spec.quants() else self.full_gguf
-            smoke = SmokeResult()
-            self.smoke = smoke
-            lora = self.lora_gguf if self.spec.mode == "lora" else None
-            async for event in smoke_test(self.llama().server_bin, target, smoke, step=step, lora=lora,
-                                          gpu_layers=0 if self.spec.cpu else 99):
-                yield event
             if not smoke.ok:
                 raise _Failed(smoke.error or "llama-server smoke test failed", smoke.hint)
             details["smoke_test"] = asdict(smoke)
             tps = f", {smoke.tokens_per_second:.0f} tok/s" if smoke.tokens_per_second else ""
-            summary += f"; llama-server answered ({target.name}{tps})"
+            summary += f"; llama-server answered ({Path(self._smoke_target()).name}{tps})"
         result["details"] = details
         result["outputs"] = [str(p) for p, _, _ in checks]
         result["summary"] = summary
+
+    def _smoke_target(self) -> Path:
+        return self.gguf_path(self.spec.quants()[0].name) if self.spec.quants() else self.full_gguf
 
     async def _step_upload(self, step: str, result: dict[str, Any]) -> AsyncIterator[Event]:
         from core.hub import whoami_name

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import mmap
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -43,12 +45,51 @@ class GGUFInfo:
     problems: list[str] = field(default_factory=list)
 
 
+_READER_LOCK = threading.Lock()
+
+
+class _PlainMapNumpy:
+    """numpy, except that `memmap` returns a plain read-only ndarray over an mmap.
+
+    GGUFReader slices its np.memmap once per KV item (≈250k times for a 49k-token vocab) and every
+    memmap slice runs Python-level `__array_finalize__`; a plain ndarray over the same mapping reads the
+    same bytes about 3× faster (measured: 5.9 s → 2.1 s for SmolLM2 on a loaded 2-core box).
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        import numpy
+
+        return getattr(numpy, name)
+
+    @staticmethod
+    def memmap(path: Any, mode: str = "r", **_: Any) -> Any:
+        import numpy
+
+        with open(path, "rb") as f:
+            mapping = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        return numpy.frombuffer(mapping, dtype=numpy.uint8)
+
+
+def open_reader(path: Path) -> Any:
+    """`gguf.GGUFReader(path)`, read through a plain mmap (see `_PlainMapNumpy`)."""
+    import gguf.gguf_reader as gguf_reader
+    from gguf import GGUFReader
+
+    with _READER_LOCK:
+        original = gguf_reader.np
+        gguf_reader.np = _PlainMapNumpy()  # type: ignore[assignment]
+        try:
+            return GGUFReader(str(path))
+        finally:
+            gguf_reader.np = original
+
+
 def read_gguf(path: Path, expect_file_type: str | None = None, expect_adapter: bool = False) -> GGUFInfo:
     """Read a GGUF's header and tensor table; `problems` lists what is wrong with it."""
-    from gguf import GGUFReader, LlamaFileType
+    from gguf import LlamaFileType
 
     try:
-        reader = GGUFReader(str(path))
+        reader = open_reader(path)
     except (ValueError, OSError) as exc:
         raise TunerError(f"{path.name}: not a readable GGUF ({exc})", hint="rerun the step that wrote it") from None
 
