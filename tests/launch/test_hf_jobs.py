@@ -102,6 +102,7 @@ def test_server_error_is_one_line_and_not_stored(hub_with_data, shipped: dict[st
     with pytest.raises(TunerError) as info:
         launcher.launch(plan)
     assert "HF Jobs submission" in info.value.one_line() and "\n" not in info.value.one_line()
+    assert "check `tui-tuner jobs ps` before launching again" in info.value.one_line()  # not idempotent
     assert_no_canary(info.value.one_line())
     with Store().connect() as conn:
         assert conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 0

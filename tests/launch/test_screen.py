@@ -168,3 +168,34 @@ async def test_presets_save_and_load(tmp_path: Path) -> None:
         await pilot.press("ctrl+o")
         await settle(pilot)
         assert app.is_running and screen.query_one("#f-lora_r", Input).value == "16"
+
+
+async def test_cheapest_flavor_key_fixes_a_misfit() -> None:
+    app = TunerApp(start_area="launch")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = await fill(pilot, LaunchConfig(base_model="google/gemma-3-12b-it", dataset="me/ds",
+                                                output_repo="me/out", max_length=16384, flavor="a10g-large"))
+        assert "does not fit a10g-large" in text_of(screen, "#err-flavor")
+        await pilot.press("ctrl+f")
+        await settle(pilot)
+        assert screen.config.flavor == screen.report.cheapest_flavor != "a10g-large"
+        assert "-shown" not in screen.query_one("#err-flavor").classes
+
+
+async def test_no_token_is_reported_and_nothing_submitted(fake_hub, monkeypatch: pytest.MonkeyPatch) -> None:
+    import huggingface_hub
+
+    monkeypatch.delenv("HF_TOKEN")
+    monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
+    app = TunerApp(start_area="launch")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = await fill(pilot, LaunchConfig(base_model="HuggingFaceTB/SmolLM2-135M-Instruct",
+                                                dataset="tester/coaching", output_repo="tester/x"))
+        await pilot.press("ctrl+l")
+        await settle(pilot)
+        assert not isinstance(app.screen, ConfirmLaunch)
+        assert "token: no Hugging Face token found" in text_of(screen, "#launch-status")
+        assert "hf auth login" in text_of(screen, "#findings")
+        assert fake_hub.created_job_bodies == []

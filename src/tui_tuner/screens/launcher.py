@@ -136,6 +136,7 @@ class LauncherScreen(AreaScreen):
         Binding("ctrl+s", "save_preset", "Save preset", id="launch.save_preset"),
         Binding("ctrl+o", "load_preset", "Load preset", id="launch.load_preset"),
         Binding("ctrl+e", "toggle_script", "Script/preflight", id="launch.toggle_tab"),
+        Binding("ctrl+f", "cheapest_flavor", "Cheapest flavor", id="launch.cheapest_flavor"),
         Binding("escape", "blur", "Back", id="launch.back", show=False),
     ]
 
@@ -414,6 +415,15 @@ class LauncherScreen(AreaScreen):
     @on(Button.Pressed, "#launch")
     def _launch_pressed(self) -> None:
         self.action_launch()
+
+    def action_cheapest_flavor(self) -> None:
+        """Switch to the cheapest flavor the memory estimate says fits (preflight's suggestion)."""
+        cheapest = self.report.cheapest_flavor if self.report else None
+        if not cheapest:
+            self.notify("no flavor suggestion yet (the memory fit needs a known model)", severity="warning")
+            return
+        self.query_one("#f-flavor", Select).value = cheapest
+        self.notify(f"flavor set to {cheapest}, the cheapest that fits")
 
     def action_toggle_script(self) -> None:
         tabs = self.query_one("#launch-tabs", TabbedContent)

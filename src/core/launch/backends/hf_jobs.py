@@ -62,7 +62,13 @@ def submit(config: LaunchConfig, script_path: Path, *, namespace: str, run_name:
     except TunerError:
         raise
     except Exception as exc:
-        raise hub_error(exc, "HF Jobs submission") from None
+        error = hub_error(exc, "HF Jobs submission")
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if (status or 0) >= 500 or "Timeout" in type(exc).__name__:
+            # Job creation is not idempotent (huggingface_hub #3972): a lost answer may hide a live job.
+            raise TunerError(error.message, hint="the job may have been created anyway: check `tui-tuner jobs ps` "
+                             "before launching again") from None
+        raise error from None
     finally:
         del secrets, token
     stage = getattr(getattr(job, "status", None), "stage", None) or "SCHEDULING"
