@@ -43,3 +43,41 @@ def test_mlx_command_is_the_guides(hub_config: LaunchConfig) -> None:
     all_tokens = mlx_command(config.replace(loss_on="all"), python="python", data_dir="d", adapter_dir="a",
                              num_examples=10)
     assert "--mask-prompt" not in all_tokens.argv
+
+
+def test_the_real_hf_cli_reads_our_command_as_intended(hub_config: LaunchConfig, tmp_path) -> None:
+    """`hf jobs uv run ... --dry-run` (huggingface_hub's own CLI, no network) parses the displayed command
+    into exactly the job we submit through the Python API."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from core.launch.script import render_script
+
+    hf = Path(sys.executable).with_name("hf")
+    if not hf.exists():
+        import pytest
+
+        pytest.skip("the hf CLI is not installed next to this Python")
+    script = tmp_path / "train_gemma.py"
+    script.write_text(render_script(hub_config).text)
+    argv = list(hf_jobs_command(hub_config, str(script), namespace="tester", run_name="gemma-sft-1").argv)
+    argv = [str(hf), *argv[1:-1], "--dry-run", argv[-1]]
+    env = {**os.environ, "NO_COLOR": "1"}
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env, check=True).stdout
+    fields = {}
+    key = None
+    for line in out.splitlines():
+        parts = line.split(None, 1)
+        if line.startswith("  ") and not line.startswith("    ") and len(parts) == 2:
+            key, value = parts
+            fields.setdefault(key, []).append(value.strip())
+        elif key and line.startswith("    ") and parts:
+            fields[key].append(line.strip())
+    assert fields["flavor"] == ["a100-large"] and fields["timeout"] == ["6h"]
+    assert fields["secrets"] == ["HF_TOKEN=***"]
+    assert fields["env"] == ["TUI_TUNER_RUN_NAME=gemma-sft-1"]
+    assert sorted(fields["labels"]) == ["app=tui-tuner", "name=gemma-sft-1", "run=gemma-sft-1"]
+    assert fields["namespace"] == ["tester"] and fields["script"] == [str(script)]
+    assert "Job not submitted" in out
