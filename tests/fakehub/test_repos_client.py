@@ -238,3 +238,22 @@ def test_list_models_and_datasets_by_author_and_search(api, fake_hub):
     assert [m.id for m in api.list_models(search="big")] == ["other/big"]
     assert [d.id for d in api.list_datasets(author="tester")] == ["tester/chats"]
     assert len(list(api.list_models(limit=1))) == 1
+
+
+def test_readme_validation_delete_file_and_folder(api, fake_hub):
+    api.create_repo("tester/card")
+    api.upload_file(
+        path_or_fileobj=b"---\nlicense: apache-2.0\n---\n# card\n",
+        path_in_repo="README.md",
+        repo_id="tester/card",
+    )
+    assert fake_hub.requests_to(r"^/api/validate-yaml$", "POST")
+    api.upload_file(path_or_fileobj=b"1", path_in_repo="ckpt/a.txt", repo_id="tester/card")
+    api.upload_file(path_or_fileobj=b"2", path_in_repo="ckpt/b.txt", repo_id="tester/card")
+    api.delete_file("README.md", repo_id="tester/card")
+    api.delete_folder("ckpt", repo_id="tester/card")
+    assert set(fake_hub.repo_files("tester/card")) == {".gitattributes"}
+    assert api.file_exists("tester/card", ".gitattributes") and not api.file_exists(
+        "tester/card", "README.md"
+    )
+    assert api.repo_exists("tester/card") and not api.repo_exists("tester/nope")
