@@ -122,6 +122,7 @@ def test_twenty_forced_reconnects_lose_and_duplicate_nothing(fake_hub: Any, path
     # Identical lines are legitimate (dedupe must be positional): every 7th line is the same text.
     history = [f"step {i} loss {i % 3}" if i % 7 else "loss: nan" for i in range(120)]
     live = [f"live {i}" if i % 5 else "loss: nan" for i in range(120)]
+    fake_hub.keepalive_interval = 0.02  # `: keep-alive` comments between events must be ignored
     job = fake_hub.create_job(stage="RUNNING", logs=history)
     for i in range(20):  # each stream dies mid-line a little further into the log
         fake_hub.cut_stream_after(job, n_lines=10 * (i + 1) + 3, times=1)

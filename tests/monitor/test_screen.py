@@ -154,3 +154,16 @@ async def test_ui_stays_responsive_while_the_hub_is_slow_or_down(fake_hub: Any) 
         fake_hub.start()
         await pilot.press("r")
         await wait_until(pilot, lambda: "retry in" not in status_text(app), timeout=30)  # recovered
+
+
+async def test_failed_job_with_final_checkpoint_is_marked_usable(fake_hub: Any) -> None:
+    job = fake_hub.create_job(stage="ERROR", labels={"name": "gemma-sft"}, message="Job timeout")
+    fake_hub.add_repo("tester/adapter", files={"README.md": b"x"},
+                      commits=[{"title": "Training in progress, step 486", "files": {"adapter_model.safetensors": b"1"}}])
+    store_job(Store(), job_id=job, status="ERROR", extra={"expected_steps": 486, "output_repo": "tester/adapter"})
+    app = MonitorApp()
+    async with app.run_test(size=(140, 30)) as pilot:
+        await wait_until(pilot, lambda: table_ids(app) == [job])
+        table = app.screen.query_one("#monitor-jobs", DataTable)
+        await wait_until(pilot, lambda: "adapter usable" in str(table.get_row_at(0)[3]))
+        assert any("hf download tester/adapter --local-dir ./adapter" in n.message for n in app._notifications)

@@ -115,6 +115,8 @@ class MonitorScreen(_JobActions, AreaScreen):
         self.sort_key = "age"
         self.last: RefreshResult | None = None
         self._wake = asyncio.Event()
+        self.completions: dict[str, Any] = {}
+        """Adapter-repo checks of failed jobs, by job key (one Hub call per job, then cached)."""
 
     @property
     def session(self) -> MonitorSession:  # type: ignore[override]
@@ -163,6 +165,30 @@ class MonitorScreen(_JobActions, AreaScreen):
             self.notify(change.text(), title="job stage", severity=severity, timeout=8)
         self._render_rows()
         self._render_status()
+        for row in self.rows:
+            if row.key not in self.completions and needs_check(row):
+                self.completions[row.key] = None  # in flight
+                self._check_completion(row)
+
+    @work(thread=True, exit_on_error=False, group="monitor-completion")
+    def _check_completion(self, row: JobRow) -> None:
+        try:
+            check = self.session.completion(row)
+        except TunerError:
+            return  # shown as a plain ERROR; the detail screen retries and says why
+        self.app.call_from_thread(self._completion_done, row, check)
+
+    def _completion_done(self, row: JobRow, check: Any) -> None:
+        self.completions[row.key] = check
+        self._render_rows()
+        if check.usable:
+            self.notify(f"{row.name}: {check.banner}", title="training finished", timeout=15)
+
+    def _stage_cell(self, row: JobRow) -> Text:
+        check = self.completions.get(row.key)
+        if check is not None and check.usable:
+            return Text(f"{row.stage} · adapter usable", style="bold green")
+        return stage_text(row.stage)
 
     def _render_status(self) -> None:
         result = self.last
@@ -203,7 +229,7 @@ class MonitorScreen(_JobActions, AreaScreen):
         cursor_key = self.current_row().key if self.current_row() else None
         table.clear()
         for r in rows:
-            table.add_row(r.id, r.name[:32], r.backend, stage_text(r.stage), r.flavor or "-",
+            table.add_row(r.id, r.name[:32], r.backend, self._stage_cell(r), r.flavor or "-",
                           format_duration(r.age(now)), format_duration(r.duration(now)), format_cost(r.cost(now)),
                           str(r.expected_steps or "-"), key=r.key)
         if cursor_key is not None:
