@@ -216,3 +216,14 @@ def test_logs_of_a_job_that_never_started_have_no_banner(fake_hub):
     events = [json.loads(line[6:]) for line in r.text.splitlines() if line.startswith("data: {")]
     assert [e["data"] for e in events] == ["pulling image"]
     assert fake_hub.jobs[job_id]["status"] == {"stage": "ERROR", "message": "Image not found"}
+
+
+def test_launched_job_plays_its_script_and_can_be_followed_to_the_end(fake_hub, api):
+    fake_hub.on_job_created = lambda job_id, body: fake_hub.run_job_script(
+        job_id, ["Loading model", "{'loss': 1.2}", "Training complete"], interval=0.05
+    )
+    job = api.run_uv_job("https://example.com/train.py", flavor="t4-small", namespace="tester")
+    assert job.status.stage == "SCHEDULING"
+    lines = list(api.fetch_job_logs(job_id=job.id, namespace="tester", follow=True))
+    assert lines == ["Loading model", "{'loss': 1.2}", "Training complete"]
+    assert api.inspect_job(job_id=job.id, namespace="tester").status.stage == "COMPLETED"

@@ -342,10 +342,14 @@ class FakeHub:
         final_stage: str | None = "COMPLETED",
         message: str | None = None,
     ) -> threading.Thread:
-        """Play a job in the background: RUNNING, one line per `interval`, then `final_stage`."""
+        """Play a job in the background: after one `interval` RUNNING, one line per `interval`, then
+        `final_stage` (None: stays running). Runs across stop()/start(); ends at close()."""
         lines = list(lines)
 
         def play() -> None:
+            # Scheduling takes one interval, so a job created through the API is answered SCHEDULING.
+            if not self._sleep_unless_closed(interval):
+                return
             self.set_stage(job_id, "RUNNING")
             for line in lines:
                 if not self._sleep_unless_closed(interval):
