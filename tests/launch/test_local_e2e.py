@@ -85,3 +85,23 @@ def _alive(pid: int) -> bool:
         return False
     stat = Path(f"/proc/{pid}/stat")
     return not (stat.exists() and stat.read_text().split()[2] == "Z")
+
+
+def test_job_outlives_the_cli_that_launched_it(smollm2_hf: Path, chat_jsonl: Path) -> None:
+    """`tui-tuner launch --backend local` returns at once; the detached job finishes on its own."""
+    import subprocess
+    import sys
+
+    argv = [sys.executable, "-m", "tui_tuner", "launch", "--backend", "local", "--offline", "--json",
+            "--model", str(smollm2_hf), "--dataset", str(chat_jsonl), "--no-load-in-4bit", "--optimizer",
+            "adamw_torch", "--max-steps", "1", "--batch-size", "1", "--grad-accum", "1", "--logging-steps", "1",
+            "--save-steps", "1", "--max-length", "128", "--lora-r", "4", "--lora-alpha", "8",
+            "--trackio-project", "detached"]
+    started = time.time()
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert time.time() - started < 60
+    job_id = json.loads(result.stdout)["job"]["id"]
+    done = local.wait(job_id, timeout_s=600)
+    assert done.status == "COMPLETED", Path(done.log_path or "").read_text()[-2000:]
+    assert_no_canary(result.stdout, result.stderr, Path(done.log_path or "").read_text())

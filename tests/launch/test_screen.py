@@ -129,6 +129,10 @@ async def test_launch_asks_then_submits_to_hf_jobs(fake_hub, stub_bucket: dict[s
         (job,) = list_jobs()
         assert job.backend == "hf-jobs" and job.namespace == "tester"
         assert f"launched hf-jobs job {job.id}" in text_of(screen, "#launch-status")
+        from core import paths
+        from core.launch.config import load_preset
+
+        assert load_preset(paths.data_dir() / "launch-last.toml") == config  # the next session starts here
         assert_no_canary(app.export_screenshot(), json.dumps(job.extra), job.command, job.script)
 
 
