@@ -181,3 +181,21 @@ def test_resolve_head_headers_and_range_requests(fake_hub):
     missing = requests.get(f"{fake_hub.url}/tester/m/resolve/main/nope", headers=_auth(), timeout=10)
     assert missing.status_code == 404 and missing.headers["X-Error-Code"] == "EntryNotFound"
     assert len(missing.headers["X-Repo-Commit"]) == 40
+
+
+def test_rate_limit_headers_shape_the_client_message(fake_hub, api):
+    """Reference §11: with `RateLimit` headers the client names the bucket and the reset time."""
+    job_id = fake_hub.create_job()
+    fake_hub.fail_next(
+        r"^/api/jobs/tester/",
+        429,
+        headers={"RateLimit": '"api";r=0;t=55', "RateLimit-Policy": '"fixed window";"api";q=500;w=300'},
+    )
+    with pytest.raises(HfHubHTTPError) as info:
+        api.inspect_job(job_id=job_id, namespace="tester")
+    assert "you have reached your 'api' rate limit" in str(info.value)
+    assert "Retry after 55 seconds (0/500 requests remaining in current 300s window)" in str(info.value)
+    fake_hub.fail_next(r"^/api/whoami-v2$", 429)
+    with pytest.raises(HfHubHTTPError) as info:
+        api.whoami()
+    assert "intentionally strict" in str(info.value)

@@ -257,3 +257,11 @@ def test_readme_validation_delete_file_and_folder(api, fake_hub):
         "tester/card", "README.md"
     )
     assert api.repo_exists("tester/card") and not api.repo_exists("tester/nope")
+
+
+def test_commit_payload_is_recorded_as_parsed_ndjson(api, fake_hub):
+    api.create_repo("tester/nd")
+    api.upload_file(path_or_fileobj=b"hi", path_in_repo="a.txt", repo_id="tester/nd", commit_message="add a")
+    (commit,) = fake_hub.requests_to(r"^/api/models/tester/nd/commit/main$", "POST")
+    assert commit.json[0] == {"key": "header", "value": {"summary": "add a", "description": ""}}
+    assert commit.json[1]["key"] == "file" and commit.json[1]["value"]["path"] == "a.txt"

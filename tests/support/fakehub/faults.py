@@ -36,6 +36,7 @@ class RecordedRequest:
     headers: dict[str, str]
     """Lower-cased names; `authorization` is replaced by `Bearer <redacted>`."""
     json: Any
+    """Parsed JSON body (a list of objects for an NDJSON commit), None when the body is not JSON."""
     auth: str | None = None
     """"valid" (the accepted token), "invalid" (another token) or None (no Authorization header)."""
     body: bytes = field(default=b"", repr=False)

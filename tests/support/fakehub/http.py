@@ -206,8 +206,14 @@ class HandlerBase(BaseHTTPRequestHandler):
 
 
 def _maybe_json(body: bytes, content_type: str) -> Any:
-    if not body or "ndjson" in content_type:
+    """The parsed JSON body; for NDJSON (commits) the list of parsed lines; None otherwise."""
+    if not body:
         return None
+    if "ndjson" in content_type:
+        try:
+            return [json.loads(line) for line in body.splitlines() if line.strip()]
+        except ValueError:
+            return None
     if "json" not in content_type and body[:1] not in (b"{", b"["):
         return None
     try:
