@@ -68,7 +68,7 @@ class LogView(ScrollView, can_focus=True):
             self._max_width = min(widest, 1000)
         self.virtual_size = Size(self._max_width + 1, len(self.buffer.lines))
         if at_bottom and self.following:
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+            self._stick_to_tail()
         else:
             # The ring dropped lines from the top: move the viewport with its text.
             if dropped:
@@ -76,6 +76,19 @@ class LogView(ScrollView, can_focus=True):
             self.unseen += len(lines)
         self.refresh()
         self._update_subtitle()
+
+    def _stick_to_tail(self) -> None:
+        self._scroll_to_bottom()
+        # The size may not be laid out yet (first batch, resize): stick again once it is.
+        self.call_after_refresh(self._scroll_to_bottom)
+
+    def _scroll_to_bottom(self) -> None:
+        if self.following:
+            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
+
+    def on_resize(self) -> None:
+        if self.following:
+            self._stick_to_tail()
 
     def clear(self) -> None:
         self.buffer.clear()
@@ -124,7 +137,7 @@ class LogView(ScrollView, can_focus=True):
     def action_tail(self) -> None:
         self.following = True
         self.unseen = 0
-        self.scroll_end(animate=False, immediate=True, x_axis=False)
+        self._stick_to_tail()
         self._update_subtitle()
 
     def action_top(self) -> None:
