@@ -70,6 +70,10 @@ async def test_typing_updates_command_script_and_findings() -> None:
         findings = text_of(screen, "#findings")
         assert "google/gemma-3-12b-it" in findings  # the instruct-variant advice
         assert "-shown" not in screen.query_one("#err-base_model").classes
+        await pilot.press("ctrl+g")  # works while an input has focus (ctrl+e would be the input's "end")
+        assert screen.query_one("#launch-tabs").active == "tab-script"
+        await pilot.press("ctrl+g")
+        assert screen.query_one("#launch-tabs").active == "tab-preflight"
         screen.query_one("#f-flavor", Select).value = "a100-large"
         await settle(pilot)
         assert "--flavor a100-large" in text_of(screen, "#command-preview")

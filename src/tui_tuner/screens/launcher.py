@@ -135,7 +135,7 @@ class LauncherScreen(AreaScreen):
         Binding("ctrl+t", "check", "Check online", id="launch.check"),
         Binding("ctrl+s", "save_preset", "Save preset", id="launch.save_preset"),
         Binding("ctrl+o", "load_preset", "Load preset", id="launch.load_preset"),
-        Binding("ctrl+e", "toggle_script", "Script/preflight", id="launch.toggle_tab"),
+        Binding("ctrl+g", "toggle_script", "Script/preflight", id="launch.toggle_tab"),
         Binding("ctrl+f", "cheapest_flavor", "Cheapest flavor", id="launch.cheapest_flavor"),
         Binding("escape", "blur", "Back", id="launch.back", show=False),
     ]
