@@ -199,3 +199,18 @@ def test_rate_limit_headers_shape_the_client_message(fake_hub, api):
     with pytest.raises(HfHubHTTPError) as info:
         api.whoami()
     assert "intentionally strict" in str(info.value)
+
+
+def test_wait_for_request_blocks_until_a_background_poller_called(fake_hub):
+    import threading
+
+    def poller() -> None:
+        for _ in range(3):
+            time.sleep(0.05)
+            requests.get(f"{fake_hub.url}/api/jobs/tester", headers=_auth(), timeout=5)
+
+    threading.Thread(target=poller).start()
+    third = fake_hub.wait_for_request(r"^/api/jobs/tester$", "GET", count=3, timeout=5)
+    assert third.auth == "valid"
+    with pytest.raises(TimeoutError, match="0/1 requests matching"):
+        fake_hub.wait_for_request(r"/never$", timeout=0.2)

@@ -218,6 +218,7 @@ class FakeHub:
     def _record(self, request: RecordedRequest) -> None:
         with self._cond:
             self.requests.append(request)
+            self._cond.notify_all()
 
     def _take_failure(self, method: str, path: str) -> Failure | None:
         with self._cond:
@@ -514,6 +515,30 @@ class FakeHub:
                 for r in self.requests
                 if regex.search(r.path) and (method is None or r.method == method.upper())
             ]
+
+    def wait_for_request(
+        self, pattern: str, method: str | None = None, *, count: int = 1, timeout: float = 10.0
+    ) -> RecordedRequest:
+        """Block until `count` requests matching `pattern` (and `method`) were received; return the last.
+        Raises TimeoutError naming what did arrive — for tests of code that polls in the background."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                hits = [
+                    r
+                    for r in self.requests
+                    if regex.search(r.path) and (method is None or r.method == method.upper())
+                ]
+                if len(hits) >= count:
+                    return hits[count - 1]
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    seen = sorted({f"{r.method} {r.path}" for r in self.requests})
+                    raise TimeoutError(
+                        f"{len(hits)}/{count} requests matching {pattern!r} after {timeout}s; saw {seen}"
+                    )
+                self._cond.wait(timeout=left)
 
     def clear_requests(self) -> None:
         with self._cond:
