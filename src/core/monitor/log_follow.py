@@ -490,19 +490,34 @@ class MetricsFollower:
             self._stop.wait(self.poll_s)
 
 
-def local_sample(pid: int | None) -> MetricsSample | None:
-    """CPU and memory of a local job's process tree (psutil, when installed)."""
-    if not pid:
-        return None
-    try:
-        import psutil
-    except ImportError:
-        return None
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-        cpu = sum(p.cpu_percent(interval=None) for p in procs)
-        rss = sum(p.memory_info().rss for p in procs)
-    except (psutil.Error, OSError):
-        return None
-    return MetricsSample(cpu, float(rss), float(psutil.virtual_memory().total))
+class LocalSampler:
+    """CPU and memory of a local job's process tree (psutil, when installed).
+
+    psutil measures CPU between two calls on the *same* Process object, so they are kept across samples.
+    """
+
+    def __init__(self, pid: int | None) -> None:
+        self.pid = pid
+        self._procs: dict[int, Any] = {}
+
+    def sample(self) -> MetricsSample | None:
+        if not self.pid:
+            return None
+        try:
+            import psutil
+        except ImportError:
+            return None
+        try:
+            root = self._procs.get(self.pid) or psutil.Process(self.pid)
+            current = {self.pid: root}
+            for child in root.children(recursive=True):
+                current[child.pid] = self._procs.get(child.pid) or child
+            cpu = rss = 0.0
+            for proc in current.values():
+                with contextlib.suppress(psutil.Error):
+                    cpu += proc.cpu_percent(interval=None)
+                    rss += proc.memory_info().rss
+            self._procs = current
+        except (psutil.Error, OSError):
+            return None
+        return MetricsSample(cpu, rss, float(psutil.virtual_memory().total))

@@ -28,6 +28,7 @@ from core.monitor.job_list import JobList, RefreshResult
 from core.monitor.log_buffer import DiskLog
 from core.monitor.log_follow import (
     HubLogSource,
+    LocalSampler,
     LogLine,
     MetricsFollower,
     MetricsSample,
@@ -35,7 +36,6 @@ from core.monitor.log_follow import (
     StreamNotice,
     follow_async,
     last_segment,
-    local_sample,
 )
 from core.monitor.model import JobRow, format_cost, format_duration, is_terminal, parse_hub_time
 from core.monitor.progress import ProgressTracker
@@ -331,6 +331,7 @@ class JobDetailScreen(_JobActions, AreaScreen):
         self._followers: list[Any] = []
         self._disk: DiskLog | None = None
         self._trackio_has_data = False
+        self._sampler: LocalSampler | None = None
         self._plotted_points = 0
 
     @property
@@ -534,7 +535,9 @@ class JobDetailScreen(_JobActions, AreaScreen):
                                       Text("metrics: none (the job is not running)", style="dim"))
 
     def _sample_local(self) -> None:
-        sample = local_sample(self.row.pid) if not is_terminal(self.row.stage) else None
+        if self._sampler is None:
+            self._sampler = LocalSampler(self.row.pid)
+        sample = self._sampler.sample() if not is_terminal(self.row.stage) else None
         if sample is not None:
             self._show_metrics(sample)
 
