@@ -115,6 +115,8 @@ FORM: tuple[tuple[str, tuple[FieldSpec, ...]], ...] = (
     )),
 )
 FIELDS = {spec.name: spec for _, specs in FORM for spec in specs}
+BACKEND_ONLY = {"flavor": {"hf-jobs"}, "namespace": {"hf-jobs"}, "mlx_lora_layers": {"mlx"}}
+"""Rows that mean something for some backends only (hidden for the others)."""
 assert set(BACKENDS) == {v for _, v in FIELDS["backend"].options} and set(LOSS_ON) == {
     v for _, v in FIELDS["loss_on"].options}
 
@@ -251,9 +253,17 @@ class LauncherScreen(AreaScreen):
     def _refresh_now(self) -> None:
         self.config, self.form_errors = self.read_form()
         self.checked_online = False
+        self._show_backend_rows()
         self._show_field_errors()
         self._update_preview()
         self._auto_preflight(self.config)
+
+    def _show_backend_rows(self) -> None:
+        for name, backends in BACKEND_ONLY.items():
+            shown = self.config.backend in backends
+            self.query_one(f"#row-{name}").display = shown
+            if not shown:
+                self.query_one(f"#err-{name}").set_class(False, "-shown")
 
     def _update_preview(self) -> None:
         try:
@@ -277,7 +287,8 @@ class LauncherScreen(AreaScreen):
             line = self.query_one(f"#err-{name}", Static)
             message = errors.get(name)
             line.update(Text(f"✗ {redact(message)}", style="red") if message else "")
-            line.set_class(bool(message), "-shown")
+            hidden = name in BACKEND_ONLY and self.config.backend not in BACKEND_ONLY[name]
+            line.set_class(bool(message) and not hidden, "-shown")
             self.query_one(f"#f-{name}").set_class(bool(message), "-invalid")
         token_error = errors.get("token")
         status = self.query_one("#launch-status", Static)
