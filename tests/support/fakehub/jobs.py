@@ -143,6 +143,9 @@ class Job:
     initiator: dict[str, Any] | None = None
     pending_cuts: list[int] = field(default_factory=list)
     """Log streams still to cut mid-line: each entry is the number of whole events sent first."""
+    default_timeout_s: int | None = None
+    """The server default that applies when the spec has no `timeoutSeconds` (set for API-created jobs;
+    seeded jobs have none, so a test can seed a job that has been running for hours)."""
 
     @property
     def flavor(self) -> str:
@@ -151,7 +154,7 @@ class Job:
     @property
     def timeout_s(self) -> int | None:
         value = self.spec.get("timeoutSeconds")
-        return int(value) if value else None
+        return int(value) if value else self.default_timeout_s
 
     @property
     def terminal(self) -> bool:
@@ -218,8 +221,9 @@ class Job:
                 "avatarUrl": "/avatars/fake.svg",
             },
             "durations": self.durations(now),
-            "timeoutSeconds": self.timeout_s or DEFAULT_TIMEOUT_S,
         }
+        if self.timeout_s is not None:
+            out["timeoutSeconds"] = self.timeout_s
         if spec.get("spaceId"):
             out["spaceId"] = spec["spaceId"]
         else:

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 from .clock import iso_z, utcnow
 from .http import HandlerBase, Request
-from .jobs import Job, hardware_json, job_from_spec, matches_filters, synthetic_metric
+from .jobs import DEFAULT_TIMEOUT_S, Job, hardware_json, job_from_spec, matches_filters, synthetic_metric
 from .sse import KEEP_ALIVE, ChunkedWriter, log_event, metric_event
 
 _KNOWN_FLAVORS = frozenset(item["name"] for item in hardware_json())
@@ -132,6 +132,7 @@ class JobsRoutes(HandlerBase):
                 stage=hub.create_stage,
                 initiator={"type": "user", "id": hub.owner_id, "name": hub.user},
             )
+            job.default_timeout_s = DEFAULT_TIMEOUT_S
             hub._jobs[job.id] = job
             hub._cond.notify_all()
         hook = hub.on_job_created
@@ -206,6 +207,7 @@ class JobsRoutes(HandlerBase):
                 stage=hub.create_stage,
                 initiator={"type": "duplicated-job", "id": old.id, "name": hub.user},
             )
+            job.default_timeout_s = old.default_timeout_s
             hub._jobs[job.id] = job
             hub._cond.notify_all()
             payload = job.to_json(utcnow())
