@@ -77,8 +77,11 @@ async def test_list_filter_sort_and_stage_notifications(fake_hub: Any) -> None:
 async def test_detail_streams_logs_and_shows_the_diagnosis_banner(fake_hub: Any) -> None:
     logs = ["Loading model...", " 10%|█         | 48/486 [01:00<09:00,  1.25s/it]",
             "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"]
+    from core import paths
+
+    paths.ensure(paths.config_dir())
+    paths.config_file().write_text("[monitor]\nrefresh_s = 0.5\n")
     job = fake_hub.create_job(stage="RUNNING", labels={"name": "gemma-sft"}, flavor="a10g-large", logs=logs[:2])
-    Store()
     store_job(Store(), job_id=job, extra={"expected_steps": 486})
     app = MonitorApp()
     async with app.run_test(size=(140, 40)) as pilot:
@@ -94,6 +97,7 @@ async def test_detail_streams_logs_and_shows_the_diagnosis_banner(fake_hub: Any)
         assert banner.display and "larger GPU" in str(banner.render())
         fake_hub.set_stage(job, "ERROR", message="CUDA OOM")
         await wait_until(pilot, lambda: "log complete" in str(app.screen.query_one("#detail-stream", Static).render()))
+        await wait_until(pilot, lambda: any("—— stage RUNNING → ERROR (CUDA OOM) ——" in line for line in log.buffer.lines))
         # The full log is on disk under logs_dir, one event per line.
         from core.monitor.log_buffer import hub_log_path
 

@@ -484,10 +484,13 @@ class JobDetailScreen(_JobActions, AreaScreen):
                 await asyncio.sleep(min(interval * 4, 60))
                 continue
             changed = fresh.stage != self.row.stage
+            previous = self.row.stage
             fresh.extra = {**self.row.extra, **fresh.extra}
             self.row = fresh
             self._render_header()
             if changed:
+                message = f" ({fresh.message})" if fresh.message else ""
+                self.query_one("#detail-log", LogView).append([f"—— stage {previous} → {fresh.stage}{message} ——"])
                 for diagnosis in diagnose_status(fresh.stage, fresh.message, _float(fresh.extra.get("timeout_s"))):
                     if diagnosis.rule not in {d.rule for d in self.diagnoses}:
                         self.diagnoses.append(diagnosis)
