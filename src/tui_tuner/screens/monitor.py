@@ -293,7 +293,10 @@ class MonitorScreen(_JobActions, AreaScreen):
         row = self.current_row()
         if row is not None:
             diagnoses = diagnose_command(row.command) + diagnose_status(row.stage, row.message)
-            self.app.push_screen(DescribeJob(f"{row.name} — {row.id}", describe_text(row, diagnoses, self.clock())))
+            body = describe_text(row, diagnoses, self.clock())
+            if (check := self.completions.get(row.key)) is not None:
+                body += f"\n{'✔' if check.usable else '·'} {check.banner}"
+            self.app.push_screen(DescribeJob(f"{row.name} — {row.id}", body))
 
     def action_cancel_job(self) -> None:
         row = self.current_row()
