@@ -227,3 +227,16 @@ def test_launched_job_plays_its_script_and_can_be_followed_to_the_end(fake_hub, 
     lines = list(api.fetch_job_logs(job_id=job.id, namespace="tester", follow=True))
     assert lines == ["Loading model", "{'loss': 1.2}", "Training complete"]
     assert api.inspect_job(job_id=job.id, namespace="tester").status.stage == "COMPLETED"
+
+
+def test_cut_stream_on_the_wire_ends_mid_line_without_the_last_chunk(fake_hub):
+    job_id = fake_hub.create_job(stage="COMPLETED", logs=["a1", "a2", "a3", "a4"])
+    fake_hub.cut_stream_after(job_id, n_lines=2, times=1)
+    _head, body = _raw_get(fake_hub.url, f"/api/jobs/tester/{job_id}/logs")
+    assert not body.endswith(b"0\r\n\r\n")
+    assert b'"data":"a2"' in body
+    last_chunk = body.rstrip(b"\r\n").rsplit(b"\r\n", 1)[-1]
+    assert last_chunk.startswith(b'data: {"data":"a3"') and not last_chunk.endswith(b"}")  # half a line
+    # the cut was used up: the next stream is whole
+    _head, again = _raw_get(fake_hub.url, f"/api/jobs/tester/{job_id}/logs")
+    assert again.endswith(b"0\r\n\r\n") and b'"data":"a4"' in again
