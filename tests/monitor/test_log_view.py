@@ -44,3 +44,22 @@ async def test_tail_follow_scroll_back_and_bounded_ring() -> None:
         await pilot.pause()
         last = view.render_line(view.size.height - 1)
         assert "".join(s.text for s in last).startswith("Traceback")  # ANSI stripped
+
+
+async def test_filter_shows_matching_lines_and_keeps_up_with_new_ones() -> None:
+    app = ViewApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        view = app.query_one(LogView)
+        view.append([f"step {i}" if i % 10 else f"eval loss {i}" for i in range(400)])
+        view.set_filter("EVAL")
+        await pilot.pause()
+        assert view.shown_count == 40 and "filter 'eval': 40 of" in str(view.border_subtitle)
+        view.append(["eval loss new", "step x"])
+        view.append([f"noise {i}" for i in range(300)])  # pushes the oldest matches out of the ring
+        await pilot.pause()
+        shown = ["".join(s.text for s in view.render_line(y)).rstrip() for y in range(view.size.height)]
+        assert shown[-1] == "eval loss new" and all(line.startswith("eval loss") for line in shown if line)
+        assert view.shown_count == sum(1 for line in view.buffer.lines if "eval" in line)
+        view.set_filter("")
+        await pilot.pause()
+        assert view.shown_count == 500

@@ -315,6 +315,7 @@ class JobDetailScreen(_JobActions, AreaScreen):
     CSS_PATH = "monitor.tcss"
     BINDINGS: ClassVar = [
         Binding("escape", "back", "Back", id="monitor.detail.back"),
+        Binding("slash", "filter", "Filter log", id="monitor.detail.filter"),
         Binding("d", "describe", "Describe", id="monitor.detail.describe"),
         Binding("ctrl+k", "cancel_job", "Cancel job", id="monitor.detail.cancel"),
         Binding("m", "toggle_side", "Metrics panel", id="monitor.detail.side"),
@@ -348,6 +349,7 @@ class JobDetailScreen(_JobActions, AreaScreen):
                 yield ProgressBar(total=None, show_eta=False, show_percentage=True, id="detail-bar")
                 yield Static(id="detail-eta")
             yield Static(id="detail-banner")
+            yield Input(placeholder="show only log lines containing… (esc clears)", id="detail-filter")
             with Horizontal(id="detail-main"):
                 log = LogView(int(self.session.settings["log_buffer_lines"]), id="detail-log")
                 log.border_title = "log"
@@ -358,6 +360,7 @@ class JobDetailScreen(_JobActions, AreaScreen):
             yield Static(id="detail-stream")
 
     def on_mount(self) -> None:
+        self.query_one("#detail-filter", Input).display = False
         self._render_header()
         self._render_banner()
         self.query_one("#detail-log", LogView).focus()
@@ -590,7 +593,27 @@ class JobDetailScreen(_JobActions, AreaScreen):
     # --- actions ---
 
     def action_back(self) -> None:
+        box = self.query_one("#detail-filter", Input)
+        if box.display or box.value:  # esc first closes the filter, then leaves the job
+            box.value = ""
+            box.display = False
+            self.query_one("#detail-log", LogView).set_filter("")
+            self.query_one("#detail-log", LogView).focus()
+            return
         self.app.pop_screen()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#detail-filter", Input)
+        box.display = True
+        box.focus()
+
+    @on(Input.Changed, "#detail-filter")
+    def _log_filter_changed(self, event: Input.Changed) -> None:
+        self.query_one("#detail-log", LogView).set_filter(event.value)
+
+    @on(Input.Submitted, "#detail-filter")
+    def _log_filter_done(self) -> None:
+        self.query_one("#detail-log", LogView).focus()
 
     def action_tail(self) -> None:
         self.query_one("#detail-log", LogView).action_tail()

@@ -9,6 +9,7 @@ viewport still (with an "N new lines" counter) once the user scrolls up. The ful
 from __future__ import annotations
 
 import re
+from collections import deque
 
 from rich.segment import Segment
 from rich.style import Style
@@ -50,23 +51,41 @@ class LogView(ScrollView, can_focus=True):
         super().__init__(name=name, id=id, classes=classes)
         self.buffer = LogBuffer(max_lines)
         self._max_width = 0
+        self.query_text = ""
+        """Case-insensitive substring filter (empty: every line is shown)."""
+        self._matches: deque[int] = deque()
+        """Positions (in the full log) of the kept lines that match the filter, oldest first."""
 
     @property
     def line_count(self) -> int:
         return len(self.buffer.lines)
+
+    @property
+    def shown_count(self) -> int:
+        return len(self._matches) if self.query_text else len(self.buffer.lines)
 
     def append(self, lines: list[str]) -> None:
         """Add a batch of lines (one layout update per batch, not per line)."""
         if not lines:
             return
         at_bottom = self.following or self.scroll_y >= self.max_scroll_y - 1
-        before_first = self.buffer.first_index
+        shown_before = self.shown_count
+        start = self.buffer.total
         self.buffer.extend(lines)
-        dropped = self.buffer.first_index - before_first
+        if self.query_text:
+            query = self.query_text
+            self._matches.extend(start + i for i, text in enumerate(lines) if query in text.lower())
+            first = self.buffer.first_index
+            dropped = 0
+            while self._matches and self._matches[0] < first:
+                self._matches.popleft()
+                dropped += 1
+        else:
+            dropped = shown_before + len(lines) - len(self.buffer.lines)
         widest = max(map(len, lines))
         if widest > self._max_width:
             self._max_width = min(widest, 1000)
-        self.virtual_size = Size(self._max_width + 1, len(self.buffer.lines))
+        self.virtual_size = Size(self._max_width + 1, self.shown_count)
         if at_bottom and self.following:
             self._stick_to_tail()
         else:
@@ -74,6 +93,21 @@ class LogView(ScrollView, can_focus=True):
             if dropped:
                 self.scroll_to(y=max(0, self.scroll_y - dropped), animate=False, immediate=True)
             self.unseen += len(lines)
+        self.refresh()
+        self._update_subtitle()
+
+    def set_filter(self, query: str) -> None:
+        """Show only the kept lines containing `query` (case-insensitive); empty shows everything."""
+        self.query_text = query.strip().lower()
+        self._matches.clear()
+        if self.query_text:
+            first = self.buffer.first_index
+            self._matches.extend(first + i for i, text in enumerate(self.buffer.lines)
+                                 if self.query_text in text.lower())
+        self.virtual_size = Size(self._max_width + 1, self.shown_count)
+        self.following = True
+        self.unseen = 0
+        self._stick_to_tail()
         self.refresh()
         self._update_subtitle()
 
@@ -92,6 +126,7 @@ class LogView(ScrollView, can_focus=True):
 
     def clear(self) -> None:
         self.buffer.clear()
+        self._matches.clear()
         self._max_width = 0
         self.virtual_size = Size(0, 0)
         self.unseen = 0
@@ -101,8 +136,10 @@ class LogView(ScrollView, can_focus=True):
         scroll_x, scroll_y = self.scroll_offset
         index = scroll_y + y
         width = self.scrollable_content_region.width
-        if index >= len(self.buffer.lines):
+        if index >= self.shown_count:
             return Strip.blank(width, self.rich_style)
+        if self.query_text:
+            index = self._matches[index] - self.buffer.first_index
         text = _ANSI.sub("", self.buffer.lines[index]).expandtabs(4)
         style = self.rich_style
         if _ERRORISH.search(text):
@@ -118,6 +155,8 @@ class LogView(ScrollView, can_focus=True):
         total = self.buffer.total
         shown = len(self.buffer.lines)
         text = f"{total:,} lines" if total == shown else f"last {shown:,} of {total:,} lines"
+        if self.query_text:
+            text = f"filter {self.query_text!r}: {len(self._matches):,} of " + text
         if not self.following and self.unseen:
             text += f" · {self.unseen:,} new ↓ (end)"
         self.border_subtitle = text
