@@ -193,8 +193,8 @@ def _check_backend(config: LaunchConfig, report: PreflightReport, options: Prefl
         reason = mlx_unavailable_reason()
         if reason:
             report.add("error", "backend", reason, "use the local or HF Jobs backend", "backend")
-        elif not shutil.which("python3") and not _module_available("mlx_lm"):
-            report.add("error", "backend", "mlx-lm is not installed", "pip install mlx-lm", "backend")
+        elif not _module_available("mlx_lm"):
+            report.add("error", "backend", "mlx-lm is not installed in this Python", "pip install mlx-lm", "backend")
         if not config.dataset_is_local:
             report.add("info", "dataset", "the Hub dataset is downloaded and written as train/valid JSONL for mlx_lm")
         return
