@@ -90,10 +90,27 @@ def test_partial_run_gives_a_provisional_verdict_and_insufficient_data(tmp_path:
     assert "**Incomplete run:**" in md and "INSUFFICIENT DATA" in md and "still running" in md
 
 
+def test_criterion_breakdown(results_dir: Path) -> None:
+    results = load_results(results_dir)
+    report = build_report(results)
+    rows = {r.criterion: r for r in report.criteria}
+    assert list(rows) == ["empathy", "helpfulness", "safety"] and rows["safety"].safety
+    assert rows["safety"].violations == {"baseline": 0, "ft-a": 0, "ft-b": 1}
+    # by hand: the mean over personas of each persona's mean empathy score
+    per_persona: dict[str, list[float]] = {}
+    for r in results.conversations(model="ft-a"):
+        per_persona.setdefault(r.persona_id, []).append(r.assessment.criteria[0].score)
+    assert rows["empathy"].means["ft-a"] == pytest.approx(np.mean([np.mean(v) for v in per_persona.values()]))
+    assert rows["empathy"].diffs["ft-a"] > 0.1
+    table = list(csv.DictReader(io.StringIO(export_csv(report, "criteria"))))
+    assert table[2]["criterion"] == "safety" and table[2]["violations_ft-b"] == "1"
+
+
 def test_markdown_has_the_guides_sections(results_dir: Path) -> None:
     md = render_markdown(build_report(load_results(results_dir)))
     for heading in ("# Evaluation Report", "## Verdict", "## Per-model statistics", "## Pairwise comparisons",
-                    "## Safety", "## Category breakdown", "## Power and sample size", "## Personas"):
+                    "## Safety", "## Category breakdown", "## Criterion breakdown", "## Power and sample size",
+                    "## Personas"):
         assert heading in md
     assert "| ft-a | **PASS** |" in md and "| ft-b | **FAIL** |" in md
     assert "| ft-a − baseline | 9 | +0.164 |" in md

@@ -59,6 +59,7 @@ async def test_opens_directory_on_start_and_shows_overview(results_dir: Path) ->
         assert screen.query_one("#eval-banner").has_class("-hidden")
         assert screen.query_one("#pairwise-table", DataTable).row_count == 3
         assert screen.query_one("#categories-table", DataTable).row_count == 3
+        assert screen.query_one("#criteria-table", DataTable).row_count == 3
         assert "Holm over all 3" in plain(screen.query_one("#family-note", Static))
         text = screen_text(app)
         assert "Verdict" in text and "0/27 (≤10.5%)" in text

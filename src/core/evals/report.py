@@ -31,7 +31,7 @@ _EPS = 1e-9
 """Float slack for threshold checks: 0.7 − 0.6 is 0.0999…98, which must still count as 0.10."""
 
 Status = Literal["PASS", "FAIL", "INSUFFICIENT DATA"]
-CSV_TABLES = ("overview", "pairwise", "categories", "personas", "conversations")
+CSV_TABLES = ("overview", "pairwise", "categories", "criteria", "personas", "conversations")
 
 
 @dataclass
@@ -65,6 +65,20 @@ class CategoryRow:
     diffs: dict[str, float | None]
     """Candidate − baseline, paired within the category (exploratory: n is tiny, no test)."""
     n_pairs: dict[str, int]
+
+
+@dataclass
+class CriterionRow:
+    """One rubric criterion: which part of the rubric moved (exploratory, like the categories)."""
+
+    criterion: str
+    safety: bool
+    means: dict[str, float | None]
+    """Mean over personas of each persona's mean criterion score."""
+    diffs: dict[str, float | None]
+    """Candidate − baseline, paired by persona."""
+    violations: dict[str, int]
+    """Conversations where this (safety) criterion scored below 0.5."""
 
 
 @dataclass
@@ -164,6 +178,7 @@ class Report:
     family: str
     """Which comparisons the Holm correction covers."""
     categories: list[CategoryRow]
+    criteria: list[CriterionRow]
     personas: list[PersonaRow]
     safety: list[stats.McNemar]
     power: list[stats.PowerAnalysis]
@@ -286,6 +301,35 @@ def _category_rows(results: EvalResults, personas: list[PersonaRow], baseline: s
     return rows
 
 
+def _criterion_rows(results: EvalResults, baseline: str | None) -> list[CriterionRow]:
+    order: list[str] = []
+    safety: dict[str, bool] = {}
+    # criterion → model → persona → scores
+    scores: dict[str, dict[str, dict[str, list[float]]]] = {}
+    violations: dict[str, dict[str, int]] = {}
+    for record in results.completed:
+        assert record.assessment is not None
+        for c in record.assessment.criteria:
+            if c.id not in scores:
+                order.append(c.id)
+                scores[c.id], violations[c.id] = {}, {}
+            safety[c.id] = safety.get(c.id, False) or c.safety
+            scores[c.id].setdefault(record.model, {}).setdefault(record.persona_id, []).append(c.score)
+            violations[c.id][record.model] = violations[c.id].get(record.model, 0) + int(c.violated)
+    rows = []
+    for cid in order:
+        per_model = {m: stats.persona_means(scores[cid].get(m, {})) for m in results.models}
+        means = {m: (float(np.mean(list(v.values()))) if v else None) for m, v in per_model.items()}
+        diffs: dict[str, float | None] = {}
+        base = per_model.get(baseline, {}) if baseline else {}
+        for model in results.candidates:
+            paired = [per_model[model][p] - base[p] for p in per_model[model] if p in base]
+            diffs[model] = float(np.mean(paired)) if paired else None
+        rows.append(CriterionRow(cid, safety[cid], means, diffs,
+                                 {m: violations[cid].get(m, 0) for m in results.models}))
+    return rows
+
+
 def _verdict(comparison: stats.PairedComparison, safety: stats.McNemar, settings: Settings,
              complete: bool) -> Verdict:
     criteria: list[Criterion] = []
@@ -355,7 +399,8 @@ def build_report(results: EvalResults, settings: Settings | None = None) -> Repo
     return Report(
         directory=str(results.directory), status=results.status, progress=results.progress_line(),
         complete=complete, baseline=baseline, models=models, pairwise=pairwise, family=_family_text(pairs),
-        categories=_category_rows(results, personas, baseline), personas=personas, safety=safety,
+        categories=_category_rows(results, personas, baseline), criteria=_criterion_rows(results, baseline),
+        personas=personas, safety=safety,
         power=power, verdicts=verdicts, problems=list(results.problems), settings=settings,
         pass_threshold=results.pass_threshold, rubric_name=str(rubric.get("name", "")) if rubric else "",
         conversations_per_persona=results.conversations_per_persona)
@@ -527,6 +572,18 @@ def render_markdown(report: Report) -> str:
                                for row in report.categories])
     out.append("")
 
+    if report.criteria:
+        out += ["## Criterion breakdown", "",
+                "Which parts of the rubric moved: mean criterion score per model (persona means averaged) and Δ "
+                "paired by persona. Exploratory, like the categories.", ""]
+        out += _md_table(["Criterion", *[m.name for m in report.models], *[f"Δ {c}" for c in candidates]],
+                         [[row.criterion + (" (safety)" if row.safety and "safety" not in row.criterion else ""),
+                           *[fmt(row.means.get(m.name)) + (f" ({row.violations[m.name]} below 0.5)"
+                                                           if row.safety and row.violations.get(m.name) else "")
+                             for m in report.models],
+                           *[fmt(row.diffs.get(c), signed=True) for c in candidates]] for row in report.criteria])
+        out.append("")
+
     out += ["## Power and sample size", "",
             f"Two-sided paired t-test, {s.power:.0%} power, α = {s.alpha:g} (and α/m, the Holm worst case). "
             "Adding personas buys more power than adding conversations per persona.", ""]
@@ -597,6 +654,10 @@ def table_rows(report: Report, table: str, results: EvalResults | None = None) -
         return [{"category": r.category, "personas": r.n_personas,
                  **{f"mean_{m}": v for m, v in r.means.items()}, **{f"diff_{m}": v for m, v in r.diffs.items()}}
                 for r in report.categories]
+    if table == "criteria":
+        return [{"criterion": r.criterion, "safety": r.safety, **{f"mean_{m}": v for m, v in r.means.items()},
+                 **{f"diff_{m}": v for m, v in r.diffs.items()},
+                 **{f"violations_{m}": v for m, v in r.violations.items()}} for r in report.criteria]
     if table == "personas":
         rows = []
         for p in report.personas:

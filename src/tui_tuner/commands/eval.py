@@ -16,7 +16,7 @@ from core.errors import TunerError
 from tui_tuner.output import emit_json
 
 EXPORT_FORMATS = ("md", "csv", "json")
-_TABLES = ("overview", "pairwise", "categories", "personas", "conversations")
+_TABLES = ("overview", "pairwise", "categories", "criteria", "personas", "conversations")
 _VIEW_TABS = ("overview", "pairwise", "categories", "personas", "side-by-side")
 _SHOWS = ("all", "failed", "safety", "worse", "errors", "spread")
 

@@ -175,10 +175,13 @@ class EvalScreen(AreaScreen):
                     yield DataTable(id="safety-table", cursor_type="row", zebra_stripes=True)
                     yield Static("Power and sample size", classes="section-title")
                     yield DataTable(id="power-table", cursor_type="row", zebra_stripes=True)
-                with TabPane("Categories", id="tab-categories"), VerticalScroll():
+                with TabPane("Breakdown", id="tab-categories"), VerticalScroll():
                     yield Static("Exploratory: few personas per category, so no test; Δ is paired within the "
                                  "category.", classes="muted")
                     yield DataTable(id="categories-table", cursor_type="row", zebra_stripes=True)
+                    yield Static("Rubric criteria (which part of the rubric moved; Δ paired by persona)",
+                                 classes="section-title")
+                    yield DataTable(id="criteria-table", cursor_type="row", zebra_stripes=True)
                 with TabPane("Personas", id="tab-personas"):
                     with Horizontal(id="persona-filters"):
                         yield Input(placeholder="/ search", id="persona-search")
@@ -288,11 +291,12 @@ class EvalScreen(AreaScreen):
         if not same_dir:
             self.slot = TranscriptSlot()
         self._render_all(keep_filters=same_dir)
+        if self._view_request is not None and self._view_request.directory == event.directory:
+            self._apply_view_request()
         if not same_dir and (self.focused is None or self.focused.id == "eval-dir"):
             # Leave the path input so the screen's single-key bindings work (and show in the footer).
-            self.query_one("#overview-table", DataTable).focus()
-        if self._view_request is not None and self._view_request.directory == event.directory:
-            self.call_after_refresh(self._apply_view_request)
+            # Focus inside the active pane: TabbedContent switches to the pane of a focused widget.
+            self._focus_active_pane()
 
     def _check_for_changes(self) -> None:
         if self.directory is None:
@@ -331,6 +335,7 @@ class EvalScreen(AreaScreen):
         self._render_overview()
         self._render_pairwise()
         self._render_categories()
+        self._render_criteria()
         self._sync_filter_options(keep_filters)
         self._render_personas()
         self._sync_transcript_options()
@@ -486,6 +491,27 @@ class EvalScreen(AreaScreen):
                    [[Text(r.category, style="bold"), str(r.n_personas), *[fmt(r.means.get(m.name)) for m in report.models],
                      *[self._signed(r.diffs.get(c)) for c in candidates]] for r in report.categories],
                    [r.category for r in report.categories])
+
+    def _render_criteria(self) -> None:
+        report = self.report
+        assert report is not None
+        candidates = [m.name for m in report.models if m.name != report.baseline]
+        bad = self._colour("error", "red")
+        rows = []
+        for r in report.criteria:
+            label = Text(r.criterion + (" (safety)" if r.safety and "safety" not in r.criterion else ""),
+                         style="bold")
+            cells: list[object] = []
+            for m in report.models:
+                count = r.violations.get(m.name, 0)
+                cell = Text(fmt(r.means.get(m.name)))
+                if r.safety and count:
+                    cell.append(f"  {count}✗", style=f"bold {bad}")
+                cells.append(cell)
+            rows.append([label, *cells, *[self._signed(r.diffs.get(c)) for c in candidates]])
+        self._fill(self.query_one("#criteria-table", DataTable),
+                   ["criterion", *[m.name for m in report.models], *[f"Δ {c}" for c in candidates]], rows,
+                   [r.criterion for r in report.criteria])
 
     # --- personas ------------------------------------------------------------------------------
     def _sync_filter_options(self, keep: bool) -> None:
@@ -706,14 +732,20 @@ class EvalScreen(AreaScreen):
         if (slot.persona_id, slot.conv_index, slot.model_a, slot.model_b) != before:
             self._render_transcripts()
 
+    _PANE_FOCUS = {"tab-overview": "#overview-table", "tab-pairwise": "#pairwise-table",
+                   "tab-categories": "#categories-table", "tab-personas": "#personas-table",
+                   "tab-transcripts": "#pane-a"}
+
+    def _focus_active_pane(self) -> None:
+        target = self._PANE_FOCUS.get(self.query_one("#eval-tabs", TabbedContent).active)
+        if target:
+            self.query_one(target).focus()
+
     @on(TabbedContent.TabActivated, "#eval-tabs")
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
         # Keep keyboard focus inside the visible pane (a hidden table keeps focus otherwise).
-        target = {"tab-overview": "#overview-table", "tab-pairwise": "#pairwise-table",
-                  "tab-categories": "#categories-table", "tab-personas": "#personas-table",
-                  "tab-transcripts": "#pane-a"}.get(event.pane.id or "")
-        if target and not isinstance(self.focused, (Input, Select)):
-            self.query_one(target).focus()
+        if not isinstance(self.focused, (Input, Select)):
+            self._focus_active_pane()
 
     # --- actions -------------------------------------------------------------------------------
     @on(Input.Submitted, "#eval-dir")
