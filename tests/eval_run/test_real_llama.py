@@ -51,8 +51,9 @@ async def test_real_llama_server_run_resume_report_and_viewer(smollm2_gguf: Path
     binary = _server_or_skip()
     out = tmp_path / "results"
     personas_file = write_personas(generate_personas(2), tmp_path / "personas.json")
-    async with LlamaServer(smollm2_gguf, binary=binary, parallel=2, ctx_size=4096, threads=2,
-                           log_path=tmp_path / "llama-server.log") as server:
+    # One thread without polling: robust on small, shared CI machines (spinning threads stall there).
+    async with LlamaServer(smollm2_gguf, binary=binary, parallel=2, ctx_size=4096, threads=1,
+                           extra_args=["--poll", "0"], log_path=tmp_path / "llama-server.log") as server:
         events = await _run(_config(server.endpoint, out, personas_file, small_rubric_file))
         started, finished = events[0], events[-1]
         assert started.kind == "run_started" and started.servers == {server.root: 2}  # total_slots from /props

@@ -193,8 +193,11 @@ class ChatClient:
         response = await self._request("POST", url, body)
         if response.status_code != 200:
             status = response.status_code
-            raise EndpointError(f"{url}: HTTP {status}: {self._error_text(response)}", status=status,
-                                retryable=status >= 500)
+            text = self._error_text(response)
+            hint = None
+            if "context" in text.lower() and status == 400:
+                hint = "fewer --turns or --max-tokens, or a larger llama-server -c (each slot gets c / np)"
+            raise EndpointError(f"{url}: HTTP {status}: {text}", status=status, retryable=status >= 500, hint=hint)
         try:
             data = response.json()
             choice = data["choices"][0]
