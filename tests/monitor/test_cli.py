@@ -102,3 +102,18 @@ def test_parser_json_flag_before_or_after_the_action() -> None:
     assert parser.parse_args(["jobs", "--json", "ps"]).json
     assert parser.parse_args(["jobs", "ps", "--json"]).json
     assert not parser.parse_args(["jobs", "ps"]).json
+
+
+def test_ps_lists_configured_org_namespaces_too(fake_hub: Any, capsys: Any) -> None:
+    from core import paths
+
+    fake_hub.orgs = ["acme"]
+    mine = fake_hub.create_job(stage="RUNNING", labels={"name": "mine"})
+    org = fake_hub.create_job(namespace="acme", stage="RUNNING", labels={"name": "org-run"})
+    paths.ensure(paths.config_dir())
+    paths.config_file().write_text('[monitor]\nnamespaces = ["acme"]\n')
+    code, out, _ = run(capsys, "jobs", "ps", "--json")
+    jobs = {j["id"]: j for j in json.loads(out)["jobs"]}
+    assert code == 0 and set(jobs) == {mine, org}
+    assert jobs[org]["namespace"] == "acme" and jobs[mine]["namespace"] == "tester"
+    assert {r.query.get("stage") is None for r in fake_hub.requests_to(r"^/api/jobs/(tester|acme)$")} == {True}

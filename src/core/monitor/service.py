@@ -27,6 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "max_refresh_s": 120.0,
     "log_buffer_lines": 20_000,
     "namespace": "",
+    "namespaces": [],
     "http_fallback": False,
     "reconnect_s": 2.0,
     "trackio_poll_s": 2.0,
@@ -35,7 +36,15 @@ DEFAULTS: dict[str, Any] = {
 
 
 def monitor_settings() -> dict[str, Any]:
+    """`[monitor]` of the config over the defaults: `namespace` (default: whoami), `namespaces` (orgs to list
+    too), `refresh_s`/`max_refresh_s` (list refresh and its backoff cap), `list_deadline_s`, `log_buffer_lines`,
+    `reconnect_s`, `trackio_poll_s`, `http_fallback` (start on plain HTTP)."""
     return {**DEFAULTS, **load_config().section("monitor")}
+
+
+def extra_namespaces(settings: dict[str, Any]) -> list[str]:
+    value = settings.get("namespaces") or []
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
 @dataclass

@@ -67,7 +67,11 @@ def _ps(args: argparse.Namespace) -> int:
     from core.monitor.model import format_cost, format_duration
 
     session = _session(args)
-    listing = JobList(session.hub, store=session.store, include_hub=not args.local)
+    from core.monitor.service import extra_namespaces
+
+    listing = JobList(session.hub, store=session.store, include_hub=not args.local,
+                      namespaces=extra_namespaces(session.settings),
+                      deadline_s=float(session.settings["list_deadline_s"]))
     result = listing.refresh()
     rows = result.rows
     if args.status:

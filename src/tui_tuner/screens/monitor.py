@@ -39,7 +39,7 @@ from core.monitor.log_follow import (
 )
 from core.monitor.model import JobRow, format_cost, format_duration, is_terminal, parse_hub_time
 from core.monitor.progress import ProgressTracker
-from core.monitor.service import MonitorSession
+from core.monitor.service import MonitorSession, extra_namespaces
 from core.monitor.trackio_reader import TrackioLocalReader, TrackioRemoteReader
 from core.redact import redact
 from tui_tuner.screens.base import AreaScreen
@@ -139,7 +139,7 @@ class MonitorScreen(_JobActions, AreaScreen):
         settings = self.session.settings
         self.job_list = JobList(self.session.hub, store=self.session.store,
                                 interval=float(settings["refresh_s"]), max_interval=float(settings["max_refresh_s"]),
-                                deadline_s=float(settings["list_deadline_s"]))
+                                deadline_s=float(settings["list_deadline_s"]), namespaces=extra_namespaces(settings))
         self._refresh_loop()
         table.focus()
 
@@ -163,6 +163,8 @@ class MonitorScreen(_JobActions, AreaScreen):
         for change in result.changes:
             severity = "error" if change.new in {"ERROR", "LOST"} else "information"
             self.notify(change.text(), title="job stage", severity=severity, timeout=8)
+            if is_terminal(change.new) or change.new == "LOST":
+                self.app.bell()  # a job that ran for hours just ended: reach the user in another window
         self._render_rows()
         self._render_status()
         for row in self.rows:
