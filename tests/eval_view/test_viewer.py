@@ -10,10 +10,10 @@ from pathlib import Path
 from textual.widgets import DataTable, Input, Select, Static, TabbedContent
 from textual.worker import WorkerCancelled
 
-from core.evals.results import append_conversation
+from core.evals.results import append_conversation, write_run_json
 from core.store import Store
 from tests.conftest import CANARY_TOKEN, assert_no_canary
-from tests.eval_view.fixtures import conversation, make_results, personas
+from tests.eval_view.fixtures import conversation, make_results, personas, run_dict
 from tui_tuner.app import TunerApp
 from tui_tuner.screens import evals
 from tui_tuner.widgets.eval_export import ExportDialog, ExportRequest
@@ -246,6 +246,11 @@ async def test_live_reload_when_the_runner_appends(tmp_path: Path) -> None:
         screen._check_for_changes()
         await settle(app, pilot)
         assert "18 of 18" in plain(screen.query_one("#eval-summary", Static))
+        write_run_json(d, run_dict(["baseline", "ft"], status="finished"))
+        screen._check_for_changes()
+        await settle(app, pilot)
+        assert screen.report.status == "finished" and screen.report.complete
+        assert any(n.message.startswith("evaluation finished: ft ") for n in app._notifications)
 
 
 async def test_recent_runs_come_from_the_store_and_no_token_is_shown(tmp_path: Path) -> None:

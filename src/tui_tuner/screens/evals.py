@@ -285,7 +285,12 @@ class EvalScreen(AreaScreen):
         if event.generation != self._generation:
             return
         same_dir = self.directory == event.directory
+        was_running = same_dir and self.report is not None and self.report.status == "running"
         self.directory, self.results, self.report = event.directory, event.results, event.report
+        if was_running and event.report.status != "running":
+            # The user is watching a live run: say when it ends, with the verdicts.
+            verdicts = "; ".join(f"{v.candidate} {v.status}" for v in event.report.verdicts) or "no verdict"
+            self.notify(f"evaluation {event.report.status}: {verdicts}", timeout=10)
         self._signature = event.signature
         self._load_error = None
         if not same_dir:
