@@ -171,12 +171,17 @@ def copy_side_files(base: Path, adapter: Path | None, out: Path, *, with_config:
 
 def lowram_merge(base: Path, adapter: Path, out: Path, progress: ProgressFn = _noop,
                  dtype: str = "bfloat16") -> dict[str, Any]:
-    """Merge shard by shard; returns a summary. Resumes: finished shards (renamed) are kept."""
+    """Merge shard by shard, tensor by tensor; returns a summary. Resumes: finished shards are kept.
+
+    Peak memory ≈ the largest tensor (read into its own buffer, merged, written, dropped) plus the
+    adapter: shards are read and written with plain file I/O (`safetensors_stream`), never mmapped.
+    """
     import torch
-    from safetensors import safe_open
-    from safetensors.torch import save_file
+
+    from core.convert.safetensors_stream import StreamWriter, iter_tensors, read_header
 
     target_dtype = getattr(torch, dtype)
+    target_code = {"bfloat16": "BF16", "float16": "F16", "float32": "F32"}[dtype]
     info = read_adapter(adapter)
     pairs = lora_pairs(load_adapter_tensors(info), info)
     if info.unsupported:
@@ -188,29 +193,33 @@ def lowram_merge(base: Path, adapter: Path, out: Path, progress: ProgressFn = _n
     merged_count = 0
     for i, shard in enumerate(shards):
         progress(i, len(shards), shard.name)
+        entries, metadata, _ = read_header(shard)
         target = out / shard.name
-        with safe_open(str(shard), framework="pt") as f:
-            keys = list(f.keys())
-            metadata = f.metadata() or {}
-            if target.is_file():  # finished by an earlier run (written under a temp name, then renamed)
-                for key in keys:
-                    if remaining.pop(key, None) is not None:
-                        merged_count += 1
-                continue
-            tensors: dict[str, Any] = {}
-            for key in keys:
-                tensor = f.get_tensor(key)
+        if target.is_file():  # finished by an earlier run (written under a temp name, then renamed)
+            for e in entries:
+                if remaining.pop(e.name, None) is not None:
+                    merged_count += 1
+            continue
+        # Floating tensors become bf16, as from_pretrained(dtype=bfloat16) does on the peft path.
+        floating = {"BF16", "F16", "F32", "F64"}
+        layout = [(e.name, target_code if e.dtype in floating else e.dtype, e.shape) for e in entries]
+        tmp = target.with_name(target.name + ".part")
+        writer = StreamWriter(tmp, layout, {**metadata, "format": "pt"})
+        try:
+            for key, tensor in iter_tensors(shard):
                 if tensor.is_floating_point() and tensor.dtype != target_dtype:
-                    tensor = tensor.to(target_dtype)  # what from_pretrained(dtype=bfloat16) does
+                    tensor = tensor.to(target_dtype)
                 lora = remaining.pop(key, None)
                 if lora is not None:
                     tensor = _apply(tensor, *lora, fan_in_fan_out=info.fan_in_fan_out, name=key)
                     merged_count += 1
-                tensors[key] = tensor
-        tmp = target.with_name(target.name + ".part")
-        save_file(tensors, str(tmp), metadata={**metadata, "format": "pt"})
+                writer.write(key, tensor)
+                del tensor
+        except BaseException:
+            writer.abort()
+            raise
+        writer.close()
         tmp.replace(target)
-        del tensors
     if remaining:
         names = sorted(remaining)[:3]
         raise TunerError(f"the adapter targets weights the base model does not have: {names}",

@@ -23,7 +23,19 @@ def _emit(obj: dict) -> None:
 
 
 def peak_rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    """This process's own peak RSS.
+
+    VmHWM belongs to the address space created at exec; `ru_maxrss` would also count the parent's RSS at
+    fork time (Linux carries it across exec), which inflates the figure when a big process starts us.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux (bytes on macOS)
 
 
 def main(argv: list[str] | None = None) -> int:
