@@ -130,6 +130,19 @@ async def test_same_simulator_and_seed_for_every_model(fake_server, small_rubric
     assert sim_seeds and set(sim_seeds.values()) == {3}
 
 
+async def test_simulated_opening_is_shared_by_all_models(fake_server, small_rubric, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    cfg = make_config(fake_server.url, tmp_path / "r", small_rubric, models=3, k=2, turns=1)
+    cfg.personas = [replace(p, opening="") for p in cfg.personas]  # e.g. personas from another tool
+    await run_eval(cfg)
+    assert fake_server.count("simulator") == 2 * 2  # once per (persona, conv_index), not per model
+    records = lines(tmp_path / "r")
+    for key in {(r["persona_id"], r["conv_index"]) for r in records}:
+        openings = {r["messages"][1]["content"] for r in records if (r["persona_id"], r["conv_index"]) == key}
+        assert len(openings) == 1 and openings.pop().startswith("User line")
+
+
 async def test_concurrency_follows_the_server_slots(fake_server, small_rubric, tmp_path: Path) -> None:
     fake_server.slots = 3
     fake_server.delay_s = 0.05

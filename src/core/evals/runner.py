@@ -282,6 +282,7 @@ class EvalRun:
         self._run_doc: dict[str, Any] = {}
         self._running = 0
         self._started = 0.0
+        self._openings: dict[tuple[str, int], asyncio.Future[str]] = {}
 
     # --- preflight -------------------------------------------------------------------------------
     async def _connect(self) -> None:
@@ -457,10 +458,21 @@ class EvalRun:
             reply = await self._clients[root].chat(messages, extra=self.config.extra_body or None, **kwargs)
         return reply.content
 
+    async def _first_message(self, persona: Persona, conv_index: int, seed: int) -> str:
+        """The opening user message: the persona's own, else simulated once per (persona, conv_index)
+        and shared by every model, so all models answer exactly the same first message even if the
+        server's batching makes sampling not bit-for-bit reproducible."""
+        if persona.opening:
+            return persona.opening
+        key = (persona.id, conv_index)
+        task = self._openings.get(key)
+        if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
+            task = asyncio.ensure_future(self._simulate_user(persona, [], seed))
+            self._openings[key] = task
+        return await asyncio.shield(task)
+
     async def _simulate_user(self, persona: Persona, transcript: list[dict[str, str]], seed: int) -> str:
         cfg = self.config
-        if not transcript and persona.opening:
-            return persona.opening  # the same first message for every model
         prompt = simulator_messages(persona, transcript)
         for attempt in range(3):
             text = await self._chat(cfg.simulator.endpoint, prompt, max_tokens=cfg.simulator_max_tokens,
@@ -478,7 +490,9 @@ class EvalRun:
             messages.append({"role": "system", "content": job.model.system_prompt})
         transcript: list[dict[str, str]] = []
         for turn in range(cfg.turns):
-            user_text = await self._simulate_user(job.persona, transcript, derive_seed(conv_seed, "user", turn))
+            seed = derive_seed(conv_seed, "user", turn)
+            user_text = (await self._first_message(job.persona, job.conv_index, seed) if turn == 0
+                         else await self._simulate_user(job.persona, transcript, seed))
             transcript.append({"role": "user", "content": user_text})
             messages.append({"role": "user", "content": user_text})
             reply = await self._chat(job.model.endpoint, messages, max_tokens=cfg.max_tokens,
@@ -591,6 +605,8 @@ class EvalRun:
                 # Interrupted on purpose; what finished is already on disk.
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await driver
+            for opening in self._openings.values():
+                opening.cancel()  # shared first messages nobody waits for any more
             self.status = status
             self._write_run(status)
             await self._close()
