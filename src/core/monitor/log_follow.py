@@ -128,6 +128,7 @@ class LogFollower:
         self._stop = threading.Event()
         self._current: Any = None
         self._sleep = sleep or (lambda s: self._stop.wait(s))
+        self._final_stage: str | None = None
 
     def stop(self) -> None:
         self._stop.set()
@@ -224,8 +225,6 @@ class LogFollower:
             delay = self.reconnect_delay if got_new else min(self.max_delay, delay * 2)
             self._sleep(delay)
             self.reconnects += 1
-
-    _final_stage: str | None = None
 
     def _ended(self, stage: str | None) -> bool:
         if stage is not None and is_terminal(stage):

@@ -108,7 +108,11 @@ class MonitorSession:
 
         def running() -> bool:
             current = stored_job(job_id, self.store)
-            return current is not None and not is_terminal(current.stage) and pid_alive(current.pid)
+            if current is None or is_terminal(current.stage):
+                return False
+            if current.pid is None:  # just inserted: the launcher is starting its supervisor
+                return (current.age() or 0.0) < 60.0
+            return pid_alive(current.pid)
 
         return FileLogFollower(path, is_running=running, start_index=start_index, follow=follow)
 
@@ -117,7 +121,10 @@ class MonitorSession:
         if row.backend == "hf-jobs":
             disk, count = open_disk_log(row.id)
             lines, total = read_tail(disk.path, max_lines)
-            return lines, count if disk.writable else total, disk if disk.writable else None
+            if not disk.writable:  # another monitor is saving this log: show and follow, don't write
+                disk.close()
+                return lines, total, None
+            return lines, count, disk
         path = local_log_path(row)
         lines, total = read_tail(path, max_lines)
         return lines, total, None
