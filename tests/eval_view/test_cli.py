@@ -125,3 +125,18 @@ def test_thresholds_from_config_and_flags(results_dir: Path) -> None:
     assert data["settings"]["min_improvement"] == 0.2 and data["verdicts"][0]["status"] == "FAIL"
     bad = run_cli("eval", "report", str(results_dir), "--alpha", "2")
     assert bad.returncode == 2 and bad.stderr.strip() == "error: --alpha: 2.0 is not between 0 and 1"
+
+
+def test_export_regressed_personas_as_a_training_seed(results_dir: Path) -> None:
+    result = run_cli("eval", "export", str(results_dir), "--format", "csv", "--table", "conversations",
+                     "--show", "worse", "--model", "ft-b")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert {(r["persona_id"], r["model"]) for r in rows} == {("p9001", "ft-b")} and len(rows) == 3
+    result = run_cli("eval", "export", str(results_dir), "--format", "csv", "--table", "personas",
+                     "--category", "grief")
+    assert [r["persona_id"] for r in csv.DictReader(io.StringIO(result.stdout))] == ["p9001", "p9004", "p9007"]
+    bad = run_cli("eval", "export", str(results_dir), "--show", "worse")
+    assert bad.returncode == 2 and "filter the personas or conversations CSV" in bad.stderr
+    bad = run_cli("eval", "export", str(results_dir), "--format", "csv", "--table", "personas", "--model", "x")
+    assert bad.returncode == 2 and "--model: no model 'x'" in bad.stderr

@@ -164,6 +164,11 @@ async def test_export_dialog_and_filtered_persona_csv(results_dir: Path, tmp_pat
         out = screen.export(ExportRequest("csv", "personas", tmp_path / "flagged.csv"))
         lines = out.read_text().splitlines()
         assert len(lines) == 2 and lines[1].startswith("p9001,")
+        screen.query_one("#filter-model", Select).value = "ft-b"
+        await pilot.pause()
+        out = screen.export(ExportRequest("csv", "conversations", tmp_path / "flagged-conv.csv"))
+        lines = out.read_text().splitlines()[1:]
+        assert len(lines) == 3 and all(line.startswith("p9001,grief,ft-b,") for line in lines)
         # an unwritable target is a notification, not a crash
         (tmp_path / "blocker").write_text("x")
         screen._export_chosen(ExportRequest("json", "overview", tmp_path / "blocker" / "x.json"))

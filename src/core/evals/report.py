@@ -12,7 +12,7 @@ import csv
 import io
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -635,8 +635,15 @@ def _cell_text(cell: PersonaCell) -> str:
 # Export
 # ---------------------------------------------------------------------------------------------
 
-def table_rows(report: Report, table: str, results: EvalResults | None = None) -> list[dict[str, Any]]:
-    """One of the report's tables as flat rows (numbers stay numbers) for CSV."""
+def table_rows(report: Report, table: str, results: EvalResults | None = None, *,
+               personas: Sequence[PersonaRow] | None = None, model: str | None = None) -> list[dict[str, Any]]:
+    """One of the report's tables as flat rows (numbers stay numbers) for CSV.
+
+    `personas` (e.g. `filter_personas(...)`) narrows the personas and conversations tables to those
+    personas, in that order; `model` narrows the conversations table to one model.
+    """
+    if personas is not None:
+        report = replace(report, personas=list(personas))
     if table == "overview":
         return [{"model": m.name, "role": m.role, "personas": m.n_personas, "conversations": m.n_conversations,
                  "mean": m.mean, "sd": m.sd, "ci_low": m.ci_low, "ci_high": m.ci_high,
@@ -673,7 +680,13 @@ def table_rows(report: Report, table: str, results: EvalResults | None = None) -
         if results is None:
             raise ValueError("the conversations table needs the loaded results")
         rows = []
-        for r in results.records:
+        records = results.records
+        if personas is not None:
+            rank = {p.persona_id: i for i, p in enumerate(personas)}
+            records = sorted((r for r in records if r.persona_id in rank), key=lambda r: rank[r.persona_id])
+        for r in records:
+            if model is not None and r.model != model:
+                continue
             a = r.assessment
             row = {"persona_id": r.persona_id, "category": results.category_of(r.persona_id), "model": r.model,
                    "conv_index": r.conv_index, "score": a.score if a else None, "passed": a.passed if a else None,
@@ -686,8 +699,9 @@ def table_rows(report: Report, table: str, results: EvalResults | None = None) -
     raise ValueError(f"unknown table {table!r}; choose one of {', '.join(CSV_TABLES)}")
 
 
-def export_csv(report: Report, table: str = "overview", results: EvalResults | None = None) -> str:
-    rows = table_rows(report, table, results)
+def export_csv(report: Report, table: str = "overview", results: EvalResults | None = None, *,
+               personas: Sequence[PersonaRow] | None = None, model: str | None = None) -> str:
+    rows = table_rows(report, table, results, personas=personas, model=model)
     headers: list[str] = []
     for row in rows:
         headers += [k for k in row if k not in headers]
@@ -703,11 +717,12 @@ def export_json(report: Report) -> str:
     return json.dumps(report.to_dict(), indent=2, ensure_ascii=False)
 
 
-def export_text(report: Report, fmt_name: str, *, table: str = "overview", results: EvalResults | None = None) -> str:
+def export_text(report: Report, fmt_name: str, *, table: str = "overview", results: EvalResults | None = None,
+                personas: Sequence[PersonaRow] | None = None, model: str | None = None) -> str:
     if fmt_name == "md":
         return render_markdown(report)
     if fmt_name == "csv":
-        return export_csv(report, table, results)
+        return export_csv(report, table, results, personas=personas, model=model)
     if fmt_name == "json":
         return export_json(report)
     raise ValueError(f"unknown format {fmt_name!r}")

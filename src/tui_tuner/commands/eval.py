@@ -62,6 +62,11 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
     export.add_argument("--table", choices=_TABLES, default="overview",
                         help="which table a CSV export holds (default overview)")
     export.add_argument("--out", type=Path, default=None, help="file to write (default: standard output)")
+    export.add_argument("--show", choices=_SHOWS, help="personas/conversations CSV: only these personas "
+                                                       "(e.g. worse, safety: a seed for the next training set)")
+    export.add_argument("--model", help="personas/conversations CSV: filters apply to (and conversations of) "
+                                        "this model")
+    export.add_argument("--category", help="personas/conversations CSV: one persona category")
     _add_settings(export)
     export.set_defaults(func=_export)
 
@@ -140,7 +145,22 @@ def _export(args: argparse.Namespace) -> int:
     from core.redact import redact
 
     results, report = load_report(args.dir, _settings(args))
-    text = export_text(report, args.fmt, table=args.table, results=results)
+    personas = None
+    filtered = args.show or args.model or args.category
+    if filtered:
+        if args.fmt != "csv" or args.table not in ("personas", "conversations"):
+            raise TunerError("--show, --model and --category filter the personas or conversations CSV",
+                             hint="add --format csv --table personas (or conversations)")
+        if args.model and args.model not in results.models:
+            raise TunerError(f"no model {args.model!r} in these results ({', '.join(results.models)})",
+                             field="--model")
+        from core.evals.report import SHOW_FILTERS, filter_personas
+
+        flags = {SHOW_FILTERS[args.show]: True} if args.show in SHOW_FILTERS else {}
+        personas = filter_personas(report, category=args.category, model=args.model, **flags,
+                                   sort="delta" if args.show == "worse" else "persona")
+    text = export_text(report, args.fmt, table=args.table, results=results, personas=personas,
+                       model=args.model if args.table == "conversations" else None)
     if args.out is None:
         sys.stdout.write(redact(text) if text.endswith("\n") else redact(text) + "\n")
         return 0

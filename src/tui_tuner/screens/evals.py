@@ -9,7 +9,7 @@ re-read when its files change.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.table import Table
@@ -831,12 +831,13 @@ class EvalScreen(AreaScreen):
         self.notify(f"wrote {path}")
 
     def export(self, request: ExportRequest) -> Path:
-        """Write an export; the personas CSV keeps the viewer's filters and sort."""
+        """Write an export; the personas and conversations CSVs keep the viewer's filters and sort."""
         assert self.report is not None
-        report = self.report
-        if request.fmt == "csv" and request.table == "personas":
-            report = replace(report, personas=self.visible_personas())
-        text = export_text(report, request.fmt, table=request.table, results=self.results)
+        filtered = request.fmt == "csv" and request.table in ("personas", "conversations")
+        model = self.persona_filters()["model"] if filtered else None
+        text = export_text(self.report, request.fmt, table=request.table, results=self.results,
+                           personas=self.visible_personas() if filtered else None,
+                           model=model if request.table == "conversations" else None)  # type: ignore[arg-type]
         return write_export(request.path, text)
 
 

@@ -55,7 +55,7 @@ class ExportDialog(ModalScreen[ExportRequest | None]):
             yield Label("[b]Export evaluation results[/b]")
             yield Label("Format")
             yield Select(FORMATS, value=self.initial_fmt, allow_blank=False, id="export-format")
-            yield Label("Table (CSV only; the personas table keeps the viewer's filters)")
+            yield Label("Table (CSV only; personas and conversations keep the viewer's filters)")
             yield Select([(t, t) for t in CSV_TABLES], value=self.initial_table, allow_blank=False,
                          id="export-table")
             yield Label("Write to")
