@@ -262,6 +262,15 @@ async def test_interrupt_keeps_everything_finished(fake_server, small_rubric, tm
     assert len(lines(out)) == 12 and saved >= 4
 
 
+async def test_stopping_right_after_the_start_event(fake_server, small_rubric, tmp_path: Path) -> None:
+    gen = EvalRun(make_config(fake_server.url, tmp_path / "r", small_rubric)).events()
+    first = await gen.__anext__()
+    assert first.kind == "run_started"
+    await gen.aclose()
+    assert json.loads((tmp_path / "r" / "run.json").read_text())["status"] == "interrupted"
+    assert fake_server.count("model") == 0
+
+
 async def test_dead_server_is_one_clear_error(small_rubric, tmp_path: Path) -> None:
     from core.evals.server import free_port
 

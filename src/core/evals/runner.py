@@ -573,10 +573,6 @@ class EvalRun:
         async def emit(event: Event) -> None:
             queue.put_nowait(event)
 
-        servers = dict(self._slots)
-        yield RunStarted(total=self.total, already_done=self.already_done, to_run=len(jobs), servers=servers,
-                         output_dir=str(self.output_dir))
-
         # At most as many conversations of one model in flight as its server has slots: enough to
         # keep the server busy, few enough that an interruption leaves little half-done work.
         limiters = {m.name: asyncio.Semaphore(self._slots[server_root(m.endpoint)]) for m in self.config.models}
@@ -589,9 +585,12 @@ class EvalRun:
             finally:
                 queue.put_nowait(None)
 
-        driver = asyncio.create_task(drive())
+        driver: asyncio.Task[None] | None = None
         status = "interrupted"
         try:
+            yield RunStarted(total=self.total, already_done=self.already_done, to_run=len(jobs),
+                             servers=dict(self._slots), output_dir=str(self.output_dir))
+            driver = asyncio.create_task(drive())
             while True:
                 event = await queue.get()
                 if event is None:
@@ -600,7 +599,7 @@ class EvalRun:
             await driver  # re-raises an unexpected error from a conversation task
             status = "finished"
         finally:
-            if not driver.done():
+            if driver is not None and not driver.done():
                 driver.cancel()
                 # Interrupted on purpose; what finished is already on disk.
                 with contextlib.suppress(asyncio.CancelledError, Exception):
