@@ -171,3 +171,19 @@ async def test_failed_job_with_final_checkpoint_is_marked_usable(fake_hub: Any) 
         table = app.screen.query_one("#monitor-jobs", DataTable)
         await wait_until(pilot, lambda: "adapter usable" in str(table.get_row_at(0)[3]))
         assert any("hf download tester/adapter --local-dir ./adapter" in n.message for n in app._notifications)
+
+
+async def test_detail_shows_the_metrics_stream(fake_hub: Any) -> None:
+    job = fake_hub.create_job(stage="RUNNING", labels={"name": "sft"}, flavor="a10g-large", logs=["hi"])
+    fake_hub.metrics_interval = 0.1
+    fake_hub.add_metrics(job, [{"cpu_usage_pct": 40, "memory_used_bytes": 9e9, "memory_total_bytes": 46e9,
+                                "gpus": {"g": {"utilization": 88, "memory_used_bytes": 21e9,
+                                               "memory_total_bytes": 24e9}}}])
+    app = MonitorApp()
+    async with app.run_test(size=(150, 40)) as pilot:
+        await wait_until(pilot, lambda: table_ids(app) == [job])
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, JobDetailScreen))
+        metrics = app.screen.query_one("#detail-metrics", Static)
+        await wait_until(pilot, lambda: "GPU0 88% 21.0/24.0 GB" in str(metrics.render()))
+        assert app.screen._util_history[-1] == 88.0

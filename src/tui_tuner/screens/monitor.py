@@ -19,7 +19,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Input, ProgressBar, Static
+from textual.widgets import DataTable, Input, ProgressBar, Sparkline, Static
 
 from core.errors import TunerError
 from core.monitor.completion import needs_check
@@ -338,6 +338,7 @@ class JobDetailScreen(_JobActions, AreaScreen):
         self._disk: DiskLog | None = None
         self._trackio_has_data = False
         self._sampler: LocalSampler | None = None
+        self._util_history: list[float] = []
         self._plotted_points = 0
 
     @property
@@ -358,6 +359,7 @@ class JobDetailScreen(_JobActions, AreaScreen):
                 yield log
                 with Vertical(id="detail-side"):
                     yield Static("metrics: waiting…", id="detail-metrics")
+                    yield Sparkline([], id="detail-spark")
                     yield TrainingCurves(id="detail-curves")
             yield Static(id="detail-stream")
 
@@ -555,6 +557,14 @@ class JobDetailScreen(_JobActions, AreaScreen):
     def _show_metrics(self, sample: MetricsSample) -> None:
         self.metrics = sample
         self.query_one("#detail-metrics", Static).update(Text(sample.summary(), style="bold"))
+        # GPU utilisation over the last minutes (CPU on CPU-only jobs): a stall or a data-loader bound job shows.
+        utils = [u for u, _, _ in sample.gpus if u is not None]
+        value = sum(utils) / len(utils) if utils else sample.cpu_pct
+        if value is not None:
+            self._util_history = [*self._util_history[-119:], float(value)]
+            spark = self.query_one("#detail-spark", Sparkline)
+            spark.data = self._util_history
+            spark.tooltip = ("GPU" if utils else "CPU") + " utilisation, last 2 minutes"
 
     # --- Trackio curves ---
 
