@@ -185,3 +185,30 @@ def test_describe_and_persona_means() -> None:
     assert (d.ci_low, d.ci_high) == (pytest.approx(0.6 - half), pytest.approx(0.6 + half))
     assert stats.describe([]).mean is None and stats.describe([0.4]).sd is None
     assert stats.persona_means({"a": [0.5, 0.7], "b": [], "c": [1.0]}) == {"a": pytest.approx(0.6), "c": 1.0}
+
+
+def test_wilcoxon_with_exact_zero_differences_matches_scipy() -> None:
+    cand = {f"p{i}": v for i, v in enumerate([0.7, 0.6, 0.8, 0.5, 0.9, 0.65, 0.75, 0.55])}
+    base = {f"p{i}": v for i, v in enumerate([0.6, 0.6, 0.7, 0.5, 0.7, 0.6, 0.8, 0.5])}
+    c = stats.paired_comparison(cand, base)
+    d = np.array(list(cand.values())) - np.array(list(base.values()))
+    d = np.where(np.abs(d) < 1e-12, 0.0, d)
+    assert c.unchanged == 2
+    assert c.wilcoxon_p == pytest.approx(sps.wilcoxon(d, zero_method="wilcox").pvalue)
+
+
+def test_holm_and_power_match_statsmodels() -> None:
+    """Independent check of Holm and of the noncentral-t power (statsmodels is a test-only dependency)."""
+    multitest = pytest.importorskip("statsmodels.stats.multitest")
+    power = pytest.importorskip("statsmodels.stats.power")
+    pvalues = [0.012, 0.03, 0.004, 0.2]
+    expected = multitest.multipletests(pvalues, method="holm")[1]
+    assert stats.holm(pvalues) == pytest.approx(list(expected))
+    tt = power.TTestPower()
+    for d_z, n in ((0.5, 15), (0.8, 15), (1.2, 8), (0.3, 40)):
+        assert stats.paired_t_power(d_z, n) == pytest.approx(tt.power(effect_size=d_z, nobs=n, alpha=0.05), abs=1e-6)
+    for n in (10, 15, 30):
+        assert stats.minimum_detectable_d_z(n) == pytest.approx(
+            tt.solve_power(nobs=n, alpha=0.05, power=0.8), abs=1e-4)
+    needed = stats.pairs_needed(0.6)
+    assert needed == math.ceil(tt.solve_power(effect_size=0.6, alpha=0.05, power=0.8))
