@@ -365,6 +365,7 @@ class JobDetailScreen(_JobActions, AreaScreen):
 
     def on_mount(self) -> None:
         self.query_one("#detail-filter", Input).display = False
+        self.query_one("#detail-spark", Sparkline).display = False  # until there is something to draw
         self._render_header()
         self._render_banner()
         self.query_one("#detail-log", LogView).focus()
@@ -564,6 +565,7 @@ class JobDetailScreen(_JobActions, AreaScreen):
             self._util_history = [*self._util_history[-119:], float(value)]
             spark = self.query_one("#detail-spark", Sparkline)
             spark.data = self._util_history
+            spark.display = True
             spark.tooltip = ("GPU" if utils else "CPU") + " utilisation, last 2 minutes"
 
     # --- Trackio curves ---
