@@ -327,3 +327,25 @@ async def test_enter_on_a_summary_row_opens_the_personas_behind_it(results_dir: 
         await pilot.press("enter")                           # anxiety
         await pilot.pause()
         assert tabs.active == "tab-personas" and table.row_count == 3
+
+
+async def test_forest_plot_follows_the_highlighted_comparison(results_dir: Path) -> None:
+    from tui_tuner.widgets.eval_forest import ForestPlot, persona_differences
+
+    app = start(results_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        screen = app.screen
+        forest = screen.query_one("#forest", ForestPlot)
+        assert plain(forest).startswith("ft-a − baseline: per-persona Δ")
+        screen.query_one("#eval-tabs", TabbedContent).active = "tab-pairwise"
+        await pilot.pause()
+        await pilot.press("down")
+        await pilot.pause()
+        text = plain(forest)
+        assert text.startswith("ft-b − baseline") and "▲ +0.10 (threshold)" in text
+        diffs = persona_differences(screen.report, "ft-b", "baseline")
+        assert diffs[0][0] == "p9001" and diffs[0][1] < 0 and [d for _, d in diffs] == sorted(d for _, d in diffs)
+        lines = text.splitlines()
+        assert lines[1].startswith("p9001") and lines[1].rstrip().endswith("-0.013")
+        assert "95% CI [+0.036, +0.085]" in text

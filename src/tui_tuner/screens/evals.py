@@ -41,6 +41,7 @@ from core.evals.results import CONVERSATIONS_FILE, PERSONAS_FILE, RUN_FILE, Eval
 from core.redact import redact
 from tui_tuner.screens.base import AreaScreen
 from tui_tuner.widgets.eval_export import ExportDialog, ExportRequest
+from tui_tuner.widgets.eval_forest import ForestPlot
 from tui_tuner.widgets.eval_transcript import TranscriptPane
 
 REFRESH_INTERVAL_S = 3.0
@@ -171,6 +172,7 @@ class EvalScreen(AreaScreen):
                     yield Static(id="family-note", classes="muted")
                     yield DataTable(id="pairwise-table", cursor_type="row", zebra_stripes=True)
                     yield Static(id="pairwise-notes", classes="muted")
+                    yield ForestPlot(id="forest")
                     yield Static("Safety (paired by persona)", classes="section-title")
                     yield DataTable(id="safety-table", cursor_type="row", zebra_stripes=True)
                     yield Static("Power and sample size", classes="section-title")
@@ -471,6 +473,7 @@ class EvalScreen(AreaScreen):
         notes += [f"{c.name}: left out (finished under one model only): {', '.join(c.unpaired)}"
                   for c in report.pairwise if c.unpaired]
         self.query_one("#pairwise-notes", Static).update(Text("\n".join(notes)))
+        self._render_forest()
         bad = self._colour("error", "red")
         self._fill(self.query_one("#safety-table", DataTable),
                    ["comparison", "paired personas", "new violations", "fixed", "both", "McNemar p", "p (worse)"],
@@ -617,6 +620,19 @@ class EvalScreen(AreaScreen):
         from rich.console import Group
 
         detail.update(Group(head, table))
+
+    def _render_forest(self) -> None:
+        report = self.report
+        table = self.query_one("#pairwise-table", DataTable)
+        comparison = None
+        if report is not None and report.pairwise and table.row_count:
+            comparison = report.pairwise[min(table.cursor_row, len(report.pairwise) - 1)]
+        self.query_one("#forest", ForestPlot).show(report, comparison.candidate if comparison else None,
+                                                   comparison.reference if comparison else None)
+
+    @on(DataTable.RowHighlighted, "#pairwise-table")
+    def _comparison_highlighted(self) -> None:
+        self._render_forest()
 
     @on(DataTable.RowSelected, "#overview-table, #pairwise-table, #categories-table")
     def _drill_into_personas(self, event: DataTable.RowSelected) -> None:
