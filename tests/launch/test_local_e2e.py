@@ -31,7 +31,7 @@ def trackio_runs(trackio_dir: Path) -> dict[str, set[str]]:
 
 
 def test_local_run_trains_logs_tracks_and_completes(smollm2_hf: Path, chat_jsonl: Path, isolated_home: Path) -> None:
-    plan = launcher.plan(cpu_config(smollm2_hf, chat_jsonl), NO_GPU)
+    plan = launcher.plan(cpu_config(smollm2_hf, chat_jsonl, eval_fraction=0.25), NO_GPU)
     assert plan.report.ok, [f.one_line() for f in plan.report.errors]
     job = launcher.launch(plan)
     assert job.status in {"SCHEDULING", "RUNNING"} and job.pid
@@ -53,6 +53,9 @@ def test_local_run_trains_logs_tracks_and_completes(smollm2_hf: Path, chat_jsonl
         losses = [json.loads(m).get("train/loss") for (m,) in conn.execute("SELECT metrics FROM metrics")]
         config = json.loads(conn.execute("SELECT config FROM configs").fetchone()[0])
     assert len([v for v in losses if v is not None]) == 3
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        keys = set().union(*(json.loads(m) for (m,) in conn.execute("SELECT metrics FROM metrics")))
+    assert "eval/loss" in keys, keys  # 4 of 16 conversations held out, evaluated at every save
     assert config["expected_steps"] == 3 and config["dataset"] == str(chat_jsonl)
 
     assert os.environ["HF_TOKEN"] == CANARY_TOKEN

@@ -142,3 +142,13 @@ def test_read_only_token_would_fail_at_push(fake_hub, hub_config: LaunchConfig, 
     monkeypatch.setattr(HfApi, "whoami", read_only)
     report = run_preflight(hub_config)
     assert "read-only" in by_field(report)["token"]
+
+
+def test_expected_steps_follow_the_guide_formula(hub_config: LaunchConfig) -> None:
+    """(examples ÷ effective batch) × epochs — the guide's 1294 examples, batch 8, 3 epochs → 486 steps."""
+    config = hub_config.replace(batch_size=1, gradient_accumulation=8, epochs=3)
+    assert expected_steps(config, 1294) == 486
+    assert expected_steps(config.replace(max_steps=10), 1294) == 10
+    held_out = config.replace(eval_fraction=0.1)  # 130 held out, 1164 trained on
+    assert held_out.train_examples(1294) == 1164
+    assert expected_steps(held_out, 1294) == 3 * 146

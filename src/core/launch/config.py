@@ -8,6 +8,7 @@ secret: the token never enters a config (the job gets it as the secret *name* `H
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +74,8 @@ class LaunchConfig:
     epochs: float = 3.0
     max_steps: int = 0
     """Stop after this many optimizer steps (0 = run all epochs); handy for a smoke test."""
+    eval_fraction: float = 0.0
+    """Hold out this share of the conversations for an eval loss at every save (0 = no eval)."""
     batch_size: int = 1
     gradient_accumulation: int = 8
     learning_rate: float = 2e-4
@@ -147,6 +150,12 @@ class LaunchConfig:
     def effective_batch(self) -> int:
         return max(1, self.batch_size) * max(1, self.gradient_accumulation)
 
+    def train_examples(self, num_examples: int) -> int:
+        """Conversations left for training after the eval hold-out (datasets' train_test_split rounding)."""
+        if not self.eval_fraction:
+            return num_examples
+        return num_examples - math.ceil(num_examples * self.eval_fraction)
+
     @property
     def dataset_is_local(self) -> bool:
         return dataset_is_local(self.dataset)
@@ -208,6 +217,8 @@ class LaunchConfig:
         _positive(err, "max_length", self.max_length, 16, 1_048_576)
         if not 0 < self.epochs <= 100:
             err("epochs", f"{self.epochs} is out of range", "between 0 and 100 (fractions allowed)")
+        if not 0 <= self.eval_fraction <= 0.5:
+            err("eval_fraction", f"{self.eval_fraction} is out of range", "0 (no eval) up to 0.5, e.g. 0.05")
         if self.max_steps < 0:
             err("max_steps", "must be 0 (all epochs) or a positive number of steps")
         _positive(err, "batch_size", self.batch_size, 1, 4096)

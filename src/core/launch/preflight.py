@@ -376,7 +376,8 @@ def expected_steps(config: LaunchConfig, num_examples: int) -> int:
     """Optimizer steps: ceil(examples ÷ effective batch) × epochs, or max_steps when set."""
     if config.max_steps:
         return int(config.max_steps)
-    return max(1, math.ceil(math.ceil(num_examples / config.effective_batch) * config.epochs))
+    train = config.train_examples(num_examples)
+    return max(1, math.ceil(math.ceil(train / config.effective_batch) * config.epochs))
 
 
 def estimate_seconds(config: LaunchConfig, *, steps: int, params: float, avg_tokens: float | None,
@@ -402,6 +403,10 @@ def _check_steps_and_time(config: LaunchConfig, report: PreflightReport) -> None
     n = report.dataset.num_examples if report.dataset else None
     if n:
         report.expected_steps = expected_steps(config, n)
+        held = n - config.train_examples(n)
+        if held:
+            report.add("info", "eval", f"{held} conversations held out for the eval loss (every {config.save_steps} steps)")
+        n = config.train_examples(n)
         report.add("info", "steps", f"{report.expected_steps} optimizer steps ({n} examples ÷ effective batch "
                    f"{config.effective_batch} × {config.epochs:g} epochs)" if not config.max_steps
                    else f"{report.expected_steps} optimizer steps (max_steps)")

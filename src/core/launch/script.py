@@ -90,6 +90,7 @@ def render_script(config: LaunchConfig, *, output_dir: str | None = None, filena
         "LOSS_ON": repr(config.loss_on),
         "EPOCHS": repr(float(config.epochs)),
         "MAX_STEPS": repr(int(config.max_steps)),
+        "EVAL_FRACTION": repr(float(config.eval_fraction)),
         "BATCH_SIZE": repr(int(config.batch_size)),
         "GRADIENT_ACCUMULATION": repr(int(config.gradient_accumulation)),
         "LEARNING_RATE": repr(float(config.learning_rate)),

@@ -81,6 +81,7 @@ FORM: tuple[tuple[str, tuple[FieldSpec, ...]], ...] = (
     ("Training", (
         FieldSpec("epochs", "Epochs"),
         FieldSpec("max_steps", "Max steps", placeholder="0 = all epochs"),
+        FieldSpec("eval_fraction", "Eval hold-out", placeholder="0 = none, e.g. 0.05"),
         FieldSpec("batch_size", "Batch size"),
         FieldSpec("gradient_accumulation", "Grad accumulation"),
         FieldSpec("learning_rate", "Learning rate"),
