@@ -172,10 +172,15 @@ async def test_presets_save_and_load(tmp_path: Path) -> None:
         await settle(pilot)
         assert screen.query_one("#f-lora_r", Input).value == "16"
         assert screen.config.base_model == "Qwen/Qwen3-14B" and screen.config.epochs == 2.0
+        preset.write_text('flavor = "h100"\nlora_r = 4\n')
+        await pilot.press("ctrl+o")
+        await settle(pilot)
+        assert screen.config.flavor == "a10g-large" and screen.config.lora_r == 4
+        assert any("'h100' is not a known choice" in str(n.message) for n in app._notifications)
         preset.write_text("epochs = [\n")
         await pilot.press("ctrl+o")
         await settle(pilot)
-        assert app.is_running and screen.query_one("#f-lora_r", Input).value == "16"
+        assert app.is_running and screen.query_one("#f-lora_r", Input).value == "4"
 
 
 async def test_cheapest_flavor_key_fixes_a_misfit() -> None:

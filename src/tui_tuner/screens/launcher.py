@@ -193,7 +193,8 @@ class LauncherScreen(AreaScreen):
         return Input(placeholder=spec.placeholder, id=wid, compact=True)
 
     def on_mount(self) -> None:
-        self._apply(self._initial_config())
+        for problem in self._apply(self._initial_config()):
+            self.notify(problem, severity="warning", timeout=8)
         self._refresh_now()
 
     def _initial_config(self) -> LaunchConfig:
@@ -208,8 +209,10 @@ class LauncherScreen(AreaScreen):
             return LaunchConfig()
 
     # -- form <-> config ----------------------------------------------------------------------------------
-    def _apply(self, config: LaunchConfig) -> None:
-        """Put a config into the form without triggering a refresh per field."""
+    def _apply(self, config: LaunchConfig) -> list[str]:
+        """Put a config into the form without triggering a refresh per field; return the values a choice
+        field could not take (e.g. a preset naming an unknown flavor), as messages."""
+        skipped: list[str] = []
         self._applying = True
         try:
             for name, spec in FIELDS.items():
@@ -219,12 +222,16 @@ class LauncherScreen(AreaScreen):
                     allowed = {v for _, v in spec.options}
                     if value in allowed:
                         widget.value = value  # type: ignore[attr-defined]
+                    else:
+                        kept = widget.value  # type: ignore[attr-defined]
+                        skipped.append(f"{name}: {value!r} is not a known choice; kept {kept}")
                 elif spec.kind == "check":
                     widget.value = bool(value)  # type: ignore[attr-defined]
                 else:
                     widget.value = _text(value)  # type: ignore[attr-defined]
         finally:
             self._applying = False
+        return skipped
 
     def form_values(self) -> dict[str, Any]:
         values: dict[str, Any] = {}
@@ -408,7 +415,8 @@ class LauncherScreen(AreaScreen):
         except TunerError as exc:
             self.notify(exc.one_line(), severity="error")
             return
-        self._apply(config)
+        for problem in self._apply(config):
+            self.notify(problem, severity="warning", timeout=8)
         self._refresh_now()
         self.notify(f"preset loaded from {path}")
 
