@@ -20,6 +20,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Input, Select, Static, TabbedContent, TabPane
+from textual.widgets.data_table import CellDoesNotExist
 
 from core.errors import TunerError
 from core.evals.report import (
@@ -589,7 +590,7 @@ class EvalScreen(AreaScreen):
             return None
         try:
             key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key
-        except Exception:
+        except CellDoesNotExist:
             return None
         return str(key.value) if key.value is not None else None
 

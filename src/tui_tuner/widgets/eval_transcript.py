@@ -19,7 +19,7 @@ def _colour(widget: Static, name: str, fallback: str) -> str:
     """A theme colour by name (success/error/warning/accent...), so the pane follows the user's theme."""
     try:
         value = getattr(widget.app.current_theme, name, None)
-    except Exception:  # not mounted yet
+    except RuntimeError:  # no active app yet (textual's NoActiveAppError is a RuntimeError)
         value = None
     return value or fallback
 
