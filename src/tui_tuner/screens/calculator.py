@@ -5,6 +5,8 @@ checkpointing, dtype, loss path, and the run: examples, epochs, tokens per examp
 summary line, the breakdown table, a bar chart of the terms against the chosen GPU, and a verdict per
 flavor with time and cost; the recommended flavor is starred. Everything updates as you type
 (debounced). A bad field shows one line under itself and the last good result stays on screen.
+Keys (outside the form; `esc` leaves it): `r` recompute, `y` copy the equivalent CLI command, `g` the
+guide's tables, `m` show multi-GPU flavors too.
 Hub lookups (only config.json) run in a thread so a slow or dead network never freezes the form.
 """
 
@@ -50,6 +52,8 @@ RUN_FIELDS: tuple[tuple[str, str, str], ...] = (
 )
 METHOD_OPTIONS = [("QLoRA (4-bit NF4)", "qlora"), ("LoRA (16-bit base)", "lora"),
                   ("Full fine-tune", "full")]
+TERM_COLUMNS = ("Term", "GB", "Share", "How")
+FLAVOR_COLUMNS = ("Flavor", "GPU", "$/h", "Verdict", "Headroom", "Est. time", "Est. cost")
 DTYPE_OPTIONS = [("bf16", "bf16"), ("fp16", "fp16"), ("fp32 (AMP, fp32 master)", "fp32")]
 
 
@@ -58,10 +62,10 @@ def _gb(value: float) -> str:
 
 
 def verdict(run: RunCost, best: RunCost | None) -> Text:
+    if run.headroom_bytes < 0:
+        return Text(f"no: {-run.headroom_bytes / 1e9:.1f} GB short", style="red")
     if run.problem:
         return Text(f"no: {run.problem.split(' (')[0]}", style="red")
-    if not run.fits:
-        return Text(f"no: {-run.headroom_bytes / 1e9:.1f} GB short", style="red")
     if best is not None and run.flavor.name == best.flavor.name:
         return Text("★ recommended" + (" (tight)" if run.tight else ""), style="bold green")
     return Text("fits (tight)" if run.tight else "fits", style="yellow" if run.tight else "green")
@@ -110,7 +114,8 @@ class CalculatorScreen(AreaScreen):
         Binding("r", "recompute", "Recompute", id="calc.recompute"),
         Binding("y", "copy_cli", "Copy CLI", id="calc.copy_cli"),
         Binding("g", "guide", "Guide tables", id="calc.guide"),
-        Binding("escape", "focus_form", "Form", show=False, id="calc.focus_form"),
+        Binding("m", "toggle_multi", "Multi-GPU rows", id="calc.toggle_multi"),
+        Binding("escape", "focus_results", "Leave the form", show=False, id="calc.focus_results"),
     ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -120,6 +125,9 @@ class CalculatorScreen(AreaScreen):
         self._timer: Timer | None = None
         self._generation = itertools.count(1)
         self._latest = 0
+        self.show_multi_gpu = False
+        """Multi-GPU flavors are hidden by default: the estimate is per GPU and the guide's script trains
+        on one, so they only add the same GPU at a higher price."""
 
     # ---- layout ---------------------------------------------------------------------------------
     def compose_body(self) -> ComposeResult:
@@ -174,10 +182,8 @@ class CalculatorScreen(AreaScreen):
         return values
 
     def on_mount(self) -> None:
-        terms = self.query_one("#calc-terms", DataTable)
-        terms.add_columns("Term", "GB", "Share", "How")
-        flavors = self.query_one("#calc-flavors", DataTable)
-        flavors.add_columns("Flavor", "GPU", "$/h", "Verdict", "Headroom", "Est. time", "Est. cost")
+        self.query_one("#calc-terms", DataTable).add_columns(*TERM_COLUMNS)
+        self.query_one("#calc-flavors", DataTable).add_columns(*FLAVOR_COLUMNS)
         self.recompute()
 
     # ---- reading the form -----------------------------------------------------------------------
@@ -284,7 +290,9 @@ class CalculatorScreen(AreaScreen):
         self.query_one("#calc-summary", Static).update(summary)
 
         terms = self.query_one("#calc-terms", DataTable)
-        terms.clear()
+        # Rebuild the columns too: DataTable widths only ever grow, so they would depend on history.
+        terms.clear(columns=True)
+        terms.add_columns(*TERM_COLUMNS)
         for term in est.terms:
             share = term.bytes / est.total_bytes if est.total_bytes else 0.0
             style = "" if term.at_peak else "dim"
@@ -296,11 +304,14 @@ class CalculatorScreen(AreaScreen):
                       Text("100%", justify="right"), Text("what must fit on one GPU"), key="total")
 
         table = self.query_one("#calc-flavors", DataTable)
-        table.clear()
+        table.clear(columns=True)
+        table.add_columns(*FLAVOR_COLUMNS)
         ordered = sorted(result.runs, key=lambda r: (not r.fits, r.flavor.price_per_hour if r.fits else -r.headroom_bytes,
                                                      r.flavor.gpu_memory_gb))
         for run in ordered:
             fl = run.flavor
+            if fl.gpu_count > 1 and not self.show_multi_gpu:
+                continue
             name_style = "bold green" if best and fl.name == best.flavor.name else ""
             gpu = f"{fl.gpu_count}× {fl.gpu_name} {fl.gpu_memory_gb:g}GB" if fl.gpu_count > 1 else \
                 f"{fl.gpu_name} {fl.gpu_memory_gb:g}GB"
@@ -308,6 +319,11 @@ class CalculatorScreen(AreaScreen):
                           Text(f"{run.headroom_bytes / 1e9:+.1f} GB", justify="right"),
                           Text(f"{run.hours:.1f} h", justify="right"), Text(f"${run.cost:,.2f}", justify="right"),
                           key=fl.name)
+        if table.row_count and self.chart_flavor is not None:
+            # Keep the cursor on the flavor the chart shows (rows are re-sorted on every change).
+            keys = [row.key.value for row in table.ordered_rows]
+            if self.chart_flavor.name in keys:
+                table.move_cursor(row=keys.index(self.chart_flavor.name), animate=False)
         chart = self.query_one(MemoryChart)
         chart.estimate = est
         chart.flavor = self.chart_flavor
@@ -328,6 +344,13 @@ class CalculatorScreen(AreaScreen):
     def action_recompute(self) -> None:
         self.recompute()
 
+    def action_toggle_multi(self) -> None:
+        self.show_multi_gpu = not self.show_multi_gpu
+        if self.result is not None:
+            self._render_result(self.result)
+        self.notify("multi-GPU flavors shown (the model still has to fit one GPU)" if self.show_multi_gpu
+                    else "multi-GPU flavors hidden", timeout=3)
+
     def action_copy_cli(self) -> None:
         line = cli_command(self.fields()) + " --json"
         self.app.copy_to_clipboard(line)
@@ -336,5 +359,6 @@ class CalculatorScreen(AreaScreen):
     def action_guide(self) -> None:
         self.app.push_screen(GuideTables())
 
-    def action_focus_form(self) -> None:
-        self.query_one("#model", Input).focus()
+    def action_focus_results(self) -> None:
+        """Leave the form (letter keys then act as commands) for the flavor table."""
+        self.query_one("#calc-flavors", DataTable).focus()

@@ -1,0 +1,209 @@
+"""The calculator screen under Pilot, and snapshots of what a user sees."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Input, Select, Static
+
+from core.memory.catalog import find_entry
+from tests.conftest import assert_no_canary
+from tui_tuner import areas
+from tui_tuner.app import TunerApp
+from tui_tuner.screens import base
+from tui_tuner.screens.calculator import CalculatorScreen, GuideTables
+from tui_tuner.widgets.calc_chart import MemoryChart
+
+SIZE = (150, 50)
+
+
+@pytest.fixture
+def all_areas(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The area bar lists every area, whichever screens exist in this checkout (stable snapshots)."""
+    monkeypatch.setattr(base, "built_areas", lambda: list(areas.AREAS))
+
+
+def _app() -> TunerApp:
+    app = TunerApp(start_area="calc")
+    app.animation_level = "none"
+    return app
+
+
+def text_of(screen: CalculatorScreen, selector: str) -> str:
+    return str(screen.query_one(selector, Static).render())
+
+
+async def settle(pilot: Pilot, seconds: float = 0.5) -> None:
+    """Wait out the debounce and any Hub worker (polling: the test machine may be slow)."""
+    await pilot.pause(seconds)
+    screen = pilot.app.screen
+    for _ in range(100):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause(0.05)
+        if getattr(screen, "_timer", None) is None and not pilot.app.workers:
+            break
+    await pilot.pause()
+
+
+async def type_into(pilot: Pilot, widget_id: str, text: str) -> None:
+    field = pilot.app.screen.query_one(f"#{widget_id}", Input)
+    field.value = ""
+    field.focus()
+    await pilot.press(*text)
+
+
+async def pick_gemma_16k(pilot: Pilot) -> None:
+    screen = pilot.app.screen
+    screen.query_one("#model-pick", Select).value = "gemma-3-12b"
+    screen.query_one("#method", Select).value = "qlora"
+    await type_into(pilot, "max_length", "16384")
+    await settle(pilot)
+
+
+async def test_done_when_gemma3_12b_qlora_16k() -> None:
+    app = _app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, CalculatorScreen)
+        await pick_gemma_16k(pilot)
+        summary = text_of(screen, "#calc-summary")
+        assert "Gemma 3 12B" in summary and "logits 17.2 GB" in summary
+        assert "Recommended: a100-large" in summary and "$" in summary
+        flavors = screen.query_one("#calc-flavors", DataTable)
+        first = flavors.get_row_at(0)
+        assert str(first[0]) == "a100-large" and "recommended" in str(first[3])
+        assert screen.query_one(MemoryChart).flavor.name == "a100-large"
+        assert_no_canary(summary, str(screen.query_one(MemoryChart).render()))
+
+
+async def test_updates_as_you_type_and_keeps_last_good_result_on_error() -> None:
+    app = _app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await settle(pilot)
+        before = screen.result
+        await type_into(pilot, "max_length", "8192")
+        await settle(pilot)
+        assert screen.result is not before and screen.result.inputs.max_length == 8192
+        good = screen.result
+        await type_into(pilot, "max_length", "-5")
+        await settle(pilot)
+        assert text_of(screen, "#max_length-error") == "must be positive (got -5)"
+        assert "last valid estimate" in text_of(screen, "#calc-stale")
+        assert screen.result is good  # still shown
+        await type_into(pilot, "max_length", "4096")
+        await settle(pilot)
+        assert text_of(screen, "#max_length-error") == "" and text_of(screen, "#calc-stale") == ""
+        assert screen.result.inputs.max_length == 4096
+
+
+async def test_bad_model_and_broken_config_show_under_the_field(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    broken = tmp_path / "config.json"
+    broken.write_text('{"hidden_size": 1,')
+    app = _app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await settle(pilot)
+        await type_into(pilot, "model", "not-a-model")
+        await settle(pilot)
+        assert text_of(screen, "#model-error").startswith("unknown model 'not-a-model'")
+        screen.query_one("#model", Input).value = str(broken)
+        await settle(pilot)
+        assert text_of(screen, "#model-error").startswith("broken config.json")
+        screen.query_one("#model", Input).value = "someone/offline-model"  # HF_ENDPOINT is a dead port
+        await settle(pilot, 1.0)
+        assert "unreachable" in text_of(screen, "#model-error")
+        assert screen.is_attached and app.screen is screen
+
+
+async def test_hub_model_is_fetched_in_the_background(fake_hub) -> None:  # type: ignore[no-untyped-def]
+    fake_hub.add_repo("tester/my-qwen", files={"config.json": json.dumps(find_entry("qwen3-8b").config).encode()})
+    app = _app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await settle(pilot)
+        screen.query_one("#model", Input).value = "tester/my-qwen"
+        await settle(pilot, 1.0)
+        assert screen.result.arch.source == "hub:tester/my-qwen"
+        assert "tester/my-qwen" in text_of(screen, "#calc-summary")
+
+
+async def test_picking_a_flavor_row_moves_the_chart_and_keys() -> None:
+    app = _app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await pick_gemma_16k(pilot)
+        table = screen.query_one("#calc-flavors", DataTable)
+        table.focus()
+        await pilot.press("down")
+        await pilot.pause()
+        picked = str(table.get_row_at(1)[0])
+        assert screen.query_one(MemoryChart).flavor.name == picked
+        await pilot.press("g")
+        await pilot.pause()
+        assert isinstance(app.screen, GuideTables)
+        logits = app.screen.query_one("#guide-logits", DataTable)
+        assert [str(c) for c in logits.get_row_at(0)] == ["Gemma 3", "262K", "2.1 GB", "8.6 GB", "17.2 GB"]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is screen
+        await pilot.press("y")
+        await pilot.pause()
+        messages = [n.message for n in app._notifications]
+        assert any("tui-tuner calc --model gemma-3-12b" in m and "--max-length 16384" in m for m in messages)
+        assert_no_canary(*messages)
+
+
+async def leave_form(pilot: Pilot) -> None:
+    """Focus the results (no blinking input cursor in a snapshot)."""
+    await pilot.press("escape")
+    await pilot.pause()
+
+
+def test_snapshot_gemma3_12b_qlora_16k(snap_compare, all_areas) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot: Pilot) -> None:
+        await pick_gemma_16k(pilot)
+        await leave_form(pilot)
+
+    assert snap_compare(_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_snapshot_invalid_length_keeps_last_result(snap_compare, all_areas) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot: Pilot) -> None:
+        await pick_gemma_16k(pilot)
+        await type_into(pilot, "max_length", "-5")
+        await settle(pilot)
+        await leave_form(pilot)
+
+    assert snap_compare(_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_snapshot_guide_tables(snap_compare, all_areas) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot: Pilot) -> None:
+        await settle(pilot)
+        await pilot.press("g")
+        await pilot.pause()
+
+    assert snap_compare(_app(), terminal_size=SIZE, run_before=run_before)
+
+
+async def test_escape_leaves_the_form_and_m_shows_multi_gpu_rows() -> None:
+    app = _app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await pick_gemma_16k(pilot)  # focus is in the max-length input
+        table = screen.query_one("#calc-flavors", DataTable)
+        names = {str(table.get_row_at(i)[0]) for i in range(table.row_count)}
+        assert "a100x8" not in names and "a100-large" in names
+        single = table.row_count
+        await pilot.press("escape")
+        assert app.focused is table
+        await pilot.press("m")
+        await pilot.pause()
+        names = {str(table.get_row_at(i)[0]) for i in range(table.row_count)}
+        assert "a100x8" in names
+        await pilot.press("m")
+        await pilot.pause()
+        assert table.row_count == single == 9  # the single-GPU flavors
