@@ -64,11 +64,11 @@ def local_command(script_path: str, *, python: str | None = None) -> Command:
     return Command(("uv", "run", "--script", script_path))
 
 
-def mlx_iters(config: LaunchConfig, num_examples: int) -> int:
+def mlx_iters(config: LaunchConfig, num_examples: int | None) -> int:
     """mlx_lm counts iterations (batches), not epochs."""
     if config.max_steps:
         return int(config.max_steps)
-    per_epoch = -(-max(1, num_examples) // max(1, config.batch_size))
+    per_epoch = -(-max(1, num_examples or 1) // max(1, config.batch_size))
     return max(1, int(per_epoch * config.epochs))
 
 
@@ -84,7 +84,7 @@ def mlx_lora_parameters(config: LaunchConfig) -> dict[str, object]:
     }
 
 
-def mlx_command(config: LaunchConfig, *, python: str, data_dir: str, adapter_dir: str, num_examples: int,
+def mlx_command(config: LaunchConfig, *, python: str, data_dir: str, adapter_dir: str, num_examples: int | None,
                 config_file: str | None = None) -> Command:
     """The guide's `mlx_lm.lora` command, with prompt masking on when the loss is on assistant turns."""
     argv = [
@@ -92,7 +92,9 @@ def mlx_command(config: LaunchConfig, *, python: str, data_dir: str, adapter_dir
         "--model", config.base_model,
         "--train",
         "--data", data_dir,
-        "--iters", str(mlx_iters(config, num_examples)),
+        # Unknown dataset size (a preview): say how the number is made instead of inventing one.
+        "--iters", str(mlx_iters(config, num_examples)) if num_examples is not None or config.max_steps
+        else "<examples/batch*epochs>",
         "--batch-size", str(config.batch_size),
         "--num-layers", str(config.mlx_lora_layers),
         "--learning-rate", str(config.learning_rate),

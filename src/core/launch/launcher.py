@@ -72,7 +72,7 @@ def preview(config: LaunchConfig, *, namespace: str | None = None, run_name: str
                                   NAMESPACE_PLACEHOLDER, run_name=run_name)
     elif config.backend == "mlx":
         command = mlx_command(config, python="python", data_dir="data", adapter_dir="adapters",
-                              num_examples=0 if config.max_steps else 1000, config_file="mlx_config.yaml")
+                              num_examples=None, config_file="mlx_config.yaml")
     else:
         command = local_command(script.filename, python="python" if local_python() else None)
     return script, command
