@@ -64,7 +64,7 @@ def test_the_real_hf_cli_reads_our_command_as_intended(hub_config: LaunchConfig,
     script.write_text(render_script(hub_config).text)
     argv = list(hf_jobs_command(hub_config, str(script), namespace="tester", run_name="gemma-sft-1").argv)
     argv = [str(hf), *argv[1:-1], "--dry-run", argv[-1]]
-    env = {**os.environ, "NO_COLOR": "1"}
+    env = {**os.environ, "NO_COLOR": "1", "HF_HUB_DISABLE_UPDATE_CHECK": "1"}  # no PyPI/Hub update probe
     out = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env, check=True).stdout
     fields = {}
     key = None
