@@ -117,3 +117,16 @@ def test_ps_lists_configured_org_namespaces_too(fake_hub: Any, capsys: Any) -> N
     assert code == 0 and set(jobs) == {mine, org}
     assert jobs[org]["namespace"] == "acme" and jobs[mine]["namespace"] == "tester"
     assert {r.query.get("stage") is None for r in fake_hub.requests_to(r"^/api/jobs/(tester|acme)$")} == {True}
+
+
+def test_inspect_flags_a_loss_that_does_not_decrease(fake_hub: Any, capsys: Any) -> None:
+    logs = []
+    for step in range(1, 41):
+        logs.append(f" {step * 100 // 120:2d}%|#         | {step * 3}/120 [01:00<09:00,  1.25s/it]")
+        logs.append(f"{{'loss': {2.0 + (step % 2) * 0.02}, 'learning_rate': 0.002, 'epoch': {step / 40:.3f}}}")
+    job = fake_hub.create_job(stage="RUNNING", logs=logs)
+    store_job(Store(), job_id=job, extra={"expected_steps": 120})
+    code, out, _ = run(capsys, "jobs", "inspect", job, "--json")
+    data = json.loads(out)
+    assert code == 0 and [d["rule"] for d in data["diagnoses"]] == ["loss-flat"]
+    assert "1e-4 or 5e-5" in data["diagnoses"][0]["fix"]

@@ -194,3 +194,15 @@ def test_progress_from_a_real_local_trainer_line_with_carriage_returns() -> None
     assert tracker.seconds_per_step() == pytest.approx(25.01)
     assert [(p.name, p.step, p.value) for p in tracker.points if p.name == "train/loss"] == [("train/loss", 1, 3.65)]
     assert tracker.summary() == "step 1/4 (25%) · ETA 1m15s"
+
+
+def test_loss_rules() -> None:
+    from core.monitor.diagnosis import diagnose_loss
+
+    falling = [(s, 3.0 - s / 100) for s in range(0, 200, 10)]
+    flat = [(s, 2.0 + (0.01 if s % 20 else -0.01)) for s in range(0, 200, 10)]
+    assert diagnose_loss(falling, expected_steps=486) == []
+    assert [d.rule for d in diagnose_loss(flat, expected_steps=486)] == ["loss-flat"]
+    assert diagnose_loss(flat[:5], expected_steps=486) == []  # too early to tell
+    assert diagnose_loss(flat, expected_steps=5000) == []  # under a fifth of the run
+    assert [d.rule for d in diagnose_loss([(1, 2.0), (2, float("nan"))])] == ["loss-nan"]

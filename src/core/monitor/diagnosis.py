@@ -7,6 +7,7 @@ lines before. Shown as a banner over the log; `tui-tuner jobs inspect --json` li
 
 from __future__ import annotations
 
+import math
 import re
 import shlex
 from collections import deque
@@ -163,3 +164,30 @@ def diagnose_log(lines: Iterable[str], *, flavor: str | None = None) -> list[Dia
     diagnoser = Diagnoser(flavor=flavor)
     diagnoser.feed(enumerate(lines))
     return diagnoser.found
+
+
+def diagnose_loss(points: list[tuple[float, float]], *, expected_steps: int | None = None) -> list[Diagnosis]:
+    """The guide's "Training loss doesn't decrease?" branch, over the loss curve (Trackio or log dicts).
+
+    NaN/inf loss is an error at once; a flat or rising loss is flagged once enough of the run is seen
+    (a fifth of the expected steps, else ten logged points), comparing the mean of the first and last
+    three values so one noisy step does not trigger it.
+    """
+    finite = [(x, y) for x, y in points if math.isfinite(y)]
+    if len(finite) < len(points):
+        bad = next(x for x, y in points if not math.isfinite(y))
+        return [Diagnosis("loss-nan", f"loss is NaN/inf at step {bad:g}",
+                          "Lower the learning rate (try 1e-4 or 5e-5), keep bf16 (not fp16), check the data for "
+                          "empty or broken examples.", None, "", "error")]
+    if len(finite) < 6:
+        return []
+    seen_enough = (finite[-1][0] >= 0.2 * expected_steps) if expected_steps else len(finite) >= 10
+    if not seen_enough:
+        return []
+    head = sum(y for _, y in finite[:3]) / 3
+    tail = sum(y for _, y in finite[-3:]) / 3
+    if tail >= head * 0.98:
+        return [Diagnosis("loss-flat", f"training loss is not decreasing ({head:.3g} → {tail:.3g})",
+                          "Learning rate too high? Try 1e-4 or 5e-5. Check data quality (assessment pass rate) and "
+                          "that the model loads as intended (model_init_kwargs).", None, "", "warning")]
+    return []

@@ -13,14 +13,16 @@ from typing import Any
 from core.config import load_config
 from core.errors import TunerError
 from core.monitor.completion import CompletionCheck, check_completion, needs_check
-from core.monitor.diagnosis import Diagnoser, Diagnosis, diagnose_command, diagnose_status
-from core.monitor.jobs_source import HTTP_PATH, HubJobs
+from core.monitor.diagnosis import Diagnoser, Diagnosis, diagnose_command, diagnose_loss, diagnose_status
+from core.monitor.jobs_source import HTTP_PATH, LOG_READ_TIMEOUT_S, HubJobs
 from core.monitor.local_jobs import cancel_local, local_log_path, stored_job
 from core.monitor.log_buffer import DiskLog, hub_log_path, open_disk_log, read_tail
 from core.monitor.log_follow import FileLogFollower, HubLogSource, LogFollower, LogLine, pid_alive
 from core.monitor.model import JobRow, is_terminal, parse_hub_time
 from core.monitor.progress import ProgressTracker
 from core.store import Store
+
+NO_FOLLOW_READ_TIMEOUT_S = 5.0
 
 DEFAULTS: dict[str, Any] = {
     "refresh_s": 5.0,
@@ -100,7 +102,10 @@ class MonitorSession:
     def log_follower(self, row: JobRow, *, follow: bool, start_index: int = 0,
                      reconnect_s: float | None = None) -> LogFollower | FileLogFollower:
         if row.backend == "hf-jobs":
-            source = HubLogSource(self.hub, row.namespace or self.hub.namespace(), row.id)
+            # Without follow, a live job's stream never closes: like huggingface_hub, 5 s of silence after
+            # the replay means "that is all there is for now".
+            source = HubLogSource(self.hub, row.namespace or self.hub.namespace(), row.id,
+                                  read_timeout=LOG_READ_TIMEOUT_S if follow else NO_FOLLOW_READ_TIMEOUT_S)
             delay = float(reconnect_s if reconnect_s is not None else self.settings["reconnect_s"])
             return LogFollower(source, start_index=start_index, follow=follow, reconnect_delay=delay)
         path = local_log_path(row)
@@ -165,6 +170,8 @@ class MonitorSession:
             count += 1
         diagnoses = diagnose_command(row.command) + diagnoser.found
         diagnoses += diagnose_status(row.stage, row.message, _float(row.extra.get("timeout_s")))
+        loss = [(p.step, p.value) for p in tracker.points if p.name == "train/loss"]
+        diagnoses += diagnose_loss(loss, expected_steps=row.expected_steps)
         insight = JobInsight(row, diagnoses, tracker.summary(), tracker.step, None, count)
         if check_hub_repo and needs_check(row):
             insight.completion = self.completion(row)

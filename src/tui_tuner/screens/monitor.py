@@ -23,7 +23,7 @@ from textual.widgets import DataTable, Input, ProgressBar, Sparkline, Static
 
 from core.errors import TunerError
 from core.monitor.completion import needs_check
-from core.monitor.diagnosis import Diagnoser, Diagnosis, diagnose_command, diagnose_status
+from core.monitor.diagnosis import Diagnoser, Diagnosis, diagnose_command, diagnose_loss, diagnose_status
 from core.monitor.job_list import JobList, RefreshResult
 from core.monitor.log_buffer import DiskLog
 from core.monitor.log_follow import (
@@ -470,7 +470,21 @@ class JobDetailScreen(_JobActions, AreaScreen):
 
     def _plot_log_curves(self) -> None:
         self._plotted_points = len(self.tracker.points)
-        self.query_one("#detail-curves", TrainingCurves).show_series(self._log_series(), "from the log")
+        series = self._log_series()
+        self.query_one("#detail-curves", TrainingCurves).show_series(series, "from the log")
+        self._check_loss(series)
+
+    def _check_loss(self, series: dict[str, list[tuple[float, float]]]) -> None:
+        """The guide's "loss doesn't decrease" branch, on whichever curve we have."""
+        known = {d.rule for d in self.diagnoses}
+        new = [d for d in diagnose_loss(series.get("train/loss", []), expected_steps=self.row.expected_steps)
+               if d.rule not in known]
+        if new:
+            self.diagnoses.extend(new)
+            self._render_banner()
+            if not self.row.is_terminal:
+                for diagnosis in new:
+                    self.notify(f"{diagnosis.title} → {diagnosis.fix}", title="diagnosis", severity="warning")
 
     def _on_notice(self, notice: StreamNotice) -> None:
         labels = {"connected": "streaming", "disconnected": "stream ended, checking the job",
@@ -595,6 +609,7 @@ class JobDetailScreen(_JobActions, AreaScreen):
                     source = f"trackio unavailable: {exc.one_line()[:60]}"
             if series:
                 curves.show_series(series, source)
+                self._check_loss(series)
             elif reader is None:
                 self._plot_log_curves()
             else:
