@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import json
 import re
 from pathlib import Path
 
@@ -349,3 +350,25 @@ async def test_forest_plot_follows_the_highlighted_comparison(results_dir: Path)
         lines = text.splitlines()
         assert lines[1].startswith("p9001") and lines[1].rstrip().endswith("-0.013")
         assert "95% CI [+0.036, +0.085]" in text
+
+
+async def test_names_with_markup_characters_are_shown_verbatim(tmp_path: Path) -> None:
+    d = make_results(tmp_path / "odd", models=("baseline", "ft[v2]"), n_personas=2)
+    people = json.loads((d / "personas.json").read_text())
+    people[0]["name"] = "[bold]Ann[/"
+    people[0]["category"] = "[red"
+    (d / "personas.json").write_text(json.dumps(people))
+    app = start(d)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        screen = app.screen
+        screen.show_side_by_side("p9000", 0)
+        await pilot.pause()
+        text = screen_text(app)
+        assert "p9000 · [bold]Ann[/ · [red" in text and "B: ft[v2]" in text
+        await pilot.press("x")
+        await pilot.pause()
+        await pilot.press("escape")
+        screen.query_one("#eval-tabs", TabbedContent).active = "tab-personas"
+        await pilot.pause()
+        assert "[bold]Ann[/" in screen_text(app)

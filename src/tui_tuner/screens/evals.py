@@ -234,14 +234,14 @@ class EvalScreen(AreaScreen):
                 if request.model != self.report.baseline:
                     self.slot.model_b = request.model
             else:
-                self.notify(f"no model {request.model!r} in these results ({', '.join(models)})", severity="warning")
+                self.notify(f"no model {request.model!r} in these results ({', '.join(models)})", severity="warning", markup=False)
         if request.show is not None and request.show in dict((v, k) for k, v in SHOWS):
             self.query_one("#filter-show", Select).value = request.show
         if request.persona is not None:
             if request.persona in (self.results.persona_ids if self.results else []):
                 self.show_side_by_side(request.persona)
             else:
-                self.notify(f"no persona {request.persona!r} in these results", severity="warning")
+                self.notify(f"no persona {request.persona!r} in these results", severity="warning", markup=False)
         if request.tab is not None:
             self.query_one("#eval-tabs", TabbedContent).active = TABS.get(request.tab, "tab-overview")
 
@@ -280,7 +280,7 @@ class EvalScreen(AreaScreen):
         self._load_error = event.message
         if self.directory is None or self.directory == event.directory:
             self._signature = files_signature(event.directory)
-        self.notify(redact(event.message), severity="error", timeout=8)
+        self.notify(redact(event.message), severity="error", timeout=8, markup=False)
         self._render_banner()
 
     @on(ResultsLoaded)
@@ -293,7 +293,7 @@ class EvalScreen(AreaScreen):
         if was_running and event.report.status != "running":
             # The user is watching a live run: say when it ends, with the verdicts.
             verdicts = "; ".join(f"{v.candidate} {v.status}" for v in event.report.verdicts) or "no verdict"
-            self.notify(f"evaluation {event.report.status}: {verdicts}", timeout=10)
+            self.notify(f"evaluation {event.report.status}: {verdicts}", timeout=10, markup=False)
         self._signature = event.signature
         self._load_error = None
         if not same_dir:
@@ -325,7 +325,7 @@ class EvalScreen(AreaScreen):
         options = [(f"{Path(r['results_dir']).name} ({r['status']})", r["results_dir"]) for r in rows
                    if r["results_dir"]]
         select = self.query_one("#eval-recent", Select)
-        select.set_options(options)
+        select.set_options([(Text(label), value) for label, value in options])
         select.disabled = not options
 
     # --- rendering -----------------------------------------------------------------------------
@@ -533,7 +533,7 @@ class EvalScreen(AreaScreen):
             if self._options.get(selector) == values and keep:
                 continue  # same choices (a live reload): leave the user's pick and an open dropdown alone
             old = select.value
-            select.set_options([(v, v) for v in values])
+            select.set_options([(Text(v), v) for v in values])  # Text: names from files are not markup
             self._options[selector] = values
             if keep and old != Select.NULL and old in values:
                 select.value = old
@@ -705,12 +705,17 @@ class EvalScreen(AreaScreen):
         k = results.conversations_per_persona or 1
         slot.conv_index = min(max(0, slot.conv_index), k - 1)
         personas = order if slot.persona_id in order or slot.persona_id is None else [*order, slot.persona_id]
-        self._set_select("#pick-persona", [(pid, pid) for pid in personas], slot.persona_id)
-        self._set_select("#pick-conv", [(f"conversation {i + 1} of {k}", i) for i in range(k)], slot.conv_index)
-        self._set_select("#model-a", [(f"A: {m}", m) for m in models], slot.model_a)
-        self._set_select("#model-b", [(f"B: {m}", m) for m in models], slot.model_b)
+        def label(pid: str) -> str:
+            persona = results.persona(pid)
+            return " · ".join(part for part in (pid, redact(persona.name), persona.category) if part)
 
-    def _set_select(self, selector: str, options: list[tuple[str, object]], value: object) -> None:
+        # Labels are Text, not str: names from the results files must not be parsed as markup.
+        self._set_select("#pick-persona", [(Text(label(pid)), pid) for pid in personas], slot.persona_id)
+        self._set_select("#pick-conv", [(f"conversation {i + 1} of {k}", i) for i in range(k)], slot.conv_index)
+        self._set_select("#model-a", [(Text(f"A: {m}"), m) for m in models], slot.model_a)
+        self._set_select("#model-b", [(Text(f"B: {m}"), m) for m in models], slot.model_b)
+
+    def _set_select(self, selector: str, options: list[tuple[Text | str, object]], value: object) -> None:
         select = self.query_one(selector, Select)
         values = [v for _, v in options]
         if self._options.get(selector) != values:
@@ -843,9 +848,9 @@ class EvalScreen(AreaScreen):
         try:
             path = self.export(request)
         except (OSError, ValueError) as exc:
-            self.notify(f"export failed: {redact(str(exc))}", severity="error", timeout=8)
+            self.notify(f"export failed: {redact(str(exc))}", severity="error", timeout=8, markup=False)
             return
-        self.notify(f"wrote {path}")
+        self.notify(f"wrote {path}", markup=False)
 
     def export(self, request: ExportRequest) -> Path:
         """Write an export; the personas and conversations CSVs keep the viewer's filters and sort."""
