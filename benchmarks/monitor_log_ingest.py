@@ -158,7 +158,8 @@ def report(results: dict[str, float], lines: int, batch: int) -> str:
         "# Monitor benchmarks",
         "",
         f"Run: `.venv/bin/python benchmarks/monitor_log_ingest.py --lines {lines}` "
-        f"({os.cpu_count()} CPUs, {cpu}, Python {platform.python_version()}, shared machine).",
+        f"({os.cpu_count()} CPUs, {cpu}, Python {platform.python_version()}, shared machine: load average "
+        f"{results['load']:.1f} at the start).",
         "Lines are shaped like a real SFT log (tqdm bars, Trainer dicts, warnings, ~90 characters).",
         f"The log view keeps the last 20,000 lines; every line goes to the on-disk full log. Batches of {batch:,}.",
         "",
@@ -193,7 +194,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help="write the markdown report here")
     args = parser.parse_args()
     os.environ.setdefault("TUI_TUNER_HOME", tempfile.mkdtemp(prefix="tui-tuner-bench-"))
+    load = os.getloadavg()[0]
     results = asyncio.run(bench(args.lines, args.batch))
+    results["load"] = load
     text = report(results, args.lines, args.batch)
     print(text)
     if args.out:

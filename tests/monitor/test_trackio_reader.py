@@ -106,3 +106,46 @@ def test_remote_reader_failure_is_one_line() -> None:
 
     with pytest.raises(TunerError, match=r"Trackio http://127\.0\.0\.1:9/"):
         TrackioRemoteReader("http://127.0.0.1:9/", "p", "r").poll()
+
+
+LIVE_WRITER = textwrap.dedent("""
+    import sys, time, trackio
+    trackio.init(project="live-sft", name="run-live")
+    for s in range(1, 6):
+        trackio.log({"train/loss": 3.0 / s, "train/global_step": s})
+    time.sleep(1.5)  # trackio flushes its batch every 0.5 s
+    print("LOGGED", flush=True)
+    sys.stdin.readline()
+    for s in range(6, 11):
+        trackio.log({"train/loss": 3.0 / s, "train/global_step": s})
+    trackio.finish()
+    print("DONE", flush=True)
+""")
+
+
+def test_reads_while_the_training_process_is_writing() -> None:
+    import time
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    writer = subprocess.Popen([sys.executable, "-c", LIVE_WRITER], env=env, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert writer.stdin is not None and writer.stdout is not None
+        for line in writer.stdout:
+            if line.startswith("LOGGED"):
+                break
+        reader = TrackioLocalReader("live-sft", "run-live")
+        deadline = time.monotonic() + 10
+        while len(reader.poll().series.get("train/loss", [])) < 5 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert [x for x, _ in reader.metrics.series["train/loss"]] == [1.0, 2.0, 3.0, 4.0, 5.0]
+        assert writer.poll() is None  # the writer still holds the DB open (WAL) while we read
+        writer.stdin.write("go\n")
+        writer.stdin.flush()
+        for line in writer.stdout:
+            if line.startswith("DONE"):
+                break
+        assert [x for x, _ in reader.poll().series["train/loss"]] == [float(s) for s in range(1, 11)]
+    finally:
+        writer.kill()
+        writer.wait(10)
