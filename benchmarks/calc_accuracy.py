@@ -64,6 +64,16 @@ def summary(scored: list[dict[str, object]]) -> list[tuple[str, int, float, floa
     return lines
 
 
+def by_source(scored: list[dict[str, object]]) -> dict[tuple[str, str], list[float]]:
+    groups: dict[tuple[str, str], list[float]] = {}
+    for r in scored:
+        rid = str(r["id"])
+        source = ("LitGPT QLoRA" if rid.startswith("LitGPT-hub") and rid.endswith("qlora") else
+                  "LitGPT LoRA" if rid.startswith("LitGPT-hub") else rid.split("-")[0].split("/")[0])
+        groups.setdefault((source, str(r["group"])), []).append(abs(float(r["ours_err"])))  # type: ignore[arg-type]
+    return groups
+
+
 def markdown(scored: list[dict[str, object]], unmapped: list, *, with_rows: bool = True) -> str:
     out = ["| group | rows | ours: median \\|err\\| | ours: p90 \\|err\\| | ours: median signed err | "
            "accelerate rows | accelerate: median \\|err\\| | accelerate: p90 \\|err\\| |",
@@ -72,6 +82,10 @@ def markdown(scored: list[dict[str, object]], unmapped: list, *, with_rows: bool
         out.append(f"| {group} | {n} | {med:.1%} | {p90:.1%} | {signed:+.1%} | {n_acc} | "
                    + (f"{a_med:.1%} | {a_p90:.1%} |" if n_acc else "n/a | n/a |"))
     if with_rows:
+        out += ["", "By source (median |err| of our estimate):", "", "| source | group | rows | median \\|err\\| | max \\|err\\| |",
+                "|---|---|---|---|---|"]
+        for (source, group), errs in sorted(by_source(scored).items()):
+            out.append(f"| {source} | {group} | {len(errs)} | {statistics.median(errs):.1%} | {max(errs):.1%} |")
         out += ["", "| row | group | measured | ours | err | accelerate | err | assumption |", "|---|---|---|---|---|---|---|---|"]
         for r in scored:
             acc = r["accel"]

@@ -1,0 +1,50 @@
+"""The development-set mapping and the accuracy it gives (regression guard for the fitted constants)."""
+
+from __future__ import annotations
+
+import statistics
+
+import pytest
+
+from benchmarks.calc_accuracy import percentile
+from benchmarks.calc_devset import DEV_CSV, in_scope, load_rows, map_row, mapped_rows
+
+pytestmark = pytest.mark.skipif(not DEV_CSV.exists(), reason="shared dev set not present")
+
+
+def test_every_row_is_mapped_or_explained() -> None:
+    rows = load_rows()
+    assert len(rows) == 116
+    mapped, unmapped = mapped_rows()
+    assert len(mapped) + len(unmapped) == 116
+    for u in unmapped:
+        assert u.reason and "\n" not in u.reason
+    in_scope_unmapped = [u for u in unmapped if not u.reason.startswith("quality")]
+    assert {u.row_id for u in unmapped if u.reason.startswith("quality")} == {r["id"] for r in rows if not in_scope(r)}
+    assert len(in_scope_unmapped) < len(mapped)
+
+
+def test_suspect_rows_are_never_scored() -> None:
+    for row in load_rows():
+        if row["quality"].startswith("SUSPECT"):
+            assert not hasattr(map_row(row), "predict")
+
+
+def errors(group: str) -> list[float]:
+    mapped, _ = mapped_rows()
+    return [abs(m.predict() - m.measured_bytes) / m.measured_bytes for m in mapped if m.group == group]
+
+
+def test_inference_accuracy() -> None:
+    errs = errors("inference")
+    assert len(errs) >= 40
+    assert statistics.median(errs) <= 0.05 and percentile(errs, 0.9) <= 0.15
+
+
+def test_training_accuracy() -> None:
+    errs = errors("training")
+    assert len(errs) >= 15
+    assert statistics.median(errs) <= 0.05
+    # The p90 target (15%) is missed because of the five LitGPT QLoRA rows (see docs/benchmarks/calc.md);
+    # this bound only guards against regressions.
+    assert percentile(errs, 0.9) <= 0.25
