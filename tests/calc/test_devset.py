@@ -5,7 +5,6 @@ from __future__ import annotations
 import statistics
 
 import pytest
-
 from benchmarks.calc_accuracy import percentile
 from benchmarks.calc_devset import DEV_CSV, in_scope, load_rows, map_row, mapped_rows
 
