@@ -193,3 +193,37 @@ def test_no_merge_path_serves_the_adapter_as_a_gguf_lora(sharded_base: Path, lor
                       and e.text.startswith("$ "))
     assert "--lora" in server_cmd and "smol-LoRA-F16.gguf" in server_cmd
     assert run.smoke.ok
+
+
+def test_preflight_names_what_llama_cpp_lacks(sharded_base: Path, lora_adapter: Path, tmp_path: Path) -> None:
+    from core.llama_cpp import LlamaCppInstall
+
+    missing = LlamaCppInstall(root=None, source="none",
+                              problems=["convert_hf_to_gguf.py not found (run `tui-tuner llama-cpp install`)",
+                                        "llama-quantize not found (not built; run `tui-tuner llama-cpp install`)"])
+    spec = ConvertSpec(output_dir=tmp_path / "o", base_model=str(sharded_base), adapter=str(lora_adapter))
+    run = ConversionRun(spec, llama=missing, store=Store(tmp_path / "s"))
+
+    async def consume() -> list:
+        return [e async for e in run.events()]
+
+    events = asyncio.run(consume())
+    failed = next(e for e in events if isinstance(e, StepFailed))
+    assert failed.step == "preflight"
+    assert "convert_hf_to_gguf.py with its gguf-py" in failed.error and "llama-quantize" in failed.error
+    assert "llama-server" in failed.error and "tui-tuner llama-cpp install" in failed.hint
+
+
+def test_disk_preflight_refuses_before_writing(sharded_base: Path, lora_adapter: Path, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import collections
+
+    from core.convert import pipeline
+
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(pipeline.shutil, "disk_usage", lambda _p: usage(10**9, 10**9 - 10**6, 10**6))
+    spec = ConvertSpec(output_dir=tmp_path / "o", base_model=str(sharded_base), adapter=str(lora_adapter))
+    events, _ = run_pipeline(spec, Store(tmp_path / "s"))
+    failed = next(e for e in events if isinstance(e, StepFailed))
+    assert failed.step == "preflight" and failed.error.startswith("not enough disk space")
+    assert not (tmp_path / "o" / "merged").exists()

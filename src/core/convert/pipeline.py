@@ -620,11 +620,14 @@ class ConversionRun:
         from core.convert.merge import read_adapter, shard_files, weights_bytes
 
         assert self.base_dir is not None and self.adapter_dir is not None
+        from core.convert.safetensors_stream import read_header
+
         size = weights_bytes(self.base_dir)
-        largest = max(p.stat().st_size for p in shard_files(self.base_dir))
+        largest = max(e.end - e.start for p in shard_files(self.base_dir) for e in read_header(p)[0])
         available = psutil.virtual_memory().available
         peft_need = int(size * 1.1 + PEFT_OVERHEAD)
-        low_need = int(2 * largest + LOWRAM_OVERHEAD)
+        # tensor read + fp32 delta + merged copy of the largest tensor (fp32 delta is 2x a bf16 tensor)
+        low_need = int(4 * largest + LOWRAM_OVERHEAD)
         params_b = size / 2 / 1e9
         lines = [
             f"base weights {size / GB:.2f} GB in {len(shard_files(self.base_dir))} shard(s) ≈ {params_b:.2f}B params "
