@@ -18,8 +18,6 @@ from core.flavors import get_flavor
 TERMINAL_STAGES = frozenset({"COMPLETED", "CANCELED", "ERROR", "DELETED"})
 """huggingface_hub 2.4.0 `TERMINAL_JOB_STAGES`; anything else (SCHEDULING, RUNNING, UPDATING, …) is live."""
 
-BILLED_STAGES = frozenset({"RUNNING", "UPDATING"})
-
 
 def is_terminal(stage: str) -> bool:
     return stage.upper() in TERMINAL_STAGES
