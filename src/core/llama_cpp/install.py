@@ -134,6 +134,24 @@ class _StepError(Exception):
         self.step, self.line, self.code = step, line, code
 
 
+def _github_reachable(timeout: float = 3.0) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("github.com", 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _pick_source() -> str:
+    for source in ("sdist", "git"):
+        root = cache_tree_dir(source)
+        if (root / "build" / "bin" / "llama-server").is_file() and (root / "convert_hf_to_gguf.py").is_file():
+            return source
+    return "git" if _github_reachable() else "sdist"
+
+
 def _extract_vendor(sdist: Path, dest: Path, version: str) -> str | None:
     """Unpack `vendor/llama.cpp` of the sdist into `dest`; return the vendored commit when recorded."""
     prefix = f"llama_cpp_python-{version}/vendor/llama.cpp/"
@@ -164,9 +182,16 @@ async def install_llama_cpp(
     sdist_file: Path | None = None,
     force_rebuild: bool = False,
 ) -> AsyncIterator[Event]:
-    """Fetch, build and set up llama.cpp, streaming events. Idempotent; safe to cancel and rerun."""
-    if source not in {"sdist", "git"}:
-        raise TunerError(f"unknown source {source!r}", field="--source", hint="use sdist or git")
+    """Fetch, build and set up llama.cpp, streaming events. Idempotent; safe to cancel and rerun.
+
+    `source="auto"`: an existing managed tree if one is built, else a git fetch of the pinned commit when
+    GitHub answers, else the sdist from PyPI.
+    """
+    if source not in {"sdist", "git", "auto"}:
+        raise TunerError(f"unknown source {source!r}", field="--source", hint="use auto, sdist or git")
+    if source == "auto":
+        source = await asyncio.to_thread(_pick_source)
+        yield LogLine("source", f"source: {source} (auto)")
     python = python or sys.executable
     jobs = jobs or os.cpu_count() or 2
     root = cache_tree_dir(source) if version == PINNED_SDIST_VERSION or source == "git" else (

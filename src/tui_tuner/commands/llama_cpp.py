@@ -155,9 +155,10 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
 
     install = sub.add_parser("install", parents=[parent],
                              help="get the pinned llama.cpp and build llama-quantize + llama-server (no-op when built)")
-    install.add_argument("--source", choices=["sdist", "git"], default="sdist",
-                         help="sdist: vendor/llama.cpp of the llama-cpp-python sdist from PyPI (default); "
-                              "git: fetch the pinned commit from GitHub")
+    install.add_argument("--source", choices=["auto", "sdist", "git"], default="auto",
+                         help="git: fetch the pinned commit from GitHub; sdist: vendor/llama.cpp of the "
+                              "llama-cpp-python sdist from PyPI (offline-friendly); auto (default): a tree "
+                              "already built, else git when GitHub answers, else sdist")
     install.add_argument("--sdist-file", help="use this llama_cpp_python-*.tar.gz instead of downloading it")
     install.add_argument("--python", default=sys.executable,
                          help="interpreter whose environment gets the converter's requirements")
