@@ -114,7 +114,7 @@ def _logs(args: argparse.Namespace) -> int:
     for line in lines:
         if args.json:
             emit_json_line({"index": line.index, "text": line.text, "timestamp": line.timestamp})
-        else:
+        elif not line.text.startswith("===== Job started"):  # the platform's banner, hidden like `hf jobs logs`
             sys.stdout.write(line.text + "\n")
     sys.stdout.flush()
     return 0
