@@ -123,6 +123,9 @@ async def test_drill_down_and_side_by_side(results_dir: Path) -> None:
         text = screen_text(app)
         assert "[baseline] reply 0 to p9001#0" in text and "[ft-a] reply 0 to p9001#0" in text
         assert "empathy of ft-a on p9001 was" in text
+        a = screen.results.record("p9001", "baseline", 0).assessment
+        b = screen.results.record("p9001", "ft-a", 0).assessment
+        assert f"ft-a − baseline: {b.score - a.score:+.3f}   empathy" in text
         await pilot.press("c")
         await pilot.press("c")
         screen.query_one("#model-b", Select).value = "ft-b"

@@ -38,7 +38,14 @@ from core.evals.report import (
     settings_from_config,
     write_export,
 )
-from core.evals.results import CONVERSATIONS_FILE, PERSONAS_FILE, RUN_FILE, EvalResults, load_results
+from core.evals.results import (
+    CONVERSATIONS_FILE,
+    PERSONAS_FILE,
+    RUN_FILE,
+    ConversationRecord,
+    EvalResults,
+    load_results,
+)
 from core.redact import redact
 from tui_tuner.screens.base import AreaScreen
 from tui_tuner.widgets.eval_export import ExportDialog, ExportRequest
@@ -200,6 +207,7 @@ class EvalScreen(AreaScreen):
                         yield Select([], prompt="conversation", id="pick-conv")
                         yield Select([], prompt="model A", id="model-a")
                         yield Select([], prompt="model B", id="model-b")
+                    yield Static(id="transcript-delta")
                     with Horizontal(id="transcripts"):
                         yield TranscriptPane(id="pane-a")
                         yield TranscriptPane(id="pane-b")
@@ -416,6 +424,8 @@ class EvalScreen(AreaScreen):
     def _signed(self, value: float | None) -> Text:
         if value is None:
             return Text("—")
+        if abs(value) < 5e-4:  # rounds to ±0.000: show it as no change, not as a coloured gain or loss
+            return Text("+0.000")
         style = self._colour("success", "green") if value > 0 else self._colour("error", "red") if value < 0 else ""
         return Text(f"{value:+.3f}", style=style)
 
@@ -732,14 +742,34 @@ class EvalScreen(AreaScreen):
             pane_b.show("—", None, missing="no conversation to show")
             return
         slot = self.slot
+        records = []
         for pane, model in ((pane_a, slot.model_a), (pane_b, slot.model_b)):
             if model is None:
                 pane.show("—", None, missing="no model")
+                records.append(None)
                 continue
             record = results.record(slot.persona_id, model, slot.conv_index)
+            records.append(record)
             pane.show(model, record, conversations=results.conversations_per_persona,
                       missing=f"{slot.persona_id} conversation {slot.conv_index + 1} has not finished under "
                               f"{model} yet")
+        self._render_transcript_delta(*records)
+
+    def _render_transcript_delta(self, a: ConversationRecord | None, b: ConversationRecord | None) -> None:
+        """One line: how the judge scored B against A on this conversation, in total and per criterion."""
+        delta = self.query_one("#transcript-delta", Static)
+        if a is None or b is None or a.assessment is None or b.assessment is None:
+            delta.update("")
+            return
+        text = Text()
+        text.append(f"{b.model} − {a.model}: ", style="bold")
+        text.append_text(self._signed(b.assessment.score - a.assessment.score))
+        scores_a = {c.id: c.score for c in a.assessment.criteria}
+        for c in b.assessment.criteria:
+            if c.id in scores_a:
+                text.append(f"   {c.id} ")
+                text.append_text(self._signed(c.score - scores_a[c.id]))
+        delta.update(text)
 
     @on(Select.Changed, "#pick-persona, #pick-conv, #model-a, #model-b")
     def _transcript_pick(self, event: Select.Changed) -> None:
