@@ -207,3 +207,40 @@ async def test_escape_leaves_the_form_and_m_shows_multi_gpu_rows() -> None:
         await pilot.press("m")
         await pilot.pause()
         assert table.row_count == single == 9  # the single-GPU flavors
+
+
+async def inference_qwen3_8b_32k(pilot: Pilot) -> None:
+    screen = pilot.app.screen
+    screen.query_one("#mode", Select).value = "inference"
+    screen.query_one("#model", Input).value = "qwen3-8b"
+    await type_into(pilot, "max_length", "32768")
+    await settle(pilot)
+
+
+async def test_inference_mode() -> None:
+    app = _app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await inference_qwen3_8b_32k(pilot)
+        assert screen.result.estimate.kind == "inference"
+        assert screen.query_one("#optimizer", Select).display is False or \
+            screen.query_one("#training-fields").has_class("-hidden")
+        summary = text_of(screen, "#calc-summary")
+        assert "inference" in summary and "Recommended:" in summary
+        kv = screen.result.estimate.term("kv_cache").bytes
+        assert kv == 2 * 36 * 8 * 128 * 2 * 32768
+        screen.query_one("#weights", Select).value = "awq-int4"
+        await settle(pilot)
+        assert screen.result.estimate.inputs.weights == "awq-int4"
+        screen.query_one("#mode", Select).value = "training"
+        await settle(pilot)
+        assert screen.result.estimate.kind == "training"
+        assert not screen.query_one("#training-fields").has_class("-hidden")
+
+
+def test_snapshot_inference(snap_compare, all_areas) -> None:  # type: ignore[no-untyped-def]
+    async def run_before(pilot: Pilot) -> None:
+        await inference_qwen3_8b_32k(pilot)
+        await leave_form(pilot)
+
+    assert snap_compare(_app(), terminal_size=SIZE, run_before=run_before)

@@ -12,8 +12,15 @@ from typing import Any
 
 from core.costing import RunCost, RunPlan, recommended, run_costs
 from core.errors import TunerError
+from core.flavors import Flavor
 from core.memory.architecture import ModelArchitecture
-from core.memory.estimate import MemoryEstimate, MemoryInputs, estimate_training
+from core.memory.estimate import (
+    InferenceInputs,
+    MemoryEstimate,
+    MemoryInputs,
+    estimate_inference,
+    estimate_training,
+)
 from core.memory.formats import DTYPE_BYTES, LOSS_IMPLS, METHODS
 from core.memory.resolve import resolve_architecture
 
@@ -22,7 +29,9 @@ DEFAULT_FIELDS: dict[str, Any] = {
     "lora_r": "64", "lora_targets": "q_proj,k_proj,v_proj,o_proj", "lora_dropout": "0.05",
     "optimizer": "adamw_8bit", "gradient_checkpointing": True, "dtype": "bf16", "loss_impl": "hf",
     "examples": "1000", "epochs": "3", "tokens_per_example": "", "mfu": "",
+    "mode": "training", "weights": "bf16", "kv_dtype": "bf16",
 }
+MODES = ("training", "inference")
 INT_FIELDS = {"max_length": 10_000_000, "batch_size": 100_000, "grad_accum": 1_000_000, "lora_r": 65_536,
               "examples": 1_000_000_000}
 # Names the estimator uses in TunerError.field, mapped to form field names.
@@ -46,10 +55,15 @@ class CalcResult:
     estimate: MemoryEstimate
     plan: RunPlan
     runs: list[RunCost] = field(default_factory=list)
+    """Training: one row per GPU flavor with time and cost. Inference: empty (no run to price)."""
     best: RunCost | None = None
 
     def run_for(self, flavor_name: str) -> RunCost | None:
         return next((r for r in self.runs if r.flavor.name == flavor_name), None)
+
+    @property
+    def best_flavor(self) -> Flavor | None:
+        return self.best.flavor if self.best else self.estimate.cheapest_flavor
 
 
 def _int(text: Any, name: str, errors: dict[str, str]) -> int | None:
@@ -133,7 +147,21 @@ def parse_fields(fields: Mapping[str, Any], *, allow_hub: bool = True) -> tuple[
 
 
 def calculate(fields: Mapping[str, Any], *, allow_hub: bool = True) -> CalcResult:
+    """Training (default) or, with `mode = "inference"`, generation with `max_length` tokens of context."""
     inputs, plan = parse_fields(fields, allow_hub=allow_hub)
+    values = {**DEFAULT_FIELDS, **fields}
+    mode = str(values.get("mode") or "training")
+    if mode not in MODES:
+        raise FormErrors({"mode": f"unknown mode {mode!r} (training or inference)"})
+    if mode == "inference":
+        try:
+            est = estimate_inference(InferenceInputs(
+                arch=inputs.arch, context_length=inputs.max_length, batch_size=inputs.batch_size,
+                weights=str(values["weights"]), kv_dtype=str(values["kv_dtype"])))
+        except TunerError as exc:
+            name = {"quant": "weights"}.get(exc.field or "", exc.field or "weights")
+            raise FormErrors({name: exc.message}) from None
+        return CalcResult(arch=inputs.arch, inputs=inputs, estimate=est, plan=plan)
     estimate = estimate_training(inputs)
     runs = run_costs(estimate, plan)
     return CalcResult(arch=inputs.arch, inputs=inputs, estimate=estimate, plan=plan, runs=runs,

@@ -27,15 +27,18 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Input, Label, Select, Static, Switch
 
 from core.costing import RunCost
-from core.flavors import Flavor, get_flavor
+from core.flavors import Flavor, get_flavor, gpu_flavors
 from core.memory.catalog import CATALOG, find_entry
-from core.memory.formats import LOSS_LABELS, OPTIMIZERS
+from core.memory.estimate import KV_BYTES
+from core.memory.formats import LOSS_LABELS, OPTIMIZERS, WEIGHT_FORMATS
 from core.memory.plan import DEFAULT_FIELDS, CalcResult, FormErrors, calculate, cli_command
 from core.redact import redact
 from tui_tuner.screens.base import AreaScreen
 from tui_tuner.widgets.calc_chart import MemoryChart
 
 DEBOUNCE_S = 0.3
+SHARED_FIELDS = {"max_length", "batch_size"}
+"""Fields that inference uses too; the others only matter for training."""
 TEXT_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("max_length", "Max length (tokens)", "padded sequence length"),
     ("batch_size", "Batch size", "per-device micro-batch"),
@@ -52,6 +55,7 @@ RUN_FIELDS: tuple[tuple[str, str, str], ...] = (
 )
 METHOD_OPTIONS = [("QLoRA (4-bit NF4)", "qlora"), ("LoRA (16-bit base)", "lora"),
                   ("Full fine-tune", "full")]
+MODE_OPTIONS = [("Training step", "training"), ("Inference (weights + KV cache)", "inference")]
 TERM_COLUMNS = ("Term", "GB", "Share", "How")
 FLAVOR_COLUMNS = ("Flavor", "GPU", "$/h", "Verdict", "Headroom", "Est. time", "Est. cost")
 DTYPE_OPTIONS = [("bf16", "bf16"), ("fp16", "fp16"), ("fp32 (AMP, fp32 master)", "fp32")]
@@ -61,12 +65,12 @@ def _gb(value: float) -> str:
     return f"{value / 1e9:.2f}"
 
 
-def verdict(run: RunCost, best: RunCost | None) -> Text:
+def verdict(run: RunCost, best: Flavor | None) -> Text:
     if run.headroom_bytes < 0:
         return Text(f"no: {-run.headroom_bytes / 1e9:.1f} GB short", style="red")
     if run.problem:
         return Text(f"no: {run.problem.split(' (')[0]}", style="red")
-    if best is not None and run.flavor.name == best.flavor.name:
+    if best is not None and run.flavor.name == best.name:
         return Text("★ recommended" + (" (tight)" if run.tight else ""), style="bold green")
     return Text("fits (tight)" if run.tight else "fits", style="yellow" if run.tight else "green")
 
@@ -135,30 +139,43 @@ class CalculatorScreen(AreaScreen):
         keys = [e.key for e in CATALOG] + [h for e in CATALOG for h in e.hub_ids]
         with Horizontal(id="calc-body"):
             with VerticalScroll(id="calc-form"):
+                yield Label("Estimate")
+                yield Select(MODE_OPTIONS, value=defaults["mode"], allow_blank=False, id="mode")
                 yield Static("Model", classes="section-title")
                 yield Select([(f"{e.display} · {e.family}", e.key) for e in CATALOG], prompt="catalog…",
                              id="model-pick", allow_blank=True)
                 yield Input(str(defaults["model"]), placeholder="catalog key, Hub id or config.json path",
                             id="model", suggester=SuggestFromList(keys, case_sensitive=False))
                 yield Static("", id="model-error", classes="field-error")
-                yield Label("Method")
-                yield Select(METHOD_OPTIONS, value=defaults["method"], allow_blank=False, id="method")
+                with Vertical(id="inference-fields", classes="-hidden"):
+                    yield Label("Weights")
+                    yield Select([(w, w) for w in WEIGHT_FORMATS], value=defaults["weights"], allow_blank=False,
+                                 id="weights")
+                    yield Static("", id="weights-error", classes="field-error")
+                    yield Label("KV cache dtype")
+                    yield Select([(k, k) for k in KV_BYTES], value=defaults["kv_dtype"], allow_blank=False,
+                                 id="kv_dtype")
+                yield Label("Method", classes="training-only")
+                yield Select(METHOD_OPTIONS, value=defaults["method"], allow_blank=False, id="method",
+                             classes="training-only")
                 for name, label, hint in TEXT_FIELDS:
                     yield from self._field(name, label, hint, defaults)
-                yield Label("Optimizer")
-                yield Select([(k, k) for k in OPTIMIZERS], value=defaults["optimizer"], allow_blank=False,
-                             id="optimizer")
-                with Horizontal(classes="switch-row"):
-                    yield Switch(value=bool(defaults["gradient_checkpointing"]), id="gradient_checkpointing")
-                    yield Label("Gradient checkpointing")
-                yield Label("Dtype")
-                yield Select(DTYPE_OPTIONS, value=defaults["dtype"], allow_blank=False, id="dtype")
-                yield Label("Loss path")
-                yield Select([(label, key) for key, label in LOSS_LABELS.items()], value=defaults["loss_impl"],
-                             allow_blank=False, id="loss_impl")
-                yield Static("Run", classes="section-title")
-                for name, label, hint in RUN_FIELDS:
-                    yield from self._field(name, label, hint, defaults)
+                with Vertical(id="training-fields", classes="training-only"):
+                    yield Label("Optimizer")
+                    yield Select([(k, k) for k in OPTIMIZERS], value=defaults["optimizer"], allow_blank=False,
+                                 id="optimizer")
+                    yield Static("", id="optimizer-error", classes="field-error")
+                    with Horizontal(classes="switch-row"):
+                        yield Switch(value=bool(defaults["gradient_checkpointing"]), id="gradient_checkpointing")
+                        yield Label("Gradient checkpointing")
+                    yield Label("Dtype")
+                    yield Select(DTYPE_OPTIONS, value=defaults["dtype"], allow_blank=False, id="dtype")
+                    yield Label("Loss path")
+                    yield Select([(label, key) for key, label in LOSS_LABELS.items()],
+                                 value=defaults["loss_impl"], allow_blank=False, id="loss_impl")
+                    yield Static("Run", classes="section-title")
+                    for name, label, hint in RUN_FIELDS:
+                        yield from self._field(name, label, hint, defaults)
             with Vertical(id="calc-results"):
                 yield Static("", id="calc-summary")
                 yield Static("", id="calc-stale", classes="warning-line")
@@ -167,9 +184,10 @@ class CalculatorScreen(AreaScreen):
                 yield DataTable(id="calc-flavors", cursor_type="row", zebra_stripes=True)
 
     def _field(self, name: str, label: str, hint: str, defaults: dict[str, Any]) -> ComposeResult:
-        yield Label(label)
-        yield Input(str(defaults.get(name, "")), placeholder=hint, id=name)
-        yield Static("", id=f"{name}-error", classes="field-error")
+        extra = "" if name in SHARED_FIELDS else " training-only"
+        yield Label(label, id=f"{name}-label", classes=extra.strip())
+        yield Input(str(defaults.get(name, "")), placeholder=hint, id=name, classes=extra.strip())
+        yield Static("", id=f"{name}-error", classes="field-error" + extra)
 
     def _defaults(self) -> dict[str, Any]:
         """Form defaults, overridable in the config file's [calc] table (e.g. model = "qwen3-8b")."""
@@ -191,7 +209,7 @@ class CalculatorScreen(AreaScreen):
         values: dict[str, Any] = {"model": self.query_one("#model", Input).value}
         for name, _, _ in (*TEXT_FIELDS, *RUN_FIELDS):
             values[name] = self.query_one(f"#{name}", Input).value
-        for name in ("method", "optimizer", "dtype", "loss_impl"):
+        for name in ("mode", "method", "optimizer", "dtype", "loss_impl", "weights", "kv_dtype"):
             values[name] = self.query_one(f"#{name}", Select).value
         values["gradient_checkpointing"] = self.query_one("#gradient_checkpointing", Switch).value
         return values
@@ -204,7 +222,18 @@ class CalculatorScreen(AreaScreen):
             if isinstance(event.value, str) and event.value:
                 self.query_one("#model", Input).value = event.value
             return
+        if event.control.id == "mode":
+            self._show_mode(str(event.value))
         self._schedule()
+
+    def _show_mode(self, mode: str) -> None:
+        """Inference needs the weight format and KV dtype; the training-only fields step aside."""
+        inference = mode == "inference"
+        self.query_one("#inference-fields").set_class(not inference, "-hidden")
+        for widget in self.query(".training-only"):
+            widget.set_class(inference, "-hidden")
+        label = self.query_one("#max_length-label", Label)
+        label.update("Context (prompt + generated)" if inference else "Max length (tokens)")
 
     def _schedule(self) -> None:
         if self._timer is not None:
@@ -254,9 +283,9 @@ class CalculatorScreen(AreaScreen):
             return
         stale.update("")
         self.result = outcome
-        best = outcome.best
-        if self.chart_flavor is None or outcome.run_for(self.chart_flavor.name) is None or self._follow_best:
-            self.chart_flavor = best.flavor if best else get_flavor("h200")
+        best = outcome.best_flavor
+        if self.chart_flavor is None or self._follow_best or not self.chart_flavor.is_gpu:
+            self.chart_flavor = best or get_flavor("h200")
         self._render_result(outcome)
 
     _follow_best = True
@@ -266,11 +295,14 @@ class CalculatorScreen(AreaScreen):
     def _render_result(self, result: CalcResult) -> None:
         est = result.estimate
         arch = result.arch
-        best = result.best
+        best = result.best_flavor
+        inference = est.kind == "inference"
         summary = Text()
         summary.append(f"{arch.name}", style="bold")
-        summary.append(f"  {arch.total_params / 1e9:.2f}B params · vocab {arch.vocab_size:,} · "
-                       f"{result.inputs.method} · {result.inputs.max_length:,} tokens × {result.inputs.batch_size}\n")
+        what = (f"inference · {est.inputs.weights} weights · {est.inputs.context_length:,} tokens of context × "  # type: ignore[union-attr]
+                f"{est.inputs.batch_size}" if inference else  # type: ignore[union-attr]
+                f"{result.inputs.method} · {result.inputs.max_length:,} tokens × {result.inputs.batch_size}")
+        summary.append(f"  {arch.total_params / 1e9:.2f}B params · vocab {arch.vocab_size:,} · {what}\n")
         summary.append(f"Peak {est.total_gb:.1f} GB", style="bold")
         logits = est.term("logits")
         if logits is not None and logits.bytes:
@@ -278,13 +310,14 @@ class CalculatorScreen(AreaScreen):
         summary.append(f" · peak at {est.peak_phase}\n")
         if best is not None:
             summary.append("Recommended: ", style="bold")
-            summary.append(f"{best.flavor.name} ({best.flavor.gpu_name} {best.flavor.gpu_memory_gb:g} GB, "
-                           f"${best.flavor.price_per_hour:.2f}/h)", style="bold green")
-            summary.append(f" · {result.plan.examples:,} ex × {result.plan.epochs:g} ep ≈ {best.hours:.1f} h ≈ "
-                           f"${best.cost:.2f}")
+            summary.append(f"{best.name} ({best.gpu_name} {best.gpu_memory_gb:g} GB, ${best.price_per_hour:.2f}/h)",
+                           style="bold green")
+            if result.best is not None:
+                summary.append(f" · {result.plan.examples:,} ex × {result.plan.epochs:g} ep ≈ "
+                               f"{result.best.hours:.1f} h ≈ ${result.best.cost:.2f}")
         else:
-            summary.append("No single-GPU flavor fits: shorten max length, use QLoRA, checkpointing or a "
-                           "chunked loss", style="bold red")
+            summary.append("No single-GPU flavor fits: " + ("shorten the context or quantise the weights" if inference
+                           else "shorten max length, use QLoRA, checkpointing or a chunked loss"), style="bold red")
         for note in est.notes:
             summary.append(f"\n{note}", style="italic")
         self.query_one("#calc-summary", Static).update(summary)
@@ -306,19 +339,11 @@ class CalculatorScreen(AreaScreen):
         table = self.query_one("#calc-flavors", DataTable)
         table.clear(columns=True)
         table.add_columns(*FLAVOR_COLUMNS)
-        ordered = sorted(result.runs, key=lambda r: (not r.fits, r.flavor.price_per_hour if r.fits else -r.headroom_bytes,
-                                                     r.flavor.gpu_memory_gb))
-        for run in ordered:
-            fl = run.flavor
-            if fl.gpu_count > 1 and not self.show_multi_gpu:
-                continue
-            name_style = "bold green" if best and fl.name == best.flavor.name else ""
+        for fl, cells in self._flavor_rows(result):
+            name_style = "bold green" if best and fl.name == best.name else ""
             gpu = f"{fl.gpu_count}× {fl.gpu_name} {fl.gpu_memory_gb:g}GB" if fl.gpu_count > 1 else \
                 f"{fl.gpu_name} {fl.gpu_memory_gb:g}GB"
-            table.add_row(Text(fl.name, style=name_style), gpu, f"{fl.price_per_hour:.2f}", verdict(run, best),
-                          Text(f"{run.headroom_bytes / 1e9:+.1f} GB", justify="right"),
-                          Text(f"{run.hours:.1f} h", justify="right"), Text(f"${run.cost:,.2f}", justify="right"),
-                          key=fl.name)
+            table.add_row(Text(fl.name, style=name_style), gpu, f"{fl.price_per_hour:.2f}", *cells, key=fl.name)
         if table.row_count and self.chart_flavor is not None:
             # Keep the cursor on the flavor the chart shows (rows are re-sorted on every change).
             keys = [row.key.value for row in table.ordered_rows]
@@ -328,6 +353,28 @@ class CalculatorScreen(AreaScreen):
         chart.estimate = est
         chart.flavor = self.chart_flavor
 
+    def _flavor_rows(self, result: CalcResult) -> list[tuple[Flavor, tuple[Text, Text, Text, Text]]]:
+        """Verdict, headroom, time and cost per flavor: fitting ones first by price, then by shortfall."""
+        est = result.estimate
+        rows: list[tuple[Flavor, tuple[Text, Text, Text, Text]]] = []
+        if result.runs:
+            runs = result.runs
+        else:  # inference: no run to price, only the verdict
+            runs = [RunCost(flavor=f, fits=est.usable(f), headroom_bytes=est.headroom_bytes(f), tokens_per_second=0,
+                            seconds=0, cost=0, steps=0, problem=est.unsupported(f)) for f in gpu_flavors()]
+        ordered = sorted(runs, key=lambda r: (not r.fits, r.flavor.price_per_hour if r.fits else -r.headroom_bytes,
+                                              r.flavor.gpu_memory_gb))
+        best = result.best_flavor
+        for run in ordered:
+            if run.flavor.gpu_count > 1 and not self.show_multi_gpu:
+                continue
+            timing = (Text(f"{run.hours:.1f} h", justify="right"), Text(f"${run.cost:,.2f}", justify="right")) \
+                if result.runs else (Text("—", justify="right"), Text(f"${run.flavor.price_per_hour:.2f}/h",
+                                                                       justify="right"))
+            rows.append((run.flavor, (verdict(run, best), Text(f"{run.headroom_bytes / 1e9:+.1f} GB", justify="right"),
+                                      *timing)))
+        return rows
+
     @on(DataTable.RowHighlighted, "#calc-flavors")
     def _pick_flavor(self, event: DataTable.RowHighlighted) -> None:
         if self.result is None or event.row_key.value is None:
@@ -336,7 +383,8 @@ class CalculatorScreen(AreaScreen):
         if flavor is None:
             return
         if self.chart_flavor is not None and flavor.name != self.chart_flavor.name:
-            self._follow_best = bool(self.result.best and flavor.name == self.result.best.flavor.name)
+            best = self.result.best_flavor
+            self._follow_best = bool(best and flavor.name == best.name)
         self.chart_flavor = flavor
         self.query_one(MemoryChart).flavor = flavor
 
