@@ -136,6 +136,21 @@ class TranscriptSlot:
 class EvalScreen(AreaScreen):
     AREA = "eval"
     CSS_PATH = "evals.tcss"
+    HELP = """
+## Evaluate
+
+Open a results directory of `tui-tuner eval run` (**o**, or a recent run). A running evaluation
+reloads as conversations finish.
+
+- **Overview**: per model, persona-level mean ± SD, 95 % CI, pass rate, safety with an upper bound;
+  the guide's verdict (Δ ≥ 0.10, p < 0.05 Holm, no safety regression).
+- **Pairwise**: paired t-test on persona means, CI, d_z, Holm; Wilcoxon and sign-flip checks;
+  the forest plot follows the highlighted row. **Enter** opens its personas.
+- **Breakdown**: categories and rubric criteria (exploratory).
+- **Personas**: **/** search, filter by category, model and what to show; **Enter** or **t**
+  opens two models' transcripts side by side (**n**/**p** persona, **c** conversation, **s** swap).
+- **x** exports markdown, CSV (with the filters) or JSON.
+"""
     BINDINGS = [
         Binding("o", "focus_open", "Open", id="eval.open", tooltip="type or pick a results directory"),
         Binding("r", "reload", "Reload", id="eval.reload"),
