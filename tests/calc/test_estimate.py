@@ -131,7 +131,7 @@ def test_fits_cheapest_and_bf16_support(gemma12b: ModelArchitecture) -> None:
     assert est.cheapest_flavor == get_flavor("a100-large")
     small = train(resolve_architecture("smollm2-135m"), method="qlora", max_length=512, batch_size=1)
     t4 = get_flavor("t4-small")
-    assert small.fits(t4) and small.unsupported(t4) and not small.usable(t4)
+    assert small.fits_memory(t4) and small.unsupported(t4) and not small.fits(t4)
     assert small.cheapest_flavor is not None and small.cheapest_flavor.gpu_name != "T4"
     fp16 = train(resolve_architecture("smollm2-135m"), method="lora", max_length=512, batch_size=1, dtype="fp16")
     assert fp16.cheapest_flavor == t4

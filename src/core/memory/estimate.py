@@ -159,7 +159,7 @@ class MemoryEstimate:
     """training or inference"""
     arch: ModelArchitecture
     inputs: MemoryInputs | InferenceInputs
-    terms: tuple[MemoryTerm, ...]
+    terms: list[MemoryTerm]
     peak_phase: str
     notes: tuple[str, ...] = field(default=())
 
@@ -185,20 +185,25 @@ class MemoryEstimate:
     def term(self, key: str) -> MemoryTerm | None:
         return next((t for t in self.terms if t.key == key), None)
 
-    def fits(self, flavor: Flavor | str) -> bool:
-        """The peak fits in ONE GPU of the flavor (memory only; see `usable`)."""
+    def fits_memory(self, flavor: Flavor | str) -> bool:
+        """The peak fits in the memory of ONE GPU of the flavor."""
         fl = _flavor(flavor)
         return fl.is_gpu and self.total_bytes <= gpu_capacity_bytes(fl)
 
+    def fits(self, flavor: Flavor | str) -> bool:
+        """The run can go on this flavor: the peak fits one GPU and the GPU supports the dtype (no bf16 on T4:
+        HF Trainer refuses `bf16=True` there)."""
+        return self.fits_memory(flavor) and self.unsupported(flavor) is None
+
     def unsupported(self, flavor: Flavor | str) -> str | None:
         """Why the flavor cannot run this configuration at all (bf16 on a T4), else None."""
+        # Training: the compute dtype (QLoRA's bitsandbytes compute dtype follows it); inference: the weights.
         dtype = getattr(self.inputs, "dtype", None) or getattr(self.inputs, "weights", "")
-        if getattr(self.inputs, "method", "") == "qlora":
-            dtype = "bf16"  # bitsandbytes compute dtype of the guide's script
         return unsupported_reason(_flavor(flavor), str(dtype))
 
     def usable(self, flavor: Flavor | str) -> bool:
-        return self.fits(flavor) and self.unsupported(flavor) is None
+        """Alias of `fits` (memory and dtype support)."""
+        return self.fits(flavor)
 
     def headroom_bytes(self, flavor: Flavor | str) -> float:
         return gpu_capacity_bytes(_flavor(flavor)) - self.total_bytes
@@ -469,7 +474,7 @@ def estimate_training(inputs: MemoryInputs) -> MemoryEstimate:
                      f"{arch.max_position_embeddings:,}")
     if arch.extra_note and inp.include_vision:
         notes.append(arch.extra_note)
-    return MemoryEstimate("training", arch, inp, tuple(terms), phase, tuple(notes))
+    return MemoryEstimate("training", arch, inp, list(terms), phase, tuple(notes))
 
 
 # ---- inference ------------------------------------------------------------------------------------
@@ -522,4 +527,4 @@ def estimate_inference(inputs: InferenceInputs | MemoryInputs) -> MemoryEstimate
     terms.append(MemoryTerm("CUDA context", float(C.CUDA_CONTEXT_BYTES),
                             "driver context + cuBLAS handles (outside torch's counters)", key="cuda_context"))
     notes = (arch.extra_note,) if arch.extra_note and inp.include_vision else ()
-    return MemoryEstimate("inference", arch, inp, tuple(terms), "generation (KV cache full)", notes)
+    return MemoryEstimate("inference", arch, inp, list(terms), "generation (KV cache full)", notes)
