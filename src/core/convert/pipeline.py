@@ -487,7 +487,7 @@ class ConversionRun:
 
     # steps -----------------------------------------------------------------------------------------------------
     async def _step_preflight(self, step: str, result: dict[str, Any]) -> AsyncIterator[Event]:
-        from core.llama_cpp import probe_converter
+        from core.llama_cpp.probe_cache import probe_and_remember, probe_passed_before
 
         inst = self.llama()
         yield LogLine(step, f"llama.cpp: {inst.root or 'not found'} (commit {(inst.commit or 'unknown')[:12]})")
@@ -508,8 +508,11 @@ class ConversionRun:
         if ("convert" in plan and not self._done("convert")) or ("lora" in plan and not self._done("lora")):
             # `convert_hf_to_gguf.py --help` catches gguf-py skew (MistralTokenizerType) before any real work;
             # it takes a few seconds (torch import), so it runs beside download/merge and is awaited by convert.
-            self._probe = asyncio.create_task(asyncio.to_thread(probe_converter, inst, self.spec.python))
-            yield LogLine(step, "checking that the converter starts with its own gguf-py (in the background)")
+            if probe_passed_before(inst, self.spec.python):
+                yield LogLine(step, "converter starts with its own gguf-py (checked before for this tree)")
+            else:
+                self._probe = asyncio.create_task(asyncio.to_thread(probe_and_remember, inst, self.spec.python))
+                yield LogLine(step, "checking that the converter starts with its own gguf-py (in the background)")
         need, free, lines = self._disk_estimate()
         for line in lines:
             yield LogLine(step, line)
@@ -773,8 +776,11 @@ class ConversionRun:
     async def _step_verify(self, step: str, result: dict[str, Any]) -> AsyncIterator[Event]:
         from core.convert.verify import SmokeResult, read_gguf, smoke_test
 
-        checks: list[tuple[Path, str | None, bool]] = [(self.full_gguf, self.spec.outtype, False)]
-        checks += [(self.gguf_path(q.name), q.name, False) for q in self.spec.quants()]
+        # The files a user takes away: the quants (the bf16 intermediate too when it is the only output).
+        checks: list[tuple[Path, str | None, bool]] = [(self.gguf_path(q.name), q.name, False)
+                                                       for q in self.spec.quants()]
+        if not checks:
+            checks.append((self.full_gguf, self.spec.outtype, False))
         if self.spec.mode == "lora":
             checks.append((self.lora_gguf, None, True))
         # GGUFReader runs in a thread while llama-server loads (it mostly waits): both checks, one wait.
