@@ -138,3 +138,23 @@ def test_install_from_an_sdist_builds_and_then_is_a_noop(tmp_path: Path, monkeyp
     assert any(type(e).__name__ == "Progress" and e.step == "build" for e in events)
     again = asyncio.run(consume())
     assert all(e.skipped for e in again if isinstance(e, StepFinished))
+
+
+def test_probe_success_is_remembered_failure_is_not(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.llama_cpp.probe_cache import probe_and_remember, probe_passed_before
+
+    monkeypatch.setenv("TUI_TUNER_CACHE_DIR", str(tmp_path / "cache"))
+    tree = tmp_path / "tree"
+    (tree / "gguf-py" / "gguf").mkdir(parents=True)
+    (tree / "gguf-py" / "gguf" / "__init__.py").write_text("")
+    script = tree / "convert_hf_to_gguf.py"
+    script.write_text("import sys\nsys.exit(1)\n")
+    monkeypatch.setenv("TUI_TUNER_LLAMA_CPP", str(tree))
+    inst = locate_llama_cpp()
+    assert probe_and_remember(inst, sys.executable) is not None
+    assert not probe_passed_before(inst, sys.executable)
+    script.write_text("print('usage')\n")
+    assert probe_and_remember(inst, sys.executable) is None
+    assert probe_passed_before(inst, sys.executable)
+    (tree / "gguf-py" / "gguf" / "vocab.py").write_text("# a changed gguf-py re-probes\n")
+    assert not probe_passed_before(inst, sys.executable)
