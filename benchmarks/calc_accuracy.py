@@ -120,6 +120,52 @@ def fit(mapped: list[Mapped]) -> tuple[float, float, float, float]:
     return best
 
 
+def max_context(budget_bytes: float, **overrides: object) -> int:
+    """Longest sequence whose estimate (device total) fits `budget_bytes`: Llama-3.1-8B QLoRA as in the rows."""
+    from core.memory import MemoryInputs, estimate_training, resolve_architecture
+
+    arch = resolve_architecture("llama-3.1-8b")
+    config: dict[str, object] = dict(method="qlora", batch_size=1, gradient_accumulation=1, lora_r=32,
+                                     lora_targets=("all-linear",), optimizer="adamw_8bit",
+                                     gradient_checkpointing=True, lora_dropout=0.0)
+    config.update(overrides)
+
+    def fits(length: int) -> bool:
+        est = estimate_training(MemoryInputs(arch=arch, max_length=length, **config))  # type: ignore[arg-type]
+        return est.total_bytes <= budget_bytes
+
+    lo, hi = 0, 1_000_000
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid - 1)
+    return lo
+
+
+def capacity_markdown() -> str:
+    """The HF+FA2 baselines quoted in the Unsloth rows' notes (not scored: capacities, an older stack)."""
+    import re
+
+    from benchmarks.calc_devset import load_rows
+
+    variants = (("hf", {"loss_impl": "hf"}), ("fp32-logits", {"loss_impl": "fp32-logits"}),
+                ("fp32-logits + prepare upcast", {"loss_impl": "fp32-logits", "upcast_non_quantized": True}))
+    out = ["| VRAM | HF+FA2 measured max tokens | " + " | ".join(f"ours: {name}" for name, _ in variants) + " |",
+           "|---|---|" + "---|" * len(variants)]
+    for row in load_rows():
+        if not row["id"].startswith("unsloth-L31-8B"):
+            continue
+        found = re.search(r"HF\+FA2 baseline max=(\w+)", row["notes"])
+        budget = int(re.match(r"(\d+)", row["gpu"]).group(1))  # type: ignore[union-attr]
+        measured = found.group(1) if found else "?"
+        cells = []
+        for _, overrides in variants:
+            ours = max_context(budget * 2**30, **overrides)
+            ratio = f" ({ours / int(measured) - 1:+.0%})" if measured.isdigit() else ""
+            cells.append(f"{ours:,}{ratio}")
+        out.append(f"| {budget} GB | {measured} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help=f"update {DOC.relative_to(ROOT)}")
@@ -144,7 +190,10 @@ def main(argv: list[str] | None = None) -> int:
         head, _, rest = text.partition(START)
         _, _, tail = rest.partition(END)
         DOC.parent.mkdir(parents=True, exist_ok=True)
-        DOC.write_text(f"{head}{START}\n{markdown(scored, unmapped)}\n{END}{tail}", encoding="utf-8")
+        capacity = ("\n\nLong-context check, not scored (Llama-3.1-8B QLoRA r=32 all-linear, batch 1, checkpointing, "
+                    "8-bit AdamW; budget read as GiB): the longest sequence our estimate fits in each VRAM budget "
+                    "vs the HF+FA2 baseline quoted in the Unsloth rows' notes.\n\n" + capacity_markdown())
+        DOC.write_text(f"{head}{START}\n{markdown(scored, unmapped)}{capacity}\n{END}{tail}", encoding="utf-8")
         print(f"wrote {DOC}")
     return 0
 
