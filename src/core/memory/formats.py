@@ -42,11 +42,11 @@ OPTIMIZER_ALIASES = {
 # How the loss is computed (constants.CE_PEAK_BYTES): what is alive per token × vocab at the loss peak.
 LOSS_IMPLS = ("hf", "hf-outputs-kept", "fp32-logits", "bf16-logits", "chunked")
 LOSS_LABELS = {
-    "hf": "transformers loss, HF Trainer / TRL (fp32 upcast)",
+    "hf": "full fp32 logits (transformers loss; the guide)",
     "hf-outputs-kept": "transformers loss, own loop keeping outputs",
     "fp32-logits": "fp32 logits kept (transformers ≤4.45, torchtune)",
     "bf16-logits": "bf16 logits and CE (LitGPT)",
-    "chunked": "fused / chunked CE (Liger, CCE, TRL fused head)",
+    "chunked": "fused LM head (TRL ≥1.16 SFT, Liger, CCE)",
 }
 ATTENTION_IMPLS = ("sdpa", "eager")
 
