@@ -227,3 +227,22 @@ def test_disk_preflight_refuses_before_writing(sharded_base: Path, lora_adapter:
     failed = next(e for e in events if isinstance(e, StepFailed))
     assert failed.step == "preflight" and failed.error.startswith("not enough disk space")
     assert not (tmp_path / "o" / "merged").exists()
+
+
+def test_smoke_test_reports_the_server_own_error_when_it_cannot_load(tmp_path: Path) -> None:
+    from core.convert.logparse import hint_for
+    from core.convert.verify import SmokeResult, smoke_test
+    from core.llama_cpp import locate_llama_cpp
+
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"GGUF" + b"\x03\x00\x00\x00" + b"\x00" * 64)  # a header that promises nothing sane
+    result = SmokeResult()
+
+    async def consume() -> list:
+        return [e async for e in smoke_test(locate_llama_cpp().server_bin, bad, result, load_timeout=60)]
+
+    events = asyncio.run(consume())
+    assert not result.ok and result.error
+    assert "load" in result.error.lower()  # llama-server's own line, e.g. "... failed to load model ..."
+    assert hint_for(result.error)
+    assert any(isinstance(e, LogLine) and e.text.startswith("$ ") for e in events)
