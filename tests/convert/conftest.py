@@ -112,3 +112,17 @@ def full_run(sharded_base: Path, lora_adapter: Path, tmp_path_factory: pytest.Te
         started = time.monotonic()
         events, run = run_pipeline(spec, store)
     return RunResult(root / "out", events, run, store, time.monotonic() - started)
+
+
+def light_copy(src: Path, dst: Path) -> Path:
+    """Copy an output folder, symlinking big files (models are read-only in the tests that use this)."""
+    import os
+
+    def copy(a: str, b: str) -> None:
+        if os.path.getsize(a) > 10_000_000:
+            os.symlink(a, b)
+        else:
+            shutil.copy2(a, b)
+
+    shutil.copytree(src, dst, copy_function=copy)
+    return dst

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ from core.convert.events import StepFailed, StepFinished
 from core.convert.pipeline import ConvertSpec
 from core.store import Store
 from tests.conftest import assert_no_canary
-from tests.convert.conftest import RunResult, needs_llama_cpp, run_pipeline
+from tests.convert.conftest import RunResult, light_copy, needs_llama_cpp, run_pipeline
 
 
 def _adapter_files(adapter: Path) -> dict[str, bytes]:
@@ -69,7 +68,7 @@ def test_download_step_from_the_hub_then_base_from_adapter_config(fake_hub, lora
 def test_upload_names_files_model_quant(fake_hub, full_run: RunResult, tmp_path: Path, sharded_base: Path,
                                         lora_adapter: Path) -> None:
     moved = tmp_path / "up"
-    shutil.copytree(full_run.output_dir, moved)
+    light_copy(full_run.output_dir, moved)
     spec = ConvertSpec(output_dir=moved, base_model=str(sharded_base), adapter=str(lora_adapter),
                        quant_types=("Q4_K_M",), merge_method="low-ram", model_name="smol-coach", upload=True,
                        gguf_repo="tester/smol-coach-GGUF")

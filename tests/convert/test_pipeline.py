@@ -16,7 +16,7 @@ from core.convert.records import get_record
 from core.convert.verify import read_gguf
 from core.store import Store
 from tests.conftest import assert_no_canary
-from tests.convert.conftest import RunResult, needs_llama_cpp, run_pipeline
+from tests.convert.conftest import RunResult, light_copy, needs_llama_cpp, run_pipeline
 
 pytestmark = [needs_llama_cpp]
 
@@ -67,7 +67,7 @@ def test_full_pipeline_produces_a_working_gguf(full_run: RunResult) -> None:
 def test_rerun_resumes_in_a_moved_folder_and_adds_a_quant(full_run: RunResult, tmp_path: Path,
                                                           sharded_base: Path, lora_adapter: Path) -> None:
     moved = tmp_path / "moved"
-    shutil.copytree(full_run.output_dir, moved)
+    light_copy(full_run.output_dir, moved)
     spec = ConvertSpec(output_dir=moved, base_model=str(sharded_base), adapter=str(lora_adapter),
                        quant_types=("Q4_K_M",), merge_method="low-ram", model_name="smol-coach")
     events, _ = run_pipeline(spec, Store(tmp_path / "s.sqlite3"))
