@@ -179,3 +179,30 @@ def test_snapshot_failed_run(snap_compare, snapshot_env) -> None:
         await pilot.pause()
 
     assert snap_compare(_app(), terminal_size=SIZE, run_before=run_before)
+
+
+async def test_recent_conversion_fills_the_form_for_a_resume(tmp_path: Path) -> None:
+    from core.convert.pipeline import ConvertSpec
+    from core.convert.records import start_record, update_record
+    from core.store import Store
+
+    spec = ConvertSpec(output_dir=tmp_path / "qwen3-therapeutic", base_model="Qwen/Qwen3-14B",
+                       adapter="user/therapeutic-qwen3-14b", quant_types=("Q4_K_M", "Q8_0"), merge_method="low-ram",
+                       upload=True, gguf_repo="user/therapeutic-GGUF")
+    store = Store()
+    start_record(store, "conv-20260101-000000-abcd", str(spec.output_dir), spec.to_dict(), {})
+    update_record(store, "conv-20260101-000000-abcd", status="canceled")
+    app = TunerApp(start_area="convert")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ConvertScreen)
+        recent = screen.query_one("#recent")
+        assert recent.display
+        recent.value = "conv-20260101-000000-abcd"
+        await pilot.pause()
+        assert screen.query_one("#adapter", Input).value == "user/therapeutic-qwen3-14b"
+        assert screen.query_one("#output", Input).value == str(tmp_path / "qwen3-therapeutic")
+        assert screen.query_one("#upload", Checkbox).value is True
+        rebuilt = screen.spec_from_form()
+        assert rebuilt.merge_method == "low-ram" and [q.name for q in rebuilt.quants()] == ["Q4_K_M", "Q8_0"]
+        assert rebuilt.gguf_repo == "user/therapeutic-GGUF"

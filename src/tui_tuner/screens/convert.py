@@ -72,6 +72,7 @@ class ConvertScreen(AreaScreen):
         self.llama: LlamaCppInstall | None = None
         self.last_error: tuple[str, str] | None = None
         self._defaults = load_config().section("convert")
+        self._recent: dict[str, Any] = {}
 
     # layout ----------------------------------------------------------------------------------------------------
     def compose_body(self) -> ComposeResult:
@@ -80,6 +81,8 @@ class ConvertScreen(AreaScreen):
             with VerticalScroll(id="convert-form"):
                 yield Static("", id="llama-status")
                 yield Button("Install llama.cpp", id="install-llama", variant="warning")
+                yield Label("Resume a recent conversion", id="recent-label")
+                yield Select([], prompt="recent conversions", id="recent")
                 yield Label("Adapter (Hub repo or folder)")
                 yield Input(placeholder="user/my-lora  or  ./runs/my-run/adapter", id="adapter")
                 yield Label("Base model (Hub id or folder; empty = adapter's base)")
@@ -124,7 +127,50 @@ class ConvertScreen(AreaScreen):
     def on_mount(self) -> None:
         self.query_one("#failure", Static).display = False
         self.action_refresh_llama()
+        self.load_recent()
         self.call_after_refresh(self._update_plan)
+
+    # recent runs (the store's conversions table) -----------------------------------------------------------------
+    def load_recent(self) -> None:
+        from core.convert.records import list_records
+        from core.store import Store
+
+        try:
+            records = list_records(Store(), limit=15)
+        except Exception as exc:  # a broken store must not take the screen down
+            self.notify(f"cannot read recent conversions: {exc}", severity="warning")
+            records = []
+        self._recent = {r.id: r for r in records}
+        options = [(f"{r.status:<9} {Path(r.output_dir).name}  ({r.id})", r.id) for r in records]
+        recent = self.query_one("#recent", Select)
+        recent.set_options(options)
+        recent.display = bool(options)
+        self.query_one("#recent-label", Label).display = bool(options)
+
+    @on(Select.Changed, "#recent")
+    def _recent_chosen(self, event: Select.Changed) -> None:
+        record = self._recent.get(str(event.value)) if event.value is not Select.BLANK else None
+        if record is None:
+            return
+        spec = record.spec
+        values = {"adapter": spec.get("adapter") or "", "base": spec.get("base_model") or "",
+                  "output": record.output_dir, "name": spec.get("model_name") or "",
+                  "gguf-repo": spec.get("gguf_repo") or ""}
+        for widget_id, value in values.items():
+            self.query_one(f"#{widget_id}", Input).value = str(value)
+        checks = {"no-merge": spec.get("mode") == "lora", "skip-download": bool(spec.get("skip_download")),
+                  "skip-merge": bool(spec.get("skip_merge")), "smoke": spec.get("smoke_test", True),
+                  "upload": bool(spec.get("upload"))}
+        for widget_id, value in checks.items():
+            self.query_one(f"#{widget_id}", Checkbox).value = bool(value)
+        self.query_one("#merge-method", Select).value = spec.get("merge_method") or "auto"
+        quants = self.query_one("#quants", SelectionList)
+        quants.deselect_all()
+        known = {q.name for q in QUANT_TYPES}
+        for name in spec.get("quant_types") or []:
+            if name in known and name not in {"BF16", "F16"}:
+                quants.select(name)
+        self.notify(f"{record.id}: form filled; ctrl+s resumes from the first unfinished step", timeout=6)
 
     # form → spec -----------------------------------------------------------------------------------------------
     def spec_from_form(self) -> ConvertSpec:
@@ -264,6 +310,8 @@ class ConvertScreen(AreaScreen):
             await self._update_start_button()
             if run is None:
                 self.action_refresh_llama()
+            else:
+                self.load_recent()
 
     async def _update_start_button(self) -> None:
         self.query_one("#start", Button).disabled = self._form_problem(self.spec_from_form()) is not None
