@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from core.errors import OfflineError, TunerError
-from core.flavors import Flavor, get_flavor
+from core.flavors import Flavor, get_flavor, gpu_flavors
 from core.launch.config import BNB_OPTIMIZERS, LaunchConfig, human_duration
 from core.launch.dataset import DatasetReport, check_hub_dataset, check_local_jsonl
 from core.launch.naming import check_instruct_variant
@@ -445,7 +445,10 @@ def _check_memory(config: LaunchConfig, report: PreflightReport, *, online: bool
         report.add("warning", "memory", f"memory fit not checked: {exc.message}", exc.hint or "")
         return
     report.memory_bytes = float(est.total_bytes)
-    cheapest = est.cheapest_flavor
+    # The generated script trains in float16 on GPUs without bfloat16 (T4), so every GPU flavor is usable here
+    # and only memory decides; `est.fits` would also reject bf16-less GPUs.
+    cheapest = next((f for f in sorted(gpu_flavors(), key=lambda f: (f.price_per_hour, f.gpu_memory_gb))
+                     if est.fits_memory(f)), None)
     report.cheapest_flavor = cheapest.name if cheapest else None
     need = f"≈{est.total_bytes / 1e9:.1f} GB per GPU"
     params = float(_total_params(arch))
@@ -456,7 +459,7 @@ def _check_memory(config: LaunchConfig, report: PreflightReport, *, online: bool
             return
         if not flavor.is_gpu:
             pass
-        elif est.fits(flavor):
+        elif est.fits_memory(flavor):
             report.add("ok", "memory", f"fits {flavor.name} ({need} of {flavor.gpu_memory_gb:g} GB)")
             if cheapest and cheapest.name != flavor.name and cheapest.price_per_hour < flavor.price_per_hour:
                 report.add("info", "memory", f"{cheapest.name} also fits and costs ${cheapest.price_per_hour:.2f}/h "
