@@ -34,6 +34,17 @@ def test_redact_masks_live_token_and_token_shapes() -> None:
     assert "token=***" in out
 
 
+def test_redact_masks_the_saved_login_token(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # A user who ran `hf auth login` has no HF_TOKEN in the environment; the saved token is still secret.
+    monkeypatch.delenv("HF_TOKEN")
+    saved = "tok-saved-not-hf-shaped-12345"
+    (tmp_path / "token").write_text(saved + "\n", encoding="utf-8")
+    monkeypatch.setenv("HF_TOKEN_PATH", str(tmp_path / "token"))
+    assert redact(f"x {saved} y") == "x *** y"
+    monkeypatch.setenv("HF_TOKEN_PATH", str(tmp_path / "missing"))
+    assert redact(f"x {saved} y") == f"x {saved} y"
+
+
 def test_tuner_error_is_one_line() -> None:
     err = TunerError("bad\nthing\n  happened", field="max_length", hint="use a positive number")
     assert err.one_line() == "max_length: bad thing happened (use a positive number)"

@@ -28,7 +28,7 @@ from typing import Any, NamedTuple, Protocol
 from core.errors import OfflineError, TunerError
 from core.monitor.jobs_source import LOG_READ_TIMEOUT_S, HttpStatusError, HubJobs, parse_sse_data
 from core.monitor.model import is_terminal
-from core.redact import redact
+from core.redact import live_secrets, redact
 
 JOB_STARTED_PREFIX = "===== Job started"
 
@@ -45,11 +45,7 @@ def line_redactor() -> Callable[[str], str]:
     none of those substrings comes out unchanged, so checking for them first is exact, and ~10× cheaper.
     The secrets are read once per connection instead of once per line.
     """
-    try:
-        from core.redact import _live_secrets
-    except ImportError:  # the helper moved: redact every line (slower, never unsafe)
-        return redact
-    secrets = _live_secrets()
+    secrets = live_secrets()
 
     def clean(text: str) -> str:
         if "hf_" in text or "earer" in text.lower() or any(secret in text for secret in secrets):

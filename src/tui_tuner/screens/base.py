@@ -36,7 +36,7 @@ class AreaBar(Horizontal):
 
     DEFAULT_CSS = """
     AreaBar { height: 1; background: $panel; }
-    AreaBar > .area { padding: 0 2; color: $text-muted; }
+    AreaBar > .area { width: auto; padding: 0 2; color: $text-muted; }
     AreaBar > .area.-current { color: $text; background: $primary 30%; text-style: bold; }
     """
 
