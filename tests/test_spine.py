@@ -118,3 +118,17 @@ async def test_app_starts_with_theme_and_survives_broken_config() -> None:
                 await pilot.press(area.key)
                 await pilot.pause()
                 assert app.current_mode == area.mode
+
+
+def test_cli_output_into_a_closed_pipe_is_quiet(tmp_path: Path) -> None:
+    # `tui-tuner calc ... | head -1`: the reader is gone before the CLI writes; no traceback, SIGPIPE status.
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    with open(write_end, "wb") as closed_pipe:
+        proc = subprocess.run([sys.executable, "-m", "tui_tuner", "calc", "--model", "llama-3.1-8b"],
+                              stdout=closed_pipe, stderr=subprocess.PIPE, text=True, cwd=ROOT, timeout=60,
+                              env={**os.environ, "TUI_TUNER_HOME": str(tmp_path)})
+    assert "Traceback" not in proc.stderr
+    assert proc.returncode == 141

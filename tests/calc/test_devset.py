@@ -43,7 +43,13 @@ def test_inference_accuracy() -> None:
 def test_training_accuracy() -> None:
     errs = errors("training")
     assert len(errs) >= 15
-    assert statistics.median(errs) <= 0.05
-    # The p90 target (15%) is missed because of the five LitGPT QLoRA rows (see docs/benchmarks/calc.md);
-    # this bound only guards against regressions.
-    assert percentile(errs, 0.9) <= 0.25
+    assert statistics.median(errs) <= 0.05 and percentile(errs, 0.9) <= 0.15
+
+
+def test_litgpt_qlora_rows_are_scored_with_old_bitsandbytes() -> None:
+    # Without the input-keeping term of bitsandbytes < 0.43.2 these rows sit 20-25 % low.
+    mapped, _ = mapped_rows()
+    qlora = [m for m in mapped if m.row_id.startswith("LitGPT-hub") and m.row_id.endswith("/qlora")]
+    assert len(qlora) == 5
+    assert all("bitsandbytes < 0.43.2" in m.assumption for m in qlora)
+    assert max(abs(m.predict() - m.measured_bytes) / m.measured_bytes for m in qlora) <= 0.15

@@ -101,6 +101,23 @@ def test_lora_dropout_and_mlp_targets_cost_activations(llama3b: ModelArchitectur
     assert mlp > qv  # PEFT measured 23.0 vs 20.8 GiB for these two
 
 
+def test_old_bitsandbytes_keeps_frozen_inputs(llama3b: ModelArchitecture) -> None:
+    # bitsandbytes < 0.43.2 saved every 4-bit matmul's input; with LoRA on q,v and no dropout the shared
+    # attention input is saved anyway, so the extra is o_proj's input + the MLP input + down_proj's input.
+    new = train(llama3b, method="qlora").term("activations").bytes
+    old = train(llama3b, method="qlora", bnb_keeps_inputs=True).term("activations").bytes
+    h, q, inter = llama3b.hidden_size, llama3b.q_width, llama3b.intermediate_size
+    per_token_layer = 2 * (q + h + inter)
+    assert old - new == pytest.approx(per_token_layer * C.ACTIVATION_SCALE * llama3b.num_layers * 4 * 768)
+    # With dropout each LoRA input is a dropout copy, so the attention input itself is kept too.
+    drop = train(llama3b, method="qlora", lora_dropout=0.05)
+    drop_old = train(llama3b, method="qlora", lora_dropout=0.05, bnb_keeps_inputs=True)
+    extra = drop_old.term("activations").bytes - drop.term("activations").bytes
+    assert extra == pytest.approx(2 * (q + 2 * h + inter) * C.ACTIVATION_SCALE * llama3b.num_layers * 4 * 768)
+    # Only 4-bit matmuls did this: LoRA on a bf16 base is unaffected.
+    assert train(llama3b, bnb_keeps_inputs=True).total_bytes == train(llama3b).total_bytes
+
+
 def test_methods_are_monotonic(gemma12b: ModelArchitecture) -> None:
     for length in (512, 4096):
         q, lo, full = (train(gemma12b, method=m, max_length=length, gradient_checkpointing=True).total_bytes

@@ -76,6 +76,9 @@ class MemoryInputs:
     """PEFT keeps adapters in fp32 on a 16-bit base (autocast_adapter_dtype=True); "param" = base dtype."""
     upcast_non_quantized: bool = False
     """peft.prepare_model_for_kbit_training casts embeddings / LM head / norms to fp32 (QLoRA only)."""
+    bnb_keeps_inputs: bool = False
+    """QLoRA with bitsandbytes < 0.43.2: its 4-bit matmul kept every input for backward even with a frozen
+    weight (fixed by bitsandbytes PR #1270, July 2024), so each frozen Linear's input stays alive."""
     include_vision: bool = True
     """Multimodal checkpoints (Gemma 3 4B+) load their vision tower with AutoModelForCausalLM."""
 
@@ -117,7 +120,8 @@ class MemoryInputs:
                 "gradient_checkpointing": self.gradient_checkpointing, "dtype": self.dtype,
                 "lora_dropout": self.lora_dropout, "quant": self.quant, "loss_impl": self.loss_impl,
                 "attention": self.attention, "adapter_dtype": self.adapter_dtype,
-                "upcast_non_quantized": self.upcast_non_quantized, "include_vision": self.include_vision}
+                "upcast_non_quantized": self.upcast_non_quantized, "include_vision": self.include_vision,
+                "bnb_keeps_inputs": self.bnb_keeps_inputs}
 
 
 @dataclass(frozen=True)
@@ -279,11 +283,13 @@ def weight_terms(arch: ModelArchitecture, *, linear_bytes: float, other_bytes: f
 
 
 def activation_bytes_per_token_layer(arch: ModelArchitecture, method: str, targets: Sequence[str],
-                                     act_bytes: float, lora_dropout: float) -> float:
+                                     act_bytes: float, lora_dropout: float, *,
+                                     keeps_frozen_inputs: bool = False) -> float:
     """Saved activations of one decoder layer per token, without checkpointing (§2.6, derived).
 
     Full fine-tuning keeps every Linear's input for its weight gradient; with a frozen base only the
     inputs of LoRA-wrapped modules are kept (plus a dropout copy and mask each when dropout > 0).
+    `keeps_frozen_inputs`: old bitsandbytes 4-bit matmuls saved their input regardless (QLoRA).
     """
     p = act_bytes
     h, q, k, inter = arch.hidden_size, arch.q_width, arch.kv_width, arch.intermediate_size
@@ -306,7 +312,26 @@ def activation_bytes_per_token_layer(arch: ModelArchitecture, method: str, targe
         inputs += (p + 1) * q                                            # attn output itself is already saved
     if "down_proj" in wrapped:
         inputs += p * inter + (inter if dropout else 0) + (p * inter if dropout else 0)
+    if keeps_frozen_inputs:
+        inputs += legacy_bnb_inputs(arch, wrapped, p, dropout)
     return norms + qkv + attn_out + mlp + inputs
+
+
+def legacy_bnb_inputs(arch: ModelArchitecture, wrapped: set[str], p: float, dropout: bool) -> float:
+    """Per token and layer: the inputs that bitsandbytes < 0.43.2 kept for every 4-bit matmul.
+
+    Only tensors not already counted as saved: the shared attention / MLP input unless a LoRA without
+    dropout keeps it anyway, the contiguous attention output fed to o_proj (a copy of SDPA's saved
+    output), and down_proj's input unless LoRA-wrapped (then it is counted already).
+    """
+    h, q, inter = arch.hidden_size, arch.q_width, arch.intermediate_size
+    extra = p * q                                                        # o_proj input
+    for group in (("q_proj", "k_proj", "v_proj"), ("gate_proj", "up_proj")):
+        if dropout or not wrapped.intersection(group):
+            extra += p * h
+    if "down_proj" not in wrapped:
+        extra += p * inter
+    return extra
 
 
 def loss_terms(loss_impl: str, vocab: int, tokens: int) -> tuple[float, float, str]:
@@ -382,7 +407,13 @@ def estimate_training(inputs: MemoryInputs) -> MemoryEstimate:
         opt_on_gpu = opt
 
     # Activations and the loss
-    per_layer = activation_bytes_per_token_layer(arch, method, inp.lora_targets, act_bytes, inp.lora_dropout)
+    per_layer = activation_bytes_per_token_layer(
+        arch, method, inp.lora_targets, act_bytes, inp.lora_dropout,
+        keeps_frozen_inputs=method == "qlora" and inp.bnb_keeps_inputs)
+    if method == "qlora" and inp.bnb_keeps_inputs:
+        legacy = legacy_bnb_inputs(arch, set(inp.lora_targets), act_bytes, inp.lora_dropout > 0)
+        notes.append(f"bitsandbytes < 0.43.2: 4-bit matmuls keep their inputs (+{legacy / 1024:.0f} KiB per "
+                     "token and layer before scaling); upgrade bitsandbytes to drop them")
     per_layer *= C.ACTIVATION_SCALE
     eager = 0.0
     if inp.attention == "eager":

@@ -41,6 +41,8 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
     p.add_argument("--attention", default="sdpa", help="sdpa (default) or eager")
     p.add_argument("--upcast-non-quantized", action="store_true",
                    help="QLoRA: count prepare_model_for_kbit_training's fp32 embeddings/head/norms")
+    p.add_argument("--old-bitsandbytes", action="store_true",
+                   help="QLoRA with bitsandbytes < 0.43.2, whose 4-bit matmuls keep their inputs for backward")
     p.add_argument("--text-only", action="store_true", help="do not count a multimodal checkpoint's vision tower")
     p.add_argument("--inference", action="store_true", help="estimate generation (weights + KV cache) instead")
     p.add_argument("--weights", default=None,
@@ -109,7 +111,8 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
         raise TunerError(f"unknown flavor {args.flavor!r}", field="flavor")
     inputs, plan = parse_fields(form_fields(args))
     inputs = replace(inputs, quant=args.quant, attention=args.attention,
-                     upcast_non_quantized=args.upcast_non_quantized, include_vision=not args.text_only)
+                     upcast_non_quantized=args.upcast_non_quantized, include_vision=not args.text_only,
+                     bnb_keeps_inputs=args.old_bitsandbytes)
     arch = inputs.arch
     if args.inference:
         weights = args.weights or "bf16"
