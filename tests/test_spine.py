@@ -132,3 +132,17 @@ def test_cli_output_into_a_closed_pipe_is_quiet(tmp_path: Path) -> None:
                               env={**os.environ, "TUI_TUNER_HOME": str(tmp_path)})
     assert "Traceback" not in proc.stderr
     assert proc.returncode == 141
+
+
+def test_hub_error_tells_no_token_from_a_rejected_token() -> None:
+    from huggingface_hub.errors import LocalTokenNotFoundError
+
+    from core.hub import hub_error
+
+    missing = hub_error(LocalTokenNotFoundError("Token is required"), "whoami")
+    assert missing.one_line().startswith("whoami: no Hugging Face token") and "401" not in missing.one_line()
+
+    class Rejected(Exception):
+        response = type("Response", (), {"status_code": 401})()
+
+    assert "not logged in (401)" in hub_error(Rejected("Unauthorized"), "whoami").one_line()

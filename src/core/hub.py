@@ -53,7 +53,9 @@ def hub_error(exc: BaseException, what: str) -> TunerError:
         return TunerError(f"{what}: access denied (403)", hint="accept the model's license on the Hub and check the token's scopes")
     if name in {"RepositoryNotFoundError", "EntryNotFoundError", "RevisionNotFoundError"} or status == 404:
         return TunerError(f"{what}: not found on the Hub (404)", hint="check the repo id and your access")
-    if name in {"LocalTokenNotFoundError"} or status == 401:
+    if name == "LocalTokenNotFoundError":  # raised before any request: there is no token at all
+        return TunerError(f"{what}: no Hugging Face token", hint="run `hf auth login` or set HF_TOKEN")
+    if status == 401:
         return TunerError(f"{what}: not logged in (401)", hint="run `hf auth login` or set HF_TOKEN")
     if status == 429:
         return TunerError(f"{what}: rate limited by the Hub (429)", hint="wait and retry")
