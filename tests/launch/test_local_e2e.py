@@ -66,6 +66,7 @@ def test_local_run_trains_logs_tracks_and_completes(smollm2_hf: Path, chat_jsonl
 def test_cancel_kills_the_process_group(smollm2_hf: Path, chat_jsonl: Path) -> None:
     plan = launcher.plan(cpu_config(smollm2_hf, chat_jsonl, max_steps=500, save_steps=500), NO_GPU)
     job = launcher.launch(plan)
+    assert job.extra["flavor"] == "local cpu"  # the job list shows where it runs, not the config's HF flavor
     deadline = time.time() + 120
     while (current := get_job(job.id)) and current.status != "RUNNING" and time.time() < deadline:
         time.sleep(0.5)

@@ -89,3 +89,19 @@ def test_lost_supervisor_and_local_cancel(store: Store) -> None:
     assert sleeper.returncode == -signal.SIGTERM
     assert not pid_alive(sleeper.pid)
     assert next(r for r in stored_jobs(store) if r.name == "sleepy").stage == "CANCELED"  # recorded by the launcher
+
+
+def test_a_local_job_never_shows_the_configs_hf_flavor(store: Store) -> None:
+    # Stores written before the launcher recorded the hardware: the config's flavor (a default) is not
+    # where a local job ran.
+    store_job(store, job_id="local-20260101-000000-0001", backend="local", status="COMPLETED")
+    with store.connect() as conn:
+        conn.execute("UPDATE jobs SET config_json=? WHERE id=?", ('{"flavor": "a10g-large"}', "local-20260101-000000-0001"))
+    store_job(store, job_id="local-20260101-000000-0002", backend="local", status="COMPLETED",
+              extra={"flavor": "local cpu"})
+    store_job(store, job_id="hf-1", extra={})
+    with store.connect() as conn:
+        conn.execute("UPDATE jobs SET config_json=? WHERE id=?", ('{"flavor": "l4x1"}', "hf-1"))
+    flavors = {row.id: row.flavor for row in stored_jobs(store)}
+    assert flavors == {"local-20260101-000000-0001": None, "local-20260101-000000-0002": "local cpu",
+                       "hf-1": "l4x1"}

@@ -117,7 +117,7 @@ def _base_extra(the_plan: LaunchPlan, output_dir: str | None) -> dict[str, Any]:
         "max_steps": config.max_steps or None,
         "output_repo": config.output_repo or None,
         "output_dir": output_dir,
-        "flavor": config.flavor if config.backend == "hf-jobs" else None,
+        "flavor": _hardware(config.backend, config.flavor, report.local_gpu),
         "timeout_s": config.timeout_seconds(),  # valid here: launch() only runs error-free plans
         "trackio_project": config.trackio_project,
         "run_name": the_plan.run_name,
@@ -127,6 +127,15 @@ def _base_extra(the_plan: LaunchPlan, output_dir: str | None) -> dict[str, Any]:
         "estimated_seconds": report.estimated_seconds,
         "estimated_cost": report.estimated_cost,
     }
+
+
+def _hardware(backend: str, flavor: str, gpu: Any) -> str:
+    """What the job runs on, for the job list: the HF flavor, or this machine's GPU / CPU."""
+    if backend == "hf-jobs":
+        return flavor
+    if backend == "mlx":
+        return "apple-silicon"
+    return f"local {gpu.name}" if gpu is not None else "local cpu"
 
 
 def _job_dir(name: str) -> Path:

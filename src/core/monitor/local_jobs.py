@@ -29,7 +29,9 @@ def _row_from_store(r: sqlite3.Row) -> JobRow:
     pid = r["pid"]
     if backend != "hf-jobs" and not is_terminal(stage) and stage != LOST_STAGE and pid and not pid_alive(pid):
         stage = LOST_STAGE
-    flavor = extra.get("flavor") or (config.get("flavor") if isinstance(config, dict) else None)
+    flavor = extra.get("flavor")
+    if not flavor and backend == "hf-jobs" and isinstance(config, dict):
+        flavor = config.get("flavor")  # a local/MLX job never ran on the config's HF flavor
     finished = extra.get("finished_at")
     return JobRow(
         id=str(r["id"]),
