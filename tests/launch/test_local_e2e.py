@@ -41,6 +41,7 @@ def test_local_run_trains_logs_tracks_and_completes(smollm2_hf: Path, chat_jsonl
     assert done.extra["exit_code"] == 0 and done.extra["finished_at"]
 
     output = Path(done.extra["output_dir"])
+    assert output.name == f"{smollm2_hf.name}-sft"  # what the conversion wizard names the GGUF after
     assert (output / "adapter_model.safetensors").stat().st_size > 0
     assert json.loads((output / "adapter_config.json").read_text())["r"] == 8
     assert "'loss':" in log and "tui-tuner: expected_steps=3" in log

@@ -41,3 +41,15 @@ def test_local_folder_without_chat_template_warns(tmp_path: Path) -> None:
     (folder / "tokenizer_config.json").write_text("{}")
     advice = check_instruct_variant(str(folder))
     assert advice is not None and "no chat template" in advice.message
+
+
+def test_local_adapter_folder_is_named_for_the_gguf() -> None:
+    from core.convert.pipeline import ConvertSpec
+    from core.launch.launcher import adapter_folder_name
+
+    assert adapter_folder_name("me/qwen3-coach", "Qwen/Qwen3-0.6B") == "qwen3-coach"
+    assert adapter_folder_name("", "HuggingFaceTB/SmolLM2-135M-Instruct") == "SmolLM2-135M-Instruct-sft"
+    assert adapter_folder_name("", "/models/my base/") == "my-base-sft"
+    # The wizard names `<name>-<QUANT>.gguf` after that folder, not after the job id that holds it.
+    folder = "/data/jobs/local-20261206-162204-97db/" + adapter_folder_name("", "HuggingFaceTB/SmolLM2-135M-Instruct")
+    assert ConvertSpec(output_dir=Path("/tmp/out"), adapter=folder).name == "SmolLM2-135M-Instruct-sft"

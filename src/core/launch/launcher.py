@@ -8,6 +8,7 @@ flagged; every submitted job gets a row in the store before (local) or right aft
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 from dataclasses import dataclass
@@ -138,6 +139,15 @@ def _hardware(backend: str, flavor: str, gpu: Any) -> str:
     return f"local {gpu.name}" if gpu is not None else "local cpu"
 
 
+def adapter_folder_name(output_repo: str, base_model: str) -> str:
+    """The local adapter folder's name, which the conversion wizard turns into `<name>-<QUANT>.gguf`:
+    the output repo's name, else `<base model>-sft` (never a generic `output`)."""
+    stem = output_repo.rstrip("/").rpartition("/")[2] if output_repo.strip() else ""
+    if not stem:
+        stem = f"{Path(base_model.strip().rstrip('/')).name or 'model'}-sft"
+    return re.sub(r"[^\w.-]+", "-", stem).strip("-.") or "adapter"
+
+
 def _job_dir(name: str) -> Path:
     return paths.ensure(jobs_dir() / name)
 
@@ -167,7 +177,7 @@ def _launch_local(the_plan: LaunchPlan, store: Store) -> job_store.JobRecord:
 
     job_id = job_store.new_local_id()
     workdir = _job_dir(job_id)
-    output_dir = workdir / "output"
+    output_dir = workdir / adapter_folder_name(the_plan.config.output_repo, the_plan.config.base_model)
     script = render_script(the_plan.config, output_dir=str(output_dir), filename=the_plan.script.filename,
                            run_name=the_plan.run_name)
     script_path = workdir / script.filename
