@@ -29,8 +29,10 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
 
 def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
     evaluation = subparsers.add_parser(
-        "eval", help="full-conversation evaluation: report, view and export results",
-        description="Read an evaluation results directory (run.json, personas.json, conversations.jsonl).")
+        "eval", help="full-conversation evaluation: personas, run and judge, report, view, export",
+        description="The guide's full-conversation evaluation: generate personas, run and judge the "
+                    "conversations against OpenAI-compatible endpoints, then report, view and export a results "
+                    "directory (run.json, personas.json, conversations.jsonl).")
     sub = evaluation.add_subparsers(dest="eval_command", metavar="SUBCOMMAND")
     evaluation.set_defaults(func=lambda args: _usage(evaluation))
 
