@@ -22,7 +22,13 @@ from core.errors import TunerError
 from core.launch import job_store
 from core.launch.command import Command, hf_jobs_command, local_command, mlx_command, mlx_lora_parameters
 from core.launch.config import LaunchConfig
-from core.launch.preflight import PreflightOptions, PreflightReport, python_has_training_stack, run_preflight
+from core.launch.preflight import (
+    LocalGpu,
+    PreflightOptions,
+    PreflightReport,
+    python_has_training_stack,
+    run_preflight,
+)
 from core.launch.script import GeneratedScript, render_script, run_name_prefix, unique_run_name
 from core.redact import redact
 from core.store import Store
@@ -130,7 +136,7 @@ def _base_extra(the_plan: LaunchPlan, output_dir: str | None) -> dict[str, Any]:
     }
 
 
-def _hardware(backend: str, flavor: str, gpu: Any) -> str:
+def _hardware(backend: str, flavor: str, gpu: LocalGpu | None) -> str:
     """What the job runs on, for the job list: the HF flavor, or this machine's GPU / CPU."""
     if backend == "hf-jobs":
         return flavor

@@ -283,13 +283,11 @@ def weight_terms(arch: ModelArchitecture, *, linear_bytes: float, other_bytes: f
 
 
 def activation_bytes_per_token_layer(arch: ModelArchitecture, method: str, targets: Sequence[str],
-                                     act_bytes: float, lora_dropout: float, *,
-                                     keeps_frozen_inputs: bool = False) -> float:
+                                     act_bytes: float, lora_dropout: float) -> float:
     """Saved activations of one decoder layer per token, without checkpointing (§2.6, derived).
 
     Full fine-tuning keeps every Linear's input for its weight gradient; with a frozen base only the
     inputs of LoRA-wrapped modules are kept (plus a dropout copy and mask each when dropout > 0).
-    `keeps_frozen_inputs`: old bitsandbytes 4-bit matmuls saved their input regardless (QLoRA).
     """
     p = act_bytes
     h, q, k, inter = arch.hidden_size, arch.q_width, arch.kv_width, arch.intermediate_size
@@ -312,8 +310,6 @@ def activation_bytes_per_token_layer(arch: ModelArchitecture, method: str, targe
         inputs += (p + 1) * q                                            # attn output itself is already saved
     if "down_proj" in wrapped:
         inputs += p * inter + (inter if dropout else 0) + (p * inter if dropout else 0)
-    if keeps_frozen_inputs:
-        inputs += legacy_bnb_inputs(arch, wrapped, p, dropout)
     return norms + qkv + attn_out + mlp + inputs
 
 
@@ -407,11 +403,10 @@ def estimate_training(inputs: MemoryInputs) -> MemoryEstimate:
         opt_on_gpu = opt
 
     # Activations and the loss
-    per_layer = activation_bytes_per_token_layer(
-        arch, method, inp.lora_targets, act_bytes, inp.lora_dropout,
-        keeps_frozen_inputs=method == "qlora" and inp.bnb_keeps_inputs)
+    per_layer = activation_bytes_per_token_layer(arch, method, inp.lora_targets, act_bytes, inp.lora_dropout)
     if method == "qlora" and inp.bnb_keeps_inputs:
         legacy = legacy_bnb_inputs(arch, set(inp.lora_targets), act_bytes, inp.lora_dropout > 0)
+        per_layer += legacy
         notes.append(f"bitsandbytes < 0.43.2: 4-bit matmuls keep their inputs (+{legacy / 1024:.0f} KiB per "
                      "token and layer before scaling); upgrade bitsandbytes to drop them")
     per_layer *= C.ACTIVATION_SCALE
