@@ -7,6 +7,7 @@ variables.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import platformdirs
@@ -56,3 +57,9 @@ def logs_dir() -> Path:
 def ensure(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def safe_name(text: str, default: str = "model") -> str:
+    """A file or folder name from free text: each run of characters other than word characters, '.'
+    and '-' becomes one '-'; `default` when nothing is left."""
+    return re.sub(r"[^\w.-]+", "-", text).strip("-.") or default

@@ -39,6 +39,7 @@ from core.convert.logparse import ConvertParser, LineParser, QuantizeParser, hin
 from core.convert.process import ProcessOutcome, shell_line, stream_process
 from core.convert.quant_types import QuantType, parse_quant_types
 from core.errors import TunerError
+from core.paths import safe_name
 from core.redact import redact
 
 STATE_FILE = ".tui-tuner-convert.json"
@@ -94,7 +95,7 @@ class ConvertSpec:
     @property
     def name(self) -> str:
         if self.model_name:
-            return _safe_name(self.model_name)
+            return safe_name(self.model_name)
         source = Path((self.adapter or self.base_model or str(self.output_dir)).rstrip("/"))
         # A local adapter folder is usually called `adapter`, `final` or `checkpoint-500`: name the model
         # after the folder that holds it (`models/qwen3-therapeutic/adapter` -> qwen3-therapeutic).
@@ -102,7 +103,7 @@ class ConvertSpec:
             if source.parent == source or not source.parent.name:
                 break
             source = source.parent
-        return _safe_name(source.name)
+        return safe_name(source.name)
 
     def validate(self) -> None:
         if self.mode not in {"merge", "lora"}:
@@ -149,11 +150,6 @@ class ConvertSpec:
 
 
 _GENERIC_NAMES = {"adapter", "adapters", "final", "output", "outputs", "lora", "model", "merged", "checkpoints"}
-
-
-def _safe_name(text: str) -> str:
-    name = re.sub(r"[^\w.-]+", "-", text).strip("-.")
-    return name or "model"
 
 
 def _is_local(ref: str) -> bool:

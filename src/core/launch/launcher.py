@@ -8,7 +8,6 @@ flagged; every submitted job gets a row in the store before (local) or right aft
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import sys
 from dataclasses import dataclass
@@ -151,7 +150,7 @@ def adapter_folder_name(output_repo: str, base_model: str) -> str:
     stem = output_repo.rstrip("/").rpartition("/")[2] if output_repo.strip() else ""
     if not stem:
         stem = f"{Path(base_model.strip().rstrip('/')).name or 'model'}-sft"
-    return re.sub(r"[^\w.-]+", "-", stem).strip("-.") or "adapter"
+    return paths.safe_name(stem, "adapter")
 
 
 def _job_dir(name: str) -> Path:
