@@ -187,3 +187,19 @@ async def test_detail_shows_the_metrics_stream(fake_hub: Any) -> None:
         metrics = app.screen.query_one("#detail-metrics", Static)
         await wait_until(pilot, lambda: "GPU0 88% 21.0/24.0 GB" in str(metrics.render()))
         assert app.screen._util_history[-1] == 88.0
+
+
+async def test_finished_local_job_says_it_has_no_live_metrics(fake_hub: Any, tmp_path: Path) -> None:
+    log = tmp_path / "local.log"
+    log.write_text("step 1\n===== Job completed (COMPLETED) =====\n")
+    store_job(Store(), job_id="local-20260101-000000-0abc", backend="local", status="COMPLETED",
+              log_path=str(log), extra={"flavor": "local cpu"})
+    app = MonitorApp()
+    async with app.run_test(size=(150, 40)) as pilot:
+        await wait_until(pilot, lambda: "local-20260101-000000-0abc" in table_ids(app))
+        table = app.screen.query_one("#monitor-jobs", DataTable)
+        assert "local cpu" in [str(cell) for cell in table.get_row_at(0)]
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, JobDetailScreen))
+        metrics = app.screen.query_one("#detail-metrics", Static)
+        await wait_until(pilot, lambda: "the job is not running" in str(metrics.render()), timeout=3)

@@ -374,6 +374,7 @@ class JobDetailScreen(_JobActions, AreaScreen):
         if self.row.backend == "hf-jobs":
             self._follow_metrics()
         else:
+            self._sample_local()
             self.set_interval(2.0, self._sample_local)
         self._poll_curves()
 
@@ -568,6 +569,10 @@ class JobDetailScreen(_JobActions, AreaScreen):
         sample = self._sampler.sample() if not is_terminal(self.row.stage) else None
         if sample is not None:
             self._show_metrics(sample)
+        elif self.metrics is None and is_terminal(self.row.stage):
+            # A finished local job has no process to sample: say so instead of "waiting" forever.
+            self.query_one("#detail-metrics", Static).update(
+                Text("metrics: none (the job is not running)", style="dim"))
 
     def _show_metrics(self, sample: MetricsSample) -> None:
         self.metrics = sample
