@@ -192,9 +192,9 @@ def map_row(row: dict[str, str]) -> Mapped | Unmapped:
         if "head" in method:
             assumption += "; LoRA on the LM head ignored (r·(h+V) params)"
         if qlora:
-            # The table's QLoRA figures predate bitsandbytes 0.43.2 (Llama-3-8B's 17.41 GB was published in
-            # spring 2024 and repeated for 3.1; LitGPT pinned bitsandbytes 0.42), whose 4-bit matmul still
-            # kept each input for backward (PR #1270).
+            # An assumption, not stated by the table: its QLoRA figures most likely predate bitsandbytes
+            # 0.43.2 (Llama-3-8B and 3.1-8B share one figure, 17.41 GB; LitGPT then pinned bitsandbytes 0.42),
+            # whose 4-bit matmul still kept each input for backward (PR #1270).
             kwargs["bnb_keeps_inputs"] = True
             assumption += "; bitsandbytes < 0.43.2 (4-bit matmuls keep their inputs)"
         return _train(row, "training", key, assumption, "allocated", reserved=False,

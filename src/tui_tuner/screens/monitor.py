@@ -560,8 +560,7 @@ class JobDetailScreen(_JobActions, AreaScreen):
                 last = now
                 self.app.call_from_thread(self._show_metrics, sample)
         if self.metrics is None and not follower.stopped:
-            self.app.call_from_thread(self.query_one("#detail-metrics", Static).update,
-                                      Text("metrics: none (the job is not running)", style="dim"))
+            self.app.call_from_thread(self._show_no_metrics)
 
     def _sample_local(self) -> None:
         if self._sampler is None:
@@ -571,8 +570,10 @@ class JobDetailScreen(_JobActions, AreaScreen):
             self._show_metrics(sample)
         elif self.metrics is None and is_terminal(self.row.stage):
             # A finished local job has no process to sample: say so instead of "waiting" forever.
-            self.query_one("#detail-metrics", Static).update(
-                Text("metrics: none (the job is not running)", style="dim"))
+            self._show_no_metrics()
+
+    def _show_no_metrics(self) -> None:
+        self.query_one("#detail-metrics", Static).update(Text("metrics: none (the job is not running)", style="dim"))
 
     def _show_metrics(self, sample: MetricsSample) -> None:
         self.metrics = sample
