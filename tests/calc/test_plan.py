@@ -46,3 +46,17 @@ def test_cli_command_round_trip() -> None:
     line = cli_command(fields)
     args = build_parser().parse_args(line.split()[1:])
     assert parse_fields(form_fields(args))[0] == parse_fields(fields)[0]
+
+
+def test_old_bitsandbytes_only_for_qlora_and_round_trips() -> None:
+    from tui_tuner.cli import build_parser
+    from tui_tuner.commands.calc import form_fields
+
+    old = {**DEFAULT_FIELDS, "method": "qlora", "old_bitsandbytes": True}
+    assert parse_fields(old)[0].bnb_keeps_inputs
+    assert not parse_fields({**old, "method": "lora"})[0].bnb_keeps_inputs  # no 4-bit matmuls to keep inputs of
+    line = cli_command(old)
+    assert line.endswith("--old-bitsandbytes") or " --old-bitsandbytes " in line
+    assert "--old-bitsandbytes" not in cli_command({**old, "method": "lora"})
+    args = build_parser().parse_args(line.split()[1:])
+    assert parse_fields(form_fields(args))[0] == parse_fields(old)[0]

@@ -6,9 +6,10 @@ import json
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, Select, Static
+from textual.widgets import DataTable, Input, Select, Static, Switch
 
 from core.memory.catalog import find_entry
+from core.memory.plan import cli_command
 from tests.conftest import assert_no_canary
 from tui_tuner import areas
 from tui_tuner.app import TunerApp
@@ -236,6 +237,26 @@ async def test_inference_mode() -> None:
         await settle(pilot)
         assert screen.result.estimate.kind == "training"
         assert not screen.query_one("#training-fields").has_class("-hidden")
+
+
+async def test_old_bitsandbytes_switch_adds_kept_inputs_for_qlora_only() -> None:
+    app = _app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await pick_gemma_16k(pilot)
+        new = screen.result.estimate
+        screen.query_one("#old_bitsandbytes", Switch).value = True
+        await settle(pilot)
+        old = screen.result.estimate
+        assert old.inputs.bnb_keeps_inputs
+        # With checkpointing the kept inputs belong to the one layer being recomputed.
+        assert old.term("recompute").bytes > new.term("recompute").bytes
+        assert any("bitsandbytes < 0.43.2" in note for note in old.notes)
+        assert "--old-bitsandbytes" in cli_command(screen.fields())
+        screen.query_one("#method", Select).value = "lora"
+        await settle(pilot)
+        assert screen.query_one("#old_bitsandbytes", Switch).parent.has_class("-hidden")
+        assert not screen.result.estimate.inputs.bnb_keeps_inputs
 
 
 def test_snapshot_inference(snap_compare, all_areas) -> None:  # type: ignore[no-untyped-def]

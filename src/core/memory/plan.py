@@ -29,7 +29,7 @@ DEFAULT_FIELDS: dict[str, Any] = {
     "lora_r": "64", "lora_targets": "q_proj,k_proj,v_proj,o_proj", "lora_dropout": "0.05",
     "optimizer": "adamw_8bit", "gradient_checkpointing": True, "dtype": "bf16", "loss_impl": "hf",
     "examples": "1000", "epochs": "3", "tokens_per_example": "", "mfu": "",
-    "mode": "training", "weights": "bf16", "kv_dtype": "bf16",
+    "mode": "training", "weights": "bf16", "kv_dtype": "bf16", "old_bitsandbytes": False,
 }
 MODES = ("training", "inference")
 INT_FIELDS = {"max_length": 10_000_000, "batch_size": 100_000, "grad_accum": 1_000_000, "lora_r": 65_536,
@@ -135,7 +135,9 @@ def parse_fields(fields: Mapping[str, Any], *, allow_hub: bool = True) -> tuple[
         gradient_accumulation=ints["grad_accum"] or 1, lora_r=ints["lora_r"] or 1, lora_targets=targets,
         optimizer=optimizer, gradient_checkpointing=bool(
             values["gradient_checkpointing"]), dtype=dtype, lora_dropout=dropout or 0.0,
-        loss_impl=str(values["loss_impl"]))
+        loss_impl=str(values["loss_impl"]),
+        # Only QLoRA runs 4-bit matmuls; for LoRA/full the switch would be meaningless.
+        bnb_keeps_inputs=method == "qlora" and bool(values.get("old_bitsandbytes")))
     try:
         inputs = inputs.validated()
     except TunerError as exc:
@@ -181,6 +183,8 @@ def cli_command(fields: Mapping[str, Any]) -> str:
               str(values["loss_impl"])]
     if not values["gradient_checkpointing"]:
         parts.append("--no-gradient-checkpointing")
+    if values["method"] == "qlora" and values.get("old_bitsandbytes"):
+        parts.append("--old-bitsandbytes")
     parts += ["--examples", str(values["examples"]).strip(), "--epochs", str(values["epochs"]).strip()]
     if str(values.get("tokens_per_example", "")).strip():
         parts += ["--tokens-per-example", str(values["tokens_per_example"]).strip()]

@@ -93,7 +93,7 @@ def form_fields(args: argparse.Namespace) -> dict[str, Any]:
             "lora_targets": args.lora_targets, "lora_dropout": args.lora_dropout, "optimizer": args.optimizer,
             "gradient_checkpointing": args.gradient_checkpointing, "dtype": args.dtype, "loss_impl": args.loss_impl,
             "examples": args.examples, "epochs": args.epochs, "tokens_per_example": args.tokens_per_example or "",
-            "mfu": args.mfu or ""}
+            "mfu": args.mfu or "", "old_bitsandbytes": args.old_bitsandbytes}
 
 
 def compute(args: argparse.Namespace) -> dict[str, Any]:
@@ -112,7 +112,7 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
     inputs, plan = parse_fields(form_fields(args))
     inputs = replace(inputs, quant=args.quant, attention=args.attention,
                      upcast_non_quantized=args.upcast_non_quantized, include_vision=not args.text_only,
-                     bnb_keeps_inputs=args.old_bitsandbytes)
+                     bnb_keeps_inputs=inputs.bnb_keeps_inputs)
     arch = inputs.arch
     if args.inference:
         weights = args.weights or "bf16"

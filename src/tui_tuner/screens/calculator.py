@@ -1,9 +1,9 @@
 """Calculator (area 1): peak GPU memory of a fine-tune, which HF Jobs flavors fit, and what the run costs.
 
 Left: the form (model from the catalog or any Hub id / config.json path, method, lengths, LoRA, optimizer,
-checkpointing, dtype, loss path, and the run: examples, epochs, tokens per example, MFU). Right: the
-summary line, the breakdown table, a bar chart of the terms against the chosen GPU, and a verdict per
-flavor with time and cost; the recommended flavor is starred. Everything updates as you type
+checkpointing, old bitsandbytes (QLoRA only), dtype, loss path, and the run: examples, epochs, tokens per
+example, MFU). Right: the summary line, the breakdown table, a bar chart of the terms against the chosen
+GPU, and a verdict per flavor with time and cost; the recommended flavor is starred. Everything updates as you type
 (debounced). A bad field shows one line under itself and the last good result stays on screen.
 Keys (outside the form; `esc` leaves it): `r` recompute, `y` copy the equivalent CLI command, `g` the
 guide's tables, `m` show multi-GPU flavors too.
@@ -168,6 +168,11 @@ class CalculatorScreen(AreaScreen):
                     with Horizontal(classes="switch-row"):
                         yield Switch(value=bool(defaults["gradient_checkpointing"]), id="gradient_checkpointing")
                         yield Label("Gradient checkpointing")
+                    with Horizontal(classes="switch-row qlora-only"):
+                        yield Switch(value=bool(defaults["old_bitsandbytes"]), id="old_bitsandbytes",
+                                     tooltip="bitsandbytes < 0.43.2 kept every 4-bit matmul's input for "
+                                             "backward (fixed in PR #1270); the generated script pins a newer one")
+                        yield Label("bitsandbytes < 0.43.2")
                     yield Label("Dtype")
                     yield Select(DTYPE_OPTIONS, value=defaults["dtype"], allow_blank=False, id="dtype")
                     yield Label("Loss path")
@@ -202,6 +207,7 @@ class CalculatorScreen(AreaScreen):
     def on_mount(self) -> None:
         self.query_one("#calc-terms", DataTable).add_columns(*TERM_COLUMNS)
         self.query_one("#calc-flavors", DataTable).add_columns(*FLAVOR_COLUMNS)
+        self._show_method(str(self._defaults()["method"]))
         self.recompute()
 
     # ---- reading the form -----------------------------------------------------------------------
@@ -211,7 +217,8 @@ class CalculatorScreen(AreaScreen):
             values[name] = self.query_one(f"#{name}", Input).value
         for name in ("mode", "method", "optimizer", "dtype", "loss_impl", "weights", "kv_dtype"):
             values[name] = self.query_one(f"#{name}", Select).value
-        values["gradient_checkpointing"] = self.query_one("#gradient_checkpointing", Switch).value
+        for name in ("gradient_checkpointing", "old_bitsandbytes"):
+            values[name] = self.query_one(f"#{name}", Switch).value
         return values
 
     @on(Input.Changed)
@@ -224,6 +231,8 @@ class CalculatorScreen(AreaScreen):
             return
         if event.control.id == "mode":
             self._show_mode(str(event.value))
+        if event.control.id == "method":
+            self._show_method(str(event.value))
         self._schedule()
 
     def _show_mode(self, mode: str) -> None:
@@ -234,6 +243,11 @@ class CalculatorScreen(AreaScreen):
             widget.set_class(inference, "-hidden")
         label = self.query_one("#max_length-label", Label)
         label.update("Context (prompt + generated)" if inference else "Max length (tokens)")
+
+    def _show_method(self, method: str) -> None:
+        """The old-bitsandbytes switch only changes a QLoRA estimate, so it shows only for QLoRA."""
+        for widget in self.query(".qlora-only"):
+            widget.set_class(method != "qlora", "-hidden")
 
     def _schedule(self) -> None:
         if self._timer is not None:
