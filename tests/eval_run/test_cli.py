@@ -103,7 +103,7 @@ def test_run_command_human_output_and_resume(fake_server, tmp_path: Path, small_
 
 @pytest.mark.parametrize(("extra", "message"), [
     (["--port", "x=notaport"], "not a port number"),
-    (["--baseline", "nobody"], "--baseline 'nobody' is not one of the models"),
+    (["--baseline", "nobody"], "baseline: 'nobody' is not one of the models"),
     (["--system-prompt", "ghost=hi"], "'ghost' is not one of the models"),
     (["--model", "broken"], "expected NAME=VALUE"),
     (["--system-prompt", "coach=@/nonexistent/prompt.txt"], "cannot read the system prompt"),
@@ -123,7 +123,7 @@ def test_run_command_requires_simulator_and_judge(tmp_path: Path, small_rubric_f
     i = args.index("--simulator")
     del args[i:i + 2]
     assert main(args) == 2
-    assert "--simulator is required" in capsys.readouterr().err
+    assert "simulator: an endpoint is required" in capsys.readouterr().err
 
 
 def test_dead_endpoint_from_the_cli(tmp_path: Path, small_rubric_file: Path,

@@ -11,16 +11,12 @@ runner (httpx, asyncio) loads in the handlers.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from core.errors import TunerError
 from tui_tuner.output import emit_json, emit_json_line
-
-_DEFAULTS = {"conversations": 3, "turns": 4, "seed": 1234, "max_tokens": 256, "simulator_max_tokens": 128,
-             "temperature": 0.7, "default_slots": 1, "judge_reason_chars": 200}
 
 
 def register_run_commands(eval_subparsers: Any, parent: argparse.ArgumentParser) -> None:
@@ -128,89 +124,20 @@ def _personas(args: argparse.Namespace) -> int:
 # run
 # ---------------------------------------------------------------------------------------------
 
-def _pairs(values: list[str], flag: str) -> list[tuple[str, str]]:
-    pairs = []
-    for value in values:
-        name, sep, rest = value.partition("=")
-        if not sep or not name.strip() or not rest.strip():
-            raise TunerError(f"{value!r}: expected NAME=VALUE", field=flag)
-        pairs.append((name.strip(), rest.strip()))
-    return pairs
-
-
-def _system_prompt(value: str) -> str:
-    if value.startswith("@"):
-        path = Path(value[1:]).expanduser()
-        try:
-            return path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise TunerError(f"{path}: cannot read the system prompt ({exc.strerror or exc})",
-                             field="system-prompt") from None
-    return value
-
-
 def build_config(args: argparse.Namespace) -> Any:
-    """A RunConfig from the command line, with `[eval]` config values as defaults."""
+    """A RunConfig from the command line, with `[eval]` config values as defaults (the TUI's run form
+    follows the same rules: `core.evals.run_setup`)."""
     from core.config import load_config
-    from core.evals.judge import JudgeSettings
-    from core.evals.openai_client import normalize_endpoint
-    from core.evals.personas import load_personas
-    from core.evals.rubric import load_rubric
-    from core.evals.runner import EndpointEntry, ModelEntry, RunConfig
+    from core.evals.run_setup import RunSpec, build_run_config
 
-    section = load_config().section("eval")
-
-    def setting(name: str) -> Any:
-        value = getattr(args, name, None)
-        return value if value is not None else section.get(name, _DEFAULTS.get(name))
-
-    models: list[tuple[str, str]] = _pairs(args.model, "model")
-    for name, port in _pairs(args.port, "port"):
-        if not port.isdigit() or not 0 < int(port) < 65536:
-            raise TunerError(f"{name}={port}: not a port number", field="port")
-        models.append((name, f"http://127.0.0.1:{port}/v1"))
-    if not models:
-        raise TunerError("no model to evaluate", field="model",
-                         hint="pass --model NAME=URL or --port NAME=PORT, once per model (baseline first)")
-    names = [n for n, _ in models]
-    baseline = args.baseline or ("baseline" if "baseline" in names else names[0])
-    if baseline not in names:
-        raise TunerError(f"--baseline {baseline!r} is not one of the models ({', '.join(names)})", field="baseline")
-    prompts = {n: _system_prompt(v) for n, v in _pairs(args.system_prompt, "system-prompt")}
-    model_ids = dict(_pairs(args.model_id, "model-id"))
-    for name in [*prompts, *model_ids]:
-        if name not in names and name != "*":
-            raise TunerError(f"{name!r} is not one of the models ({', '.join(names)})", field="system-prompt")
-    entries = [ModelEntry(name=n, endpoint=normalize_endpoint(url), role="baseline" if n == baseline else "candidate",
-                          system_prompt=prompts.get(n, prompts.get("*", "")), model_id=model_ids.get(n))
-               for n, url in models]
-
-    simulator = args.simulator or section.get("simulator")
-    judge = args.judge or section.get("judge")
-    for value, flag in ((simulator, "simulator"), (judge, "judge")):
-        if not value:
-            raise TunerError(f"--{flag} is required", field=flag,
-                             hint=f"the endpoint of the {flag} model (URL or local port), or set [eval].{flag}")
-    extra_body: Any = section.get("extra_body") or {}
-    if args.extra_body:
-        try:
-            extra_body = json.loads(args.extra_body)
-        except json.JSONDecodeError as exc:
-            raise TunerError(f"not valid JSON ({exc.msg})", field="extra-body") from None
-    if not isinstance(extra_body, dict):
-        raise TunerError("must be a JSON object", field="extra-body")
-    rubric_path = args.rubric or (Path(section["rubric"]) if section.get("rubric") else None)
-    judge_max = args.judge_max_tokens or section.get("judge_max_tokens")
-    reason_chars = int(section.get("judge_reason_chars", _DEFAULTS["judge_reason_chars"]))
-    return RunConfig(
-        output_dir=args.output_dir, personas=load_personas(args.personas), personas_file=str(args.personas),
-        models=entries, simulator=EndpointEntry(normalize_endpoint(str(simulator)), model_ids.get("@simulator")),
-        judge=EndpointEntry(normalize_endpoint(str(judge))), rubric=load_rubric(rubric_path),
-        conversations=int(setting("conversations")), turns=int(setting("turns")), seed=int(setting("seed")),
-        max_tokens=int(setting("max_tokens")), simulator_max_tokens=int(setting("simulator_max_tokens")),
-        temperature=float(setting("temperature")), default_slots=int(setting("default_slots")),
-        max_parallel=setting("max_parallel"), api_key_env=setting("api_key_env"),
-        judge_settings=JudgeSettings(max_tokens=judge_max, reason_chars=reason_chars), extra_body=extra_body)
+    spec = RunSpec(
+        output_dir=args.output_dir, personas=args.personas, models=args.model, ports=args.port,
+        baseline=args.baseline, system_prompts=args.system_prompt, model_ids=args.model_id,
+        simulator=args.simulator, judge=args.judge, rubric=args.rubric, conversations=args.conversations,
+        turns=args.turns, seed=args.seed, max_tokens=args.max_tokens, simulator_max_tokens=args.simulator_max_tokens,
+        judge_max_tokens=args.judge_max_tokens, temperature=args.temperature, max_parallel=args.max_parallel,
+        default_slots=args.default_slots, api_key_env=args.api_key_env, extra_body=args.extra_body)
+    return build_run_config(spec, load_config().section("eval"))
 
 
 def _run(args: argparse.Namespace) -> int:

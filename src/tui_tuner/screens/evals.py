@@ -8,6 +8,7 @@ re-read when its files change.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +20,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import DataTable, Input, Select, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Input, Select, Static, TabbedContent, TabPane, Tabs
 from textual.widgets.data_table import CellDoesNotExist
+from textual.worker import Worker
 
 from core.errors import TunerError
 from core.evals.report import (
@@ -50,6 +52,7 @@ from core.redact import redact
 from tui_tuner.screens.base import AreaScreen
 from tui_tuner.widgets.eval_export import ExportDialog, ExportRequest
 from tui_tuner.widgets.eval_forest import ForestPlot
+from tui_tuner.widgets.eval_run_dialog import EvalRunDialog
 from tui_tuner.widgets.eval_transcript import TranscriptPane
 
 REFRESH_INTERVAL_S = 3.0
@@ -139,8 +142,9 @@ class EvalScreen(AreaScreen):
     HELP = """
 ## Evaluate
 
-Open a results directory of `tui-tuner eval run` (**o**, or a recent run). A running evaluation
-reloads as conversations finish.
+Open a results directory of `tui-tuner eval run` (**o**, or a recent run), or start a run here with
+**R** (personas, models by port or URL, simulator, judge, rubric, K, turns; **K** stops it, and the
+same directory resumes). A running evaluation reloads as conversations finish.
 
 - **Overview**: per model, persona-level mean ± SD, 95 % CI, pass rate, safety with an upper bound;
   the guide's verdict (Δ ≥ 0.10, p < 0.05 Holm, no safety regression).
@@ -161,6 +165,9 @@ reloads as conversations finish.
         Binding("c", "step_conversation", "Next conv", id="eval.next-conversation"),
         Binding("s", "swap_models", "Swap A/B", id="eval.swap", show=False),
         Binding("x", "export", "Export", id="eval.export"),
+        Binding("R", "new_run", "New run", id="eval.new-run",
+                tooltip="run an evaluation: personas × models, simulated, judged; opens here as it goes"),
+        Binding("K", "stop_run", "Stop run", id="eval.stop-run"),
         Binding("escape", "back", "Back", id="eval.back", show=False),
     ]
 
@@ -177,6 +184,9 @@ reloads as conversations finish.
         self._view_request: ViewRequest | None = None
         self._generation = 0
         self._options: dict[str, list[object]] = {}
+        self._run_worker: Worker[None] | None = None
+        self._run_form: dict[str, str] = {}
+        """The last run form's fields, so the next run starts from them."""
         """Option values currently set on each Select (by selector), to skip needless resets."""
 
     # --- layout --------------------------------------------------------------------------------
@@ -186,6 +196,7 @@ reloads as conversations finish.
                 yield Input(placeholder="results directory (holds run.json and conversations.jsonl)", id="eval-dir")
                 yield Select([], prompt="recent runs", id="eval-recent")
             yield Static(id="eval-banner")
+            yield Static(id="eval-run-status", classes="-hidden")
             yield Static(id="eval-summary")
             with TabbedContent(initial="tab-overview", id="eval-tabs"):
                 with TabPane("Overview", id="tab-overview"), VerticalScroll():
@@ -356,7 +367,8 @@ reloads as conversations finish.
         self.query_one("#eval-summary", Static).update(Text.assemble(
             ("No results open. ", "bold"),
             "Type a results directory above and press Enter, or pick a recent run. "
-            "`tui-tuner eval run` writes one; `tui-tuner eval view DIR` opens one directly."))
+            "To start an evaluation here press R (esc first leaves the directory field); "
+            "`tui-tuner eval run` runs one from a shell and `tui-tuner eval view DIR` opens one directly."))
         self._render_banner()
 
     def _render_all(self, keep_filters: bool) -> None:
@@ -876,7 +888,8 @@ reloads as conversations finish.
             tabs.active = "tab-personas"
             self.query_one("#personas-table", DataTable).focus()
         elif isinstance(self.focused, Input):
-            self.query_one("#eval-tabs", TabbedContent).focus()
+            # TabbedContent itself takes no focus; its tab strip does (and leaves the letter keys free).
+            self.query_one("#eval-tabs", TabbedContent).query_one(Tabs).focus()
 
     def action_export(self) -> None:
         if self.report is None or self.directory is None:
@@ -906,6 +919,81 @@ reloads as conversations finish.
                            personas=self.visible_personas() if filtered else None,
                            model=model if request.table == "conversations" else None)  # type: ignore[arg-type]
         return write_export(request.path, text)
+
+    # --- running an evaluation ------------------------------------------------------------------
+    @property
+    def run_in_progress(self) -> bool:
+        return self._run_worker is not None and self._run_worker.is_running
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "stop_run":
+            return self.run_in_progress
+        return True
+
+    def action_new_run(self) -> None:
+        if self.run_in_progress:
+            self.notify("an evaluation is already running here (K stops it)", severity="warning")
+            return
+        config = getattr(self.app, "config", None)
+        section = config.section("eval") if config is not None else {}
+        dialog = EvalRunDialog(section, self._run_form)
+
+        def chosen(run_config: object) -> None:
+            self._run_form = dialog.last_values
+            if run_config is not None:
+                self._run_worker = self._run_eval(run_config)
+                self.refresh_bindings()
+
+        self.app.push_screen(dialog, chosen)
+
+    def action_stop_run(self) -> None:
+        if self._run_worker is not None and self.run_in_progress:
+            self._run_worker.cancel()
+
+    def _run_status(self, text: str | Text, style: str = "") -> None:
+        status = self.query_one("#eval-run-status", Static)
+        status.set_class(False, "-hidden")
+        status.set_class(style == "error", "-error")
+        status.update(Text(text) if isinstance(text, str) else text)  # paths and URLs are not markup
+
+    @work(exclusive=True, group="eval-run", exit_on_error=False)
+    async def _run_eval(self, config: object) -> None:
+        """Drive `EvalRun` in an async worker: the HTTP calls never block input; the viewer opens on the
+        results directory at once and live-reloads as conversations are appended."""
+        from core.evals.runner import EvalRun
+        from core.monitor.model import format_duration
+
+        output_dir = getattr(config, "output_dir", None)
+        self._run_status(f"starting: connecting to the servers for {output_dir} …")
+        try:
+            async for event in EvalRun(config).events():  # type: ignore[arg-type]
+                if event.kind == "run_started":
+                    servers = ", ".join(f"{root} ×{slots}" for root, slots in event.servers.items())
+                    self._run_status(f"running: {event.to_run} to run, {event.already_done} already done "
+                                     f"(servers {servers})  ·  K stops, finished work is kept")
+                    self.open_directory(event.output_dir)
+                elif event.kind == "progress":
+                    eta = f", ETA {format_duration(event.eta_s)}" if event.eta_s is not None else ""
+                    failed = f", {event.failed} failed" if event.failed else ""
+                    self._run_status(f"running: {event.done}/{event.total} conversations{failed}, "
+                                     f"{format_duration(event.elapsed_s)}{eta}  ·  K stops, finished work is kept")
+                elif event.kind == "run_finished":
+                    failed = f"; {event.failed} failed (R with the same directory retries them)" if event.failed else ""
+                    line = (f"{event.status}: {event.done}/{event.total} conversations in "
+                            f"{format_duration(event.elapsed_s)}{failed}")
+                    self._run_status(line, "error" if event.failed else "")
+                    self.notify(line, severity="warning" if event.failed else "information", markup=False)
+                    self._load(Path(event.output_dir))
+                    self._load_recent()
+        except TunerError as exc:
+            self._run_status(Text(f"run not started: {exc.one_line()}"), "error")
+            self.notify(exc.one_line(), severity="error", timeout=8, markup=False)
+        except asyncio.CancelledError:
+            self._run_status(f"stopped: finished conversations are saved in {output_dir}; "
+                             "R with the same directory resumes")
+            raise
+        finally:
+            self.call_later(self.refresh_bindings)
 
 
 def _needed(n: int | None, n_holm: int | None) -> str:
