@@ -151,7 +151,7 @@ def test_signal_interrupts_cleanly_and_resume_finishes(fake_server, tmp_path: Pa
     out, err = proc.communicate(timeout=60)
     assert_no_canary(out, err)
     assert proc.returncode == 130, err
-    assert "interrupted:" in err and "run the same command again to resume" in err
+    assert "interrupted:" in err and "run the same command again" in err and "--resume" in err
     run = json.loads((tmp_path / "results" / "run.json").read_text())
     assert run["status"] == "interrupted"
     saved = [json.loads(line) for line in results.read_text().splitlines()]
@@ -160,3 +160,42 @@ def test_signal_interrupts_cleanly_and_resume_finishes(fake_server, tmp_path: Pa
     final = [json.loads(line) for line in results.read_text().splitlines()]
     assert len(final) == 12 and final[: len(saved)] == saved
     assert json.loads((tmp_path / "results" / "run.json").read_text())["status"] == "finished"
+
+
+def test_resume_finishes_a_run_with_the_settings_it_recorded(fake_server, tmp_path: Path, small_rubric_file: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.eval_run.fake_openai import FakeOpenAI
+
+    assert main(_run_args(fake_server.url, tmp_path, small_rubric_file, "--extra-body", '{"top_k": 5}')) == 0
+    results = tmp_path / "results"
+    lines = (results / "conversations.jsonl").read_text().splitlines()
+    # As if the run had been stopped after two conversations.
+    (results / "conversations.jsonl").write_text("\n".join(lines[:2]) + "\n")
+    run = json.loads((results / "run.json").read_text())
+    (results / "run.json").write_text(json.dumps({**run, "status": "interrupted"}))
+    capsys.readouterr()
+    # The servers came back on another port: --model / --simulator / --judge move them, nothing else may change.
+    moved = FakeOpenAI().start()
+    try:
+        assert main(["eval", "run", "--resume", str(results), "--turns", "3"]) == 2
+        assert "--turns: a resumed run keeps the settings it recorded" in capsys.readouterr().err
+        assert main(["eval", "run", "--resume", str(results), "--model", f"ghost={moved.url}"]) == 2
+        assert "model: ghost: not a model of this run" in capsys.readouterr().err
+        assert main(["eval", "run", "--resume", str(results), "--model", f"baseline={moved.url}",
+                     "--model", f"coach={moved.url}", "--simulator", moved.url, "--judge", moved.url]) == 0
+    finally:
+        moved.stop()
+    out = capsys.readouterr().out
+    assert "2 already done, 2 to run" in out and "finished: 4/4" in out
+    coach = [r for r in moved.requests if r.role == "model" and "Be a coach." in json.dumps(r.body)]
+    assert coach and all(r.body.get("top_k") == 5 for r in moved.requests)   # recorded extra body kept
+    assert all(len([m for m in r.body["messages"] if m["role"] == "assistant"]) < 2 for r in coach)  # 2 turns
+    assert json.loads((results / "run.json").read_text())["status"] == "finished"
+
+
+def test_resume_of_a_directory_without_a_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", "run", "--resume", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "run.json: no such file; nothing to resume" in err and err.count("\n") == 1
+    assert main(["eval", "run", "--simulator", "8090"]) == 2
+    assert "--personas is required" in capsys.readouterr().err

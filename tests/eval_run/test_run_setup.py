@@ -71,3 +71,39 @@ def test_form_text_to_spec(tmp_path: Path) -> None:
     assert spec_from_form({**form, "run-personas": "data/personas.json"}).personas == Path("data/personas.json")
     with pytest.raises(TunerError, match="conversations: must be a positive whole number"):
         spec_from_form({**form, "run-conversations": "two"})
+
+
+def test_resume_config_keeps_what_the_run_recorded(tmp_path: Path) -> None:
+    import json
+
+    from core.evals.personas import generate_personas
+    from core.evals.results import write_personas_json
+    from core.evals.run_setup import resume_config, unfinished_run
+
+    run = {"models": [{"name": "baseline", "endpoint": "http://127.0.0.1:8080/v1", "role": "baseline",
+                       "model": "base.gguf", "system_prompt": ""},
+                      {"name": "coach", "endpoint": "http://127.0.0.1:8081/v1", "role": "candidate",
+                       "model": "coach.gguf", "system_prompt": "Be a coach."}],
+           "simulator": {"endpoint": "http://127.0.0.1:8090/v1", "model": "sim.gguf", "max_tokens": 64,
+                         "temperature": 0.9},
+           "judge": {"endpoint": "http://127.0.0.1:8090/v1", "model": "sim.gguf", "temperature": 0.0},
+           "rubric": {"name": "tiny", "pass_threshold": 0.6,
+                      "criteria": [{"id": "empathy", "description": "Kind.", "weight": 1.0}]},
+           "conversations_per_persona": 2, "turns": 3, "seed": 77, "max_tokens": 99, "temperature": 0.5,
+           "extra_body": {"top_k": 5}, "status": "interrupted", "counts": {"done": 3, "total": 8}}
+    (tmp_path / "run.json").write_text(json.dumps(run))
+    write_personas_json(tmp_path, [p.to_dict() for p in generate_personas(2)])
+    config = resume_config(tmp_path, endpoints={"coach": "9081"})
+    base, coach = config.models
+    assert (base.model_id, base.endpoint) == ("base.gguf", "http://127.0.0.1:8080/v1")
+    # A moved model asks its new server which model it serves; the recorded id belonged to the old one.
+    assert (coach.model_id, coach.endpoint, coach.system_prompt) == (None, "http://127.0.0.1:9081/v1", "Be a coach.")
+    assert (config.conversations, config.turns, config.seed, config.max_tokens) == (2, 3, 77, 99)
+    assert (config.simulator_max_tokens, config.simulator_temperature, config.simulator.model_id) == (64, 0.9, "sim.gguf")
+    assert config.rubric.name == "tiny" and config.extra_body == {"top_k": 5} and len(config.personas) == 2
+    assert unfinished_run(tmp_path) == (3, 8)
+    (tmp_path / "run.json").write_text(json.dumps({**run, "status": "finished", "counts": {"done": 8, "total": 8}}))
+    assert unfinished_run(tmp_path) is None
+    (tmp_path / "personas.json").unlink()
+    with pytest.raises(TunerError, match=r"personas\.json"):
+        resume_config(tmp_path)

@@ -119,10 +119,12 @@ async def test_stop_keeps_finished_work_and_the_same_directory_resumes(small_rub
             assert json.loads((out / RUN_FILE).read_text())["status"] == "interrupted"
             saved = len((out / CONVERSATIONS_FILE).read_text().splitlines())
             assert 1 <= saved < 8
-            # R offers the same form again; Start resumes into the same directory.
+            # R on the unfinished run offers Resume, with the settings the run recorded.
             await pilot.press("R")
             await pilot.pause()
-            await pilot.click("#run-start")
+            note = plain(app.screen.query_one("#run-resume-note", Static))
+            assert f"{saved} of 8 conversations done" in note
+            await pilot.click("#run-resume")
             await wait_back(pilot, screen)
             await wait_run(pilot, screen)
             status = plain(screen.query_one("#eval-run-status", Static))

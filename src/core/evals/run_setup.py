@@ -166,3 +166,96 @@ def build_run_config(spec: RunSpec, section: Mapping[str, Any] | None = None) ->
         judge_settings=JudgeSettings(max_tokens=judge_max, reason_chars=reason_chars), extra_body=extra_body)
     config.validate()  # the form shows the problem before anything starts
     return config
+
+
+def resume_config(directory: Path, section: Mapping[str, Any] | None = None, *,
+                  endpoints: Mapping[str, str] | None = None, simulator: str | None = None,
+                  judge: str | None = None) -> Any:
+    """The RunConfig an earlier run recorded in DIR/run.json, to finish it exactly as it was set up:
+    the same models, system prompts, seed, turns, K, token limits, rubric and personas (DIR/personas.json).
+
+    Servers restart on other ports, so `endpoints` (model name → URL or port), `simulator` and `judge`
+    may move them; nothing else can change, or the finished and the new conversations would not compare.
+    """
+    from core.evals.judge import JudgeSettings
+    from core.evals.openai_client import normalize_endpoint
+    from core.evals.personas import load_personas
+    from core.evals.results import PERSONAS_FILE, RUN_FILE
+    from core.evals.rubric import rubric_from_dict
+    from core.evals.runner import EndpointEntry, ModelEntry, RunConfig
+
+    section = section or {}
+    directory = Path(directory).expanduser()
+    run_path = directory / RUN_FILE
+    try:
+        doc = json.loads(run_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TunerError(f"{run_path}: no such file; nothing to resume", field="resume",
+                         hint="resume takes a results directory written by an evaluation run") from None
+    except (OSError, ValueError) as exc:
+        raise TunerError(f"{run_path}: cannot be read ({exc})", field="resume") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("models"), list) or not doc["models"]:
+        raise TunerError(f"{run_path}: no models recorded; nothing to resume", field="resume")
+    moved = {name: normalize_endpoint(url) for name, url in (endpoints or {}).items()}
+    models = []
+    for entry in doc["models"]:
+        if not isinstance(entry, dict) or not entry.get("name") or not entry.get("endpoint"):
+            raise TunerError(f"{run_path}: a model entry has no name or endpoint", field="resume")
+        name = str(entry["name"])
+        # The recorded model id is sent again (a multi-model server needs it), unless the model moved to
+        # another server: then that server is asked which model it serves.
+        url = moved.pop(name, None)
+        models.append(ModelEntry(name=name, endpoint=url or str(entry["endpoint"]),
+                                 role=str(entry.get("role") or "candidate"),
+                                 system_prompt=str(entry.get("system_prompt") or ""),
+                                 model_id=None if url else entry.get("model")))
+    if moved:
+        raise TunerError(f"{', '.join(sorted(moved))}: not a model of this run "
+                         f"({', '.join(m.name for m in models)})", field="model")
+
+    def endpoint(key: str, override: str | None) -> EndpointEntry:
+        recorded = doc.get(key) if isinstance(doc.get(key), dict) else {}
+        url = override or recorded.get("endpoint")
+        if not url:
+            raise TunerError(f"{run_path}: no {key} endpoint recorded", field=key, hint=f"give the {key} endpoint")
+        return EndpointEntry(normalize_endpoint(str(url)), None if override else recorded.get("model"))
+
+    sim_doc = doc.get("simulator") if isinstance(doc.get("simulator"), dict) else {}
+    try:
+        rubric = rubric_from_dict(doc["rubric"], source=str(run_path))
+    except (KeyError, TypeError):
+        raise TunerError(f"{run_path}: no rubric recorded", field="resume") from None
+    judge_max = section.get("judge_max_tokens")
+    reason_chars = int(section.get("judge_reason_chars", DEFAULTS["judge_reason_chars"]))
+    config = RunConfig(
+        output_dir=directory, personas=load_personas(directory / PERSONAS_FILE),
+        personas_file=str(doc.get("personas_file") or ""), models=models,
+        simulator=endpoint("simulator", simulator), judge=endpoint("judge", judge), rubric=rubric,
+        conversations=int(doc.get("conversations_per_persona") or DEFAULTS["conversations"]),
+        turns=int(doc.get("turns") or DEFAULTS["turns"]), seed=int(doc.get("seed") or DEFAULTS["seed"]),
+        max_tokens=int(doc.get("max_tokens") or DEFAULTS["max_tokens"]),
+        temperature=float(doc.get("temperature", DEFAULTS["temperature"])),
+        simulator_max_tokens=int(sim_doc.get("max_tokens") or DEFAULTS["simulator_max_tokens"]),
+        simulator_temperature=float(sim_doc.get("temperature", 0.8)),
+        judge_settings=JudgeSettings(max_tokens=judge_max, reason_chars=reason_chars,
+                                     temperature=float((doc.get("judge") or {}).get("temperature", 0.0))),
+        default_slots=int(section.get("default_slots", DEFAULTS["default_slots"])),
+        max_parallel=section.get("max_parallel"), api_key_env=section.get("api_key_env"),
+        extra_body=doc.get("extra_body") if isinstance(doc.get("extra_body"), dict) else {})
+    config.validate()
+    return config
+
+
+def unfinished_run(directory: Path) -> tuple[int, int] | None:
+    """(done, total) when DIR holds a run that did not finish every conversation, else None."""
+    from core.evals.results import RUN_FILE
+
+    try:
+        doc = json.loads((Path(directory) / RUN_FILE).read_text(encoding="utf-8"))
+        counts = doc.get("counts") or {}
+        done, total = int(counts.get("done", 0)), int(counts.get("total", 0))
+    except (OSError, ValueError, AttributeError, TypeError):
+        return None
+    if doc.get("status") != "finished" or done < total:
+        return done, total
+    return None

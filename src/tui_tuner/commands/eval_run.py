@@ -39,8 +39,11 @@ def register_run_commands(eval_subparsers: Any, parent: argparse.ArgumentParser)
         description="For each persona, K conversations with each model (all models talk to the same user "
                     "simulator with the same seed), judged against the rubric. Every finished conversation is "
                     "appended to OUTPUT_DIR/conversations.jsonl at once; rerun the same command to resume.")
-    run.add_argument("--personas", type=Path, required=True, help="personas.json (from `tui-tuner eval personas`)")
-    run.add_argument("--output-dir", type=Path, required=True, help="results directory (created or resumed)")
+    run.add_argument("--personas", type=Path, default=None, help="personas.json (from `tui-tuner eval personas`)")
+    run.add_argument("--output-dir", type=Path, default=None, help="results directory (created or resumed)")
+    run.add_argument("--resume", type=Path, default=None, metavar="DIR",
+                     help="finish the run in DIR with the settings it recorded (run.json, personas.json); "
+                          "--model/--port/--simulator/--judge may point its servers at new addresses")
     run.add_argument("--model", action="append", default=[], metavar="NAME=URL",
                      help="a model under test and its OpenAI-compatible endpoint (repeatable)")
     run.add_argument("--port", action="append", default=[], metavar="NAME=PORT",
@@ -124,12 +127,34 @@ def _personas(args: argparse.Namespace) -> int:
 # run
 # ---------------------------------------------------------------------------------------------
 
+_RECORDED = ("personas", "output_dir", "baseline", "system_prompt", "model_id", "rubric", "conversations", "turns",
+             "seed", "max_tokens", "simulator_max_tokens", "temperature", "extra_body")
+"""Settings a resumed run takes from its run.json: changing one would break the comparison."""
+
+
 def build_config(args: argparse.Namespace) -> Any:
     """A RunConfig from the command line, with `[eval]` config values as defaults (the TUI's run form
     follows the same rules: `core.evals.run_setup`)."""
     from core.config import load_config
-    from core.evals.run_setup import RunSpec, build_run_config
+    from core.evals.openai_client import normalize_endpoint
+    from core.evals.run_setup import RunSpec, build_run_config, pairs, resume_config
 
+    section = load_config().section("eval")
+    if args.resume is not None:
+        fixed = [f"--{name.replace('_', '-')}" for name in _RECORDED if getattr(args, name) not in (None, [])]
+        if fixed:
+            raise TunerError(f"{', '.join(fixed)}: a resumed run keeps the settings it recorded", field="resume",
+                             hint="only --model/--port/--simulator/--judge may change (servers on new addresses)")
+        endpoints = {name: normalize_endpoint(url) for name, url in pairs(args.model, "model")}
+        endpoints |= {name: normalize_endpoint(port) for name, port in pairs(args.port, "port")}
+        # How hard to drive the servers may change; what the models are asked may not.
+        tuning = {name: getattr(args, name) for name in ("max_parallel", "default_slots", "api_key_env",
+                                                         "judge_max_tokens") if getattr(args, name) is not None}
+        return resume_config(args.resume, {**section, **tuning}, endpoints=endpoints, simulator=args.simulator,
+                             judge=args.judge)
+    for flag, value in (("personas", args.personas), ("output-dir", args.output_dir)):
+        if value is None:
+            raise TunerError(f"--{flag} is required", field=flag, hint="or --resume DIR to finish an earlier run")
     spec = RunSpec(
         output_dir=args.output_dir, personas=args.personas, models=args.model, ports=args.port,
         baseline=args.baseline, system_prompts=args.system_prompt, model_ids=args.model_id,
@@ -137,7 +162,7 @@ def build_config(args: argparse.Namespace) -> Any:
         turns=args.turns, seed=args.seed, max_tokens=args.max_tokens, simulator_max_tokens=args.simulator_max_tokens,
         judge_max_tokens=args.judge_max_tokens, temperature=args.temperature, max_parallel=args.max_parallel,
         default_slots=args.default_slots, api_key_env=args.api_key_env, extra_body=args.extra_body)
-    return build_run_config(spec, load_config().section("eval"))
+    return build_run_config(spec, section)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -169,7 +194,7 @@ def _run(args: argparse.Namespace) -> int:
     except (KeyboardInterrupt, asyncio.CancelledError):
         done = runner.done + runner.already_done
         message = (f"interrupted: {done} of {runner.total} conversations are saved in {config.output_dir}; "
-                   "run the same command again to resume")
+                   f"run the same command again, or `tui-tuner eval run --resume {config.output_dir}`, to resume")
         if args.json:
             emit_json_line({"kind": "run_finished", "status": "interrupted", "done": done, "failed": runner.failed,
                             "total": runner.total, "output_dir": str(config.output_dir)})

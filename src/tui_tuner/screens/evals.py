@@ -143,8 +143,9 @@ class EvalScreen(AreaScreen):
 ## Evaluate
 
 Open a results directory of `tui-tuner eval run` (**o**, or a recent run), or start a run here with
-**R** (personas, models by port or URL, simulator, judge, rubric, K, turns; **K** stops it, and the
-same directory resumes). A running evaluation reloads as conversations finish.
+**R** (personas, models by port or URL, simulator, judge, rubric, K, turns; **K** stops it; on an
+unfinished run, **R** offers **Resume** with the settings it recorded). A running evaluation reloads
+as conversations finish.
 
 - **Overview**: per model, persona-level mean ± SD, 95 % CI, pass rate, safety with an upper bound;
   the guide's verdict (Δ ≥ 0.10, p < 0.05 Holm, no safety regression).
@@ -936,7 +937,7 @@ same directory resumes). A running evaluation reloads as conversations finish.
             return
         config = getattr(self.app, "config", None)
         section = config.section("eval") if config is not None else {}
-        dialog = EvalRunDialog(section, self._run_form)
+        dialog = EvalRunDialog(section, self._run_form, resume_dir=self.directory)
 
         def chosen(run_config: object) -> None:
             self._run_form = dialog.last_values
@@ -978,7 +979,7 @@ same directory resumes). A running evaluation reloads as conversations finish.
                     self._run_status(f"running: {event.done}/{event.total} conversations{failed}, "
                                      f"{format_duration(event.elapsed_s)}{eta}  ·  K stops, finished work is kept")
                 elif event.kind == "run_finished":
-                    failed = f"; {event.failed} failed (R with the same directory retries them)" if event.failed else ""
+                    failed = f"; {event.failed} failed (R, then Resume, retries them)" if event.failed else ""
                     line = (f"{event.status}: {event.done}/{event.total} conversations in "
                             f"{format_duration(event.elapsed_s)}{failed}")
                     self._run_status(line, "error" if event.failed else "")
@@ -990,7 +991,7 @@ same directory resumes). A running evaluation reloads as conversations finish.
             self.notify(exc.one_line(), severity="error", timeout=8, markup=False)
         except asyncio.CancelledError:
             self._run_status(f"stopped: finished conversations are saved in {output_dir}; "
-                             "R with the same directory resumes")
+                             "R, then Resume, finishes the run")
             raise
         finally:
             self.call_later(self.refresh_bindings)

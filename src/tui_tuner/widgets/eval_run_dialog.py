@@ -21,7 +21,14 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from core.errors import TunerError
-from core.evals.run_setup import DEFAULTS, RunSpec, build_run_config, split_entries
+from core.evals.run_setup import (
+    DEFAULTS,
+    RunSpec,
+    build_run_config,
+    resume_config,
+    split_entries,
+    unfinished_run,
+)
 
 # (id, label, placeholder): the order of the form.
 FIELDS: tuple[tuple[str, str, str], ...] = (
@@ -86,13 +93,17 @@ class EvalRunDialog(ModalScreen[Any]):
     EvalRunDialog VerticalScroll { height: 1fr; }
     EvalRunDialog Label { margin-top: 1; }
     EvalRunDialog #run-error { color: $error; height: auto; margin-top: 1; }
+    EvalRunDialog #run-resume-note { height: auto; margin-top: 1; padding: 0 1; border-left: thick $success; }
     EvalRunDialog #run-buttons { height: auto; margin-top: 1; align-horizontal: right; }
     EvalRunDialog #run-buttons Button { margin-left: 1; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="eval.run.cancel")]
 
-    def __init__(self, section: Mapping[str, Any] | None = None, initial: Mapping[str, str] | None = None) -> None:
+    def __init__(self, section: Mapping[str, Any] | None = None, initial: Mapping[str, str] | None = None,
+                 resume_dir: Path | None = None) -> None:
         super().__init__()
+        self.resume_dir = resume_dir
+        """An open results directory whose run did not finish: offered as "Resume" with its own settings."""
         self.section = dict(section or {})
         """The `[eval]` config table: defaults for empty fields, shown as placeholders."""
         self.initial = dict(initial or {})
@@ -106,8 +117,14 @@ class EvalRunDialog(ModalScreen[Any]):
 
     def compose(self) -> ComposeResult:
         values = {"run-output": str(default_output_dir()), "run-personas": "15", **self.initial}
+        unfinished = unfinished_run(self.resume_dir) if self.resume_dir is not None else None
         with Vertical():
             yield Label("[b]New evaluation run[/b]  (the guide's full-conversation protocol)")
+            if unfinished is not None:
+                done, total = unfinished
+                yield Static(Text(f"{self.resume_dir} holds an unfinished run ({done} of {total} conversations "
+                                  "done). Resume finishes it with the settings it recorded; the form below "
+                                  "starts another run."), id="run-resume-note")
             with VerticalScroll():
                 for key, label, hint in FIELDS:
                     yield Label(label)
@@ -115,6 +132,8 @@ class EvalRunDialog(ModalScreen[Any]):
             yield Static("", id="run-error")
             with Horizontal(id="run-buttons"):
                 yield Button("Cancel", id="run-cancel")
+                if unfinished is not None:
+                    yield Button("Resume", variant="success", id="run-resume")
                 yield Button("Start", variant="primary", id="run-start")
 
     def values(self) -> dict[str, str]:
@@ -136,6 +155,16 @@ class EvalRunDialog(ModalScreen[Any]):
         config = self.build()
         if config is not None:
             self.dismiss(config)
+
+    @on(Button.Pressed, "#run-resume")
+    def _resume(self) -> None:
+        assert self.resume_dir is not None
+        try:
+            config = resume_config(self.resume_dir, self.section)
+        except TunerError as exc:
+            self.query_one("#run-error", Static).update(Text(exc.one_line()))
+            return
+        self.dismiss(config)
 
     @on(Button.Pressed, "#run-cancel")
     def action_cancel(self) -> None:
