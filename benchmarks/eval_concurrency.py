@@ -1,10 +1,10 @@
 """Benchmark: the eval runner against `llama-server -np 4` vs the same conversations one by one.
 
 Both modes run the same personas, models, seeds, turns and token limits against the same server
-(SmolLM2-135M GGUF in several weight formats, CPU): "parallel" uses the server's 4 slots (the runner's default), "one by one"
-caps the runner at one request at a time (`max_parallel=1`). Modes alternate (one-by-one, parallel,
-one-by-one, ...) so background load on a shared machine hits both alike; the figure is the ratio of
-median wall times. Writes docs/benchmarks/eval.md.
+(SmolLM2-135M GGUF in several weight formats, CPU): "parallel" uses the server's 4 slots (the runner's
+default), "one by one" caps the runner at one request at a time (`max_parallel=1`). Modes alternate
+(one-by-one, parallel, one-by-one, ...) so background load on a shared machine hits both alike; the
+figure is the ratio of median wall times. Writes docs/benchmarks/eval.md.
 
     .venv/bin/python benchmarks/eval_concurrency.py [--personas 4] [--repeats 2] [--formats q4_1,q8_0,f16]
 """
@@ -22,7 +22,7 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,14 +134,14 @@ def bench_gguf(fmt: str) -> Path:
 @dataclass
 class FormatResult:
     fmt: str
-    seq: list[float]
-    par: list[float]
-    raw_seq: float
-    raw_par: float
-    same: int
-    total: int
-    chars_seq: int
-    chars_par: int
+    seq: list[float] = field(default_factory=list)
+    par: list[float] = field(default_factory=list)
+    raw_seq: float = 0.0
+    raw_par: float = 0.0
+    same: int = 0
+    total: int = 0
+    chars_seq: int = 0
+    chars_par: int = 0
 
     @property
     def ratio(self) -> float:
@@ -150,7 +150,7 @@ class FormatResult:
 
 async def bench_format(fmt: str, args: argparse.Namespace, server_args: list[str]) -> FormatResult:
     gguf = bench_gguf(fmt)
-    result = FormatResult(fmt, [], [], 0.0, 0.0, 0, 0, 0, 0)
+    result = FormatResult(fmt)
     async with LlamaServer(gguf, binary=find_llama_server(), parallel=args.slots, ctx_size=2048 * args.slots,
                            threads=args.threads, extra_args=server_args) as server:
         await one_run(server.endpoint, args, None)  # warm-up (page cache, first prompt)

@@ -83,18 +83,23 @@ def system_prompt_text(value: str) -> str:
     return value
 
 
-def _model_endpoints(spec: RunSpec) -> list[tuple[str, str]]:
+def named_endpoints(models: list[str], ports: list[str]) -> list[tuple[str, str]]:
+    """NAME=URL and NAME=PORT entries → (name, normalised endpoint), in that order; a bad port is an error."""
     from core.evals.openai_client import normalize_endpoint
 
-    models = [(name, normalize_endpoint(url)) for name, url in pairs(spec.models, "model")]
-    for name, port in pairs(spec.ports, "port"):
+    out = [(name, normalize_endpoint(url)) for name, url in pairs(models, "model")]
+    for name, port in pairs(ports, "port"):
         if not port.isdigit() or not 0 < int(port) < 65536:
             raise TunerError(f"{name}={port}: not a port number", field="port")
-        models.append((name, f"http://127.0.0.1:{port}/v1"))
-    if not models:
-        raise TunerError("no model to evaluate", field="model",
-                         hint="give NAME=URL or NAME=PORT, once per model (baseline first)")
-    return models
+        out.append((name, f"http://127.0.0.1:{port}/v1"))
+    return out
+
+
+def _judge_settings(section: Mapping[str, Any], max_tokens: int | None, temperature: float = 0.0) -> Any:
+    from core.evals.judge import JudgeSettings
+
+    reason_chars = int(section.get("judge_reason_chars", DEFAULTS["judge_reason_chars"]))
+    return JudgeSettings(max_tokens=max_tokens, reason_chars=reason_chars, temperature=temperature)
 
 
 def _load_personas(spec: RunSpec) -> tuple[list[Any], str]:
@@ -112,7 +117,6 @@ def _load_personas(spec: RunSpec) -> tuple[list[Any], str]:
 
 def build_run_config(spec: RunSpec, section: Mapping[str, Any] | None = None) -> Any:
     """A RunConfig; `section` is the `[eval]` config table (defaults for whatever `spec` leaves None)."""
-    from core.evals.judge import JudgeSettings
     from core.evals.openai_client import normalize_endpoint
     from core.evals.rubric import load_rubric
     from core.evals.runner import EndpointEntry, ModelEntry, RunConfig
@@ -123,7 +127,10 @@ def build_run_config(spec: RunSpec, section: Mapping[str, Any] | None = None) ->
         value = getattr(spec, name, None)
         return value if value is not None else section.get(name, DEFAULTS.get(name))
 
-    models = _model_endpoints(spec)
+    models = named_endpoints(spec.models, spec.ports)
+    if not models:
+        raise TunerError("no model to evaluate", field="model",
+                         hint="give NAME=URL or NAME=PORT, once per model (baseline first)")
     names = [n for n, _ in models]
     baseline = spec.baseline or ("baseline" if "baseline" in names else names[0])
     if baseline not in names:
@@ -153,7 +160,6 @@ def build_run_config(spec: RunSpec, section: Mapping[str, Any] | None = None) ->
         raise TunerError("must be a JSON object", field="extra-body")
     rubric_path = spec.rubric or (Path(section["rubric"]) if section.get("rubric") else None)
     judge_max = spec.judge_max_tokens or section.get("judge_max_tokens")
-    reason_chars = int(section.get("judge_reason_chars", DEFAULTS["judge_reason_chars"]))
     personas, personas_file = _load_personas(spec)
     config = RunConfig(
         output_dir=spec.output_dir, personas=personas, personas_file=personas_file,
@@ -163,7 +169,7 @@ def build_run_config(spec: RunSpec, section: Mapping[str, Any] | None = None) ->
         max_tokens=int(setting("max_tokens")), simulator_max_tokens=int(setting("simulator_max_tokens")),
         temperature=float(setting("temperature")), default_slots=int(setting("default_slots")),
         max_parallel=setting("max_parallel"), api_key_env=setting("api_key_env"),
-        judge_settings=JudgeSettings(max_tokens=judge_max, reason_chars=reason_chars), extra_body=extra_body)
+        judge_settings=_judge_settings(section, judge_max), extra_body=extra_body)
     config.validate()  # the form shows the problem before anything starts
     return config
 
@@ -177,7 +183,6 @@ def resume_config(directory: Path, section: Mapping[str, Any] | None = None, *,
     Servers restart on other ports, so `endpoints` (model name → URL or port), `simulator` and `judge`
     may move them; nothing else can change, or the finished and the new conversations would not compare.
     """
-    from core.evals.judge import JudgeSettings
     from core.evals.openai_client import normalize_endpoint
     from core.evals.personas import load_personas
     from core.evals.results import PERSONAS_FILE, RUN_FILE
@@ -225,8 +230,6 @@ def resume_config(directory: Path, section: Mapping[str, Any] | None = None, *,
         rubric = rubric_from_dict(doc["rubric"], source=str(run_path))
     except (KeyError, TypeError):
         raise TunerError(f"{run_path}: no rubric recorded", field="resume") from None
-    judge_max = section.get("judge_max_tokens")
-    reason_chars = int(section.get("judge_reason_chars", DEFAULTS["judge_reason_chars"]))
     config = RunConfig(
         output_dir=directory, personas=load_personas(directory / PERSONAS_FILE),
         personas_file=str(doc.get("personas_file") or ""), models=models,
@@ -237,8 +240,8 @@ def resume_config(directory: Path, section: Mapping[str, Any] | None = None, *,
         temperature=float(doc.get("temperature", DEFAULTS["temperature"])),
         simulator_max_tokens=int(sim_doc.get("max_tokens") or DEFAULTS["simulator_max_tokens"]),
         simulator_temperature=float(sim_doc.get("temperature", 0.8)),
-        judge_settings=JudgeSettings(max_tokens=judge_max, reason_chars=reason_chars,
-                                     temperature=float((doc.get("judge") or {}).get("temperature", 0.0))),
+        judge_settings=_judge_settings(section, section.get("judge_max_tokens"),
+                                       float((doc.get("judge") or {}).get("temperature", 0.0))),
         default_slots=int(section.get("default_slots", DEFAULTS["default_slots"])),
         max_parallel=section.get("max_parallel"), api_key_env=section.get("api_key_env"),
         extra_body=doc.get("extra_body") if isinstance(doc.get("extra_body"), dict) else {})

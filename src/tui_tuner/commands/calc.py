@@ -111,8 +111,7 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
         raise TunerError(f"unknown flavor {args.flavor!r}", field="flavor")
     inputs, plan = parse_fields(form_fields(args))
     inputs = replace(inputs, quant=args.quant, attention=args.attention,
-                     upcast_non_quantized=args.upcast_non_quantized, include_vision=not args.text_only,
-                     bnb_keeps_inputs=inputs.bnb_keeps_inputs)
+                     upcast_non_quantized=args.upcast_non_quantized, include_vision=not args.text_only)
     arch = inputs.arch
     if args.inference:
         weights = args.weights or "bf16"

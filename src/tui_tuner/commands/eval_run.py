@@ -136,8 +136,7 @@ def build_config(args: argparse.Namespace) -> Any:
     """A RunConfig from the command line, with `[eval]` config values as defaults (the TUI's run form
     follows the same rules: `core.evals.run_setup`)."""
     from core.config import load_config
-    from core.evals.openai_client import normalize_endpoint
-    from core.evals.run_setup import RunSpec, build_run_config, pairs, resume_config
+    from core.evals.run_setup import RunSpec, build_run_config, named_endpoints, resume_config
 
     section = load_config().section("eval")
     if args.resume is not None:
@@ -145,8 +144,7 @@ def build_config(args: argparse.Namespace) -> Any:
         if fixed:
             raise TunerError(f"{', '.join(fixed)}: a resumed run keeps the settings it recorded", field="resume",
                              hint="only --model/--port/--simulator/--judge may change (servers on new addresses)")
-        endpoints = {name: normalize_endpoint(url) for name, url in pairs(args.model, "model")}
-        endpoints |= {name: normalize_endpoint(port) for name, port in pairs(args.port, "port")}
+        endpoints = dict(named_endpoints(args.model, args.port))
         # How hard to drive the servers may change; what the models are asked may not.
         tuning = {name: getattr(args, name) for name in ("max_parallel", "default_slots", "api_key_env",
                                                          "judge_max_tokens") if getattr(args, name) is not None}

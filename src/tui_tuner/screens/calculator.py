@@ -3,8 +3,8 @@
 Left: the form (model from the catalog or any Hub id / config.json path, method, lengths, LoRA, optimizer,
 checkpointing, old bitsandbytes (QLoRA only), dtype, loss path, and the run: examples, epochs, tokens per
 example, MFU). Right: the summary line, the breakdown table, a bar chart of the terms against the chosen
-GPU, and a verdict per flavor with time and cost; the recommended flavor is starred. Everything updates as you type
-(debounced). A bad field shows one line under itself and the last good result stays on screen.
+GPU, and a verdict per flavor with time and cost; the recommended flavor is starred. Everything updates
+as you type (debounced). A bad field shows one line under itself and the last good result stays on screen.
 Keys (outside the form; `esc` leaves it): `r` recompute, `y` copy the equivalent CLI command, `g` the
 guide's tables, `m` show multi-GPU flavors too.
 Hub lookups (only config.json) run in a thread so a slow or dead network never freezes the form.

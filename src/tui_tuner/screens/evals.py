@@ -12,6 +12,7 @@ import asyncio
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 from rich.text import Text
@@ -54,6 +55,9 @@ from tui_tuner.widgets.eval_export import ExportDialog, ExportRequest
 from tui_tuner.widgets.eval_forest import ForestPlot
 from tui_tuner.widgets.eval_run_dialog import EvalRunDialog
 from tui_tuner.widgets.eval_transcript import TranscriptPane
+
+if TYPE_CHECKING:  # the runner (httpx) loads only when a run starts
+    from core.evals.runner import RunConfig
 
 REFRESH_INTERVAL_S = 3.0
 """How often the files of the open directory are checked for changes (stat only; a reload happens only
@@ -185,10 +189,10 @@ as conversations finish.
         self._view_request: ViewRequest | None = None
         self._generation = 0
         self._options: dict[str, list[object]] = {}
+        """Option values currently set on each Select (by selector), to skip needless resets."""
         self._run_worker: Worker[None] | None = None
         self._run_form: dict[str, str] = {}
         """The last run form's fields, so the next run starts from them."""
-        """Option values currently set on each Select (by selector), to skip needless resets."""
 
     # --- layout --------------------------------------------------------------------------------
     def compose_body(self) -> ComposeResult:
@@ -939,7 +943,7 @@ as conversations finish.
         section = config.section("eval") if config is not None else {}
         dialog = EvalRunDialog(section, self._run_form, resume_dir=self.directory)
 
-        def chosen(run_config: object) -> None:
+        def chosen(run_config: RunConfig | None) -> None:
             self._run_form = dialog.last_values
             if run_config is not None:
                 self._run_worker = self._run_eval(run_config)
@@ -948,26 +952,27 @@ as conversations finish.
         self.app.push_screen(dialog, chosen)
 
     def action_stop_run(self) -> None:
-        if self._run_worker is not None and self.run_in_progress:
+        if self.run_in_progress:
+            assert self._run_worker is not None
             self._run_worker.cancel()
 
-    def _run_status(self, text: str | Text, style: str = "") -> None:
+    def _run_status(self, text: str | Text, *, error: bool = False) -> None:
         status = self.query_one("#eval-run-status", Static)
         status.set_class(False, "-hidden")
-        status.set_class(style == "error", "-error")
+        status.set_class(error, "-error")
         status.update(Text(text) if isinstance(text, str) else text)  # paths and URLs are not markup
 
     @work(exclusive=True, group="eval-run", exit_on_error=False)
-    async def _run_eval(self, config: object) -> None:
+    async def _run_eval(self, config: RunConfig) -> None:
         """Drive `EvalRun` in an async worker: the HTTP calls never block input; the viewer opens on the
         results directory at once and live-reloads as conversations are appended."""
         from core.evals.runner import EvalRun
         from core.monitor.model import format_duration
 
-        output_dir = getattr(config, "output_dir", None)
+        output_dir = config.output_dir
         self._run_status(f"starting: connecting to the servers for {output_dir} …")
         try:
-            async for event in EvalRun(config).events():  # type: ignore[arg-type]
+            async for event in EvalRun(config).events():
                 if event.kind == "run_started":
                     servers = ", ".join(f"{root} ×{slots}" for root, slots in event.servers.items())
                     self._run_status(f"running: {event.to_run} to run, {event.already_done} already done "
@@ -982,12 +987,12 @@ as conversations finish.
                     failed = f"; {event.failed} failed (R, then Resume, retries them)" if event.failed else ""
                     line = (f"{event.status}: {event.done}/{event.total} conversations in "
                             f"{format_duration(event.elapsed_s)}{failed}")
-                    self._run_status(line, "error" if event.failed else "")
+                    self._run_status(line, error=bool(event.failed))
                     self.notify(line, severity="warning" if event.failed else "information", markup=False)
                     self._load(Path(event.output_dir))
                     self._load_recent()
         except TunerError as exc:
-            self._run_status(Text(f"run not started: {exc.one_line()}"), "error")
+            self._run_status(f"run not started: {exc.one_line()}", error=True)
             self.notify(exc.one_line(), severity="error", timeout=8, markup=False)
         except asyncio.CancelledError:
             self._run_status(f"stopped: finished conversations are saved in {output_dir}; "

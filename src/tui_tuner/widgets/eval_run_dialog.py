@@ -7,7 +7,7 @@ Fields left empty fall back to the `[eval]` config table, like the CLI's flags.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -139,32 +139,27 @@ class EvalRunDialog(ModalScreen[Any]):
     def values(self) -> dict[str, str]:
         return {key: self.query_one(f"#{key}", Input).value for key, _, _ in FIELDS}
 
-    def build(self) -> Any:
-        """The RunConfig, or None with the problem shown under the form."""
+    def _submit(self, make: Callable[[], Any]) -> None:
+        """Close with the RunConfig `make` builds, or stay open with its problem under the form."""
         try:
-            return build_run_config(spec_from_form(self.values()), self.section)
+            config = make()
         except TunerError as exc:
             # Text, not markup: "[eval].judge" in a hint must show as typed.
             self.query_one("#run-error", Static).update(Text(exc.one_line()))
-            return None
+            return
+        self.dismiss(config)
 
     @on(Button.Pressed, "#run-start")
     @on(Input.Submitted)
     def _start(self) -> None:
-        self.last_values = self.values()
-        config = self.build()
-        if config is not None:
-            self.dismiss(config)
+        self.last_values = values = self.values()
+        self._submit(lambda: build_run_config(spec_from_form(values), self.section))
 
     @on(Button.Pressed, "#run-resume")
     def _resume(self) -> None:
         assert self.resume_dir is not None
-        try:
-            config = resume_config(self.resume_dir, self.section)
-        except TunerError as exc:
-            self.query_one("#run-error", Static).update(Text(exc.one_line()))
-            return
-        self.dismiss(config)
+        resume_dir = self.resume_dir
+        self._submit(lambda: resume_config(resume_dir, self.section))
 
     @on(Button.Pressed, "#run-cancel")
     def action_cancel(self) -> None:
