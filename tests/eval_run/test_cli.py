@@ -181,6 +181,8 @@ def test_resume_finishes_a_run_with_the_settings_it_recorded(fake_server, tmp_pa
         assert "--turns: a resumed run keeps the settings it recorded" in capsys.readouterr().err
         assert main(["eval", "run", "--resume", str(results), "--model", f"ghost={moved.url}"]) == 2
         assert "model: ghost: not a model of this run" in capsys.readouterr().err
+        assert main(["eval", "run", "--resume", str(results), "--port", "coach=notaport"]) == 2
+        assert "port: coach=notaport: not a port number" in capsys.readouterr().err
         assert main(["eval", "run", "--resume", str(results), "--model", f"baseline={moved.url}",
                      "--model", f"coach={moved.url}", "--simulator", moved.url, "--judge", moved.url]) == 0
     finally:
