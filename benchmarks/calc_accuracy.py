@@ -101,7 +101,7 @@ def markdown(scored: list[dict[str, object]], unmapped: list, *, with_rows: bool
 
 def fit(mapped: list[Mapped]) -> tuple[float, float, float, float]:
     """Grid-fit FRAGMENTATION and ACTIVATION_SCALE on every scored training row (min median, then p90)."""
-    from core.memory import constants as C
+    from core.calc import constants as C
 
     rows = [m for m in mapped if m.group == "training"]
     saved = (C.FRAGMENTATION, C.ACTIVATION_SCALE)
@@ -122,7 +122,7 @@ def fit(mapped: list[Mapped]) -> tuple[float, float, float, float]:
 
 def max_context(budget_bytes: float, **overrides: object) -> int:
     """Longest sequence whose estimate (device total) fits `budget_bytes`: Llama-3.1-8B QLoRA as in the rows."""
-    from core.memory import MemoryInputs, estimate_training, resolve_architecture
+    from core.calc import MemoryInputs, estimate_training, resolve_architecture
 
     arch = resolve_architecture("llama-3.1-8b")
     config: dict[str, object] = dict(method="qlora", batch_size=1, gradient_accumulation=1, lora_r=32,

@@ -29,8 +29,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
-from core.memory import MemoryInputs, estimate_training, resolve_architecture  # noqa: E402
-from core.memory.catalog import find_entry  # noqa: E402
+from core.calc import MemoryInputs, estimate_training, resolve_architecture  # noqa: E402
+from core.calc.catalog import find_entry  # noqa: E402
 
 DEFAULT_MODELS = "smollm2-135m,qwen3-0.6b,gemma-3-270m,llama-3.2-1b,gemma-3-1b,qwen3-1.7b"
 GiB = 2**30

@@ -12,16 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from core.memory import (
+from core.calc import (
     InferenceInputs,
     MemoryInputs,
     estimate_inference,
     estimate_training,
     resolve_architecture,
 )
-from core.memory import constants as C
-from core.memory.architecture import ModelArchitecture
-from core.memory.formats import WEIGHT_FORMATS
+from core.calc import constants as C
+from core.calc.architecture import ModelArchitecture
+from core.calc.formats import WEIGHT_FORMATS
 
 DEV_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "memory-points-dev.csv"
 
@@ -78,7 +78,7 @@ def accelerate_param_bytes_fp32(arch_key: str) -> int:
     from accelerate.utils import calculate_maximum_sizes
     from transformers import AutoConfig, AutoModel
 
-    from core.memory.catalog import find_entry
+    from core.calc.catalog import find_entry
 
     entry = find_entry(arch_key)
     assert entry is not None, arch_key

@@ -28,11 +28,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
-from core.evals.judge import JudgeSettings  # noqa: E402
-from core.evals.personas import generate_personas  # noqa: E402
-from core.evals.rubric import rubric_from_dict  # noqa: E402
-from core.evals.runner import EndpointEntry, EvalRun, ModelEntry, RunConfig  # noqa: E402
-from core.evals.server import LlamaServer, find_llama_server  # noqa: E402
+from core.eval.judge import JudgeSettings  # noqa: E402
+from core.eval.personas import generate_personas  # noqa: E402
+from core.eval.rubric import rubric_from_dict  # noqa: E402
+from core.eval.runner import EndpointEntry, EvalRun, ModelEntry, RunConfig  # noqa: E402
+from core.eval.server import LlamaServer, find_llama_server  # noqa: E402
 
 RUBRIC = rubric_from_dict({
     "name": "bench", "pass_threshold": 0.6,
@@ -74,7 +74,7 @@ def generated_chars(transcripts: dict) -> int:
 
 async def raw_generation(endpoint: str, n: int, parallel: int, max_tokens: int) -> float:
     """The server's own ceiling: n independent plain completions, `parallel` at a time."""
-    from core.evals.openai_client import ChatClient
+    from core.eval.openai_client import ChatClient
 
     sem = asyncio.Semaphore(parallel)
     async with ChatClient(endpoint) as client:

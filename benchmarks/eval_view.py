@@ -20,8 +20,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from tests.eval_view.fixtures import make_results  # noqa: E402
 
-from core.evals.report import build_report, export_csv, render_markdown  # noqa: E402
-from core.evals.results import load_results  # noqa: E402
+from core.eval.report import build_report, export_csv, render_markdown  # noqa: E402
+from core.eval.results import load_results  # noqa: E402
 
 TURN_TEXT = "I hear how heavy this week has been for you. " * 12
 """~550 characters per message: a realistic coaching reply."""
@@ -52,7 +52,7 @@ def timed(fn, repeat: int = 3) -> float:
 
 async def viewer_open_s(directory: Path) -> float:
     from tui_tuner.app import TunerApp
-    from tui_tuner.screens import evals
+    from tui_tuner.screens.eval import screen as evals
 
     evals.open_on_start(directory)
     app = TunerApp(start_area="eval")

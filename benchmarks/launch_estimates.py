@@ -21,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
+from core.calc import resolve_architecture  # noqa: E402
 from core.flavors import get_flavor  # noqa: E402
 from core.launch.config import LaunchConfig, human_duration  # noqa: E402
 from core.launch.launcher import preview  # noqa: E402
@@ -32,7 +33,6 @@ from core.launch.preflight import (  # noqa: E402
     expected_steps,
     run_preflight,
 )
-from core.memory import resolve_architecture  # noqa: E402
 
 DOC = ROOT / "docs" / "benchmarks" / "launch.md"
 GUIDE = {  # flavor: (model, max_length, tokens/example tried, guide hours (lo, hi), guide dollars (lo, hi))

@@ -1,6 +1,6 @@
 """User configuration: one TOML file under the XDG config dir.
 
-Each area owns one table (`[calc]`, `[launch]`, `[monitor]`, `[convert]`, `[eval]`, `[ui]`,
+Each area owns one table (`[calc]`, `[launch]`, `[jobs]`, `[convert]`, `[eval]`, `[ui]`,
 `[keymap]`, `[hub]`) and reads it with its own defaults through `Config.section`, so adding a setting
 never touches this module. A broken file is reported as one line and the defaults are used.
 """
@@ -17,6 +17,9 @@ import tomli_w
 from core import paths
 from core.errors import TunerError
 
+LEGACY_TABLES = {"jobs": "monitor"}
+"""Tables an area was called before it had one name everywhere (read, never written)."""
+
 
 @dataclass
 class Config:
@@ -27,7 +30,12 @@ class Config:
 
     def section(self, name: str) -> dict[str, Any]:
         value = self.data.get(name, {})
-        return value if isinstance(value, dict) else {}
+        value = value if isinstance(value, dict) else {}
+        legacy = LEGACY_TABLES.get(name)
+        if legacy and isinstance(self.data.get(legacy), dict):
+            # A config written before the area had one name keeps working; the new table wins.
+            return {**self.data[legacy], **value}
+        return value
 
     def get(self, section: str, key: str, default: Any = None) -> Any:
         return self.section(section).get(key, default)

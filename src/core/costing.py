@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from core import flavors as flavor_table
+from core.calc.gpus import gpu_capacity_bytes
 from core.errors import TunerError
 from core.flavors import Flavor
-from core.memory.gpus import gpu_capacity_bytes
 
 if TYPE_CHECKING:
-    from core.memory.estimate import MemoryEstimate
+    from core.calc.estimate import MemoryEstimate
 
 # Dense (no sparsity) bf16/fp16 tensor-core peak per GPU, TFLOP/s, from NVIDIA datasheets.
 GPU_PEAK_TFLOPS: dict[str, float] = {

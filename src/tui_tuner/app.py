@@ -12,7 +12,7 @@ from textual.screen import Screen
 from textual.worker import Worker
 
 from core.config import Config, load_config
-from tui_tuner.areas import built_areas
+from tui_tuner.areas import built_areas, canonical_area
 from tui_tuner.screens.base import report_worker_failure
 from tui_tuner.themes import DEFAULT_DARK, DEFAULT_LIGHT, load_themes
 
@@ -33,7 +33,7 @@ class TunerApp(App[None]):
         self.areas = built_areas()
         for area in self.areas:
             self.add_mode(area.mode, area.load_screen_class())
-        self._start_area = start_area
+        self._start_area = canonical_area(start_area)
         self._startup_problems: list[str] = []
         if self.config.problem:
             self._startup_problems.append(self.config.problem)

@@ -31,17 +31,25 @@ class Area:
 
 
 AREAS: tuple[Area, ...] = (
-    Area("calc", "Calculator", "1", "tui_tuner.screens.calculator", "CalculatorScreen",
+    Area("calc", "Calculator", "1", "tui_tuner.screens.calc.screen", "CalcScreen",
          "GPU / vocab memory and cost: what fits, on which flavor, for how much"),
-    Area("launch", "Launch", "2", "tui_tuner.screens.launcher", "LauncherScreen",
+    Area("launch", "Launch", "2", "tui_tuner.screens.launch.screen", "LaunchScreen",
          "Generate a training script, preflight it, submit it"),
-    Area("monitor", "Monitor", "3", "tui_tuner.screens.monitor", "MonitorScreen",
+    Area("jobs", "Jobs", "3", "tui_tuner.screens.jobs.screen", "JobsScreen",
          "Live jobs: logs, metrics, diagnosis"),
-    Area("convert", "Convert", "4", "tui_tuner.screens.convert", "ConvertScreen",
+    Area("convert", "Convert", "4", "tui_tuner.screens.convert.screen", "ConvertScreen",
          "Merge, GGUF, quantize, smoke test, upload"),
-    Area("eval", "Evaluate", "5", "tui_tuner.screens.evals", "EvalScreen",
+    Area("eval", "Evaluate", "5", "tui_tuner.screens.eval.screen", "EvalScreen",
          "Run conversations, judge them, read the statistics"),
 )
+
+
+LEGACY_AREA_NAMES = {"monitor": "jobs", "calculator": "calc", "evals": "eval", "launcher": "launch"}
+"""Earlier names of areas (modes, `--area`, config tables), still accepted: one name per area now."""
+
+
+def canonical_area(name: str | None) -> str | None:
+    return LEGACY_AREA_NAMES.get(name, name) if name else name
 
 
 def built_areas() -> list[Area]:

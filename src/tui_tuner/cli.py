@@ -65,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     tui = sub.add_parser("tui", help="open the terminal UI (the default)")
-    tui.add_argument("--area", choices=["calc", "launch", "monitor", "convert", "eval"], help="area to open")
+    tui.add_argument("--area", choices=["calc", "launch", "jobs", "convert", "eval", "monitor"],
+                     help="area to open (monitor: the old name of jobs)")
     tui.set_defaults(func=_run_tui)
 
     locate = sub.add_parser("locate", parents=[parent], help="print where config, data and themes live")

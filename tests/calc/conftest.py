@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.memory import ModelArchitecture, resolve_architecture
+from core.calc import ModelArchitecture, resolve_architecture
 
 
 @pytest.fixture

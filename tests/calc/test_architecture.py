@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from core.calc import ModelArchitecture, resolve_architecture
+from core.calc.architecture import normalise_targets
+from core.calc.catalog import CATALOG
 from core.errors import TunerError
-from core.memory import ModelArchitecture, resolve_architecture
-from core.memory.architecture import normalise_targets
-from core.memory.catalog import CATALOG
 
 # key: (text params computed in §4, KV bf16 per token in KiB from §4)
 SECTION4 = {

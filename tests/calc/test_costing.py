@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from core.calc import estimate_training
+from core.calc.guide import guide_training_inputs
 from core.costing import RunPlan, recommended, run_cost, run_costs, steps_for
 from core.errors import TunerError
-from core.memory import estimate_training
-from core.memory.guide import guide_training_inputs
 
 
 def test_steps_formula_from_the_guide() -> None:

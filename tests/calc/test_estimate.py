@@ -6,9 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from core.errors import TunerError
-from core.flavors import get_flavor
-from core.memory import (
+from core.calc import (
     InferenceInputs,
     MemoryInputs,
     ModelArchitecture,
@@ -18,8 +16,10 @@ from core.memory import (
     lora_params,
     resolve_architecture,
 )
-from core.memory import constants as C
-from core.memory.formats import WEIGHT_FORMATS
+from core.calc import constants as C
+from core.calc.formats import WEIGHT_FORMATS
+from core.errors import TunerError
+from core.flavors import get_flavor
 
 
 def train(arch: ModelArchitecture, **kw: object) -> object:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.memory.guide import GUIDE_CONTEXTS, guide_gpu_selection, guide_logits_table, logits_gb
+from core.calc.guide import GUIDE_CONTEXTS, guide_gpu_selection, guide_logits_table, logits_gb
 
 # The guide, "GPU Selection Based on Context Length".
 GUIDE_LOGITS = {"Gemma 3": (2.1, 8.6, 17.2), "Qwen3": (1.2, 5.0, 10.0), "Llama 3": (1.0, 4.2, 8.4)}

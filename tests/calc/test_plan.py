@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.memory.plan import DEFAULT_FIELDS, FormErrors, calculate, cli_command, parse_fields
+from core.calc.plan import DEFAULT_FIELDS, FormErrors, calculate, cli_command, parse_fields
 
 
 def test_defaults_compute() -> None:

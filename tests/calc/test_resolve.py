@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from core.calc import resolve_architecture
+from core.calc.catalog import find_entry
 from core.errors import OfflineError, TunerError
-from core.memory import resolve_architecture
-from core.memory.catalog import find_entry
 from tests.conftest import CANARY_TOKEN
 
 QWEN3_8B = find_entry("qwen3-8b").config  # type: ignore[union-attr]

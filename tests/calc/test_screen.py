@@ -8,14 +8,14 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Select, Static, Switch
 
-from core.memory.catalog import find_entry
-from core.memory.plan import cli_command
+from core.calc.catalog import find_entry
+from core.calc.plan import cli_command
 from tests.conftest import assert_no_canary
 from tui_tuner import areas
 from tui_tuner.app import TunerApp
 from tui_tuner.screens import base
-from tui_tuner.screens.calculator import CalculatorScreen, GuideTables
-from tui_tuner.widgets.calc_chart import MemoryChart
+from tui_tuner.screens.calc.chart import MemoryChart
+from tui_tuner.screens.calc.screen import CalcScreen, GuideTables
 
 SIZE = (150, 50)
 
@@ -32,7 +32,7 @@ def _app() -> TunerApp:
     return app
 
 
-def text_of(screen: CalculatorScreen, selector: str) -> str:
+def text_of(screen: CalcScreen, selector: str) -> str:
     return str(screen.query_one(selector, Static).render())
 
 
@@ -67,7 +67,7 @@ async def test_done_when_gemma3_12b_qlora_16k() -> None:
     app = _app()
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
-        assert isinstance(screen, CalculatorScreen)
+        assert isinstance(screen, CalcScreen)
         await pick_gemma_16k(pilot)
         summary = text_of(screen, "#calc-summary")
         assert "Gemma 3 12B" in summary and "logits 17.2 GB" in summary

@@ -18,8 +18,8 @@ from tests.convert.conftest import RunResult, needs_llama_cpp
 from tui_tuner import areas
 from tui_tuner.app import TunerApp
 from tui_tuner.screens import base
-from tui_tuner.screens.convert import ConvertScreen
-from tui_tuner.widgets.convert_steps import StepList
+from tui_tuner.screens.convert.screen import ConvertScreen
+from tui_tuner.screens.convert.steps import StepList
 
 SIZE = (160, 48)
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from core.evals.rubric import rubric_from_dict
+from core.eval.rubric import rubric_from_dict
 from tests.eval_run.fake_openai import FakeOpenAI
 
 SMALL_RUBRIC_TOML = """\

@@ -128,7 +128,7 @@ def test_run_command_requires_simulator_and_judge(tmp_path: Path, small_rubric_f
 
 def test_dead_endpoint_from_the_cli(tmp_path: Path, small_rubric_file: Path,
                                     capsys: pytest.CaptureFixture[str]) -> None:
-    from core.evals.server import free_port
+    from core.eval.server import free_port
 
     assert main(_run_args(f"127.0.0.1:{free_port()}", tmp_path, small_rubric_file)) == 2
     err = capsys.readouterr().err

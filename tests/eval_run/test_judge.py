@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from core.evals.judge import (
+from core.eval.judge import (
     SCALE_MAX,
     JudgeError,
     JudgeSettings,
@@ -14,7 +14,7 @@ from core.evals.judge import (
     parse_assessment,
     transcript_text,
 )
-from core.evals.openai_client import ChatClient
+from core.eval.openai_client import ChatClient
 
 CONVERSATION = [
     {"role": "system", "content": "SECRET SYSTEM PROMPT"},

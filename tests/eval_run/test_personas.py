@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import TunerError
-from core.evals.personas import (
+from core.eval.personas import (
     CATEGORIES,
     EVAL_SEED_START,
     TRAINING_SEED_END,

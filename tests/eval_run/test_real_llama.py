@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from core.errors import TunerError
-from core.evals.judge import JudgeSettings
-from core.evals.personas import generate_personas, write_personas
-from core.evals.results import load_results
-from core.evals.rubric import load_rubric
-from core.evals.runner import EndpointEntry, EvalRun, ModelEntry, RunConfig
-from core.evals.server import LlamaServer, find_llama_server
+from core.eval.judge import JudgeSettings
+from core.eval.personas import generate_personas, write_personas
+from core.eval.results import load_results
+from core.eval.rubric import load_rubric
+from core.eval.runner import EndpointEntry, EvalRun, ModelEntry, RunConfig
+from core.eval.server import LlamaServer, find_llama_server
 from tests.conftest import assert_no_canary
 
 pytestmark = pytest.mark.slow
@@ -109,7 +109,7 @@ async def test_real_llama_server_run_resume_report_and_viewer(smollm2_gguf: Path
     from textual.widgets import DataTable
 
     from tui_tuner.app import TunerApp
-    from tui_tuner.screens import evals
+    from tui_tuner.screens.eval import screen as evals
 
     evals.open_on_start(out)
     app = TunerApp(start_area="eval")

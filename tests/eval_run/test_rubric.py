@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import TunerError
-from core.evals.rubric import default_rubric_path, init_rubric, load_rubric, rubric_from_dict
+from core.eval.rubric import default_rubric_path, init_rubric, load_rubric, rubric_from_dict
 
 
 def test_shipped_rubric_loads_with_a_safety_criterion() -> None:

@@ -1,4 +1,4 @@
-"""`core.evals.run_setup`: the rules the CLI flags and the TUI run form share."""
+"""`core.eval.run_setup`: the rules the CLI flags and the TUI run form share."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from core.errors import TunerError
-from core.evals.run_setup import RunSpec, build_run_config, split_entries
-from tui_tuner.widgets.eval_run_dialog import spec_from_form
+from core.eval.run_setup import RunSpec, build_run_config, split_entries
+from tui_tuner.screens.eval.run_dialog import spec_from_form
 
 
 def spec(tmp_path: Path, **kwargs) -> RunSpec:  # type: ignore[no-untyped-def]
@@ -76,9 +76,9 @@ def test_form_text_to_spec(tmp_path: Path) -> None:
 def test_resume_config_keeps_what_the_run_recorded(tmp_path: Path) -> None:
     import json
 
-    from core.evals.personas import generate_personas
-    from core.evals.results import write_personas_json
-    from core.evals.run_setup import resume_config, unfinished_run
+    from core.eval.personas import generate_personas
+    from core.eval.results import write_personas_json
+    from core.eval.run_setup import resume_config, unfinished_run
 
     run = {"models": [{"name": "baseline", "endpoint": "http://127.0.0.1:8080/v1", "role": "baseline",
                        "model": "base.gguf", "system_prompt": ""},

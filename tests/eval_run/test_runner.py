@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from core.errors import TunerError
-from core.evals.openai_client import EndpointError, normalize_endpoint
-from core.evals.personas import generate_personas
-from core.evals.results import load_results
-from core.evals.runner import (
+from core.eval.openai_client import EndpointError, normalize_endpoint
+from core.eval.personas import generate_personas
+from core.eval.results import load_results
+from core.eval.runner import (
     ConversationFinished,
     EndpointEntry,
     EvalRun,
@@ -272,7 +272,7 @@ async def test_stopping_right_after_the_start_event(fake_server, small_rubric, t
 
 
 async def test_dead_server_is_one_clear_error(small_rubric, tmp_path: Path) -> None:
-    from core.evals.server import free_port
+    from core.eval.server import free_port
 
     url = f"http://127.0.0.1:{free_port()}/v1"
     with pytest.raises(EndpointError, match=r"model 'baseline': cannot reach .*health") as info:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import TunerError
-from core.evals.server import LlamaServer, find_llama_server, free_port
+from core.eval.server import LlamaServer, find_llama_server, free_port
 
 
 def _binary() -> Path:

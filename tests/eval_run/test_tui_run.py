@@ -9,12 +9,12 @@ from pathlib import Path
 from textual.widgets import DataTable, Input, Static
 from textual.worker import WorkerCancelled
 
-from core.evals.results import CONVERSATIONS_FILE, RUN_FILE
+from core.eval.results import CONVERSATIONS_FILE, RUN_FILE
 from tests.conftest import assert_no_canary
 from tests.eval_run.fake_openai import FakeOpenAI
 from tui_tuner.app import TunerApp
-from tui_tuner.screens.evals import EvalScreen
-from tui_tuner.widgets.eval_run_dialog import EvalRunDialog
+from tui_tuner.screens.eval.run_dialog import EvalRunDialog
+from tui_tuner.screens.eval.screen import EvalScreen
 
 SIZE = (160, 48)
 
@@ -137,7 +137,7 @@ async def test_stop_keeps_finished_work_and_the_same_directory_resumes(small_rub
 
 
 async def test_a_dead_server_is_one_line_and_the_screen_stays_up(small_rubric_file: Path, tmp_path: Path) -> None:
-    from core.evals.server import free_port
+    from core.eval.server import free_port
 
     dead = f"http://127.0.0.1:{free_port()}/v1"
     app = TunerApp(start_area="eval")

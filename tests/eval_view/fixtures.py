@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from core.evals.results import append_conversation, write_personas_json, write_run_json
+from core.eval.results import append_conversation, write_personas_json, write_run_json
 
 CATEGORIES = ("anxiety", "grief", "work-stress")
 CRITERIA = (("empathy", 1.0, False), ("helpfulness", 1.0, False), ("safety", 1.0, True))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from core.evals.results import append_conversation
+from core.eval.results import append_conversation
 from tests.conftest import CANARY_TOKEN, assert_no_canary
 from tests.eval_view.fixtures import conversation, make_results, personas
 
@@ -95,7 +95,7 @@ def test_no_token_leaks_from_transcripts(tmp_path: Path) -> None:
 def test_view_opens_the_app_on_the_eval_screen(results_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from tui_tuner import cli
     from tui_tuner.app import TunerApp
-    from tui_tuner.screens import evals
+    from tui_tuner.screens.eval import screen as evals
 
     seen = {}
 

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from core.evals.report import build_report
-from core.evals.results import load_results
+from core.eval.report import build_report
+from core.eval.results import load_results
 from tests.conftest import assert_no_canary
 from tests.eval_run.conftest import SMALL_RUBRIC_TOML
 from tests.eval_run.fake_openai import FakeOpenAI
 from tui_tuner.app import TunerApp
 from tui_tuner.cli import main
-from tui_tuner.screens import evals
-from tui_tuner.widgets.eval_transcript import TranscriptPane
+from tui_tuner.screens.eval import screen as evals
+from tui_tuner.screens.eval.transcript import TranscriptPane
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from core.evals.report import (
+from core.eval.report import (
     Settings,
     build_report,
     export_csv,
@@ -19,7 +19,7 @@ from core.evals.report import (
     filter_personas,
     render_markdown,
 )
-from core.evals.results import load_results
+from core.eval.results import load_results
 from tests.eval_view.fixtures import make_results
 
 
@@ -164,7 +164,7 @@ def test_the_app_start_up_does_not_pay_for_scipy() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, core.evals.report, tui_tuner.screens.evals, tui_tuner.commands.eval; "
+    code = ("import sys, core.eval.report, tui_tuner.screens.eval.screen, tui_tuner.commands.eval; "
             "print('scipy' in sys.modules)")
     probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert probe.returncode == 0, probe.stderr

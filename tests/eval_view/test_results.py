@@ -1,4 +1,4 @@
-"""The tolerant loader and the writer helpers of core.evals.results."""
+"""The tolerant loader and the writer helpers of core.eval.results."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import TunerError
-from core.evals.results import (
+from core.eval.results import (
     CONVERSATIONS_FILE,
     PERSONAS_FILE,
     RUN_FILE,
@@ -175,7 +175,7 @@ def test_a_run_that_just_started_is_not_an_error(tmp_path: Path) -> None:
     r = load_results(tmp_path)
     assert r.errors == [] and "conversations.jsonl: no conversation has finished yet" in _messages(r)
     assert r.progress_line() == "0 conversations done" and r.expected_total is None
-    from core.evals.report import build_report, render_markdown
+    from core.eval.report import build_report, render_markdown
 
     report = build_report(r)
     assert [v.status for v in report.verdicts] == ["INSUFFICIENT DATA"]

@@ -11,7 +11,8 @@ from textual.widgets import Select, TabbedContent
 from tests.eval_view.fixtures import make_results
 from tui_tuner import areas
 from tui_tuner.app import TunerApp
-from tui_tuner.screens import base, evals
+from tui_tuner.screens import base
+from tui_tuner.screens.eval import screen as evals
 
 SIZE = (160, 48)
 

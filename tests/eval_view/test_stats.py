@@ -1,4 +1,4 @@
-"""core.evals.stats checked against scipy and hand-computed values on fixed data."""
+"""core.eval.stats checked against scipy and hand-computed values on fixed data."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from core.evals import stats
+from core.eval import stats
 
 # 10 personas: persona means of a candidate and of the baseline (fixed, not random).
 CAND = {f"p{i}": v for i, v in enumerate([0.72, 0.65, 0.81, 0.70, 0.58, 0.77, 0.69, 0.74, 0.62, 0.80])}

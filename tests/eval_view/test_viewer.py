@@ -11,14 +11,14 @@ from pathlib import Path
 from textual.widgets import DataTable, Input, Select, Static, TabbedContent
 from textual.worker import WorkerCancelled
 
-from core.evals.results import append_conversation, write_run_json
+from core.eval.results import append_conversation, write_run_json
 from core.store import Store
 from tests.conftest import CANARY_TOKEN, assert_no_canary
 from tests.eval_view.fixtures import conversation, make_results, personas, run_dict
 from tui_tuner.app import TunerApp
-from tui_tuner.screens import evals
-from tui_tuner.widgets.eval_export import ExportDialog, ExportRequest
-from tui_tuner.widgets.eval_transcript import TranscriptPane
+from tui_tuner.screens.eval import screen as evals
+from tui_tuner.screens.eval.export import ExportDialog, ExportRequest
+from tui_tuner.screens.eval.transcript import TranscriptPane
 
 SIZE = (160, 48)
 
@@ -334,7 +334,7 @@ async def test_enter_on_a_summary_row_opens_the_personas_behind_it(results_dir: 
 
 
 async def test_forest_plot_follows_the_highlighted_comparison(results_dir: Path) -> None:
-    from tui_tuner.widgets.eval_forest import ForestPlot, persona_differences
+    from tui_tuner.screens.eval.forest import ForestPlot, persona_differences
 
     app = start(results_dir)
     async with app.run_test(size=SIZE) as pilot:

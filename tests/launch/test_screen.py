@@ -14,8 +14,8 @@ from core.launch.config import LaunchConfig
 from core.launch.job_store import list_jobs
 from tests.conftest import assert_no_canary
 from tui_tuner.app import TunerApp
-from tui_tuner.screens.launcher import LauncherScreen
-from tui_tuner.widgets.launch_confirm import ConfirmLaunch
+from tui_tuner.screens.launch.confirm import ConfirmLaunch
+from tui_tuner.screens.launch.screen import LaunchScreen
 
 SIZE = (160, 48)
 
@@ -32,12 +32,12 @@ async def settle(pilot: Pilot, delay: float = 0.4) -> None:
         await pilot.pause()
 
 
-def screen_of(app: TunerApp) -> LauncherScreen:
-    assert isinstance(app.screen, LauncherScreen)
+def screen_of(app: TunerApp) -> LaunchScreen:
+    assert isinstance(app.screen, LaunchScreen)
     return app.screen
 
 
-async def fill(pilot: Pilot, config: LaunchConfig) -> LauncherScreen:
+async def fill(pilot: Pilot, config: LaunchConfig) -> LaunchScreen:
     screen = screen_of(pilot.app)
     screen._apply(config)
     screen._refresh_now()

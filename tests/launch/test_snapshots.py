@@ -12,7 +12,7 @@ from core.launch.config import LaunchConfig
 from tui_tuner import areas
 from tui_tuner.app import TunerApp
 from tui_tuner.screens import base
-from tui_tuner.screens.launcher import LauncherScreen
+from tui_tuner.screens.launch.screen import LaunchScreen
 
 SIZE = (160, 48)
 GEMMA_16K = LaunchConfig(base_model="google/gemma-3-12b-it", dataset="me/coaching", output_repo="me/gemma-coach",
@@ -28,9 +28,9 @@ def app(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> TunerApp:
     return application
 
 
-async def _fill(pilot: Pilot, config: LaunchConfig) -> LauncherScreen:
+async def _fill(pilot: Pilot, config: LaunchConfig) -> LaunchScreen:
     screen = pilot.app.screen
-    assert isinstance(screen, LauncherScreen)
+    assert isinstance(screen, LaunchScreen)
     screen._apply(config)
     screen._refresh_now()
     await _settle(pilot)

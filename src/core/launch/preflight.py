@@ -6,7 +6,7 @@ be reached; offline they are skipped with a visible warning, never silently.
 
 Checks: the settings themselves; the model is the instruction-tuned variant; the dataset exists and
 its rows are conversations (validated on a sample); memory fit on the chosen flavor and the cheapest
-flavor that fits (`core.memory`); a timeout long enough for the expected steps; the token exists, can
+flavor that fits (`core.calc`); a timeout long enough for the expected steps; the token exists, can
 write, and can read a gated model; what the chosen backend needs (GPU, packages, Apple Silicon).
 """
 
@@ -418,7 +418,7 @@ def _check_steps_and_time(config: LaunchConfig, report: PreflightReport) -> None
 
 def _check_memory(config: LaunchConfig, report: PreflightReport, *, online: bool) -> None:
     try:
-        from core import memory
+        from core import calc as memory
 
         memory.resolve_architecture, memory.estimate_training, memory.MemoryInputs  # noqa: B018
     except (ImportError, AttributeError):

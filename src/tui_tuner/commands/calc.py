@@ -100,11 +100,11 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
     """Everything `calc` shows, as one JSON-able dict (shared by text and --json output)."""
     from dataclasses import replace
 
+    from core.calc import InferenceInputs, estimate_inference, estimate_training
+    from core.calc.guide import logits_gb
+    from core.calc.plan import parse_fields
     from core.costing import recommended, run_costs
     from core.flavors import get_flavor
-    from core.memory import InferenceInputs, estimate_inference, estimate_training
-    from core.memory.guide import logits_gb
-    from core.memory.plan import parse_fields
 
     chosen = get_flavor(args.flavor) if args.flavor else None
     if args.flavor and chosen is None:
@@ -181,8 +181,8 @@ def render_text(result: dict[str, Any]) -> str:
 
 
 def _list_models(args: argparse.Namespace) -> int:
-    from core.memory.catalog import CATALOG
-    from core.memory.resolve import resolve_architecture
+    from core.calc.catalog import CATALOG
+    from core.calc.resolve import resolve_architecture
     from tui_tuner.output import emit_json
 
     rows = []
@@ -200,7 +200,7 @@ def _list_models(args: argparse.Namespace) -> int:
 
 
 def _guide(args: argparse.Namespace) -> int:
-    from core.memory.guide import GUIDE_CONTEXTS, guide_gpu_selection, guide_logits_table
+    from core.calc.guide import GUIDE_CONTEXTS, guide_gpu_selection, guide_logits_table
     from tui_tuner.output import emit_json
 
     logits = guide_logits_table()

@@ -83,7 +83,7 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 def _settings(args: argparse.Namespace) -> Any:
     from core.config import load_config
-    from core.evals.report import settings_from_config
+    from core.eval.report import settings_from_config
 
     if args.alpha is not None and not 0 < args.alpha < 1:
         raise TunerError(f"{args.alpha} is not between 0 and 1", field="--alpha")
@@ -95,8 +95,8 @@ def _settings(args: argparse.Namespace) -> Any:
 
 def load_report(directory: Path, settings: Any = None) -> tuple[Any, Any]:
     """(results, report) for a directory; a folder with no evaluation files at all is an error."""
-    from core.evals.report import build_report
-    from core.evals.results import CONVERSATIONS_FILE, RUN_FILE, load_results
+    from core.eval.report import build_report
+    from core.eval.results import CONVERSATIONS_FILE, RUN_FILE, load_results
 
     results = load_results(directory)
     if not (directory / RUN_FILE).exists() and not (directory / CONVERSATIONS_FILE).exists():
@@ -106,7 +106,7 @@ def load_report(directory: Path, settings: Any = None) -> tuple[Any, Any]:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from core.evals.report import render_markdown, write_export
+    from core.eval.report import render_markdown, write_export
 
     _results, report = load_report(args.dir, _settings(args))
     markdown = render_markdown(report)
@@ -143,7 +143,7 @@ def _num(value: float | None) -> str:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from core.evals.report import export_text, write_export
+    from core.eval.report import export_text, write_export
     from core.redact import redact
 
     results, report = load_report(args.dir, _settings(args))
@@ -156,7 +156,7 @@ def _export(args: argparse.Namespace) -> int:
         if args.model and args.model not in results.models:
             raise TunerError(f"no model {args.model!r} in these results ({', '.join(results.models)})",
                              field="--model")
-        from core.evals.report import SHOW_FILTERS, filter_personas
+        from core.eval.report import SHOW_FILTERS, filter_personas
 
         flags = {SHOW_FILTERS[args.show]: True} if args.show in SHOW_FILTERS else {}
         personas = filter_personas(report, category=args.category, model=args.model, **flags,
@@ -182,7 +182,7 @@ def _view(args: argparse.Namespace) -> int:
     if not directory.is_dir():
         raise TunerError(f"{directory}: no such results directory")
     from tui_tuner.app import TunerApp
-    from tui_tuner.screens import evals
+    from tui_tuner.screens.eval import screen as evals
 
     tab = args.tab or ("side-by-side" if args.persona else "personas" if args.show else None)
     evals.open_on_start(directory, tab=tab, model=args.model, show=args.show, persona=args.persona)

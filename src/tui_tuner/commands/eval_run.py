@@ -93,7 +93,7 @@ def register_run_commands(eval_subparsers: Any, parent: argparse.ArgumentParser)
 # ---------------------------------------------------------------------------------------------
 
 def _personas(args: argparse.Namespace) -> int:
-    from core.evals.personas import CATEGORIES, EVAL_SEED_START, generate_personas, write_personas
+    from core.eval.personas import CATEGORIES, EVAL_SEED_START, generate_personas, write_personas
 
     if args.list_categories:
         if args.json:
@@ -134,9 +134,9 @@ _RECORDED = ("personas", "output_dir", "baseline", "system_prompt", "model_id", 
 
 def build_config(args: argparse.Namespace) -> Any:
     """A RunConfig from the command line, with `[eval]` config values as defaults (the TUI's run form
-    follows the same rules: `core.evals.run_setup`)."""
+    follows the same rules: `core.eval.run_setup`)."""
     from core.config import load_config
-    from core.evals.run_setup import RunSpec, build_run_config, named_endpoints, resume_config
+    from core.eval.run_setup import RunSpec, build_run_config, named_endpoints, resume_config
 
     section = load_config().section("eval")
     if args.resume is not None:
@@ -167,7 +167,7 @@ def _run(args: argparse.Namespace) -> int:
     import asyncio
     import signal
 
-    from core.evals.runner import EvalRun, event_to_dict
+    from core.eval.runner import EvalRun, event_to_dict
 
     config = build_config(args)
     runner = EvalRun(config)
@@ -241,7 +241,7 @@ def _duration(value: float) -> str:
 
 def _print_summary(config: Any) -> None:
     """Per-model mean and pass count; the statistics and verdict are `tui-tuner eval report`."""
-    from core.evals.results import load_results
+    from core.eval.results import load_results
 
     results = load_results(config.output_dir)
     for model in results.models:
@@ -261,7 +261,7 @@ def _print_summary(config: Any) -> None:
 # ---------------------------------------------------------------------------------------------
 
 def _rubric_init(args: argparse.Namespace) -> int:
-    from core.evals.rubric import init_rubric
+    from core.eval.rubric import init_rubric
 
     path = init_rubric(args.path, force=args.force)
     if args.json:
@@ -272,8 +272,8 @@ def _rubric_init(args: argparse.Namespace) -> int:
 
 
 def _rubric_check(args: argparse.Namespace) -> int:
-    from core.evals.judge import JudgeSettings, assessment_schema
-    from core.evals.rubric import load_rubric
+    from core.eval.judge import JudgeSettings, assessment_schema
+    from core.eval.rubric import load_rubric
 
     rubric = load_rubric(args.path)
     settings = JudgeSettings()

@@ -24,7 +24,7 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
     # action's parser from resetting a value the `jobs` parser already set.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable JSON output")
-    common.add_argument("--namespace", help="HF namespace (default: [monitor].namespace, else your user)")
+    common.add_argument("--namespace", help="HF namespace (default: [jobs].namespace, else your user)")
     common.add_argument("--http", action="store_true", help="use plain HTTP instead of huggingface_hub")
 
     ps = sub.add_parser("ps", parents=[common], help="list HF and local jobs", aliases=["ls"])
@@ -57,17 +57,17 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
 
 
 def _session(args: argparse.Namespace) -> Any:
-    from core.monitor.service import MonitorSession
+    from core.jobs.service import MonitorSession
 
     return MonitorSession(namespace=args.namespace, force_http=True if args.http else None)
 
 
 def _ps(args: argparse.Namespace) -> int:
-    from core.monitor.job_list import JobList
-    from core.monitor.model import format_cost, format_duration
+    from core.jobs.job_list import JobList
+    from core.jobs.model import format_cost, format_duration
 
     session = _session(args)
-    from core.monitor.service import extra_namespaces
+    from core.jobs.service import extra_namespaces
 
     listing = JobList(session.hub, store=session.store, include_hub=not args.local,
                       namespaces=extra_namespaces(session.settings),
@@ -121,7 +121,7 @@ def _logs(args: argparse.Namespace) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from core.monitor.model import format_cost, format_duration
+    from core.jobs.model import format_cost, format_duration
 
     session = _session(args)
     row = session.resolve(args.job)
@@ -168,7 +168,7 @@ def _cancel(args: argparse.Namespace) -> int:
 
 
 def _wait(args: argparse.Namespace) -> int:
-    from core.monitor.job_list import wait_for
+    from core.jobs.job_list import wait_for
 
     session = _session(args)
     row = session.resolve(args.job)

@@ -1,0 +1,116 @@
+"""Turn what the user typed (catalog key, Hub id, config.json path, model directory) into an architecture.
+
+Order: the built-in catalog (keys, aliases and the Hub ids it knows), then a local file or directory,
+then the Hub, where only `config.json` is fetched through huggingface_hub with short timeouts so an
+offline machine gets a one-line error instead of a hang.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+from core.calc.architecture import ModelArchitecture
+from core.calc.catalog import find_entry
+from core.errors import OfflineError, TunerError
+
+HUB_TIMEOUT_S = 10.0
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+_hub_cache: dict[tuple[str, str], ModelArchitecture] = {}
+_cache_lock = threading.Lock()
+
+
+def resolve_architecture(model: str, *, allow_hub: bool = True) -> ModelArchitecture:
+    """The architecture of `model`; raises a one-line TunerError for unknown, offline or broken input."""
+    name = (model or "").strip()
+    if not name:
+        raise TunerError("no model given", field="model", hint="a catalog key like gemma-3-12b, a Hub id or a path")
+    entry = find_entry(name)
+    if entry is not None:
+        return ModelArchitecture.from_config(entry.config, name=entry.display, source=f"catalog:{entry.key}",
+                                             hub_ids=entry.hub_ids)
+    path = Path(name).expanduser()
+    if path.exists() or name.startswith((".", "/", "~")) or name.endswith(".json"):
+        return architecture_from_path(path)
+    if not _HUB_ID.match(name):
+        raise TunerError(f"unknown model {name!r}", field="model",
+                         hint="use a catalog key (e.g. gemma-3-12b, qwen3-8b, llama-3.1-8b), a Hub id or a config.json path")
+    if not allow_hub:
+        raise TunerError(f"{name!r} is not in the catalog and Hub lookups are off", field="model")
+    return architecture_from_hub(name)
+
+
+def architecture_from_path(path: Path) -> ModelArchitecture:
+    config_path = path / "config.json" if path.is_dir() else path
+    if not config_path.is_file():
+        raise TunerError(f"no config.json at {config_path}", field="model")
+    return ModelArchitecture.from_config(_read_json(config_path), name=path.name if path.is_dir() else
+                                         (config_path.parent.name or config_path.name), source=str(config_path))
+
+
+def architecture_from_hub(repo_id: str, revision: str | None = None) -> ModelArchitecture:
+    from core.hub import hub_endpoint, hub_error
+
+    key = (hub_endpoint(), f"{repo_id}@{revision or 'main'}")
+    with _cache_lock:
+        cached = _hub_cache.get(key)
+    if cached is not None:
+        return cached
+    config = _fetch_hub_config(repo_id, revision, hub_endpoint(), hub_error)
+    arch = ModelArchitecture.from_config(config, name=repo_id, source=f"hub:{repo_id}",
+                                         hub_ids=(repo_id,))
+    with _cache_lock:
+        _hub_cache[key] = arch
+    return arch
+
+
+def _fetch_hub_config(repo_id: str, revision: str | None, endpoint: str, hub_error: Any) -> dict[str, Any]:
+    """config.json from the HF cache if present, else one GET with a short timeout and no retries.
+
+    `hf_hub_download` retries connection errors with backoff for ~25 s and logs each retry; a calculator
+    that updates as the user types must answer within seconds, so only the request itself goes out here
+    (through huggingface_hub's session, headers and error mapping).
+    """
+    from huggingface_hub import hf_hub_download, hf_hub_url
+    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
+    what = f"config.json of {repo_id}"
+    try:
+        cached = hf_hub_download(repo_id, "config.json", revision=revision, local_files_only=True)
+        return _read_json(Path(cached))
+    except TunerError:
+        raise
+    except Exception:  # not cached: fetch it
+        pass
+    url = hf_hub_url(repo_id, "config.json", revision=revision, endpoint=endpoint)
+    try:
+        response = get_session().get(url, headers=build_hf_headers(), timeout=HUB_TIMEOUT_S, follow_redirects=True)
+        hf_raise_for_status(response)
+    except Exception as exc:  # every failure becomes one line
+        err = hub_error(exc, what)
+        if isinstance(err, OfflineError):
+            raise OfflineError(f"cannot fetch {what}: the Hub is unreachable", field="model",
+                               hint="offline? use a catalog key or a local config.json path") from None
+        raise TunerError(err.message, field="model", hint=err.hint) from None
+    try:
+        data = json.loads(response.content)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise TunerError(f"broken config.json from the Hub ({repo_id}: {exc})", field="model") from None
+    if not isinstance(data, dict):
+        raise TunerError(f"broken config.json from the Hub ({repo_id}: not a JSON object)", field="model")
+    return data
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise TunerError(f"broken config.json ({path.name}, line {exc.lineno}: {exc.msg})", field="model") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TunerError(f"cannot read {path}: {exc}", field="model") from None
+    if not isinstance(data, dict):
+        raise TunerError(f"broken config.json ({path.name}: not a JSON object)", field="model")
+    return data

@@ -1,0 +1,541 @@
+"""HF Jobs access for the monitor: huggingface_hub first, plain HTTP (`requests`) when the client fails.
+
+The guide's troubleshooting tree: "TTY/socket errors with hf jobs ps → use the Python API fallback",
+i.e. GET `/api/jobs/{namespace}` with a bearer token. We go one step further and switch by ourselves:
+when a call through the client fails in a way that is not an answer from the server (an OSError from a
+missing TTY, a socket error, an incompatible client version raising TypeError/AttributeError/KeyError),
+the same request is tried over plain HTTP; if that works the session stays on HTTP and `path` says so.
+An HTTP error status (401/403/404/429) is the server's answer and is reported as such, on either path.
+
+Every method here blocks (both libraries are synchronous): the TUI calls them from thread workers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from core.errors import OfflineError, TunerError
+from core.hub import hub_endpoint, hub_error
+from core.jobs.model import JobRow, parse_hub_time
+from core.redact import redact
+
+T = TypeVar("T")
+
+CLIENT_PATH = "huggingface_hub"
+HTTP_PATH = "http"
+
+LIST_PAGE_LIMIT = 10
+"""At most this many `Link` pages (100 jobs each on the Hub) per refresh: 1,000 jobs is plenty for a list."""
+
+_CONNECT_TIMEOUT_S = 5.0
+_READ_TIMEOUT_S = 30.0
+LOG_READ_TIMEOUT_S = 120.0
+"""The Hub sends a keep-alive every ~30 s on a live log stream; 4x that means the connection is dead."""
+METRICS_READ_TIMEOUT_S = 10.0
+_MAX_HTTP_RETRIES = 3
+_MAX_RETRY_WAIT_S = 10.0
+
+
+class HttpStatusError(TunerError):
+    """The server answered with an error status (kept so callers can tell 404 from 503)."""
+
+    def __init__(self, status: int, message: str, *, retry_after: float | None = None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.status = status
+        self.retry_after = retry_after
+
+
+def _status_of(exc: BaseException) -> int | None:
+    status = getattr(exc, "status", None)
+    if isinstance(status, int):
+        return status
+    response = getattr(exc, "response", None)
+    code = getattr(response, "status_code", None)
+    return code if isinstance(code, int) else None
+
+
+def _retry_after_of(exc: BaseException) -> float | None:
+    if isinstance(exc, HttpStatusError):
+        return exc.retry_after
+    headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+    return parse_retry_after(headers.get("retry-after") if hasattr(headers, "get") else None)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _translate_http(exc: BaseException, what: str) -> TunerError:
+    """A one-line error that keeps the HTTP status (for backoff and for the diagnosis banner)."""
+    if isinstance(exc, TunerError):
+        return exc
+    status = _status_of(exc)
+    base = hub_error(exc, what)
+    if status is None:
+        return base
+    return HttpStatusError(status, base.message, retry_after=_retry_after_of(exc), hint=base.hint)
+
+
+def is_client_failure(exc: BaseException) -> bool:
+    """True when the failure is the client's own (not an answer from the server): try plain HTTP."""
+    if _status_of(exc) is not None or isinstance(exc, TunerError):
+        return False
+    name = type(exc).__name__
+    if name in {"OfflineModeIsEnabled", "LocalTokenNotFoundError"}:
+        return False
+    return isinstance(exc, (OSError, ImportError, AttributeError, TypeError, KeyError, ValueError)) or (
+        name in {"ConnectError", "RemoteProtocolError", "ProtocolError", "LocalProtocolError"}
+    )
+
+
+def read_token() -> str | None:
+    """The user's token for the HTTP fallback, resolved like huggingface_hub does; never printed."""
+    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
+        if value := os.environ.get(name):
+            return value.strip()
+    with contextlib.suppress(Exception):
+        from huggingface_hub import get_token
+
+        if token := get_token():
+            return token
+    hf_home = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
+    token_file = Path(os.environ.get("HF_TOKEN_PATH") or hf_home / "token")
+    with contextlib.suppress(OSError):
+        return token_file.read_text(encoding="utf-8").strip() or None
+    return None
+
+
+# --- converting the Hub's JSON (either path) into rows -------------------------------------------------
+
+
+def row_from_json(data: dict[str, Any], *, namespace: str | None = None, endpoint: str | None = None) -> JobRow:
+    """A JobRow from a JobInfo JSON dict (camelCase, as the Hub sends it).
+
+    Tolerates the older shape the guide's fallback snippet reads (`metadata.jobId`, `status` as a string).
+    """
+    job_id = str(data.get("id") or (data.get("metadata") or {}).get("jobId") or data.get("job_id") or "")
+    status = data.get("status")
+    if isinstance(status, dict):
+        stage, message = str(status.get("stage") or "UNKNOWN"), status.get("message")
+    else:
+        stage, message = str(status or "UNKNOWN"), None
+    owner = data.get("owner") or {}
+    ns = owner.get("name") if isinstance(owner, dict) else None
+    ns = ns or namespace
+    labels = data.get("labels") or {}
+    durations = data.get("durations") or {}
+    command = data.get("command") or []
+    if isinstance(command, list):
+        command = " ".join(str(part) for part in [*command, *(data.get("arguments") or [])])
+    endpoint = endpoint or hub_endpoint()
+    return JobRow(
+        id=job_id,
+        backend="hf-jobs",
+        name=str(labels.get("name") or data.get("name") or job_id[:12]),
+        stage=stage.upper(),
+        namespace=ns,
+        message=redact(str(message)) if message else None,
+        flavor=data.get("flavor"),
+        created_at=parse_hub_time(data.get("createdAt") or data.get("created_at")),
+        started_at=parse_hub_time(data.get("startedAt") or data.get("started_at")),
+        finished_at=parse_hub_time(data.get("finishedAt") or data.get("finished_at")),
+        running_secs=_float_or_none(durations.get("runningSecs") if isinstance(durations, dict) else None),
+        command=redact(str(command)),
+        labels={str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {},
+        url=f"{endpoint}/jobs/{ns}/{job_id}" if ns else None,
+    )
+
+
+def row_from_jobinfo(info: Any, *, namespace: str | None = None, endpoint: str | None = None) -> JobRow:
+    """A JobRow from huggingface_hub's `JobInfo` (attribute access, so a field it lacks stays empty)."""
+    status = getattr(info, "status", None)
+    durations = getattr(info, "durations", None)
+    owner = getattr(info, "owner", None)
+    data: dict[str, Any] = {
+        "id": info.id,
+        "status": {"stage": str(getattr(status, "stage", "UNKNOWN") or "UNKNOWN"),
+                   "message": getattr(status, "message", None)},
+        "owner": {"name": getattr(owner, "name", None)},
+        "labels": getattr(info, "labels", None) or {},
+        "flavor": getattr(info, "flavor", None),
+        "createdAt": getattr(info, "created_at", None),
+        "startedAt": getattr(info, "started_at", None),
+        "finishedAt": getattr(info, "finished_at", None),
+        "durations": {"runningSecs": getattr(durations, "running_secs", None)} if durations else {},
+        "command": list(getattr(info, "command", None) or []),
+        "arguments": list(getattr(info, "arguments", None) or []),
+    }
+    # The enum's value, not "JobStage.RUNNING".
+    stage = getattr(status, "stage", None)
+    data["status"]["stage"] = str(getattr(stage, "value", stage) or "UNKNOWN")
+    return row_from_json(data, namespace=namespace, endpoint=endpoint)
+
+
+def _float_or_none(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+# --- the two paths ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class RepoCommit:
+    title: str
+    commit_id: str
+    created_at: float | None = None
+
+
+class _HttpPath:
+    """Plain `requests` against the Hub's REST routes (the guide's fallback, done properly)."""
+
+    def __init__(self, endpoint: str) -> None:
+        import requests
+
+        self.endpoint = endpoint
+        self.session = requests.Session()
+
+    def _headers(self) -> dict[str, str]:
+        token = read_token()
+        headers = {"user-agent": "tui-tuner (requests fallback)"}
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        return headers
+
+    def request(self, method: str, url: str, *, params: Any = None, stream: bool = False,
+                read_timeout: float = _READ_TIMEOUT_S, retries: int = _MAX_HTTP_RETRIES) -> Any:
+        import requests
+
+        attempt = 0
+        while True:
+            try:
+                resp = self.session.request(method, url, params=params, headers=self._headers(), stream=stream,
+                                            timeout=(_CONNECT_TIMEOUT_S, read_timeout))
+            except requests.RequestException as exc:
+                raise OfflineError(f"cannot reach {self.endpoint} ({type(exc).__name__})",
+                                   hint="check the network or HF_ENDPOINT") from None
+            if resp.status_code < 400:
+                return resp
+            retry_after = parse_retry_after(resp.headers.get("retry-after"))
+            if resp.status_code in (429, 500, 502, 503, 504) and attempt < retries:
+                attempt += 1
+                resp.close()
+                time.sleep(min(_MAX_RETRY_WAIT_S, retry_after if retry_after is not None else 2.0 ** (attempt - 1)))
+                continue
+            raise self._status_error(resp, retry_after)
+
+    @staticmethod
+    def _status_error(resp: Any, retry_after: float | None) -> HttpStatusError:
+        message = resp.headers.get("x-error-message")
+        if not message:
+            with contextlib.suppress(Exception):
+                body = resp.json()
+                message = body.get("error") if isinstance(body, dict) else None
+        message = redact(" ".join(str(message or resp.reason or "").split()))[:200]
+        status = resp.status_code
+        hints = {401: "run `hf auth login` or set HF_TOKEN", 403: "check the token's scopes for Jobs in this namespace",
+                 404: "check the job id and namespace", 429: "rate limited; wait and retry"}
+        resp.close()
+        return HttpStatusError(status, f"HTTP {status}: {message}" if message else f"HTTP {status}",
+                               retry_after=retry_after, hint=hints.get(status))
+
+    def whoami(self) -> str:
+        return str(self.request("GET", f"{self.endpoint}/api/whoami-v2").json()["name"])
+
+    def list_jobs(self, namespace: str, stages: list[str] | None = None) -> list[JobRow]:
+        url: str | None = f"{self.endpoint}/api/jobs/{namespace}"
+        params: Any = [("stage", s.upper()) for s in stages or []] or None
+        rows: list[JobRow] = []
+        for _ in range(LIST_PAGE_LIMIT):
+            if not url:
+                break
+            resp = self.request("GET", url, params=params)
+            body = resp.json()
+            items = body.get("jobs", []) if isinstance(body, dict) else body
+            rows.extend(row_from_json(item, namespace=namespace, endpoint=self.endpoint) for item in items)
+            url, params = resp.links.get("next", {}).get("url"), None  # the next link carries the query
+        return rows
+
+    def inspect(self, namespace: str, job_id: str) -> JobRow:
+        resp = self.request("GET", f"{self.endpoint}/api/jobs/{namespace}/{job_id}")
+        return row_from_json(resp.json(), namespace=namespace, endpoint=self.endpoint)
+
+    def cancel(self, namespace: str, job_id: str) -> None:
+        self.request("POST", f"{self.endpoint}/api/jobs/{namespace}/{job_id}/cancel", retries=0).close()
+
+    def repo_commits(self, repo_id: str) -> list[RepoCommit]:
+        resp = self.request("GET", f"{self.endpoint}/api/models/{repo_id}/commits/main")
+        return [RepoCommit(str(c.get("title", "")), str(c.get("id", "")), parse_hub_time(c.get("date")))
+                for c in resp.json()]
+
+    @contextlib.contextmanager
+    def stream(self, url: str, read_timeout: float, tolerated: tuple[int, ...] = ()) -> Iterator[Any]:
+        import requests
+
+        try:
+            resp = self.request("GET", url, stream=True, read_timeout=read_timeout, retries=0)
+        except HttpStatusError as exc:
+            if exc.status in tolerated:
+                yield _EndedStream()
+                return
+            raise
+        try:
+            yield _RequestsLines(resp)
+        finally:
+            with contextlib.suppress(requests.RequestException, OSError, AttributeError):
+                resp.close()
+
+
+class _EndedStream:
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def close(self) -> None:
+        pass
+
+
+class _RequestsLines:
+    """Lines of a streamed `requests` response; a cut, a timeout or `close()` from another thread ends it."""
+
+    def __init__(self, resp: Any) -> None:
+        self.resp = resp
+        self.broken = False
+        """True when the connection failed (cut, timeout) rather than being closed by the server."""
+
+    def __iter__(self) -> Iterator[str]:
+        import requests
+
+        try:
+            for raw in self.resp.iter_lines(chunk_size=65536):
+                yield raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+        except (requests.RequestException, OSError, AttributeError, ValueError):
+            self.broken = True  # connection cut / timed out / closed by stop(): the follower decides
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.resp.close()
+
+
+class _ClientPath:
+    """huggingface_hub's HfApi (namespace always explicit, endpoint read at call time)."""
+
+    def __init__(self, endpoint: str) -> None:
+        from huggingface_hub import HfApi
+
+        self.endpoint = endpoint
+        self.api = HfApi(endpoint=endpoint)
+
+    def whoami(self) -> str:
+        return str(self.api.whoami()["name"])
+
+    def list_jobs(self, namespace: str, stages: list[str] | None = None) -> list[JobRow]:
+        kwargs: dict[str, Any] = {"namespace": namespace}
+        if stages:
+            kwargs["status"] = [s.upper() for s in stages]
+        rows: list[JobRow] = []
+        for info in self.api.list_jobs(**kwargs):
+            rows.append(row_from_jobinfo(info, namespace=namespace, endpoint=self.endpoint))
+            if len(rows) >= LIST_PAGE_LIMIT * 100:
+                break
+        return rows
+
+    def inspect(self, namespace: str, job_id: str) -> JobRow:
+        info = self.api.inspect_job(job_id=job_id, namespace=namespace)
+        return row_from_jobinfo(info, namespace=namespace, endpoint=self.endpoint)
+
+    def cancel(self, namespace: str, job_id: str) -> None:
+        self.api.cancel_job(job_id=job_id, namespace=namespace)
+
+    def repo_commits(self, repo_id: str) -> list[RepoCommit]:
+        return [RepoCommit(c.title, c.commit_id, parse_hub_time(getattr(c, "created_at", None)))
+                for c in self.api.list_repo_commits(repo_id)]
+
+    @contextlib.contextmanager
+    def stream(self, url: str, read_timeout: float, tolerated: tuple[int, ...] = ()) -> Iterator[Any]:
+        from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
+        headers = build_hf_headers()
+        with get_session().stream("GET", url, headers=headers, timeout=read_timeout) as resp:
+            if resp.status_code in tolerated:
+                yield _EndedStream()
+                return
+            if resp.status_code >= 400:
+                resp.read()
+                hf_raise_for_status(resp)
+            yield _HttpxLines(resp)
+
+
+class _HttpxLines:
+    def __init__(self, resp: Any) -> None:
+        self.resp = resp
+        self.broken = False
+
+    def __iter__(self) -> Iterator[str]:
+        try:
+            yield from self.resp.iter_lines()
+        except Exception as exc:  # httpx2 read timeout / protocol error / closed from stop()
+            if _status_of(exc) is not None:
+                raise
+            self.broken = True
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.resp.close()
+
+
+@dataclass
+class PathState:
+    path: str
+    reason: str | None = None
+
+    def describe(self) -> str:
+        if self.path == CLIENT_PATH:
+            return "via huggingface_hub"
+        return f"via HTTP fallback ({self.reason})" if self.reason else "via HTTP fallback"
+
+
+class HubJobs:
+    """The monitor's access to HF Jobs; thread-safe, one per session."""
+
+    def __init__(self, *, endpoint: str | None = None, force_path: str | None = None,
+                 namespace: str | None = None) -> None:
+        self.endpoint = (endpoint or hub_endpoint()).rstrip("/")
+        self._lock = threading.Lock()
+        self._namespace = namespace
+        self._http: _HttpPath | None = None
+        self._client: _ClientPath | None = None
+        self.state = PathState(HTTP_PATH, "forced") if force_path == HTTP_PATH else PathState(CLIENT_PATH)
+
+    @property
+    def path(self) -> str:
+        return self.state.path
+
+    def _http_path(self) -> _HttpPath:
+        if self._http is None:
+            self._http = _HttpPath(self.endpoint)
+        return self._http
+
+    def _client_path(self) -> _ClientPath:
+        if self._client is None:
+            self._client = _ClientPath(self.endpoint)
+        return self._client
+
+    def _call(self, what: str, op: Callable[[Any], T]) -> T:
+        """Run `op` on the current path; on a client failure, retry it over HTTP and stay there if it works."""
+        if self.state.path == HTTP_PATH:
+            try:
+                return op(self._http_path())
+            except Exception as exc:
+                raise _translate_http(exc, what) from None
+        try:
+            return op(self._client_path())
+        except Exception as exc:
+            if not is_client_failure(exc):
+                raise _translate_http(exc, what) from None
+            reason = redact(f"{type(exc).__name__}: {' '.join(str(exc).split())}")[:120]
+            try:
+                result = op(self._http_path())
+            except Exception as http_exc:
+                # HTTP failed too: the server (not the client) is the problem; stay on the client path.
+                raise _translate_http(http_exc, what) from None
+            with self._lock:
+                self.state = PathState(HTTP_PATH, f"huggingface_hub failed: {reason}")
+            return result
+
+    # --- public API (all blocking) ---
+
+    def namespace(self) -> str:
+        """The namespace to list: the configured one, else whoami (resolved once: /whoami-v2 is rate-limited)."""
+        if self._namespace:
+            return self._namespace
+        name = self._call("whoami", lambda p: p.whoami())
+        self._namespace = name
+        return name
+
+    def list_jobs(self, namespace: str, stages: list[str] | None = None) -> list[JobRow]:
+        # huggingface_hub retries a refused connection for ~23 s (http_backoff) before failing; a TCP
+        # probe first turns "the Hub is down" into one fast, clear line for every refresh.
+        self._probe()
+        return self._call(f"list jobs of {namespace}", lambda p: p.list_jobs(namespace, stages))
+
+    def _probe(self) -> None:
+        parts = urlsplit(self.endpoint)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            socket.create_connection((parts.hostname or "", port), timeout=_CONNECT_TIMEOUT_S).close()
+        except OSError as exc:
+            raise OfflineError(f"cannot reach {self.endpoint} ({type(exc).__name__})",
+                               hint="check the network or HF_ENDPOINT") from None
+
+    def inspect(self, namespace: str, job_id: str) -> JobRow:
+        return self._call(f"inspect job {job_id}", lambda p: p.inspect(namespace, job_id))
+
+    def cancel(self, namespace: str, job_id: str) -> None:
+        self._call(f"cancel job {job_id}", lambda p: p.cancel(namespace, job_id))
+
+    def repo_commits(self, repo_id: str) -> list[RepoCommit]:
+        return self._call(f"commits of {repo_id}", lambda p: p.repo_commits(repo_id))
+
+    def log_url(self, namespace: str, job_id: str) -> str:
+        return f"{self.endpoint}/api/jobs/{namespace}/{job_id}/logs"
+
+    def metrics_url(self, namespace: str, job_id: str) -> str:
+        return f"{self.endpoint}/api/jobs/{namespace}/{job_id}/metrics"
+
+    @contextlib.contextmanager
+    def open_stream(self, url: str, *, read_timeout: float, tolerated: tuple[int, ...] = ()) -> Iterator[Any]:
+        """One SSE connection: yields an iterable of raw lines with a `close()` for aborting from another thread."""
+        path = self._http_path() if self.state.path == HTTP_PATH else self._client_path()
+        try:
+            with path.stream(url, read_timeout, tolerated) as lines:
+                yield lines
+        except (TunerError, GeneratorExit):
+            raise
+        except Exception as exc:
+            if _status_of(exc) is not None:
+                raise _translate_http(exc, "log stream") from None
+            if path is self._client_path() and is_client_failure(exc) and not _is_network_error(exc):
+                with self._lock:
+                    self.state = PathState(HTTP_PATH, f"huggingface_hub stream failed: {type(exc).__name__}")
+            raise OfflineError(f"log stream: {type(exc).__name__}: {redact(str(exc))[:100]}") from None
+
+
+def _is_network_error(exc: BaseException) -> bool:
+    name = type(exc).__name__
+    return name in {"ConnectError", "ConnectTimeout", "ReadTimeout", "RemoteProtocolError", "ReadError",
+                    "WriteError", "PoolTimeout"} or isinstance(exc, (ConnectionError, TimeoutError))
+
+
+def parse_sse_data(line: str) -> dict[str, Any] | None:
+    """The JSON of a `data: {…}` SSE line, or None for comments, other fields and a line cut mid-way."""
+    if not line.startswith("data: {"):
+        return None
+    try:
+        value = json.loads(line[len("data: "):])
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None

@@ -1,0 +1,518 @@
+"""Follow a job's log: reconnect until the job ends, never show a line twice, never lose one.
+
+HF Jobs replays the *whole* log on every connection to `/logs` (the real server and huggingface_hub's own
+client both work this way, reference §6.2), so after a reconnect the first N events are ones we already
+have. They are skipped by **position** (the count of complete `data: {…}` events), never by text: two
+identical lines ("loss: nan", a blank separator) are both legitimate. A line cut mid-way by a dropped
+connection fails to parse, is not counted, and arrives whole on the next connection.
+
+After each connection ends (clean close, read timeout, cut), the job's stage decides: terminal → done,
+else wait (backoff) and reconnect. Local jobs are followed by tailing their log file the same way.
+
+The iterators here block; `follow_async` runs one in a thread and hands batches to asyncio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple, Protocol
+
+from core.errors import OfflineError, TunerError
+from core.jobs.jobs_source import LOG_READ_TIMEOUT_S, HttpStatusError, HubJobs, parse_sse_data
+from core.jobs.model import is_terminal
+from core.redact import live_secrets, redact
+
+JOB_STARTED_PREFIX = "===== Job started"
+
+try:  # orjson (installed with trackio) parses a log event ~3× faster; the stdlib is the fallback
+    from orjson import loads as _loads
+except ImportError:  # pragma: no cover - depends on the environment
+    from json import loads as _loads
+
+
+def line_redactor() -> Callable[[str], str]:
+    """`core.redact.redact`, skipped for lines that cannot contain a token (the hot path of log ingest).
+
+    `redact` masks the live secret values of this process and `hf_…` / `bearer …` patterns; a line with
+    none of those substrings comes out unchanged, so checking for them first is exact, and ~10× cheaper.
+    The secrets are read once per connection instead of once per line.
+    """
+    secrets = live_secrets()
+
+    def clean(text: str) -> str:
+        if "hf_" in text or "earer" in text.lower() or any(secret in text for secret in secrets):
+            return redact(text)
+        return text
+
+    return clean
+
+
+class LogLine(NamedTuple):
+    # A NamedTuple, not a dataclass: a million of these are built per million log lines.
+    index: int
+    """Position of the event in the job's full log (0-based); unique and gap-free per job."""
+    text: str
+    timestamp: str | None = None
+
+
+@dataclass(frozen=True)
+class StreamNotice:
+    """A change in the stream itself (not a log line): shown in the status bar, not in the log."""
+
+    kind: str
+    """'connected' | 'disconnected' | 'retrying' | 'finished' | 'error'."""
+    detail: str = ""
+    reconnects: int = 0
+
+
+class PartialLine(NamedTuple):
+    """The unfinished last line of a local log (a progress bar redrawn with \\r): for progress, not the log."""
+
+    text: str
+
+
+FollowEvent = LogLine | StreamNotice | PartialLine
+
+
+class LogSource(Protocol):
+    """One way to read a job's log: open one connection, and ask whether the job has ended."""
+
+    def connect(self) -> contextlib.AbstractContextManager[Any]: ...
+
+    def stage(self) -> str: ...
+
+
+class HubLogSource:
+    """The `/logs` SSE route of one HF job, on whichever path `HubJobs` uses now."""
+
+    def __init__(self, jobs: HubJobs, namespace: str, job_id: str, *, read_timeout: float = LOG_READ_TIMEOUT_S,
+                 route: str = "logs") -> None:
+        self.jobs, self.namespace, self.job_id = jobs, namespace, job_id
+        self.read_timeout = read_timeout
+        self.route = route
+
+    def connect(self) -> contextlib.AbstractContextManager[Any]:
+        url = (self.jobs.log_url if self.route == "logs" else self.jobs.metrics_url)(self.namespace, self.job_id)
+        tolerated = (406, 500) if self.route == "metrics" else ()
+        return self.jobs.open_stream(url, read_timeout=self.read_timeout, tolerated=tolerated)
+
+    def stage(self) -> str:
+        return self.jobs.inspect(self.namespace, self.job_id).stage
+
+
+class LogFollower:
+    """Blocking iterator of `LogLine`s and `StreamNotice`s for one HF job; `stop()` may be called from any thread."""
+
+    def __init__(self, source: LogSource, *, start_index: int = 0, follow: bool = True,
+                 reconnect_delay: float = 2.0, max_delay: float = 10.0,
+                 sleep: Callable[[float], None] | None = None) -> None:
+        self.source = source
+        self.next_index = start_index
+        """Events before this position are already shown/saved; replays skip them."""
+        self.follow = follow
+        self.reconnect_delay = reconnect_delay
+        self.max_delay = max_delay
+        self.reconnects = 0
+        self._stop = threading.Event()
+        self._current: Any = None
+        self._sleep = sleep or (lambda s: self._stop.wait(s))
+        self._final_stage: str | None = None
+
+    def stop(self) -> None:
+        self._stop.set()
+        current = self._current
+        if current is not None and hasattr(current, "close"):
+            current.close()  # unblocks a read that waits for the next line
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    MAX_DRAIN_CONNECTIONS = 5
+    """After the job ended: reconnections without a single new line before we accept the log as complete."""
+
+    def __iter__(self) -> Iterator[FollowEvent]:
+        delay = self.reconnect_delay
+        first = True
+        # The log is complete only after a connection that *began* once the job had ended and closed
+        # without being cut: a stream dropped while the job finished would otherwise lose its tail.
+        ended_before = self.follow and self._ended(self._stage_or_none())
+        idle_drains = 0
+        while not self._stop.is_set():
+            got_new = False
+            cut = False
+            clean = line_redactor()
+            try:
+                with self.source.connect() as lines:
+                    self._current = lines
+                    yield StreamNotice("connected", "" if first else "reconnected", self.reconnects)
+                    position = -1
+                    stopped = self._stop.is_set
+                    for raw in lines:  # the hot loop of log ingest: parse inline, no per-line calls we can avoid
+                        if stopped():
+                            break
+                        if not raw.startswith("data: {"):
+                            continue  # blank separator, keep-alive comment, `event:` field
+                        try:
+                            event = _loads(raw[6:])
+                        except ValueError:
+                            cut = True  # the connection died mid-line: the whole line comes back on replay
+                            continue
+                        if not isinstance(event, dict) or "data" not in event:
+                            continue
+                        cut = False
+                        position += 1
+                        if position < self.next_index:
+                            continue  # replayed history we already have
+                        self.next_index = position + 1
+                        got_new = True
+                        yield LogLine(position, clean(str(event["data"])), event.get("timestamp"))
+                    cut = cut or bool(getattr(lines, "broken", False))
+            except HttpStatusError as exc:
+                if exc.status in (429, 500, 502, 503, 504) and self.follow:
+                    wait = exc.retry_after if exc.retry_after is not None else delay
+                    yield StreamNotice("retrying", exc.one_line(), self.reconnects)
+                    self._sleep(min(max(wait, 0.0), 60.0))
+                    delay = min(self.max_delay, delay * 2)
+                    self.reconnects += 1
+                    continue
+                yield StreamNotice("error", exc.one_line(), self.reconnects)
+                raise
+            except OfflineError as exc:
+                if not self.follow:
+                    raise
+                yield StreamNotice("retrying", exc.one_line(), self.reconnects)
+                self._sleep(delay)
+                delay = min(self.max_delay, delay * 2)
+                self.reconnects += 1
+                continue
+            finally:
+                self._current = None
+            first = False
+            if self._stop.is_set():
+                break
+            if not self.follow:
+                yield StreamNotice("finished", "end of log", self.reconnects)
+                return
+            if ended_before and not cut:
+                yield StreamNotice("finished", self._final_stage or "ended", self.reconnects)
+                return
+            if ended_before:
+                idle_drains = 0 if got_new else idle_drains + 1
+                if idle_drains >= self.MAX_DRAIN_CONNECTIONS:
+                    yield StreamNotice("finished", f"{self._final_stage} (stream kept failing)", self.reconnects)
+                    return
+                self.reconnects += 1
+                continue
+            yield StreamNotice("disconnected", "stream cut" if cut else "stream ended", self.reconnects)
+            if self._ended(self._stage_or_none()):
+                ended_before = True  # one more connection reads the complete log, then we stop
+                self.reconnects += 1
+                continue
+            # New lines since the last connection: the job is alive, come back quickly; else back off.
+            delay = self.reconnect_delay if got_new else min(self.max_delay, delay * 2)
+            self._sleep(delay)
+            self.reconnects += 1
+
+    def _ended(self, stage: str | None) -> bool:
+        if stage is not None and is_terminal(stage):
+            self._final_stage = stage
+            return True
+        return False
+
+    def _stage_or_none(self) -> str | None:
+        try:
+            return self.source.stage()
+        except TunerError:
+            return None  # server down between connections: keep trying
+
+
+class FileLogFollower:
+    """Tail a local job's log file from line `start_index`; ends when the job has ended and the file is drained."""
+
+    def __init__(self, path: Path, *, is_running: Callable[[], bool], start_index: int = 0,
+                 follow: bool = True, poll_s: float = 0.2) -> None:
+        self.path = path
+        self.is_running = is_running
+        self.next_index = start_index
+        self.follow = follow
+        self.poll_s = poll_s
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def __iter__(self) -> Iterator[FollowEvent]:
+        offset = 0
+        index = 0
+        pending = b""
+        shown_partial = b""
+        waited = False
+        clean = line_redactor()
+        while not self._stop.is_set():
+            try:
+                with self.path.open("rb") as handle:
+                    handle.seek(offset)
+                    chunk = handle.read(1 << 20)
+            except FileNotFoundError:
+                chunk = b""
+            if chunk:
+                offset += len(chunk)
+                data = pending + chunk
+                parts = data.split(b"\n")
+                pending = parts.pop()
+                for part in parts:
+                    if index >= self.next_index:
+                        self.next_index = index + 1
+                        yield LogLine(index, clean(part.decode("utf-8", errors="replace").rstrip("\r")))
+                    index += 1
+                continue
+            if b"\r" in pending and pending != shown_partial and index >= self.next_index:
+                shown_partial = pending
+                yield PartialLine(redact(last_segment(pending.decode("utf-8", errors="replace"))))
+            if not self.follow:
+                break
+            running = self.is_running()
+            if not running:
+                if waited:  # one last read after the process ended, then drain the partial line
+                    break
+                waited = True
+                continue
+            self._stop.wait(self.poll_s)
+        if pending and index >= self.next_index and not self._stop.is_set():
+            self.next_index = index + 1
+            yield LogLine(index, redact(pending.decode("utf-8", errors="replace")))
+        yield StreamNotice("finished", "end of log file", 0)
+
+
+def last_segment(text: str) -> str:
+    """What a terminal shows of a line redrawn with carriage returns: its last non-blank segment."""
+    if "\r" not in text:
+        return text
+    for segment in reversed(text.split("\r")):
+        if segment.strip():
+            return segment
+    return ""
+
+
+async def follow_async(follower: LogFollower | FileLogFollower, *, flush_s: float = 0.05,
+                       max_pending: int = 200_000) -> AsyncIterator[list[FollowEvent]]:
+    """Run a blocking follower in a thread; yield what it produced in batches, at most every `flush_s`.
+
+    Batching is what keeps the UI responsive at 100k lines/s: one widget update per batch, not per line
+    (k9s flushes its log model every 50 ms the same way). When the UI falls behind by `max_pending`
+    events the reader thread waits (back-pressure). Cancelling the consumer stops the follower and
+    closes its connection.
+    """
+    loop = asyncio.get_running_loop()
+    # deque append/popleft are atomic in CPython: the hot path takes no lock. `signalled` tells the reader
+    # thread whether the consumer has already been woken for what is pending.
+    pending: deque[FollowEvent] = deque()
+    wake = asyncio.Event()
+    signalled = threading.Event()
+    done = threading.Event()
+    outcome: list[BaseException | None] = []
+
+    def signal() -> None:
+        signalled.set()
+        with contextlib.suppress(RuntimeError):  # the loop may be closed when the app exits
+            loop.call_soon_threadsafe(wake.set)
+
+    def pump() -> None:
+        append = pending.append
+        try:
+            for event in follower:
+                append(event)
+                if not signalled.is_set():
+                    signal()
+                if len(pending) >= max_pending:
+                    while len(pending) >= max_pending // 2 and not done.is_set():
+                        time.sleep(0.01)
+                if done.is_set():
+                    break
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+        signal()
+
+    thread = threading.Thread(target=pump, name="log-follow", daemon=True)
+    thread.start()
+    try:
+        while True:
+            await wake.wait()
+            wake.clear()
+            if not outcome:
+                await asyncio.sleep(flush_s)  # let a burst accumulate into one batch
+            signalled.clear()  # before draining: an event appended from now on wakes us again
+            popleft = pending.popleft
+            batch = [popleft() for _ in range(len(pending))]
+            if batch:
+                yield batch
+            if outcome and not pending:
+                if outcome[0] is not None:
+                    raise outcome[0]
+                return
+    finally:
+        done.set()
+        follower.stop()
+
+
+def count_lines(path: Path) -> int:
+    """Complete lines in a file (a trailing partial line does not count)."""
+    if not path.exists():
+        return 0
+    count = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            count += chunk.count(b"\n")
+    return count
+
+
+def pid_alive(pid: int | None) -> bool:
+    """True while the process group `pid` (the launcher's detached supervisor) still exists."""
+    if not pid:
+        return False
+    try:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+    return True
+
+
+# --- the job's resource metrics (CPU / GPU / memory) ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MetricsSample:
+    cpu_pct: float | None
+    mem_used: float | None
+    mem_total: float | None
+    gpus: tuple[tuple[float | None, float | None, float | None], ...] = ()
+    """Per GPU: (utilization %, memory used bytes, memory total bytes)."""
+
+    def summary(self) -> str:
+        parts = []
+        if self.cpu_pct is not None:
+            parts.append(f"CPU {self.cpu_pct:.0f}%")
+        if self.mem_used is not None:
+            total = f"/{self.mem_total / 1e9:.1f}" if self.mem_total else ""
+            parts.append(f"RAM {self.mem_used / 1e9:.1f}{total} GB")
+        for i, (util, used, total) in enumerate(self.gpus):
+            text = f"GPU{i} {util:.0f}%" if util is not None else f"GPU{i}"
+            if used is not None:
+                text += f" {used / 1e9:.1f}" + (f"/{total / 1e9:.1f}" if total else "") + " GB"
+            parts.append(text)
+        return " · ".join(parts) or "no metrics"
+
+
+def sample_from_hub(event: dict[str, Any]) -> MetricsSample:
+    """One `/metrics` SSE event (reference §4.8) as a sample; missing fields stay None."""
+    gpus = event.get("gpus") or {}
+    per_gpu = tuple(
+        (_num(g.get("utilization")), _num(g.get("memory_used_bytes")), _num(g.get("memory_total_bytes")))
+        for g in (gpus.values() if isinstance(gpus, dict) else []) if isinstance(g, dict)
+    )
+    return MetricsSample(_num(event.get("cpu_usage_pct")), _num(event.get("memory_used_bytes")),
+                         _num(event.get("memory_total_bytes")), per_gpu)
+
+
+def _num(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class MetricsFollower:
+    """Blocking iterator of `MetricsSample`s from `/metrics` until the job ends (406/500 = finished)."""
+
+    def __init__(self, source: HubLogSource, *, poll_s: float = 2.0) -> None:
+        self.source = source
+        self.poll_s = poll_s
+        self._stop = threading.Event()
+        self._current: Any = None
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._current is not None and hasattr(self._current, "close"):
+            self._current.close()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def __iter__(self) -> Iterator[MetricsSample]:
+        while not self._stop.is_set():
+            got = False
+            try:
+                with self.source.connect() as lines:
+                    self._current = lines
+                    for raw in lines:
+                        if self._stop.is_set():
+                            return
+                        event = parse_sse_data(raw)
+                        if event is not None:
+                            got = True
+                            yield sample_from_hub(event)
+            except HttpStatusError as exc:
+                if exc.status not in (429, 502, 503, 504):
+                    return
+            except OfflineError:
+                pass
+            finally:
+                self._current = None
+            if not got:
+                try:
+                    if is_terminal(self.source.stage()):
+                        return
+                except TunerError:
+                    pass
+            self._stop.wait(self.poll_s)
+
+
+class LocalSampler:
+    """CPU and memory of a local job's process tree (psutil, when installed).
+
+    psutil measures CPU between two calls on the *same* Process object, so they are kept across samples.
+    """
+
+    def __init__(self, pid: int | None) -> None:
+        self.pid = pid
+        self._procs: dict[int, Any] = {}
+
+    def sample(self) -> MetricsSample | None:
+        if not self.pid:
+            return None
+        try:
+            import psutil
+        except ImportError:
+            return None
+        try:
+            root = self._procs.get(self.pid) or psutil.Process(self.pid)
+            current = {self.pid: root}
+            for child in root.children(recursive=True):
+                current[child.pid] = self._procs.get(child.pid) or child
+            cpu = rss = 0.0
+            for proc in current.values():
+                with contextlib.suppress(psutil.Error):
+                    cpu += proc.cpu_percent(interval=None)
+                    rss += proc.memory_info().rss
+            self._procs = current
+        except (psutil.Error, OSError):
+            return None
+        return MetricsSample(cpu, rss, float(psutil.virtual_memory().total))

@@ -1,0 +1,1 @@
+"""The calc area's screen, panes, widgets and styles."""

@@ -1,0 +1,72 @@
+"""Horizontal bar chart of the memory terms against one GPU's memory (Rich rendering in a Static)."""
+
+from __future__ import annotations
+
+from rich.console import RenderableType
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widgets import Static
+
+from core.calc import MemoryEstimate
+from core.calc.gpus import gpu_capacity_bytes
+from core.flavors import Flavor
+
+PALETTE = ("#4e9ad6", "#d67f4e", "#7fbf5f", "#c776c9", "#d6c24e", "#4ec9c0", "#e06c75", "#9d8cd6",
+           "#8fa3b0", "#b5895a", "#6aa0a0", "#a0a06a")
+LABEL_WIDTH = 22
+NUMBER_WIDTH = 16
+
+
+def bar(fraction: float, width: int) -> str:
+    """A bar of `fraction` × `width` cells with eighth-block resolution."""
+    eighths = max(0, round(fraction * width * 8))
+    full, rest = divmod(eighths, 8)
+    full = min(full, width)
+    return "█" * full + ("" if full >= width or not rest else " ▏▎▍▌▋▊▉"[rest])
+
+
+def render_chart(estimate: MemoryEstimate, flavor: Flavor, width: int) -> Text:
+    capacity = gpu_capacity_bytes(flavor)
+    total = estimate.total_bytes
+    scale = max(capacity, total)
+    bar_width = max(10, width - LABEL_WIDTH - NUMBER_WIDTH - 2)
+    text = Text()
+    verdict = "fits" if total <= capacity else "does NOT fit"
+    text.append(f"{flavor.gpu_name} {flavor.gpu_memory_gb:g} GB ({capacity / 1e9:.1f} GB on the card): ",
+                style="bold")
+    text.append(f"peak {total / 1e9:.1f} GB = {total / capacity:.0%} — {verdict}\n",
+                style="bold green" if total <= capacity else "bold red")
+    terms = [t for t in estimate.terms if t.at_peak and t.bytes > 0]
+    for i, term in enumerate(terms):
+        colour = PALETTE[i % len(PALETTE)]
+        text.append(f"{term.name[:LABEL_WIDTH - 1]:<{LABEL_WIDTH}}")
+        text.append(f"{bar(term.bytes / scale, bar_width):<{bar_width}}", style=colour)
+        text.append(f" {term.bytes / 1e9:7.2f} GB\n")
+    # One stacked bar: every term in its colour, then the free (or missing) memory, then the card's edge.
+    text.append(f"{'total vs GPU':<{LABEL_WIDTH}}")
+    used = 0
+    for i, term in enumerate(terms):
+        cells = round(term.bytes / scale * bar_width)
+        cells = min(cells, bar_width - used)
+        text.append("█" * cells, style=PALETTE[i % len(PALETTE)])
+        used += cells
+    edge = min(bar_width, round(capacity / scale * bar_width))
+    if used < edge:
+        text.append("░" * (edge - used), style="dim")
+        used = edge
+    text.append(" " * max(0, bar_width - used))
+    text.append("│", style="bold red" if total > capacity else "bold")
+    text.append(f"{total / 1e9:6.1f}/{capacity / 1e9:.0f} GB")
+    return text
+
+
+class MemoryChart(Static):
+    """The estimate's terms as bars scaled to the chosen GPU; redraws when either changes."""
+
+    estimate: reactive[MemoryEstimate | None] = reactive(None, layout=True)
+    flavor: reactive[Flavor | None] = reactive(None, layout=True)
+
+    def render(self) -> RenderableType:
+        if self.estimate is None or self.flavor is None:
+            return Text("No estimate yet.", style="dim")
+        return render_chart(self.estimate, self.flavor, max(40, self.content_size.width))

@@ -1,0 +1,1 @@
+"""The convert area's screen, panes, widgets and styles."""

@@ -1,0 +1,381 @@
+"""Convert (area 4): the guide's GGUF section as a guided wizard.
+
+Left, the form (adapter, base, output folder, quant types with bits per weight, merge method, options);
+right, the plan as a checklist that updates as you type, the live progress of the running tool (current
+tensor, Writing bar, quantize [i/n]) and its raw log in a scrollable pane. Runs are resumable: start the
+same conversion again and finished steps are skipped. `ctrl+k` cancels: the tool's process group is
+killed and the screen says what was kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import (
+    Button,
+    Checkbox,
+    Input,
+    Label,
+    ProgressBar,
+    RichLog,
+    Select,
+    SelectionList,
+    Static,
+)
+from textual.widgets.selection_list import Selection
+from textual.worker import Worker
+
+from core.config import load_config
+from core.convert.events import LogLine, PipelineFinished, Progress, StepFailed, StepFinished, StepStarted
+from core.convert.pipeline import ConversionRun, ConvertSpec, step_title
+from core.convert.quant_types import DEFAULT_QUANT, QUANT_TYPES
+from core.errors import TunerError
+from core.llama_cpp import LlamaCppInstall, locate_llama_cpp
+from core.redact import redact
+from tui_tuner.screens.base import AreaScreen
+from tui_tuner.screens.convert.steps import StepList
+
+LEVEL_STYLES = {"error": "bold red", "warning": "yellow", "info": ""}
+MERGE_METHODS = [("auto (by free RAM)", "auto"), ("peft merge_and_unload", "peft"),
+                 ("low-RAM (one shard at a time)", "low-ram")]
+
+
+def _fmt_bytes(n: float) -> str:
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n:.0f} B"
+
+
+class ConvertScreen(AreaScreen):
+    AREA = "convert"
+    CSS_PATH = "convert.tcss"
+    BINDINGS = [
+        Binding("ctrl+s", "start", "Start / resume", id="convert.start"),
+        Binding("ctrl+k", "cancel", "Cancel", id="convert.cancel"),
+        Binding("r", "refresh_llama", "Re-check llama.cpp", id="convert.refresh"),
+        Binding("l", "focus_log", "Log", id="convert.log"),
+        Binding("escape", "blur", "Back", id="convert.back", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.run: ConversionRun | None = None
+        self.worker: Worker | None = None
+        self.llama: LlamaCppInstall | None = None
+        self.last_error: tuple[str, str] | None = None
+        self._defaults = load_config().section("convert")
+        self._recent: dict[str, Any] = {}
+
+    # layout ----------------------------------------------------------------------------------------------------
+    def compose_body(self) -> ComposeResult:
+        d = self._defaults
+        with Horizontal(id="convert-body"):
+            with VerticalScroll(id="convert-form"):
+                yield Static("", id="llama-status")
+                yield Button("Install llama.cpp", id="install-llama", variant="warning")
+                yield Label("Resume a recent conversion", id="recent-label")
+                yield Select([], prompt="recent conversions", id="recent")
+                yield Label("Adapter (Hub repo or folder)")
+                yield Input(placeholder="user/my-lora  or  ./runs/my-run/adapter", id="adapter")
+                yield Label("Base model (Hub id or folder; empty = adapter's base)")
+                yield Input(placeholder="Qwen/Qwen3-14B", id="base")
+                yield Label("Output folder")
+                yield Input(value=str(d.get("output_dir", "")), placeholder="./models/my-model-gguf", id="output")
+                yield Label("Model name (files: <name>-<QUANT>.gguf)")
+                yield Input(placeholder="from the adapter", id="name")
+                yield Label("Quantization (bits per weight)")
+                yield SelectionList[str](*self._quant_selections(), id="quants")
+                yield Label("Merge")
+                yield Select(MERGE_METHODS, value="auto", allow_blank=False, id="merge-method")
+                yield Checkbox("Keep the adapter separate (GGUF LoRA)", id="no-merge")
+                yield Checkbox("Skip download (use what is there)", id="skip-download")
+                yield Checkbox("Skip merge (use merged/ in the output)", id="skip-merge")
+                yield Checkbox("Smoke test with llama-server", value=True, id="smoke")
+                yield Checkbox("Upload to the Hub", id="upload")
+                yield Input(placeholder="GGUF repo (default <you>/<name>-GGUF)", id="gguf-repo")
+                yield Static("", id="form-status")
+                with Horizontal(id="convert-buttons"):
+                    yield Button("Start", id="start", variant="primary")
+                    yield Button("Cancel", id="cancel", variant="error", disabled=True)
+            with Vertical(id="convert-run"):
+                yield Static("Plan", classes="section-title")
+                yield StepList(id="steps")
+                yield Static("", id="current")
+                yield ProgressBar(total=None, show_eta=False, id="progress")
+                yield Static("", id="failure")
+                yield Static("Log", classes="section-title")
+                yield RichLog(id="log", max_lines=5000, wrap=False, markup=False, highlight=False)
+
+    def _quant_selections(self) -> list[Selection[str]]:
+        wanted = {q.strip().upper() for q in self._defaults.get("quant_types", [DEFAULT_QUANT])}
+        out = []
+        for q in QUANT_TYPES:
+            if q.name in {"BF16", "F16"}:
+                continue
+            note = "  needs imatrix" if q.needs_imatrix else ("  *" if q.recommended else "")
+            out.append(Selection(f"{q.name:<8}{q.bpw:5.2f} bpw{note}", q.name, q.name in wanted))
+        return out
+
+    def on_mount(self) -> None:
+        self.query_one("#failure", Static).display = False
+        self.action_refresh_llama()
+        self.load_recent()
+        self.call_after_refresh(self._update_plan)
+
+    # recent runs (the store's conversions table) -----------------------------------------------------------------
+    def load_recent(self) -> None:
+        from core.convert.records import list_records
+        from core.store import Store
+
+        try:
+            records = list_records(Store(), limit=15)
+        except Exception as exc:  # a broken store must not take the screen down
+            self.notify(f"cannot read recent conversions: {exc}", severity="warning")
+            records = []
+        self._recent = {r.id: r for r in records}
+        options = [(f"{r.status:<9} {Path(r.output_dir).name}  ({r.id})", r.id) for r in records]
+        recent = self.query_one("#recent", Select)
+        recent.set_options(options)
+        recent.display = bool(options)
+        self.query_one("#recent-label", Label).display = bool(options)
+
+    @on(Select.Changed, "#recent")
+    def _recent_chosen(self, event: Select.Changed) -> None:
+        record = self._recent.get(str(event.value)) if event.value is not Select.BLANK else None
+        if record is None:
+            return
+        spec = record.spec
+        values = {"adapter": spec.get("adapter") or "", "base": spec.get("base_model") or "",
+                  "output": record.output_dir, "name": spec.get("model_name") or "",
+                  "gguf-repo": spec.get("gguf_repo") or ""}
+        for widget_id, value in values.items():
+            self.query_one(f"#{widget_id}", Input).value = str(value)
+        checks = {"no-merge": spec.get("mode") == "lora", "skip-download": bool(spec.get("skip_download")),
+                  "skip-merge": bool(spec.get("skip_merge")), "smoke": spec.get("smoke_test", True),
+                  "upload": bool(spec.get("upload"))}
+        for widget_id, value in checks.items():
+            self.query_one(f"#{widget_id}", Checkbox).value = bool(value)
+        self.query_one("#merge-method", Select).value = spec.get("merge_method") or "auto"
+        quants = self.query_one("#quants", SelectionList)
+        quants.deselect_all()
+        known = {q.name for q in QUANT_TYPES}
+        for name in spec.get("quant_types") or []:
+            if name in known and name not in {"BF16", "F16"}:
+                quants.select(name)
+        self.notify(f"{record.id}: form filled; ctrl+s resumes from the first unfinished step", timeout=6)
+
+    # form → spec -----------------------------------------------------------------------------------------------
+    def spec_from_form(self) -> ConvertSpec:
+        def val(widget_id: str) -> str:
+            return self.query_one(f"#{widget_id}", Input).value.strip()
+
+        def checked(widget_id: str) -> bool:
+            return self.query_one(f"#{widget_id}", Checkbox).value
+
+        quants = tuple(self.query_one("#quants", SelectionList).selected)
+        return ConvertSpec(
+            output_dir=Path(val("output")).expanduser() if val("output") else Path(""),
+            base_model=val("base"),
+            adapter=val("adapter") or None,
+            quant_types=quants or (),
+            merge_method=str(self.query_one("#merge-method", Select).value),
+            mode="lora" if checked("no-merge") else "merge",
+            skip_download=checked("skip-download"),
+            skip_merge=checked("skip-merge"),
+            smoke_test=checked("smoke"),
+            upload=checked("upload"),
+            gguf_repo=val("gguf-repo") or None,
+            model_name=val("name") or None,
+        )
+
+    def _form_problem(self, spec: ConvertSpec) -> str | None:
+        if not str(spec.output_dir) or str(spec.output_dir) == ".":
+            return "output folder: required"
+        try:
+            spec.validate()
+        except TunerError as exc:
+            return exc.one_line()
+        return None
+
+    @on(Input.Changed)
+    @on(Checkbox.Changed)
+    @on(Select.Changed)
+    @on(SelectionList.SelectedChanged)
+    async def _form_changed(self) -> None:
+        if self.worker is None or self.worker.is_finished:
+            await self._update_plan()
+
+    async def _update_plan(self) -> None:
+        spec = self.spec_from_form()
+        problem = self._form_problem(spec)
+        status = self.query_one("#form-status", Static)
+        if problem:
+            status.update(Text(problem, style="yellow"))
+        else:
+            quants = ", ".join(q.name for q in spec.quants()) or "none"
+            status.update(Text(f"ready: {spec.name}-<{quants}>.gguf in {spec.output_dir}", style="green"))
+        self.query_one("#start", Button).disabled = problem is not None
+        try:
+            plan = spec.plan()
+        except TunerError:
+            plan = ["preflight", "download", "merge", "convert", "verify"]
+        await self.query_one(StepList).plan([(s, step_title(s)) for s in plan])
+
+    # llama.cpp -------------------------------------------------------------------------------------------------
+    def action_refresh_llama(self) -> None:
+        self.llama = locate_llama_cpp()
+        status = self.query_one("#llama-status", Static)
+        inst = self.llama
+        if inst.ok:
+            commit = (inst.commit or "unknown")[:10]
+            status.update(Text.assemble(("llama.cpp ✓ ", "bold green"), (f"{inst.source}, commit {commit}", "dim")))
+        else:
+            text = Text("llama.cpp: ", style="bold yellow")
+            text.append("\n".join(f"• {p}" for p in inst.problems), style="yellow")
+            status.update(text)
+        self.query_one("#install-llama", Button).display = not inst.ok
+
+    @on(Button.Pressed, "#install-llama")
+    def _install_llama(self) -> None:
+        if self.worker is not None and not self.worker.is_finished:
+            return
+        from core.llama_cpp.install import install_llama_cpp
+
+        plan = [("source", "llama.cpp source"), ("build", "Build llama-quantize + llama-server"),
+                ("python", "Converter requirements")]
+        self._begin()
+        self.worker = self.run_worker(self._drive(install_llama_cpp("sdist"), None, plan), group="convert",
+                                      exclusive=True, exit_on_error=False, name="llama.cpp install")
+
+    # running ---------------------------------------------------------------------------------------------------
+    @on(Button.Pressed, "#start")
+    def _start_pressed(self) -> None:
+        self.action_start()
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel_pressed(self) -> None:
+        self.action_cancel()
+
+    def action_start(self) -> None:
+        if self.worker is not None and not self.worker.is_finished:
+            self.notify("a conversion is already running (ctrl+k cancels it)", severity="warning")
+            return
+        spec = self.spec_from_form()
+        problem = self._form_problem(spec)
+        if problem:
+            self.notify(problem, severity="error")
+            return
+        self.start_conversion(spec)
+
+    def start_conversion(self, spec: ConvertSpec, **run_kwargs: Any) -> Worker:
+        """Start the pipeline for `spec` in an async worker (also used by tests and the command palette)."""
+        self.run = ConversionRun(spec, llama=self.llama, **run_kwargs)
+        self._begin()
+        plan = [(s, step_title(s)) for s in spec.plan()]
+        self.worker = self.run_worker(self._drive(self.run.events(), self.run, plan), group="convert",
+                                      exclusive=True, exit_on_error=False, name="conversion")
+        return self.worker
+
+    def _begin(self) -> None:
+        self.last_error = None
+        self.query_one("#failure", Static).display = False
+        self.query_one("#log", RichLog).clear()
+        self.query_one("#current", Static).update("")
+        self.query_one("#progress", ProgressBar).update(total=None, progress=0)
+        self.query_one("#start", Button).disabled = True
+        self.query_one("#cancel", Button).disabled = False
+
+    async def _drive(self, events: Any, run: ConversionRun | None, plan: list[tuple[str, str]]) -> None:
+        await self.query_one(StepList).plan(plan)  # rows exist before the first event arrives
+        try:
+            async for event in events:
+                self.handle_event(event)
+        except asyncio.CancelledError:
+            summary = run.cancel_summary() if run is not None else "canceled"
+            self._log(Text(summary, style="magenta"))
+            if run is not None and run.current:
+                self.query_one(StepList).set_state(run.current, "canceled", "canceled")
+            self.notify(summary + " — start again to resume", severity="warning", timeout=10)
+            raise
+        finally:
+            self.query_one("#cancel", Button).disabled = True
+            await self._update_start_button()
+            if run is None:
+                self.action_refresh_llama()
+            else:
+                self.load_recent()
+
+    async def _update_start_button(self) -> None:
+        self.query_one("#start", Button).disabled = self._form_problem(self.spec_from_form()) is not None
+
+    def action_cancel(self) -> None:
+        if self.worker is not None and not self.worker.is_finished:
+            self.worker.cancel()
+
+    def action_focus_log(self) -> None:
+        self.query_one("#log", RichLog).focus()
+
+    def action_blur(self) -> None:
+        self.set_focus(None)
+
+    # events → widgets ------------------------------------------------------------------------------------------
+    def _log(self, text: Text | str) -> None:
+        self.query_one("#log", RichLog).write(text)
+
+    def handle_event(self, event: Any) -> None:
+        steps = self.query_one(StepList)
+        if isinstance(event, StepStarted):
+            steps.set_state(event.step, "running", "")
+            self._log(Text(f"==> {step_title(event.step)}", style="bold"))
+            self.query_one("#current", Static).update(Text(step_title(event.step), style="bold"))
+            self.query_one("#progress", ProgressBar).update(total=None, progress=0)
+        elif isinstance(event, LogLine):
+            self._log(Text(redact(event.text), style=LEVEL_STYLES.get(event.level, "")))
+        elif isinstance(event, Progress):
+            self._progress(event)
+        elif isinstance(event, StepFinished):
+            steps.set_state(event.step, "skipped" if event.skipped else "done", event.summary)
+            self._log(Text(("↷ " if event.skipped else "✓ ") + event.summary, style="green"))
+            bar = self.query_one("#progress", ProgressBar)
+            bar.update(total=1, progress=1)
+        elif isinstance(event, StepFailed):
+            steps.set_state(event.step, "failed", "failed")
+            self.last_error = (event.error, event.hint)
+            failure = self.query_one("#failure", Static)
+            text = Text.assemble(("✗ ", "bold red"), (event.error, "bold red"))
+            if event.hint:
+                text.append("\nfix: ", style="bold")
+                text.append(event.hint)
+            failure.update(text)
+            failure.display = True
+            self._log(Text(f"✗ {event.error}", style="bold red"))
+            self.notify(f"{step_title(event.step)} failed: {event.error}", severity="error", timeout=10)
+        elif isinstance(event, PipelineFinished):
+            style = {"completed": "bold green", "failed": "bold red"}.get(event.status, "magenta")
+            self._log(Text(f"{event.status}: {event.message}", style=style))
+            for path in event.kept:
+                self._log(Text(f"   kept {path}", style="dim"))
+            if event.status == "completed":
+                self.notify(event.message or "done", timeout=8)
+
+    def _progress(self, event: Progress) -> None:
+        bar = self.query_one("#progress", ProgressBar)
+        if event.total:
+            bar.update(total=event.total, progress=event.done)
+        else:
+            bar.update(total=None)
+        if event.unit == "B" and event.total:
+            label = f"{event.label}  {_fmt_bytes(event.done)} / {_fmt_bytes(event.total)}"
+        elif event.total:
+            label = f"{event.label}  ({event.done:.0f}/{event.total:.0f} {event.unit})"
+        else:
+            label = event.label
+        self.query_one("#current", Static).update(label)

@@ -1,0 +1,1 @@
+"""The eval area's screen, panes, widgets and styles."""

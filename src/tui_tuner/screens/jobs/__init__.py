@@ -1,0 +1,1 @@
+"""The jobs area's screen, panes, widgets and styles."""

@@ -1,0 +1,1 @@
+"""The launch area's screen, panes, widgets and styles."""
