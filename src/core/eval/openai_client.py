@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from core.errors import TunerError
-from core.redact import redact
+from core.redact import redact, register_secret_env
 
 
 class EndpointError(TunerError):
@@ -89,6 +89,7 @@ class ChatClient:
         self.root = server_root(self.endpoint)
         headers = {"content-type": "application/json"}
         if api_key_env:
+            register_secret_env(api_key_env)  # whatever a server echoes back, the key never leaves masked
             key = os.environ.get(api_key_env)
             if not key:
                 raise TunerError(f"environment variable {api_key_env} is empty", field="api-key-env")

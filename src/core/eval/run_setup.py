@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import TunerError
+from core.redact import register_secret_env
 
 DEFAULTS: dict[str, Any] = {
     "conversations": 3, "turns": 4, "seed": 1234, "max_tokens": 256, "simulator_max_tokens": 128,
@@ -171,6 +172,7 @@ def build_run_config(spec: RunSpec, section: Mapping[str, Any] | None = None) ->
         max_parallel=setting("max_parallel"), api_key_env=setting("api_key_env"),
         judge_settings=_judge_settings(section, judge_max), extra_body=extra_body)
     config.validate()  # the form shows the problem before anything starts
+    register_secret_env(config.api_key_env)  # from the flag, the [eval] table or the form: masked from now on
     return config
 
 
@@ -243,10 +245,16 @@ def resume_config(directory: Path, section: Mapping[str, Any] | None = None, *,
         judge_settings=_judge_settings(section, section.get("judge_max_tokens"),
                                        float((doc.get("judge") or {}).get("temperature", 0.0))),
         default_slots=int(section.get("default_slots", DEFAULTS["default_slots"])),
-        max_parallel=section.get("max_parallel"), api_key_env=section.get("api_key_env"),
+        max_parallel=section.get("max_parallel"),
+        api_key_env=section.get("api_key_env") or _text_or_none(doc.get("api_key_env")),
         extra_body=doc.get("extra_body") if isinstance(doc.get("extra_body"), dict) else {})
     config.validate()
+    register_secret_env(config.api_key_env)
     return config
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def unfinished_run(directory: Path) -> tuple[int, int] | None:

@@ -424,6 +424,8 @@ class EvalRun:
             "extra_body": cfg.extra_body,
             "servers": {root: {"slots": info.slots, "kind": info.kind, "n_ctx": info.n_ctx}
                         for root, info in self._server_info.items()},
+            # The variable's name only, never its value: a report or a resume masks that key again.
+            **({"api_key_env": cfg.api_key_env} if cfg.api_key_env else {}),
         }
         # personas.json in the results dir: the earlier personas plus any new ones (by id).
         personas_path = self.output_dir / results_io.PERSONAS_FILE
