@@ -10,7 +10,7 @@ import pytest
 
 from core.store import Store
 from tests.conftest import assert_no_canary
-from tests.monitor.conftest import store_job
+from tests.jobs.conftest import store_job
 from tui_tuner.cli import build_parser, main
 
 pytestmark = pytest.mark.timeout(120)

@@ -16,7 +16,7 @@ from core.jobs.log_follow import HubLogSource, LogFollower, LogLine, MetricsFoll
 from core.jobs.service import MonitorSession
 from core.store import Store
 from tests.conftest import assert_no_canary
-from tests.monitor.conftest import store_job
+from tests.jobs.conftest import store_job
 
 pytestmark = pytest.mark.timeout(120)
 

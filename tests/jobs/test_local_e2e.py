@@ -11,7 +11,7 @@ import pytest
 
 from core import paths
 from tests.conftest import assert_no_canary
-from tests.monitor.test_screen import MonitorApp, table_ids, wait_until
+from tests.jobs.test_screen import MonitorApp, table_ids, wait_until
 from tui_tuner.cli import main
 from tui_tuner.screens.jobs.log_view import LogView
 from tui_tuner.screens.jobs.plot import TrainingCurves

@@ -16,7 +16,7 @@ from core.jobs.local_jobs import LOST_STAGE, stored_jobs
 from core.jobs.log_follow import FileLogFollower, LogLine, PartialLine, pid_alive
 from core.jobs.service import MonitorSession
 from core.store import Store
-from tests.monitor.conftest import store_job
+from tests.jobs.conftest import store_job
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Static
 
 from core.store import Store
 from tests.conftest import assert_no_canary
-from tests.monitor.conftest import store_job
+from tests.jobs.conftest import store_job
 from tui_tuner.screens.jobs.log_view import LogView
 from tui_tuner.screens.jobs.screen import JobDetailScreen, JobsScreen
 

@@ -9,8 +9,8 @@ import pytest
 
 from core import paths
 from core.store import Store
-from tests.monitor.conftest import store_job
-from tests.monitor.test_screen import MonitorApp
+from tests.jobs.conftest import store_job
+from tests.jobs.test_screen import MonitorApp
 from tui_tuner import areas
 from tui_tuner.screens import base
 from tui_tuner.screens.jobs.screen import JobsScreen
