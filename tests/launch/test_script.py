@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import re
 import tomllib
+import warnings
 
 import pytest
 
@@ -136,3 +137,52 @@ def test_requires_python_is_one_every_dependency_accepts(hub_config: LaunchConfi
             continue
         if needs:
             assert SpecifierSet(needs).contains(floor), f"{dep} needs Python {needs}, header allows {floor}"
+
+
+HOSTILE_TEXT = [
+    "/data/back\\xslash.jsonl",  # issue 15 item 3: `\x` in the docstring was a SyntaxError
+    'it\'s "quoted"', '"""', "'''", 'end"', "a\\", "line\nbreak\r\n", "\\N{BULLET}", "\\u12", "tab\there",
+    "{{MODEL_ID}}", "{}", "ünï©ødé ☃ 𝄞", "\x00\x07\x1b[31m", "# not a comment", "\u2028\u2029",
+]
+
+
+@pytest.mark.parametrize("hostile", HOSTILE_TEXT)
+def test_hostile_values_in_every_field_compile_and_round_trip(hub_config: LaunchConfig, hostile: str) -> None:
+    config = hub_config.replace(
+        base_model=f"m{hostile}", dataset=f"d{hostile}", dataset_split=f"s{hostile}", output_repo=f"o{hostile}",
+        scheduler=f"c{hostile}", optimizer=f"p{hostile}", loss_on=f"l{hostile}", lora_targets=[hostile, "q"],
+        trackio_project=f"t{hostile}", trackio_space=f"x{hostile}", run_name=f"r{hostile}")
+    script = render_script(config, output_dir=f"out{hostile}", filename=f"train{hostile}.py")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an invalid escape is a warning today and an error in later Pythons
+        compile(script.text, "train.py", "exec")  # SyntaxError if a value broke out or left a bad escape
+    tree = ast.parse(script.text)
+    assigned = {t.id: n.value for n in tree.body if isinstance(n, ast.Assign) for t in n.targets
+                if isinstance(t, ast.Name)}
+    expected = {"MODEL_ID": f"m{hostile}", "DATASET": f"d{hostile}", "DATASET_SPLIT": f"s{hostile}",
+                "OUTPUT_REPO": f"o{hostile}", "OUTPUT_DIR": f"out{hostile}", "SCHEDULER": f"c{hostile}",
+                "OPTIMIZER": f"p{hostile}", "LOSS_ON": f"l{hostile}", "LORA_TARGETS": [hostile, "q"],
+                "TRACKIO_PROJECT": f"t{hostile}", "TRACKIO_SPACE": f"x{hostile}"}
+    for name, value in expected.items():
+        assert ast.literal_eval(assigned[name]) == value, name
+    run_name = assigned["RUN_NAME"]
+    assert isinstance(run_name, ast.BoolOp)
+    assert ast.literal_eval(run_name.values[1].left) == f"r{hostile}-"  # type: ignore[attr-defined]
+    # The docstring names the model, the dataset and the script file, each exactly as given.
+    doc = ast.get_docstring(tree, clean=False) or ""
+    assert f"LoRA SFT of 'm{hostile}' on 'd{hostile}'" in doc
+    assert f"uv run 'train{hostile}.py'" in doc
+    # Every line outside string literals is the template's own: no value starts a statement or a comment.
+    assert script.text.isascii()
+    assert not calls(tree, "system") and len(tree.body) == len(ast.parse(render_script(hub_config).text).body)
+
+
+def test_the_header_stays_valid_toml_and_other_values_have_literals(hub_config: LaunchConfig) -> None:
+    from core.launch.script import py_literal
+
+    meta = pep723_metadata(render_script(hub_config).text)
+    assert meta["requires-python"] == ">=3.11" and "pillow" in meta["dependencies"]
+    for value in (None, True, False, 0, -3, 2e-4, float("inf"), float("-inf"), ["a", "b\\"], "", "x" * 1000):
+        assert eval(py_literal(value)) == value
+    nan = eval(py_literal(float("nan")))
+    assert nan != nan

@@ -1,17 +1,21 @@
 """Render the PEP 723 training script from a `LaunchConfig`.
 
-The script lives as a readable template beside this module (`templates/train_sft.py.tmpl`); values
-are substituted as Python literals (`repr`), so no user text can break out of its constant. The
-output never contains a token: nothing secret is in the config, and the result is checked anyway.
+The script lives as a readable template beside this module (`templates/train_sft.py.tmpl`). Every value
+enters it through one function, `py_literal`, in its docstring and comments as well as in its constants:
+plain ASCII with every quote, backslash and control character escaped, so no user text (a path with a
+backslash, a run of quotes, a newline, `{{...}}`) can end a string or comment early. The output never
+contains a token: nothing secret is in the config, and the result is checked anyway.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from core.errors import TunerError
 from core.launch.config import BNB_OPTIMIZERS, LaunchConfig
@@ -72,57 +76,89 @@ def render_script(config: LaunchConfig, *, output_dir: str | None = None, filena
     short = model_short_name(config.base_model)
     filename = filename or f"train_{short.replace('.', '_')}.py"
     comments = {"bitsandbytes>=0.45": "4-bit loading / 8-bit optimizers", "pillow": "Gemma 3's processor imports PIL"}
+    # PEP 723 metadata is TOML inside comments: a py_literal of a plain string is a TOML literal string.
     dep_lines = "\n".join(
-        f'#     "{d}",' + (f"  # {comments[d]}" if d in comments else "") for d in deps
+        f"#     {py_literal(d)}," + (f"  # {comments[d]}" if d in comments else "") for d in deps
     )
-    values: dict[str, str] = {
-        "DEPENDENCIES": dep_lines,
+    values: dict[str, Any] = {
         "SCRIPT_NAME": filename,
-        "MODEL_ID_TEXT": _one_line(config.base_model),
-        "DATASET_TEXT": _one_line(config.dataset),
-        "MODEL_ID": repr(config.base_model),
-        "DATASET": repr(config.dataset),
-        "DATASET_SPLIT": repr(config.dataset_split or "train"),
-        "OUTPUT_REPO": repr(config.output_repo or None),
-        "OUTPUT_DIR": repr(output_dir or f"outputs/{short}-sft"),
-        "PRIVATE": repr(bool(config.private)),
-        "MAX_LENGTH": repr(int(config.max_length)),
-        "LOSS_ON": repr(config.loss_on),
-        "EPOCHS": repr(float(config.epochs)),
-        "MAX_STEPS": repr(int(config.max_steps)),
-        "EVAL_FRACTION": repr(float(config.eval_fraction)),
-        "BATCH_SIZE": repr(int(config.batch_size)),
-        "GRADIENT_ACCUMULATION": repr(int(config.gradient_accumulation)),
-        "LEARNING_RATE": repr(float(config.learning_rate)),
-        "SCHEDULER": repr(config.scheduler),
-        "WARMUP_RATIO": repr(float(config.warmup_ratio)),
-        "OPTIMIZER": repr(config.optimizer),
-        "GRADIENT_CHECKPOINTING": repr(bool(config.gradient_checkpointing)),
-        "LOGGING_STEPS": repr(int(config.logging_steps)),
-        "SAVE_STEPS": repr(int(config.save_steps)),
-        "SAVE_TOTAL_LIMIT": repr(int(config.save_total_limit)),
-        "SEED": repr(int(config.seed)),
-        "LORA_R": repr(int(config.lora_r)),
-        "LORA_ALPHA": repr(int(config.lora_alpha)),
-        "LORA_DROPOUT": repr(float(config.lora_dropout)),
-        "LORA_TARGETS": repr(list(config.lora_targets)),
-        "LOAD_IN_4BIT": repr(bool(config.load_in_4bit)),
-        "TRACKIO_PROJECT": repr(config.trackio_project),
-        "TRACKIO_SPACE": repr(config.trackio_space or None),
-        "RUN_NAME_PREFIX": repr(run_name_prefix(config)),
+        "MODEL_ID": config.base_model,
+        "DATASET": config.dataset,
+        "DATASET_SPLIT": config.dataset_split or "train",
+        "OUTPUT_REPO": config.output_repo or None,
+        "OUTPUT_DIR": output_dir or f"outputs/{short}-sft",
+        "PRIVATE": bool(config.private),
+        "MAX_LENGTH": int(config.max_length),
+        "LOSS_ON": config.loss_on,
+        "EPOCHS": float(config.epochs),
+        "MAX_STEPS": int(config.max_steps),
+        "EVAL_FRACTION": float(config.eval_fraction),
+        "BATCH_SIZE": int(config.batch_size),
+        "GRADIENT_ACCUMULATION": int(config.gradient_accumulation),
+        "LEARNING_RATE": float(config.learning_rate),
+        "SCHEDULER": config.scheduler,
+        "WARMUP_RATIO": float(config.warmup_ratio),
+        "OPTIMIZER": config.optimizer,
+        "GRADIENT_CHECKPOINTING": bool(config.gradient_checkpointing),
+        "LOGGING_STEPS": int(config.logging_steps),
+        "SAVE_STEPS": int(config.save_steps),
+        "SAVE_TOTAL_LIMIT": int(config.save_total_limit),
+        "SEED": int(config.seed),
+        "LORA_R": int(config.lora_r),
+        "LORA_ALPHA": int(config.lora_alpha),
+        "LORA_DROPOUT": float(config.lora_dropout),
+        "LORA_TARGETS": list(config.lora_targets),
+        "LOAD_IN_4BIT": bool(config.load_in_4bit),
+        "TRACKIO_PROJECT": config.trackio_project,
+        "TRACKIO_SPACE": config.trackio_space or None,
+        "RUN_NAME_PREFIX": run_name_prefix(config),
     }
+    literals = {name: py_literal(value) for name, value in values.items()}
+    literals["DEPENDENCIES"] = dep_lines
     template = TEMPLATE.read_text(encoding="utf-8")
-    missing = sorted(set(_PLACEHOLDER.findall(template)) - set(values))
+    missing = sorted(set(_PLACEHOLDER.findall(template)) - set(literals))
     if missing:  # pragma: no cover - a template/renderer mismatch is a bug, caught by the tests
         raise RuntimeError(f"template placeholders without values: {missing}")
-    text = _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
-    if "{{" in text:  # pragma: no cover - a placeholder the pattern did not match is a bug
+    if "{{" in _PLACEHOLDER.sub("", template):  # pragma: no cover - a placeholder the pattern missed is a bug
         raise RuntimeError("unfilled placeholder in the training script template")
+    # One pass: a value that itself reads `{{MODEL_ID}}` stays text inside its literal, never expanded.
+    text = _PLACEHOLDER.sub(lambda m: literals[m.group(1)], template)
     if redact(text) != text:
         raise TunerError("the generated script would contain a token", hint="remove secrets from the settings")
     return GeneratedScript(text=text, filename=filename, run_name=run_name or "", dependencies=deps)
 
 
-def _one_line(text: str) -> str:
-    # Docstring text: no newlines or quote runs that could end the docstring early.
-    return " ".join(text.split()).replace('"""', "'''")
+_SHORT_ESCAPES = {"\\": "\\\\", '"': '\\"', "'": "\\'", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def py_literal(value: Any) -> str:
+    """`value` (str, int, float, bool, None, or a list of them) as a Python literal in plain ASCII with
+    no quote, backslash or control character left unescaped.
+
+    The one quoting function of the generated script: the result evaluates back to `value`, and the
+    same text can also stand inside the module docstring (no run of three quotes can form, no `\\x`
+    is left raw) or a comment (no newline). Strings get single quotes like `repr`; a string that needs
+    no escape is then also a TOML literal string (the PEP 723 header).
+    """
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, int):
+        return repr(int(value))
+    if isinstance(value, float):
+        return repr(float(value)) if math.isfinite(value) else f"float('{value}')"  # inf/nan have no literal
+    if isinstance(value, str):
+        return "'" + "".join(_escape_char(ch) for ch in value) + "'"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(py_literal(item) for item in value) + "]"
+    raise TypeError(f"no literal for {type(value).__name__}")
+
+
+def _escape_char(ch: str) -> str:
+    if ch in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[ch]
+    code = ord(ch)
+    if 0x20 <= code < 0x7F:
+        return ch
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
