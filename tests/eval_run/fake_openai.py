@@ -41,6 +41,11 @@ class FakeOpenAI:
     loading: bool = False
     fail_model_calls: int = 0
     """The next N calls of the model under test fail with HTTP 500."""
+    reject_key_calls: int = 0
+    """The next N calls of the model under test fail with HTTP 401 quoting the API key they were sent
+    (as careless servers and proxies do), to check that the key is masked wherever the error goes."""
+    echo_key: bool = False
+    """Every reply (model, simulator and the judge's summary) quotes the API key it was sent."""
     requests: list[Recorded] = field(default_factory=list)
     max_in_flight: int = 0
     _in_flight: int = 0
@@ -56,7 +61,8 @@ class FakeOpenAI:
         return sum(1 for r in self.requests if r.role == role)
 
     # --- behaviour ------------------------------------------------------------------------------
-    def _reply(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def _reply(self, body: dict[str, Any], authorization: str = "") -> tuple[int, dict[str, Any]]:
+        key = authorization.removeprefix("Bearer ").strip()
         messages = body.get("messages") or []
         fmt = body.get("response_format")
         system = messages[0]["content"] if messages and messages[0]["role"] == "system" else ""
@@ -69,12 +75,18 @@ class FakeOpenAI:
             fail_model = role == "model" and self.fail_model_calls > 0
             if fail_model:
                 self.fail_model_calls -= 1
+            reject_key = role == "model" and not fail_model and self.reject_key_calls > 0
+            if reject_key:
+                self.reject_key_calls -= 1
             queued = self.judge_replies.pop(0) if role == "judge" and self.judge_replies else None
         try:
             if self.delay_s:
                 time.sleep(self.delay_s)
             if fail_model:
                 return 500, {"error": {"code": 500, "message": "boom"}}
+            if reject_key:
+                return 401, {"error": {"code": 401, "type": "invalid_request_error",
+                                       "message": f"Incorrect API key provided: {key}"}}
             if role == "judge" and self.reject_json_schema and isinstance(fmt, dict) and fmt.get("type") == "json_schema":
                 return 400, {"error": {"code": 400, "message": 'response_format type must be one of "text" or '
                                                               '"json_object"'}}
@@ -85,6 +97,12 @@ class FakeOpenAI:
                 content = f"User line {digest[:8]}: I still feel stuck."
             else:
                 content = f"Reply {digest[:8]}. How does that feel?"
+            if self.echo_key and role != "judge":
+                content += f" (you sent the key {key})"
+            elif self.echo_key and queued is None:
+                reply = json.loads(content)
+                reply["summary"] = f"{reply.get('summary', '')} key={key}"
+                content = json.dumps(reply)
             return 200, {"choices": [{"index": 0, "message": {"role": "assistant", "content": content},
                                       "finish_reason": "stop"}],
                          "usage": {"prompt_tokens": 10, "completion_tokens": 5}, "model": self.model_id}
@@ -143,7 +161,7 @@ class FakeOpenAI:
                 if self.path not in ("/v1/chat/completions", "/chat/completions"):
                     self._send(404, {"error": "not found"})
                     return
-                status, payload = fake._reply(body)
+                status, payload = fake._reply(body, self.headers.get("authorization") or "")
                 self._send(status, payload)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -18,6 +18,7 @@ from typing import Any
 from core.errors import TunerError
 from core.eval.openai_client import ChatClient
 from core.eval.rubric import AssessmentResult, Rubric
+from core.redact import redact
 
 SCALE_MAX = 10
 """The judge scores each criterion as an integer 0..SCALE_MAX; stored scores are that / SCALE_MAX."""
@@ -179,6 +180,6 @@ async def judge_conversation(client: ChatClient, rubric: Rubric, messages: list[
         except ValueError as exc:
             cut = " (cut off by max_tokens)" if reply.finish_reason == "length" else ""
             problems.append(f"{exc}{cut}")
-    excerpt = " ".join(reply.content.split())[:160]
+    excerpt = redact(" ".join(reply.content.split()))[:160]  # masked before the cut, or a cut key would show
     raise JudgeError(f"judge reply unusable after {len(problems)} attempt(s): {problems[-1]}; "
                      f"last reply: {excerpt!r}")

@@ -137,16 +137,17 @@ class ChatClient:
 
     @staticmethod
     def _error_text(response: httpx.Response) -> str:
+        """The server's error message, masked before it is cut (a cut key would no longer match)."""
         try:
             data = response.json()
         except ValueError:
-            return " ".join(response.text.split())[:300]
+            return redact(" ".join(response.text.split()))[:300]
         if isinstance(data, dict):
             err = data.get("error", data)
             if isinstance(err, dict):
-                return " ".join(str(err.get("message") or err).split())[:300]
-            return " ".join(str(err).split())[:300]
-        return str(data)[:300]
+                return redact(" ".join(str(err.get("message") or err).split()))[:300]
+            return redact(" ".join(str(err).split()))[:300]
+        return redact(str(data))[:300]
 
     # --- endpoints ------------------------------------------------------------------------------
     async def chat(self, messages: list[dict[str, str]], *, max_tokens: int, temperature: float = 0.7,
@@ -205,7 +206,7 @@ class ChatClient:
             content = choice["message"].get("content") or ""
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             raise EndpointError(f"{url}: reply is not an OpenAI chat completion: "
-                                f"{' '.join(response.text.split())[:200]}") from None
+                                f"{redact(' '.join(response.text.split()))[:200]}") from None
         return ChatReply(content=str(content), finish_reason=str(choice.get("finish_reason") or ""),
                          usage=data.get("usage") or {}, timings=data.get("timings") or {})
 

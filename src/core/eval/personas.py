@@ -247,14 +247,15 @@ def generate_personas(count: int, seed_start: int = EVAL_SEED_START,
     return personas
 
 
-def write_personas(personas: list[Persona], path: str | Path) -> Path:
-    path = Path(path).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps([p.to_dict() for p in personas], indent=2, ensure_ascii=False) + "\n",
-                   encoding="utf-8")
-    tmp.replace(path)
-    return path
+def write_personas(personas: list[Persona], path: str | Path, *, overwrite: bool = True,
+                   allow_stdout: bool = False) -> Path | None:
+    """Write personas.json (`core.output_file` rules: atomic for a regular file, ``-`` is standard output
+    where allowed); `overwrite=False` refuses an existing file."""
+    from core.output_file import write_output
+
+    return write_output(path, json.dumps([p.to_dict() for p in personas], indent=2, ensure_ascii=False),
+                        what="the personas", overwrite=overwrite, allow_stdout=allow_stdout,
+                        hint="pass --force to overwrite, or choose --out")
 
 
 def persona_from_dict(data: dict[str, Any], index: int, source: str) -> Persona:

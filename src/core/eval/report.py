@@ -699,6 +699,23 @@ def table_rows(report: Report, table: str, results: EvalResults | None = None, *
     raise ValueError(f"unknown table {table!r}; choose one of {', '.join(CSV_TABLES)}")
 
 
+CSV_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+"""Characters that make a spreadsheet read a cell as a formula (OWASP, "CSV Injection")."""
+
+
+def csv_safe(value: Any) -> Any:
+    """A cell value a spreadsheet will not run: text starting like a formula gets a leading `'`.
+
+    OWASP's rule for CSV injection. Numbers stay numbers (a negative Δ is data, not a formula); judge
+    reasons, persona names, errors and even column names are text from outside, so they are neutralised.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(CSV_FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
 def export_csv(report: Report, table: str = "overview", results: EvalResults | None = None, *,
                personas: Sequence[PersonaRow] | None = None, model: str | None = None) -> str:
     rows = table_rows(report, table, results, personas=personas, model=model)
@@ -706,10 +723,10 @@ def export_csv(report: Report, table: str = "overview", results: EvalResults | N
     for row in rows:
         headers += [k for k in row if k not in headers]
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=headers or ["empty"], lineterminator="\n")
-    writer.writeheader()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([csv_safe(h) for h in headers or ["empty"]])
     for row in rows:
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        writer.writerow([csv_safe(row.get(h)) for h in headers])
     return buffer.getvalue()
 
 
@@ -728,15 +745,15 @@ def export_text(report: Report, fmt_name: str, *, table: str = "overview", resul
     raise ValueError(f"unknown format {fmt_name!r}")
 
 
-def write_export(path: Path, text: str) -> Path:
-    """Write an export atomically; transcripts and judge reasons come from outside, so they are redacted."""
-    path = path.expanduser()
-    text = redact(text)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+def write_export(path: str | Path, text: str, *, allow_stdout: bool = False, what: str = "the export") -> Path | None:
+    """Write a report or export to the file the user named (``-``: standard output, where allowed).
+
+    Transcripts and judge reasons come from outside, so the text is redacted. `core.output_file` decides
+    how: a regular file is replaced atomically, a device or FIFO is written through, a link is followed.
+    """
+    from core.output_file import write_output
+
+    return write_output(path, redact(text), what=what, allow_stdout=allow_stdout)
 
 
 # ---------------------------------------------------------------------------------------------

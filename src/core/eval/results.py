@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from core.errors import TunerError
+from core.redact import redact, redact_value, register_secret_env
 
 RUN_FILE = "run.json"
 PERSONAS_FILE = "personas.json"
@@ -578,6 +579,9 @@ def load_results(directory: str | Path) -> EvalResults:
         data = _read_json_file(directory / RUN_FILE, problems)
         if data is not None:
             run = parse_run(data, problems)
+        if isinstance(data, dict) and isinstance(data.get("api_key_env"), str):
+            # The run named the variable holding its API key: mask that key in whatever shows these results.
+            register_secret_env(data["api_key_env"])
 
     personas: list[Persona] = []
     if not (directory / PERSONAS_FILE).exists():
@@ -622,7 +626,7 @@ def _check_consistency(results: EvalResults) -> None:
         problems.append(Problem("warning", CONVERSATIONS_FILE,
                                 f"{len(results.failed)} failed attempt(s) not yet retried ({detail}); "
                                 f"e.g. {first.persona_id}/{first.model}#{first.conv_index}: "
-                                f"{' '.join((first.error or '').split())[:120]}"))
+                                f"{redact(' '.join((first.error or '').split()))[:120]}"))
     total = results.expected_total
     done = len(results.completed)
     status = results.status
@@ -679,8 +683,8 @@ def _write_json_atomic(path: Path, value: Any) -> Path:
 
 
 def write_run_json(directory: str | Path, run: RunInfo | Mapping[str, Any]) -> Path:
-    """Write (or rewrite, e.g. to change status) run.json atomically."""
-    return _write_json_atomic(Path(directory) / RUN_FILE, dict(_jsonable(run)))
+    """Write (or rewrite, e.g. to change status) run.json atomically, with every secret masked."""
+    return _write_json_atomic(Path(directory) / RUN_FILE, redact_value(dict(_jsonable(run))))
 
 
 def write_personas_json(directory: str | Path, personas: Iterable[Persona | Mapping[str, Any]]) -> Path:
@@ -691,11 +695,14 @@ def append_conversation(directory: str | Path, record: ConversationRecord | Mapp
     """Append one conversation as a single line, flushed and fsynced before returning.
 
     One `write` of one line keeps concurrent readers from seeing interleaved records; a crash can
-    at worst leave a cut-off last line, which the loader reports and skips.
+    at worst leave a cut-off last line, which the loader reports and skips. Secrets are masked
+    (`core.redact.redact_value`).
     """
     path = Path(directory) / CONVERSATIONS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(_jsonable(record), ensure_ascii=False, separators=(",", ":")) + "\n"
+    # Replies and errors come from the servers, which may quote a key back (a 401 that echoes it):
+    # every string is masked before it reaches the disk.
+    line = json.dumps(redact_value(_jsonable(record)), ensure_ascii=False, separators=(",", ":")) + "\n"
     with path.open("a+b") as fh:
         # After a crash mid-write the file may end in a cut-off line; start on a fresh line so this
         # record is not glued to it.

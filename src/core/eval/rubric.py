@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import re
-import shutil
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -176,11 +175,9 @@ def load_rubric(path: str | Path | None = None) -> Rubric:
     return rubric_from_dict(data, source=str(path))
 
 
-def init_rubric(path: str | Path, *, force: bool = False) -> Path:
-    """Copy the shipped rubric to `path` for the user to edit."""
-    target = Path(path).expanduser()
-    if target.exists() and not force:
-        raise TunerError(f"{target}: already exists", hint="choose another path or pass --force")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(default_rubric_path(), target)
-    return target
+def init_rubric(path: str | Path, *, force: bool = False, allow_stdout: bool = False) -> Path | None:
+    """Copy the shipped rubric to `path` for the user to edit (``-``: print it, where allowed)."""
+    from core.output_file import write_output
+
+    return write_output(path, default_rubric_path().read_bytes(), what="the rubric", overwrite=force,
+                        allow_stdout=allow_stdout, hint="choose another path or pass --force")

@@ -315,13 +315,12 @@ def load_preset(path: Path) -> LaunchConfig:
     return LaunchConfig.from_dict(table, source=str(path))
 
 
-def save_preset(config: LaunchConfig, path: Path) -> Path:
-    path = Path(path).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(config.to_toml(), encoding="utf-8")
-    tmp.replace(path)
-    return path
+def save_preset(config: LaunchConfig, path: str | Path, *, allow_stdout: bool = False) -> Path | None:
+    """Write a TOML preset by `core.output_file`'s rules (a one-line TunerError when it cannot be written;
+    ``-`` prints it where `allow_stdout`)."""
+    from core.output_file import write_output
+
+    return write_output(path, config.to_toml(), what="the preset", allow_stdout=allow_stdout)
 
 
 def _positive(err: Any, name: str, value: int, low: int, high: int) -> None:

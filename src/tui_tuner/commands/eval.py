@@ -41,7 +41,8 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
                                         "and the guide's verdict; writes evaluation_report.md.")
     report.add_argument("dir", type=Path, help="results directory")
     report.add_argument("--out", default=None,
-                        help="markdown file to write (default DIR/evaluation_report.md; '-' prints it)")
+                        help="markdown file to write (default DIR/evaluation_report.md; '-' prints it; a link is "
+                             "followed, a device or FIFO written through)")
     report.add_argument("--check", action="store_true",
                         help="exit 1 unless every candidate PASSes (for CI gates)")
     _add_settings(report)
@@ -63,7 +64,9 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
     export.add_argument("--format", choices=EXPORT_FORMATS, default="md", dest="fmt")
     export.add_argument("--table", choices=_TABLES, default="overview",
                         help="which table a CSV export holds (default overview)")
-    export.add_argument("--out", type=Path, default=None, help="file to write (default: standard output)")
+    export.add_argument("--out", default=None,
+                        help="file to write (default or '-': standard output; a link is followed, a device or "
+                             "FIFO written through)")
     export.add_argument("--show", choices=_SHOWS, help="personas/conversations CSV: only these personas "
                                                        "(e.g. worse, safety: a seed for the next training set)")
     export.add_argument("--model", help="personas/conversations CSV: filters apply to (and conversations of) "
@@ -84,12 +87,15 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 def _settings(args: argparse.Namespace) -> Any:
     from core.config import load_config
     from core.eval.report import settings_from_config
+    from core.redact import register_secret_env
 
+    section = load_config().section("eval")
+    register_secret_env(section.get("api_key_env"))  # results may quote the key an earlier run sent
     if args.alpha is not None and not 0 < args.alpha < 1:
         raise TunerError(f"{args.alpha} is not between 0 and 1", field="--alpha")
     if args.min_improvement is not None and not 0 <= args.min_improvement <= 1:
         raise TunerError(f"{args.min_improvement} is not on the 0-1 score scale", field="--min-improvement")
-    return settings_from_config(load_config().section("eval"), min_improvement=args.min_improvement,
+    return settings_from_config(section, min_improvement=args.min_improvement,
                                 alpha=args.alpha)
 
 
@@ -105,27 +111,38 @@ def load_report(directory: Path, settings: Any = None) -> tuple[Any, Any]:
     return results, build_report(results, settings)
 
 
+def _errors(report: Any) -> list[Any]:
+    """The report's data problems that mean the results could not be read as written."""
+    return [p for p in report.problems if p.severity == "error"]
+
+
+def _failed_on_data(report: Any, wrote: str) -> int:
+    """Exit 2 after a report or export built from results with errors (the output holds what was readable)."""
+    errors = _errors(report)
+    print(f"error: {len(errors)} problem(s) in {report.directory}: {errors[0].line()}"
+          + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "") + f"; {wrote}", file=sys.stderr)
+    return 2
+
+
 def _report(args: argparse.Namespace) -> int:
     from core.eval.report import render_markdown, write_export
+    from core.output_file import is_stdout
 
     _results, report = load_report(args.dir, _settings(args))
     markdown = render_markdown(report)
+    to_stdout = is_stdout(args.out)
     written: Path | None = None
-    if args.out == "-":
-        if not args.json:
-            print(markdown)
-    else:
-        target = Path(args.out) if args.out else args.dir / "evaluation_report.md"
-        try:
-            written = write_export(target, markdown)
-        except OSError as exc:
-            raise TunerError(f"{target}: cannot write the report ({exc.strerror or exc})") from None
+    if not (to_stdout and args.json):  # `--out - --json`: the JSON is what goes to standard output
+        written = write_export(args.out if args.out else args.dir / "evaluation_report.md", markdown,
+                               allow_stdout=True, what="the report")
     if args.json:
         emit_json({**report.to_dict(), "report_path": str(written) if written else None})
-    elif args.out != "-":
+    else:
         for problem in report.problems:
             print(f"{problem.severity}: {problem.line()}", file=sys.stderr)
-        print(f"{report.progress} ({report.status})")
+    if not args.json and not to_stdout:
+        incomplete = "" if report.complete else ", incomplete"
+        print(f"{report.progress} ({report.status}{incomplete})")
         for model in report.models:
             print(f"  {model.name:<16} mean {_num(model.mean)} ± {_num(model.sd)}  "
                   f"pass {model.pass_rate.successes}/{model.pass_rate.n}  "
@@ -133,6 +150,8 @@ def _report(args: argparse.Namespace) -> int:
         for verdict in report.verdicts:
             print(verdict.line())
         print(f"report written to {written}")
+    if _errors(report):
+        return _failed_on_data(report, "the report covers what could be read")
     if args.check and not (report.verdicts and all(v.status == "PASS" for v in report.verdicts)):
         return 1
     return 0
@@ -144,7 +163,7 @@ def _num(value: float | None) -> str:
 
 def _export(args: argparse.Namespace) -> int:
     from core.eval.report import export_text, write_export
-    from core.redact import redact
+    from core.output_file import STDOUT
 
     results, report = load_report(args.dir, _settings(args))
     personas = None
@@ -163,17 +182,14 @@ def _export(args: argparse.Namespace) -> int:
                                    sort="delta" if args.show == "worse" else "persona")
     text = export_text(report, args.fmt, table=args.table, results=results, personas=personas,
                        model=args.model if args.table == "conversations" else None)
-    if args.out is None:
-        sys.stdout.write(redact(text) if text.endswith("\n") else redact(text) + "\n")
-        return 0
-    try:
-        path = write_export(args.out, text)
-    except OSError as exc:
-        raise TunerError(f"{args.out}: cannot write ({exc.strerror or exc})") from None
-    if args.json:
-        emit_json({"path": str(path), "format": args.fmt, "table": args.table if args.fmt == "csv" else None})
-    else:
-        print(f"wrote {path}")
+    path = write_export(args.out if args.out is not None else STDOUT, text, allow_stdout=True)
+    if path is not None:
+        if args.json:
+            emit_json({"path": str(path), "format": args.fmt, "table": args.table if args.fmt == "csv" else None})
+        else:
+            print(f"wrote {path}")
+    if _errors(report):
+        return _failed_on_data(report, "the export holds what could be read")
     return 0
 
 
@@ -186,5 +202,7 @@ def _view(args: argparse.Namespace) -> int:
 
     tab = args.tab or ("side-by-side" if args.persona else "personas" if args.show else None)
     evals.open_on_start(directory, tab=tab, model=args.model, show=args.show, persona=args.persona)
-    TunerApp(start_area="eval").run()
-    return 0
+    app = TunerApp(start_area="eval")
+    app.run()
+    # An app that ended on an unhandled error has printed it; its exit status must say so too.
+    return app.return_code or 0

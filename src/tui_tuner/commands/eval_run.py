@@ -29,7 +29,7 @@ def register_run_commands(eval_subparsers: Any, parent: argparse.ArgumentParser)
     personas.add_argument("--category", action="append", default=None, metavar="ID",
                           help="only these categories (repeatable); see --list-categories")
     personas.add_argument("--list-categories", action="store_true", help="print the categories and exit")
-    personas.add_argument("--out", type=Path, default=Path("personas.json"),
+    personas.add_argument("--out", default="personas.json",
                           help="file to write (default personas.json; '-' prints)")
     personas.add_argument("--force", action="store_true", help="overwrite an existing file")
     personas.set_defaults(func=_personas)
@@ -80,7 +80,7 @@ def register_run_commands(eval_subparsers: Any, parent: argparse.ArgumentParser)
     rubric_sub = rubric.add_subparsers(dest="rubric_command", metavar="ACTION")
     rubric.set_defaults(func=lambda args: (rubric.print_help(sys.stderr), 2)[1])
     init = rubric_sub.add_parser("init", parents=[parent], help="write the shipped rubric to PATH to edit it")
-    init.add_argument("path", type=Path)
+    init.add_argument("path", help="file to write ('-' prints the rubric)")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
     init.set_defaults(func=_rubric_init)
     check = rubric_sub.add_parser("check", parents=[parent], help="validate a rubric and show the judge's schema")
@@ -106,12 +106,9 @@ def _personas(args: argparse.Namespace) -> int:
         raise TunerError("--count is required", field="count", hint="the guide uses 10-15 personas")
     seed_start = args.seed_start if args.seed_start is not None else EVAL_SEED_START
     personas = generate_personas(args.count, seed_start, args.category)
-    if str(args.out) == "-":
-        emit_json([p.to_dict() for p in personas])
+    path = write_personas(personas, args.out, overwrite=args.force, allow_stdout=True)
+    if path is None:  # '-': the personas themselves are the output
         return 0
-    if args.out.exists() and not args.force:
-        raise TunerError(f"{args.out}: already exists", hint="pass --force to overwrite, or choose --out")
-    path = write_personas(personas, args.out)
     if args.json:
         emit_json({"path": str(path), "count": len(personas), "seeds": [p.seed for p in personas],
                    "categories": sorted({p.category for p in personas})})
@@ -263,7 +260,9 @@ def _print_summary(config: Any) -> None:
 def _rubric_init(args: argparse.Namespace) -> int:
     from core.eval.rubric import init_rubric
 
-    path = init_rubric(args.path, force=args.force)
+    path = init_rubric(args.path, force=args.force, allow_stdout=True)
+    if path is None:  # '-': printed
+        return 0
     if args.json:
         emit_json({"path": str(path)})
     else:

@@ -52,7 +52,8 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
                     "this machine, or MLX.")
     parser.add_argument("--backend", choices=BACKENDS, help="where to run (default hf-jobs)")
     parser.add_argument("--preset", type=Path, help="TOML preset to start from")
-    parser.add_argument("--save-preset", type=Path, metavar="FILE", help="write the final settings to a TOML preset")
+    parser.add_argument("--save-preset", metavar="FILE",
+                        help="write the final settings to a TOML preset ('-' prints it)")
     parser.add_argument("--dry-run", action="store_true", help="preflight and show the command; submit nothing")
     parser.add_argument("--print-script", action="store_true", help="print the generated script and exit")
     parser.add_argument("--offline", action="store_true", help="skip Hub checks (reported as skipped)")
@@ -96,13 +97,15 @@ def run(args: argparse.Namespace) -> int:
 
     config = build_config(args)
     if args.save_preset:
-        path = save_preset(config, args.save_preset)
-        if not args.json:
+        path = save_preset(config, args.save_preset, allow_stdout=True)  # '-': print it
+        if path is not None and not args.json:
             print(f"preset saved to {path}", file=sys.stderr)
     if args.print_script:
         script, _ = launcher.preview(config)
         sys.stdout.write(script.text)
         return 0
+    if not args.dry_run:  # a run this Python cannot start fails before any network check
+        launcher.require_backend_packages(config.backend)
 
     the_plan = launcher.plan(config, PreflightOptions(online=not args.offline))
     if args.dry_run or the_plan.report.errors:

@@ -910,12 +910,12 @@ as conversations finish.
             return
         try:
             path = self.export(request)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, TunerError) as exc:
             self.notify(f"export failed: {redact(str(exc))}", severity="error", timeout=8, markup=False)
             return
         self.notify(f"wrote {path}", markup=False)
 
-    def export(self, request: ExportRequest) -> Path:
+    def export(self, request: ExportRequest) -> Path | None:
         """Write an export; the personas and conversations CSVs keep the viewer's filters and sort."""
         assert self.report is not None
         filtered = request.fmt == "csv" and request.table in ("personas", "conversations")

@@ -401,8 +401,8 @@ class LaunchScreen(AreaScreen):
         self._refresh_form_only()
         try:
             saved = save_preset(self.config, path)
-        except OSError as exc:
-            self.notify(f"cannot write {path}: {exc.strerror}", severity="error")
+        except TunerError as exc:
+            self.notify(exc.one_line(), severity="error", markup=False)
             return
         self.notify(f"preset saved to {saved}")
 
