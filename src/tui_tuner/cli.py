@@ -29,8 +29,9 @@ COMMAND_MODULES = (
 def _run_tui(args: argparse.Namespace) -> int:
     from tui_tuner.app import TunerApp
 
-    TunerApp(start_area=getattr(args, "area", None)).run()
-    return 0
+    app = TunerApp(start_area=getattr(args, "area", None))
+    app.run()
+    return app.return_code or 0  # 1 when the app stopped on an unexpected error
 
 
 def _locate(args: argparse.Namespace) -> int:
@@ -86,10 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.stderr = RedactingStream(sys.stderr)  # type: ignore[assignment]
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        return _run_tui(args)
+    func = getattr(args, "func", None) or _run_tui
     try:
-        return int(args.func(args) or 0)
+        return int(func(args) or 0)
     except TunerError as exc:
         if getattr(args, "json", False):
             emit_json_line({"error": exc.one_line(), "field": exc.field}, sys.stderr)
@@ -104,5 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # (and the interpreter's own at exit) cannot raise again; exit like a killed-by-SIGPIPE tool.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except Exception as exc:  # a bug: one line here, the traceback in a log file, never exit 0
+        from tui_tuner.internal_error import report_internal_error
+
+        return report_internal_error(exc, argv, json_mode=getattr(args, "json", False))
     finally:
         sys.stdout.flush()

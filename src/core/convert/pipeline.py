@@ -39,6 +39,7 @@ from core.convert.logparse import ConvertParser, LineParser, QuantizeParser, hin
 from core.convert.process import ProcessOutcome, shell_line, stream_process
 from core.convert.quant_types import QuantType, parse_quant_types
 from core.errors import TunerError
+from core.extras import require_extra
 from core.paths import safe_name
 from core.redact import redact
 
@@ -316,6 +317,7 @@ class ConversionRun:
     # the run ---------------------------------------------------------------------------------------------------
     async def events(self) -> AsyncIterator[Event]:
         self.spec.validate()
+        require_extra("convert", feature="conversion")  # the merge and the GGUF read-back run in this Python
         self.out.mkdir(parents=True, exist_ok=True)
         self._load_state()
         self.status = "running"

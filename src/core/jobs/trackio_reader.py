@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import TunerError
+from core.extras import require_extra
 from core.redact import redact
 
 CURVE_KEYS = ("train/loss", "train/learning_rate", "eval/loss")
@@ -159,6 +160,7 @@ class TrackioRemoteReader:
         self._client: Any = None
 
     def poll(self) -> RunMetrics:
+        require_extra("trackio", feature="reading a remote Trackio run")
         try:
             if self._client is None:
                 from trackio.remote_client import RemoteClient
@@ -167,9 +169,6 @@ class TrackioRemoteReader:
 
                 self._client = RemoteClient(self.space, hf_token=read_token())
             logs = self._client.predict(self.project, self.run, api_name="/get_logs")
-        except ImportError:
-            raise TunerError("reading a remote Trackio run needs the trackio package",
-                             hint="pip install 'tui-tuner[trackio]'") from None
         except Exception as exc:
             raise TunerError(f"Trackio {self.space}: {type(exc).__name__}: {redact(str(exc))[:150]}") from None
         metrics = RunMetrics(self.project, self.run, source="remote")

@@ -18,6 +18,7 @@ from typing import Any
 from core import paths
 from core.config import load_config
 from core.errors import TunerError
+from core.extras import require_extra
 from core.launch import job_store
 from core.launch.command import Command, hf_jobs_command, local_command, mlx_command, mlx_lora_parameters
 from core.launch.config import LaunchConfig
@@ -25,6 +26,7 @@ from core.launch.preflight import (
     LocalGpu,
     PreflightOptions,
     PreflightReport,
+    mlx_unavailable_reason,
     python_has_training_stack,
     run_preflight,
 )
@@ -95,8 +97,18 @@ def plan(config: LaunchConfig, options: PreflightOptions | None = None, *, now: 
     return LaunchPlan(config, run_name, script, command, report, namespace)
 
 
+def require_backend_packages(backend: str) -> None:
+    """Raise the one-line MissingExtra when this Python cannot start a local or MLX run: a local run needs
+    the train extra here, a configured `[launch] local_python`, or uv (which installs it for each run)."""
+    if backend == "local" and local_python() is None and not shutil.which("uv"):
+        require_extra("train", feature="training")
+    elif backend == "mlx" and mlx_unavailable_reason() is None:
+        require_extra("mlx", feature="MLX training")
+
+
 def launch(the_plan: LaunchPlan, *, store: Store | None = None) -> job_store.JobRecord:
     """Submit a checked plan. Raises TunerError (and submits nothing) when preflight found errors."""
+    require_backend_packages(the_plan.config.backend)
     if the_plan.report.errors:
         first = the_plan.report.errors[0]
         more = len(the_plan.report.errors) - 1
@@ -188,9 +200,6 @@ def _launch_local(the_plan: LaunchPlan, store: Store) -> job_store.JobRecord:
     script_path = workdir / script.filename
     script_path.write_text(script.text, encoding="utf-8")
     python = local_python()
-    if python is None and not shutil.which("uv"):
-        raise TunerError("no training environment: this Python lacks the training packages and uv is not installed",
-                         field="backend", hint="pip install 'tui-tuner[train]' or install uv")
     command = local_command(str(script_path), python=python)
     return _start_supervised(the_plan, store, job_id=job_id, backend="local", script=script.text,
                              command=command, workdir=workdir, output_dir=str(output_dir))

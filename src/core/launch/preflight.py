@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from core.errors import OfflineError, TunerError
+from core.extras import has_extra, needs_line
 from core.flavors import Flavor, get_flavor, gpu_flavors
 from core.launch.config import BNB_OPTIMIZERS, LaunchConfig, human_duration
 from core.launch.dataset import DatasetReport, check_hub_dataset, check_local_jsonl
@@ -193,8 +194,8 @@ def _check_backend(config: LaunchConfig, report: PreflightReport, options: Prefl
         reason = mlx_unavailable_reason()
         if reason:
             report.add("error", "backend", reason, "use the local or HF Jobs backend", "backend")
-        elif not _module_available("mlx_lm"):
-            report.add("error", "backend", "mlx-lm is not installed in this Python", "pip install mlx-lm", "backend")
+        elif not has_extra("mlx"):
+            report.add("error", "backend", needs_line("mlx", "MLX training"), "", "backend")
         if not config.dataset_is_local:
             report.add("info", "dataset", "the Hub dataset is downloaded and written as train/valid JSONL for mlx_lm")
         return
@@ -214,8 +215,8 @@ def _check_backend(config: LaunchConfig, report: PreflightReport, options: Prefl
                        "use adamw_torch on CPU", "optimizer")
     has_stack = (options.python_has_training_stack or python_has_training_stack)()
     if not has_stack and not shutil.which("uv"):
-        report.add("error", "backend", "no training environment: this Python lacks trl/peft/trackio and uv is not installed",
-                   "pip install 'tui-tuner[train]' or install uv (https://docs.astral.sh/uv/)", "backend")
+        report.add("error", "backend", needs_line("train", "training"),
+                   "or install uv (https://docs.astral.sh/uv/): it installs them for each run", "backend")
 
 
 def mlx_unavailable_reason() -> str | None:
@@ -227,16 +228,7 @@ def mlx_unavailable_reason() -> str | None:
 
 
 def python_has_training_stack() -> bool:
-    return all(_module_available(m) for m in ("torch", "trl", "peft", "datasets", "trackio"))
-
-
-def _module_available(name: str) -> bool:
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
+    return has_extra("train")
 
 
 def probe_local_gpu() -> LocalGpu | None:

@@ -83,6 +83,9 @@ def _convert(args: argparse.Namespace) -> int:
         return _list_types(args)
     if args.history:
         return _history(args)
+    from core.extras import require_extra
+
+    require_extra("convert", feature="conversion")
     from core.convert.pipeline import ConversionRun
 
     spec = spec_from_args(args)
