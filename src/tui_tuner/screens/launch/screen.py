@@ -342,6 +342,11 @@ class LaunchScreen(AreaScreen):
         if self.form_errors:
             self.notify(f"{len(self.form_errors)} field(s) need fixing; nothing was submitted", severity="error")
             return
+        try:  # find_spec only: cheap enough for the UI thread
+            launcher.require_backend_packages(self.config.backend)
+        except TunerError as exc:  # a missing extra: its one line, nothing checked or submitted
+            self.notify(exc.one_line(), severity="error", timeout=10, markup=False)
+            return
         self.query_one("#findings", FindingsPanel).show_busy("preflight before launch…")
         self.query_one("#launch-tabs", TabbedContent).active = "tab-preflight"
         self._plan_for_launch(self.config)
