@@ -51,6 +51,8 @@ class FakeOpenAI:
     _in_flight: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
+    port: int = 0
+    """0: any free port; a fixed one stands in for a server a README command names (e.g. 8080)."""
 
     @property
     def url(self) -> str:
@@ -164,7 +166,7 @@ class FakeOpenAI:
                 status, payload = fake._reply(body, self.headers.get("authorization") or "")
                 self._send(status, payload)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
