@@ -35,6 +35,7 @@ from core.eval.judge import JudgeError, JudgeSettings, judge_conversation
 from core.eval.openai_client import ChatClient, EndpointError, ServerInfo, normalize_endpoint, server_root
 from core.eval.personas import Persona
 from core.eval.rubric import Rubric
+from core.folder_lock import FolderLock
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -563,10 +564,13 @@ class EvalRun:
     async def events(self) -> AsyncIterator[Event]:
         """Run, yielding events. Stopping the iteration (or cancelling it) interrupts the run cleanly."""
         self._started = time.monotonic()
+        # One run per results folder: a second one would run (and pay for) every conversation again.
+        lock = FolderLock(self.output_dir, "eval run").acquire()
         try:
             await self._connect()
             jobs = self._prepare()
         except BaseException:
+            lock.release()
             await self._close()
             raise
         self._write_run("running")
@@ -610,6 +614,7 @@ class EvalRun:
                 opening.cancel()  # shared first messages nobody waits for any more
             self.status = status
             self._write_run(status)
+            lock.release()
             await self._close()
         yield RunFinished(status=status, done=self.done + self.already_done, failed=self.failed, total=self.total,
                           elapsed_s=round(time.monotonic() - self._started, 2), output_dir=str(self.output_dir))

@@ -161,21 +161,14 @@ def build_config(args: argparse.Namespace) -> Any:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import asyncio
-    import signal
-
     from core.eval.runner import EvalRun, event_to_dict
+    from core.process_tree import Interrupted, quiet_output, run_until_signal
 
     config = build_config(args)
     runner = EvalRun(config)
     final: dict[str, Any] = {}
 
     async def main() -> None:
-        # SIGTERM (a scheduler, `timeout`) interrupts like Ctrl-C: run.json says "interrupted".
-        task = asyncio.current_task()
-        loop = asyncio.get_running_loop()
-        if task is not None:
-            loop.add_signal_handler(signal.SIGTERM, task.cancel)
         async for event in runner.events():
             if args.json:
                 emit_json_line(event_to_dict(event))
@@ -185,8 +178,12 @@ def _run(args: argparse.Namespace) -> int:
                 final.update(event_to_dict(event))
 
     try:
-        asyncio.run(main())
-    except (KeyboardInterrupt, asyncio.CancelledError):
+        # SIGINT, SIGTERM (a scheduler, `timeout`) and SIGHUP (a dropped SSH session) all interrupt the run
+        # the same way: what finished is on disk, run.json says "interrupted".
+        run_until_signal(main)
+    except Interrupted as stop:
+        if stop.name == "SIGHUP":
+            quiet_output()  # the terminal has gone
         done = runner.done + runner.already_done
         message = (f"interrupted: {done} of {runner.total} conversations are saved in {config.output_dir}; "
                    f"run the same command again, or `tui-tuner eval run --resume {config.output_dir}`, to resume")
@@ -194,7 +191,7 @@ def _run(args: argparse.Namespace) -> int:
             emit_json_line({"kind": "run_finished", "status": "interrupted", "done": done, "failed": runner.failed,
                             "total": runner.total, "output_dir": str(config.output_dir)})
         print(message, file=sys.stderr)
-        return 130
+        return stop.exit_code
     if not args.json:
         _print_summary(config)
     return 0 if not final.get("failed") else 1
