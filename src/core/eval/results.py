@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from core.errors import TunerError
-from core.redact import redact, redact_value, register_secret_env
+from core.redact import Redactor, redact, redact_value, register_secret_env
 
 RUN_FILE = "run.json"
 PERSONAS_FILE = "personas.json"
@@ -532,6 +532,9 @@ def _read_conversations(path: Path, problems: list[Problem]) -> tuple[list[Conve
         return [], 0
     latest: dict[tuple[str, str, int], ConversationRecord] = {}
     superseded = 0
+    # Files written before secrets were masked on write (or by hand) may hold one: masked on the way in,
+    # so no view of the results (report, CSV, JSON, the TUI) can show it, whatever escaping it uses.
+    secrets = Redactor()
     lines = raw.split(b"\n")
     for index, chunk in enumerate(lines):
         line_no = index + 1
@@ -540,7 +543,8 @@ def _read_conversations(path: Path, problems: list[Problem]) -> tuple[list[Conve
         is_last_unterminated = index == len(lines) - 1  # no newline after it: may still be being written
         where = f"{CONVERSATIONS_FILE}:{line_no}"
         try:
-            data = json.loads(chunk.decode("utf-8"))
+            text = chunk.decode("utf-8")
+            data = json.loads(text)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             detail = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
             if is_last_unterminated:
@@ -549,6 +553,8 @@ def _read_conversations(path: Path, problems: list[Problem]) -> tuple[list[Conve
             else:
                 problems.append(Problem("warning", where, f"malformed JSON ({detail}); line skipped"))
             continue
+        if secrets.might_hold(text):
+            data = secrets.value(data)
         record, why = parse_conversation(data, line_no)
         if record is None:
             problems.append(Problem("warning", where, f"{why}; line skipped"))
@@ -577,11 +583,11 @@ def load_results(directory: str | Path) -> EvalResults:
                                                    "conversations (the first model is taken as baseline)"))
     else:
         data = _read_json_file(directory / RUN_FILE, problems)
-        if data is not None:
-            run = parse_run(data, problems)
         if isinstance(data, dict) and isinstance(data.get("api_key_env"), str):
             # The run named the variable holding its API key: mask that key in whatever shows these results.
             register_secret_env(data["api_key_env"])
+        if data is not None:
+            run = parse_run(redact_value(data), problems)
 
     personas: list[Persona] = []
     if not (directory / PERSONAS_FILE).exists():
@@ -590,7 +596,7 @@ def load_results(directory: str | Path) -> EvalResults:
     else:
         data = _read_json_file(directory / PERSONAS_FILE, problems)
         if data is not None:
-            personas = parse_personas(data, problems)
+            personas = parse_personas(redact_value(data), problems)
 
     if not (directory / CONVERSATIONS_FILE).exists():
         # Expected right after `eval run` starts; a problem only when the run claims to be done.

@@ -31,6 +31,7 @@ from core.eval.report import (
     Report,
     Settings,
     build_report,
+    design_text,
     export_text,
     filter_personas,
     fmt,
@@ -464,8 +465,7 @@ as conversations finish.
     def _render_overview(self) -> None:
         report = self.report
         assert report is not None
-        k = report.conversations_per_persona or "?"
-        rows = [[Text(m.name, style="bold"), m.role, f"{m.n_personas}×{k}", fmt(m.mean), fmt(m.sd),
+        rows = [[Text(m.name, style="bold"), m.role, design_text(m, report), fmt(m.mean), fmt(m.sd),
                  fmt_ci(m.ci_low, m.ci_high), pass_rate_text(m.pass_rate),
                  Text(safety_text(m.safety), style=self._colour("error", "red") if m.safety.events else ""),
                  fmt(m.within_persona_sd), str(m.failed), str(m.missing)] for m in report.models]
