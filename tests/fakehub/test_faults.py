@@ -214,3 +214,64 @@ def test_wait_for_request_blocks_until_a_background_poller_called(fake_hub):
     assert third.auth == "valid"
     with pytest.raises(TimeoutError, match="0/1 requests matching"):
         fake_hub.wait_for_request(r"/never$", timeout=0.2)
+
+
+def test_queued_faults_fire_in_order_then_the_route_answers(fake_hub, api):
+    """429 (Retry-After: 1) twice, then a 500, then 200: the start-up sequence of issue 14."""
+    job_id = fake_hub.create_job()
+    fake_hub.fail_next(rf"^/api/jobs/tester/{job_id}$", 429, count=2, headers={"Retry-After": "1"})
+    fake_hub.fail_next(rf"^/api/jobs/tester/{job_id}$", 500)
+    seen = []
+    for _ in range(3):
+        with pytest.raises(HfHubHTTPError) as info:
+            api.inspect_job(job_id=job_id, namespace="tester")
+        seen.append((info.value.response.status_code, info.value.response.headers.get("retry-after")))
+    assert seen == [(429, "1"), (429, "1"), (500, None)]
+    assert api.inspect_job(job_id=job_id, namespace="tester").id == job_id
+
+
+def test_a_fault_on_the_very_first_request_whatever_it_is(fake_hub, api):
+    fake_hub.fail_next(r"", 503)  # matches any path: the first request of the session gets it
+    with pytest.raises(HfHubHTTPError) as info:
+        api.whoami()
+    assert info.value.response.status_code == 503
+    assert api.whoami()["name"] == "tester"
+
+
+def test_drop_next_closes_the_connection_without_an_answer(fake_hub, api):
+    job_id = fake_hub.create_job()
+    fake_hub.drop_next(rf"^/api/jobs/tester/{job_id}$", count=2)
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{fake_hub.url}/api/jobs/tester/{job_id}", headers=_auth(), timeout=5)
+    with pytest.raises(httpx2.HTTPError):  # RemoteProtocolError: "Server disconnected without sending a response"
+        api.inspect_job(job_id=job_id, namespace="tester")
+    assert api.inspect_job(job_id=job_id, namespace="tester").id == job_id
+    assert len(fake_hub.requests_to(rf"^/api/jobs/tester/{job_id}$")) == 3  # the dropped ones were received
+
+
+def test_rate_limit_enforces_the_quota_with_the_hubs_headers(fake_hub, api):
+    fake_hub.rate_limit(3, window_s=1.0)
+    first = requests.get(f"{fake_hub.url}/api/jobs/tester", headers=_auth(), timeout=5)
+    assert first.status_code == 200 and first.headers["RateLimit"].startswith('"api";r=2;t=')
+    assert first.headers["RateLimit-Policy"] == '"fixed window";"api";q=3;w=1'
+    api.whoami()
+    list(api.list_jobs(namespace="tester"))
+    with pytest.raises(HfHubHTTPError) as info:
+        api.inspect_job(job_id="0" * 24, namespace="tester")
+    assert info.value.response.status_code == 429
+    assert "you have reached your 'api' rate limit" in str(info.value)
+    assert fake_hub.rate_limited == 1
+    time.sleep(1.1)  # the window resets
+    assert requests.get(f"{fake_hub.url}/api/jobs/tester", headers=_auth(), timeout=5).status_code == 200
+    fake_hub.rate_limit(None)
+    assert "RateLimit" not in requests.get(f"{fake_hub.url}/api/jobs/tester", headers=_auth(), timeout=5).headers
+
+
+def test_missing_namespace_is_404_and_a_foreign_one_403(fake_hub, api):
+    fake_hub.missing_namespaces.add("nobody-here")
+    with pytest.raises(HfHubHTTPError) as info:
+        list(api.list_jobs(namespace="nobody-here"))
+    assert info.value.response.status_code == 404
+    with pytest.raises(HfHubHTTPError) as info:
+        list(api.list_jobs(namespace="someone-else"))
+    assert info.value.response.status_code == 403

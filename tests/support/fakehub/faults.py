@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,6 +78,37 @@ class Failure:
         return self.status, headers, body
 
 
+DROP = 0
+"""Status of a `drop_next` failure: the connection is closed without any response (a reset, a crash)."""
+
+
+@dataclass
+class RateLimiter:
+    """The Hub's fixed-window API quota (reference §11): `quota` requests per `window_s` per client; over it,
+    429 with `RateLimit: "api";r=0;t=<reset>` and `RateLimit-Policy`, as huggingface_hub parses them."""
+
+    quota: int
+    window_s: float
+    pattern: re.Pattern[str]
+    started: float = 0.0
+    used: int = 0
+    refused: int = 0
+
+    def check(self, path: str, now: float) -> tuple[bool, dict[str, str]]:
+        """(allowed, headers) for one request at monotonic time `now`; paths outside `pattern` are free."""
+        if not self.pattern.search(path):
+            return True, {}
+        if now - self.started >= self.window_s:
+            self.started, self.used = now, 0
+        reset = max(1, math.ceil(self.window_s - (now - self.started)))
+        policy = f'"fixed window";"api";q={self.quota};w={int(self.window_s)}'
+        if self.used >= self.quota:
+            self.refused += 1
+            return False, {"RateLimit": f'"api";r=0;t={reset}', "RateLimit-Policy": policy}
+        self.used += 1
+        return True, {"RateLimit": f'"api";r={self.quota - self.used};t={reset}', "RateLimit-Policy": policy}
+
+
 @dataclass
 class Delay:
     pattern: re.Pattern[str]
@@ -87,6 +119,7 @@ class Delay:
 class Faults:
     failures: list[Failure] = field(default_factory=list)
     delays: list[Delay] = field(default_factory=list)
+    rate_limiter: RateLimiter | None = None
 
     def take_failure(self, method: str, path: str) -> Failure | None:
         for failure in self.failures:

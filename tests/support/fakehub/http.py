@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .faults import RecordedRequest
+from .faults import DROP, RecordedRequest
 
 if TYPE_CHECKING:
     from .server import FakeHub
@@ -74,6 +74,7 @@ class HandlerBase(BaseHTTPRequestHandler):
     # ------------------------------------------------------------------ dispatch
     def _dispatch(self, method: str) -> None:
         hub = self.hub
+        self._extra_headers: dict[str, str] = {}
         try:
             parts = urlsplit(self.path)
             path = parts.path
@@ -99,9 +100,18 @@ class HandlerBase(BaseHTTPRequestHandler):
                 return
             failure = hub._take_failure(method, path)
             if failure is not None:
+                if failure.status == DROP:
+                    self._abort()  # no status line at all: the client sees a reset / a remote disconnect
+                    return
                 status, headers, payload = failure.response(path)
                 self.send_json(status, payload, headers)
                 return
+            allowed, limit_headers = hub._rate_check(path)
+            if not allowed:
+                reset = limit_headers["RateLimit"].rsplit("t=", 1)[-1]
+                self.send_error_json(429, f"Too many requests: retry after {reset} seconds", headers=limit_headers)
+                return
+            self._extra_headers = limit_headers
             segments = [unquote(s) for s in path.split("/")[1:]]
             req = Request(method, path, segments, query, body, parsed_json, user)
             if self.route_public(req):
@@ -172,7 +182,7 @@ class HandlerBase(BaseHTTPRequestHandler):
     ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
-        for key, value in (headers or {}).items():
+        for key, value in {**getattr(self, "_extra_headers", {}), **(headers or {})}.items():
             self.send_header(key, value)
         request_id = self.headers.get("X-Amzn-Trace-Id")
         if request_id:

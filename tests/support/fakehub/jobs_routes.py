@@ -37,6 +37,9 @@ class JobsRoutes(HandlerBase):
             self.send_json(200, hardware_json())
             return True
         namespace = seg[2]
+        if namespace in self.hub.missing_namespaces:
+            self.send_error_json(404, f"Namespace '{namespace}' not found")
+            return True
         if not self.hub._may_use_namespace(namespace):
             self.send_error_json(403, f"You don't have access to jobs in the '{namespace}' namespace")
             return True

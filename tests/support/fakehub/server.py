@@ -25,7 +25,7 @@ from http.server import ThreadingHTTPServer
 from typing import Any
 
 from .clock import parse_when, utcnow
-from .faults import Failure, Faults, RecordedRequest
+from .faults import DROP, Failure, Faults, RateLimiter, RecordedRequest
 from .http import Request
 from .jobs import DEFAULT_UV_IMAGE, Job, job_from_spec
 from .jobs_routes import JobsRoutes
@@ -89,6 +89,8 @@ class FakeHub:
         self.user = user
         self.orgs: list[str] = []
         """Extra namespaces the user may write to / run jobs in (whoami `orgs`)."""
+        self.missing_namespaces: set[str] = set()
+        """Namespaces that do not exist on this Hub: their job routes answer 404 (any other foreign one, 403)."""
         self.owner_id = "6" + "0" * 22 + "1"
         self.token_role = "write"
         """whoami `auth.accessToken.role`; "read" makes every write (jobs, repos, commits, LFS) a 403."""
@@ -223,6 +225,11 @@ class FakeHub:
     def _take_failure(self, method: str, path: str) -> Failure | None:
         with self._cond:
             return self._faults.take_failure(method, path)
+
+    def _rate_check(self, path: str) -> tuple[bool, dict[str, str]]:
+        with self._cond:
+            limiter = self._faults.rate_limiter
+            return (True, {}) if limiter is None else limiter.check(path, time.monotonic())
 
     def _sleep(self, seconds: float) -> bool:
         """Interruptible sleep; False if the hub stopped meanwhile."""
@@ -495,12 +502,36 @@ class FakeHub:
                 )
             )
 
+    def drop_next(self, pattern: str, count: int = 1, *, method: str | None = None) -> None:
+        """The next `count` matching requests get no response at all: the connection is closed after the
+        request was read (the client sees a reset / "server disconnected"). Queued with `fail_next` faults,
+        in order."""
+        self.fail_next(pattern, DROP, count, method=method)
+
+    def rate_limit(self, quota: int | None, window_s: float = 300.0, pattern: str = r"^/api/") -> None:
+        """Enforce the Hub's API quota (default route set: every `/api/` request, streams included): at most
+        `quota` requests per fixed `window_s`, then 429 with the Hub's `RateLimit` headers until the window
+        resets. Every answer carries `RateLimit`/`RateLimit-Policy`. `None` lifts it. See `rate_limited`."""
+        with self._cond:
+            self._faults.rate_limiter = (
+                None if quota is None else RateLimiter(int(quota), float(window_s), re.compile(pattern),
+                                                       started=time.monotonic())
+            )
+
+    @property
+    def rate_limited(self) -> int:
+        """Requests refused by `rate_limit` so far."""
+        with self._cond:
+            limiter = self._faults.rate_limiter
+            return limiter.refused if limiter is not None else 0
+
     def set_delay(self, pattern: str, seconds: float) -> None:
         """Every request whose path matches waits `seconds` before being answered (0 removes the delay)."""
         with self._cond:
             self._faults.set_delay(pattern, seconds)
 
     def clear_faults(self) -> None:
+        """Forget queued failures, delays, the rate limit and pending stream cuts."""
         with self._cond:
             self._faults = Faults()
             for job in self._jobs.values():
