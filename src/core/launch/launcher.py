@@ -106,8 +106,11 @@ def require_backend_packages(backend: str) -> None:
         require_extra("mlx", feature="MLX training")
 
 
-def launch(the_plan: LaunchPlan, *, store: Store | None = None) -> job_store.JobRecord:
-    """Submit a checked plan. Raises TunerError (and submits nothing) when preflight found errors."""
+def launch(the_plan: LaunchPlan, *, store: Store | None = None, workdir: Path | None = None) -> job_store.JobRecord:
+    """Submit a checked plan. Raises TunerError (and submits nothing) when preflight found errors.
+
+    `workdir`: a local run's folder (script, checkpoints, adapter) instead of `<data dir>/jobs/<job id>`;
+    the demo keeps everything it makes in its own output folder."""
     require_backend_packages(the_plan.config.backend)
     if the_plan.report.errors:
         first = the_plan.report.errors[0]
@@ -119,7 +122,7 @@ def launch(the_plan: LaunchPlan, *, store: Store | None = None) -> job_store.Job
     if backend == "hf-jobs":
         return _launch_hf_jobs(the_plan, store)
     if backend == "local":
-        return _launch_local(the_plan, store)
+        return _launch_local(the_plan, store, workdir)
     if backend == "mlx":
         return _launch_mlx(the_plan, store)
     raise TunerError(f"unknown backend {backend!r}", field="backend")
@@ -190,10 +193,10 @@ def _launch_hf_jobs(the_plan: LaunchPlan, store: Store) -> job_store.JobRecord:
     return job_store.insert_job(record, store)
 
 
-def _launch_local(the_plan: LaunchPlan, store: Store) -> job_store.JobRecord:
+def _launch_local(the_plan: LaunchPlan, store: Store, workdir: Path | None = None) -> job_store.JobRecord:
 
     job_id = job_store.new_local_id()
-    workdir = _job_dir(job_id)
+    workdir = paths.ensure(workdir) if workdir is not None else _job_dir(job_id)
     output_dir = workdir / adapter_folder_name(the_plan.config.output_repo, the_plan.config.base_model)
     script = render_script(the_plan.config, output_dir=str(output_dir), filename=the_plan.script.filename,
                            run_name=the_plan.run_name)
