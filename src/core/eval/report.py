@@ -194,6 +194,8 @@ class Report:
     """K as planned (run.json), else the largest conversation index seen + 1."""
     planned_personas: int = 0
     """Personas the run was set up with (personas.json, plus any seen only in conversations)."""
+    note: str = ""
+    """run.json's `note`: what the reader must know before the numbers (the demo: it proves the pipeline)."""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -418,7 +420,13 @@ def build_report(results: EvalResults, settings: Settings | None = None) -> Repo
         personas=personas, safety=safety,
         power=power, verdicts=verdicts, problems=list(results.problems), settings=settings,
         pass_threshold=results.pass_threshold, rubric_name=str(rubric.get("name", "")) if rubric else "",
-        conversations_per_persona=results.conversations_per_persona, planned_personas=len(results.persona_ids))
+        conversations_per_persona=results.conversations_per_persona, planned_personas=len(results.persona_ids),
+        note=_note(results))
+
+
+def _note(results: EvalResults) -> str:
+    note = results.run.extra.get("note") if results.run else None
+    return " ".join(note.split()) if isinstance(note, str) else ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -526,6 +534,8 @@ def render_markdown(report: Report) -> str:
                                                        if report.pass_threshold is not None else ""))
     out.append(" · ".join(meta))
     out.append("")
+    if report.note:
+        out += [f"> **Note:** {report.note}", ""]
     if not report.complete:
         out += [f"> **Incomplete run** ({report.status}: {report.progress}): the statistics and verdict cover "
                 "the conversations finished so far; the n column shows what each model actually finished.", ""]

@@ -87,6 +87,9 @@ class RunConfig:
     extra_body: dict[str, Any] = field(default_factory=dict)
     """Extra fields for every chat request, e.g. {"chat_template_kwargs": {"enable_thinking": false}}
     to keep a thinking model (Qwen3) from spending max_tokens on reasoning."""
+    note: str = ""
+    """A sentence for whoever reads the results (run.json `note`, shown by the report and the viewer), e.g.
+    the demo's "this proves the pipeline, not quality"."""
 
     def validate(self) -> None:
         if not self.models:
@@ -428,6 +431,8 @@ class EvalRun:
             # The variable's name only, never its value: a report or a resume masks that key again.
             **({"api_key_env": cfg.api_key_env} if cfg.api_key_env else {}),
         }
+        if cfg.note:
+            self._run_doc["note"] = cfg.note
         # personas.json in the results dir: the earlier personas plus any new ones (by id).
         personas_path = self.output_dir / results_io.PERSONAS_FILE
         merged: dict[str, dict[str, Any]] = {}

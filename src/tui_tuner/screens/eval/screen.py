@@ -441,6 +441,8 @@ as conversations finish.
                 mark, style = ("✓", ok) if c.ok else ("✗", bad) if c.ok is False else ("?", warn)
                 text.append(f"  {mark} ", style=f"bold {style}")
                 text.append(c.name)
+        if report.note:
+            text.append(f"\nNote: {report.note}", style="italic")
         self.query_one("#eval-summary", Static).update(text)
 
     @staticmethod
