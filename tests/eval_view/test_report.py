@@ -251,6 +251,7 @@ def test_csv_cells_cannot_start_a_formula(tmp_path: Path) -> None:
                "@SUM(1+1)*cmd|' /C calc'!A0", "\t=1+1", "\r=1+1"]
     people = personas(2)
     people[0]["name"] = hostile[0]
+    people[1]["name"] = hostile[5]          # a bare carriage return must not end the row either
     people[1]["category"] = hostile[3]
     directory = tmp_path / "evil"
     write_run_json(directory, run_dict(["baseline", "ft"], k=1))
@@ -265,8 +266,11 @@ def test_csv_cells_cannot_start_a_formula(tmp_path: Path) -> None:
     report = build_report(results)
     cells: list[str] = []
     for table in ("overview", "pairwise", "categories", "criteria", "personas", "conversations"):
-        for row in csv.reader(io.StringIO(export_csv(report, table, results))):
-            cells += row
+        rows = list(csv.reader(io.StringIO(export_csv(report, table, results), newline="")))
+        assert len({len(row) for row in rows}) == 1, table       # no row was split into two
+        cells += [c for row in rows for c in row]
+    personas_rows = list(csv.DictReader(io.StringIO(export_csv(report, "personas", results), newline="")))
+    assert [r["name"] for r in personas_rows] == ["'" + hostile[0], "'\n=1+1"]
     texts = [c for c in cells if c]
     assert not [c for c in texts if c[0] in "=+@\t\r" or (c[0] == "-" and not _is_number(c))]
     assert "'" + hostile[0] in cells and "'" + hostile[3] in cells and "'=cmd" in cells  # kept, but inert

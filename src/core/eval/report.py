@@ -748,12 +748,17 @@ def csv_safe(value: Any) -> Any:
 
     OWASP's rule for CSV injection. Numbers stay numbers (a negative Δ is data, not a formula); judge
     reasons, persona names, errors and even column names are text from outside, so they are neutralised.
+    A carriage return inside a cell becomes a newline, so that it cannot end the row unquoted.
     """
     if value is None:
         return ""
-    if isinstance(value, str) and value.startswith(CSV_FORMULA_PREFIXES):
-        return "'" + value
-    return value
+    if not isinstance(value, str):
+        return value
+    if value.startswith(CSV_FORMULA_PREFIXES):
+        value = "'" + value
+    # Lines end in "\n" here, so the csv module quotes a field with "\n" but not one with a bare "\r",
+    # which a reader would take as the end of the row: a line break inside a cell is always "\n".
+    return value.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def export_csv(report: Report, table: str = "overview", results: EvalResults | None = None, *,
