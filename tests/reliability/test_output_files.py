@@ -119,6 +119,12 @@ def test_hard_links_and_other_owners_are_written_in_place(tmp_path: Path) -> Non
     os.link(first, second)
     write_output(second, "new")
     assert first.read_text() == "new\n" and first.stat().st_ino == second.stat().st_ino
+    if IS_ROOT:  # root writing a user's file must not take it over
+        theirs = tmp_path / "theirs.md"
+        theirs.write_text("old\n")
+        os.chown(theirs, 65534, 65534)
+        write_output(theirs, "new")
+        assert theirs.read_text() == "new\n" and (theirs.stat().st_uid, theirs.stat().st_gid) == (65534, 65534)
 
 
 def test_a_fifo_is_written_through(tmp_path: Path) -> None:
