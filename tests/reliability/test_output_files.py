@@ -250,3 +250,30 @@ def test_the_viewer_export_refuses_dash_and_reports_errors(results: Path, tmp_pa
     with pytest.raises(TunerError, match="standard output"):
         write_export(Path("-"), text)                         # as the export dialog passes it
     assert write_export(tmp_path / "r.md", text) == tmp_path / "r.md"
+
+
+def test_eval_run_that_cannot_write_its_results_is_one_line_exit_2(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.eval_run.conftest import SMALL_RUBRIC_TOML
+    from tests.eval_run.fake_openai import FakeOpenAI
+    from tui_tuner.cli import main
+
+    rubric = tmp_path / "rubric.toml"
+    rubric.write_text(SMALL_RUBRIC_TOML, encoding="utf-8")
+    assert main(["eval", "personas", "--count", "1", "--out", str(tmp_path / "p.json")]) == 0
+    results = tmp_path / "results"
+    (results / "conversations.jsonl").mkdir(parents=True)       # in the way of the first append
+    server = FakeOpenAI().start()
+    try:
+        capsys.readouterr()
+        code = main(["eval", "run", "--personas", str(tmp_path / "p.json"), "--output-dir", str(results),
+                     "--model", f"baseline={server.url}", "--model", f"ft={server.url}", "--simulator", server.url,
+                     "--judge", server.url, "--rubric", str(rubric), "--conversations", "1", "--turns", "1"])
+    finally:
+        server.stop()
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.strip().splitlines()[-1] == (
+        f"error: {results / 'conversations.jsonl'}: cannot write the results (Is a directory) "
+        "(what finished is saved; fix it and run the same command to resume)")
+    assert "Traceback" not in err and "internal error" not in err

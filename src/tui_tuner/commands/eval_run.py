@@ -192,9 +192,33 @@ def _run(args: argparse.Namespace) -> int:
                             "total": runner.total, "output_dir": str(config.output_dir)})
         print(message, file=sys.stderr)
         return stop.exit_code
+    except OSError as exc:  # the results folder or the store could not be written (full disk, permissions)
+        raise _write_error(exc, config) from None
+    except ExceptionGroup as group:  # the same, raised inside a conversation task
+        failure = _first_os_error(group)
+        if failure is None:
+            raise
+        raise _write_error(failure, config) from None
     if not args.json:
         _print_summary(config)
     return 0 if not final.get("failed") else 1
+
+
+def _first_os_error(group: BaseExceptionGroup[Any]) -> OSError | None:
+    for exc in group.exceptions:
+        if isinstance(exc, OSError):
+            return exc
+        if isinstance(exc, BaseExceptionGroup):
+            found = _first_os_error(exc)
+            if found is not None:
+                return found
+    return None
+
+
+def _write_error(exc: OSError, config: Any) -> TunerError:
+    where = exc.filename if isinstance(exc.filename, str) else str(config.output_dir)
+    return TunerError(f"{where}: cannot write the results ({exc.strerror or exc})",
+                      hint="what finished is saved; fix it and run the same command to resume")
 
 
 def _print_event(event: Any, config: Any) -> None:
