@@ -186,7 +186,7 @@ def map_row(row: dict[str, str]) -> Mapped | Unmapped:
         kwargs = dict(method="qlora" if qlora else "lora", max_length=512, batch_size=int(row["batch"]),
                       gradient_accumulation=1, lora_r=r, lora_targets=targets, optimizer="adamw_torch",
                       gradient_checkpointing=False, dtype="bf16", lora_dropout=0.05, loss_impl="bf16-logits",
-                      adapter_dtype="param", quant="nf4")
+                      adapter_dtype="param", quant="nf4" if qlora else "auto")
         assumption = ("LitGPT bf16-true (adapters and AdamW states bf16), 512 tokens (max_seq_length), "
                       "bf16 logits with chunked CE, no GC, lm_head not quantised, separate wte/lm_head copies")
         if "head" in method:

@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from core import flavors as flavor_table
 from core.calc.gpus import gpu_capacity_bytes
+from core.calc.sharding import SCALING_EFFICIENCY
 from core.errors import TunerError
 from core.flavors import Flavor
 
 if TYPE_CHECKING:
-    from core.calc.estimate import MemoryEstimate
+    from core.calc.estimate import MemoryEstimate, MemoryInputs
 
 # Dense (no sparsity) bf16/fp16 tensor-core peak per GPU, TFLOP/s, from NVIDIA datasheets.
 GPU_PEAK_TFLOPS: dict[str, float] = {
@@ -77,6 +78,10 @@ class RunCost:
     steps: int
     problem: str | None = None
     """Why it cannot run at all (e.g. no bf16), independent of memory."""
+    strategy: str = "single"
+    """How the run uses the flavor's GPUs (core.calc.sharding); the memory verdict is per GPU."""
+    peak_bytes: float = 0.0
+    """The per-GPU peak under that strategy."""
 
     @property
     def tight(self) -> bool:
@@ -94,7 +99,8 @@ class RunCost:
                 "fits": self.fits, "tight": self.tight, "problem": self.problem,
                 "headroom_gb": round(self.headroom_bytes / 1e9, 2),
                 "tokens_per_second": round(self.tokens_per_second, 1), "hours": round(self.hours, 2),
-                "cost_usd": round(self.cost, 2), "steps": self.steps}
+                "cost_usd": round(self.cost, 2), "steps": self.steps, "strategy": self.strategy,
+                "peak_gb": round(self.peak_bytes / 1e9, 2)}
 
 
 def training_flops_per_token(estimate: MemoryEstimate, seq_len: int | None = None) -> float:
@@ -117,6 +123,8 @@ def steps_for(examples: int, epochs: float, batch_size: int, gradient_accumulati
 
 
 def run_cost(estimate: MemoryEstimate, plan: RunPlan, flavor: Flavor | str) -> RunCost:
+    """Time and cost of the run on `flavor` with the estimate's own parallelism (one GPU unless it says
+    otherwise): the memory verdict is the estimate's per-GPU peak against one of the flavor's GPUs."""
     plan = plan.validated()
     fl = flavor if isinstance(flavor, Flavor) else flavor_table.get_flavor(flavor)
     if fl is None or not fl.is_gpu:
@@ -125,25 +133,71 @@ def run_cost(estimate: MemoryEstimate, plan: RunPlan, flavor: Flavor | str) -> R
     method = getattr(inputs, "method", "full")
     tokens_per_example = min(plan.tokens_per_example, getattr(inputs, "max_length", plan.tokens_per_example))
     total_tokens = plan.examples * plan.epochs * tokens_per_example
+    par = estimate.parallel
     if plan.tokens_per_second:
         tps = plan.tokens_per_second
     else:
         mfu = plan.mfu if plan.mfu is not None else DEFAULT_MFU.get(method, 0.25)
         peak = GPU_PEAK_TFLOPS.get(fl.gpu_name or "", 100.0) * 1e12
-        # device_map="auto" splits a model over a flavor's GPUs but runs them one after another,
-        # so a multi-GPU flavor trains at one GPU's speed unless the script is launched distributed.
+        # device_map="auto" splits a model over a flavor's GPUs but runs them one after another, so a
+        # multi-GPU flavor without data parallelism trains at one GPU's speed.
         tps = peak * mfu / training_flops_per_token(estimate, tokens_per_example)
+    if par.data_parallel > 1:
+        tps *= par.data_parallel * SCALING_EFFICIENCY.get(par.strategy, 0.8)
+    elif par.strategy.endswith("offload"):
+        tps *= SCALING_EFFICIENCY[par.strategy]
     seconds = total_tokens / tps + plan.startup_seconds
-    steps = steps_for(plan.examples, plan.epochs, getattr(inputs, "batch_size", 1),
+    steps = steps_for(plan.examples, plan.epochs, getattr(inputs, "batch_size", 1) * par.data_parallel,
                       getattr(inputs, "gradient_accumulation", 1))
     return RunCost(flavor=fl, fits=estimate.usable(fl), headroom_bytes=estimate.headroom_bytes(fl),
                    tokens_per_second=tps, seconds=seconds, cost=fl.cost(seconds), steps=steps,
-                   problem=estimate.unsupported(fl))
+                   problem=estimate.unsupported(fl), strategy=par.strategy, peak_bytes=estimate.total_bytes)
 
 
 def run_costs(estimate: MemoryEstimate, plan: RunPlan) -> list[RunCost]:
-    """Every GPU flavor, the ones that fit first, cheapest run first."""
+    """Every GPU flavor judged with this one estimate (its per-GPU peak), the ones that fit first."""
     rows = [run_cost(estimate, plan, fl) for fl in flavor_table.gpu_flavors()]
+    return sorted(rows, key=lambda r: (not r.fits, r.cost, r.flavor.price_per_hour))
+
+
+def flavor_estimates(inputs: MemoryInputs, strategy: str = "auto") -> list[tuple[Flavor, MemoryEstimate]]:
+    """For every GPU flavor, the per-GPU estimate of the run spread over all its GPUs.
+
+    One-GPU flavors run it on one GPU (a named offload strategy applies there too). On an N-GPU flavor a
+    named strategy is used as is; `auto` takes the fastest of DDP, ZeRO-2, FSDP, ZeRO-3, ZeRO-2/3 offload
+    whose per-GPU peak fits (if none fits, the one with the smallest peak, so the verdict says how short).
+    """
+    from core.calc.estimate import per_gpu_estimate
+    from core.calc.sharding import AUTO_ORDER, normalise_strategy
+
+    named = None if (strategy or "auto").strip().lower() == "auto" else normalise_strategy(strategy)
+    single = per_gpu_estimate(inputs, "single", 1)
+    out: list[tuple[Flavor, MemoryEstimate]] = []
+    cache: dict[tuple[str, int], MemoryEstimate] = {("single", 1): single}
+
+    def get(name: str, n: int) -> MemoryEstimate:
+        key = (name, n)
+        if key not in cache:
+            cache[key] = per_gpu_estimate(inputs, name, n)
+        return cache[key]
+
+    for fl in flavor_table.gpu_flavors():
+        n = fl.gpu_count
+        if named is not None:
+            out.append((fl, get(named if (n > 1 or named.endswith("offload")) else "single", n)))
+            continue
+        if n == 1:
+            out.append((fl, single))
+            continue
+        candidates = [get(name, n) for name in AUTO_ORDER]
+        fitting = [e for e in candidates if e.usable(fl)]
+        out.append((fl, fitting[0] if fitting else min(candidates, key=lambda e: e.total_bytes)))
+    return out
+
+
+def run_costs_by_flavor(inputs: MemoryInputs, plan: RunPlan, strategy: str = "auto") -> list[RunCost]:
+    """Every GPU flavor with its own strategy and per-GPU estimate, the ones that fit first, cheapest first."""
+    rows = [run_cost(est, plan, fl) for fl, est in flavor_estimates(inputs, strategy)]
     return sorted(rows, key=lambda r: (not r.fits, r.cost, r.flavor.price_per_hour))
 
 

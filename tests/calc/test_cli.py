@@ -58,7 +58,7 @@ def test_guide_and_list(capsys: pytest.CaptureFixture[str]) -> None:
     (("--model", "no-such-model"), "error: model: unknown model"),
     (("--model", "gemma-3-12b", "--max-length", "-5"), "error: max_length: must be positive (got -5)"),
     (("--model", "gemma-3-12b", "--max-length", "lots"), "error: max_length: must be a whole number"),
-    (("--model", "gemma-3-12b", "--lora-targets", "q_proj,nope"), "error: lora_targets: unknown LoRA target"),
+    (("--model", "gemma-3-12b", "--lora-targets", "q_proj,nope"), "error: lora_targets: Gemma 3 12B has no module 'nope'"),
     (("--model", "gemma-3-12b", "--flavor", "h100"), "error: flavor: unknown flavor"),
     ((), "error: model: --model is required"),
 ])

@@ -1,73 +1,84 @@
-"""A decoder-only model's shape, read from a `config.json`, and the parameter counts derived from it.
+"""A decoder-only model's shape and parameter counts, read from a `config.json` (or measured on the meta
+device by `core.calc.introspect`).
 
-The counts follow the reference formula (memory-estimation.md §2.1), which matches keras-hub's Gemma 3
-presets and PEFT's logged Llama-3.2-3B count to the integer:
+Counts are per module: each decoder layer's Linear modules by their real names (`core.calc.families`),
+the parameters beside them (norms, routers), the embedding, an untied LM head and what sits outside the
+layers. For Llama-style models this is the reference formula (memory-estimation.md §2.1), which matches
+keras-hub's Gemma 3 presets and PEFT's logged Llama-3.2-3B count to the integer:
 
-    attn  = h·q + 2·h·k + q·h            q = heads·head_dim, k = kv_heads·head_dim
-    mlp   = 3·h·I (gated) or 2·h·I
-    norms = 2h (+2h Gemma post-norms) (+2·head_dim q/k-norm)
-    P     = V·h + L·(attn + mlp + norms) + h + (0 if tied else V·h)
+    P = V·h + L·(h·q + 2·h·k + q·h + 3·h·I + norms) + h + (0 if tied else V·h)
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.calc.families import (
+    ATTN_IN,
+    ATTN_OUT,
+    MLP_IN,
+    MLP_MID,
+    UNGATED,
+    UNTIED_BY_DEFAULT,
+    LinearModule,
+    layout,
+)
 from core.errors import TunerError
 
-# Families whose MLP is a plain up/down pair (GELU) rather than gate/up/down.
-_UNGATED_MLP = {"falcon", "gpt2", "gpt_neox", "gpt_bigcode", "phi", "opt", "bloom", "gptj", "starcoder2"}
 # Families with RMSNorm on q and k (head_dim-sized weights).
 _QK_NORM = {"qwen3", "qwen3_moe", "gemma3", "gemma3_text", "olmo2", "gemma4", "gemma4_text"}
 # Families with four norms per layer (pre and post attention / MLP).
-_POST_NORMS = {"gemma2", "gemma3", "gemma3_text", "olmo2", "gemma4", "gemma4_text"}
-# Families whose transformers config defaults tie_word_embeddings to False when the key is absent.
-_UNTIED_BY_DEFAULT = {"llama", "mistral", "qwen2", "qwen3", "phi3", "mixtral", "qwen2_moe", "qwen3_moe", "granite"}
+_POST_NORMS = {"gemma2", "gemma3", "gemma3_text", "gemma4", "gemma4_text"}
 
-# The linear modules LoRA can wrap, with their canonical (HF Llama-style) names.
-LINEAR_ROLES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-ATTENTION_ROLES = ("q_proj", "k_proj", "v_proj", "o_proj")
-# Other names the same modules go by in other families, and fused modules.
-_ROLE_ALIASES: dict[str, tuple[str, ...]] = {
-    "query": ("q_proj",), "key": ("k_proj",), "value": ("v_proj",),
-    "out_proj": ("o_proj",), "dense": ("o_proj",), "proj": ("o_proj",),
-    "qkv_proj": ("q_proj", "k_proj", "v_proj"), "query_key_value": ("q_proj", "k_proj", "v_proj"),
-    "c_attn": ("q_proj", "k_proj", "v_proj"), "wqkv": ("q_proj", "k_proj", "v_proj"),
-    "gate_up_proj": ("gate_proj", "up_proj"), "w1": ("gate_proj",), "w3": ("up_proj",), "w2": ("down_proj",),
-    "fc1": ("up_proj",), "fc2": ("down_proj",), "dense_h_to_4h": ("up_proj",), "dense_4h_to_h": ("down_proj",),
-    "c_fc": ("up_proj",), "mlp": ("gate_proj", "up_proj", "down_proj"), "attn": ATTENTION_ROLES,
-}
+ALL_LINEAR = {"all-linear", "all_linear", "all"}
+ALL_ATTENTION = {"all-attention", "attention", "attn"}
+ALL_MLP = {"all-mlp", "mlp"}
+VOCAB_TARGETS = ("lm_head", "embed_tokens")
+"""LoRA on the vocabulary matrices (PEFT wraps lm_head as a Linear and embed_tokens as an Embedding)."""
 
 
-def normalise_targets(targets: tuple[str, ...] | list[str] | str, arch: ModelArchitecture) -> tuple[str, ...]:
-    """LoRA target names (HF names, fused names, `all-linear`) as canonical roles that exist in `arch`."""
+def _matches(module: str, target: str) -> bool:
+    """PEFT's rule: the target is the module's full path or its trailing components."""
+    return module == target or module.endswith("." + target)
+
+
+def normalise_targets(targets: Sequence[str] | str, arch: ModelArchitecture) -> tuple[str, ...]:
+    """LoRA target names as the model's own module paths (PEFT matching), in layer order.
+
+    Names are matched against the real modules of the model (`arch.linears`): `q_proj`, `self_attn.q_proj`,
+    `c_attn`, `c_proj` (both of Qwen-1's), `all-linear`, `all-attention`, `all-mlp`, plus `lm_head` /
+    `embed_tokens`. A name the model does not have is refused with the model's own list.
+    """
     if isinstance(targets, str):
         targets = tuple(t.strip() for t in targets.replace(";", ",").split(",") if t.strip())
-    roles: list[str] = []
+    chosen: list[str] = []
+    names = [lin.name for lin in arch.linears]
     for raw in targets:
-        name = raw.strip().lower()
-        if name in {"all-linear", "all_linear", "all"}:
-            expanded: tuple[str, ...] = LINEAR_ROLES
-        elif name in LINEAR_ROLES:
-            expanded = (name,)
-        elif name in _ROLE_ALIASES:
-            expanded = _ROLE_ALIASES[name]
-        elif name in {"lm_head", "embed_tokens"}:
-            raise TunerError(f"{raw!r} is a vocabulary matrix, not a LoRA target the calculator models",
-                             field="lora_targets", hint="use q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj")
+        target = raw.strip()
+        key = target.lower()
+        if key in ALL_LINEAR:
+            hits = names
+        elif key in ALL_ATTENTION:
+            hits = [lin.name for lin in arch.linears if lin.feeds in {ATTN_IN, ATTN_OUT}]
+        elif key in ALL_MLP:
+            hits = [lin.name for lin in arch.linears if lin.feeds in {MLP_IN, MLP_MID}]
+        elif key in VOCAB_TARGETS or key in {"model.embed_tokens", "wte", "transformer.wte"}:
+            hits = ["embed_tokens" if "embed" in key or "wte" in key else "lm_head"]
         else:
-            raise TunerError(f"unknown LoRA target module {raw!r}", field="lora_targets",
-                             hint="use q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj or all-linear")
-        for role in expanded:
-            if role == "gate_proj" and not arch.gated_mlp:
-                continue  # an ungated MLP has no gate matrix
-            if role not in roles:
-                roles.append(role)
-    if not roles:
-        raise TunerError("no LoRA target modules given", field="lora_targets", hint="e.g. q_proj,v_proj")
-    return tuple(r for r in LINEAR_ROLES if r in roles)
+            hits = [n for n in names if _matches(n, target)]
+        if not hits:
+            raise TunerError(f"{arch.name} has no module {raw!r} to put LoRA on", field="lora_targets",
+                             hint=f"its Linear modules: {', '.join(arch.target_names())} (or all-linear)")
+        for name in hits:
+            if name not in chosen:
+                chosen.append(name)
+    if not chosen:
+        raise TunerError("no LoRA target modules given", field="lora_targets",
+                         hint=f"e.g. {', '.join(arch.target_names()[:2])} or all-linear")
+    order = {name: i for i, name in enumerate([*names, *VOCAB_TARGETS])}
+    return tuple(sorted(chosen, key=lambda n: order[n]))
 
 
 @dataclass(frozen=True)
@@ -78,6 +89,7 @@ class ModelArchitecture:
     model_type: str
     hidden_size: int
     intermediate_size: int
+    """Width of ONE MLP input matrix (Qwen-1: half its config's intermediate_size; MoE: one expert)."""
     num_layers: int
     num_heads: int
     num_kv_heads: int
@@ -98,8 +110,34 @@ class ModelArchitecture:
     source: str = "config"
     """Where it came from: `catalog:<key>`, `hub:<repo id>`, or a file path."""
     hub_ids: tuple[str, ...] = field(default=())
+    linears: tuple[LinearModule, ...] = ()
+    """One decoder layer's weight matrices by their real names (empty: Llama-style names are assumed)."""
+    layer_other_params: int | None = None
+    """Parameters of one layer outside its Linears (norms, router); None: the Llama-style norm count."""
+    outer_params: int | None = None
+    """Parameters outside the layers besides embedding and untied head (final norm, positions, head bias)."""
+    mlp_width: int = 0
+    """Intermediate width a token passes through (MoE: experts per token × expert width); 0 = intermediate_size."""
+    num_experts: int = 0
+    experts_per_token: int = 0
+    counted_by: str = "config formula"
+    """How the parameters were counted: `config formula` or `meta model (transformers x.y)`."""
+    remote_code: bool = False
 
-    # ---- derived widths -------------------------------------------------------------------
+    def __post_init__(self) -> None:
+        if not self.linears:  # built by hand (tests, old callers): Llama-style names
+            lay = layout("llama", {"attention_bias": self.attention_bias}, h=self.hidden_size, heads=self.num_heads,
+                         kv=self.num_kv_heads, head_dim=self.head_dim, inter=self.intermediate_size)
+            linears = lay.linears if self.gated_mlp else tuple(
+                lin for lin in lay.linears if not lin.name.endswith("gate_proj"))
+            object.__setattr__(self, "linears", linears)
+        if self.layer_other_params is None:
+            norms = (4 if self.post_norms else 2) * self.hidden_size
+            object.__setattr__(self, "layer_other_params", norms + (2 * self.head_dim if self.qk_norm else 0))
+        if self.outer_params is None:
+            object.__setattr__(self, "outer_params", self.hidden_size)
+
+    # ---- derived widths -------------------------------------------------------------------------
     @property
     def q_width(self) -> int:
         return self.num_heads * self.head_dim
@@ -108,46 +146,39 @@ class ModelArchitecture:
     def kv_width(self) -> int:
         return self.num_kv_heads * self.head_dim
 
-    def linear_shape(self, role: str) -> tuple[int, int]:
-        """(d_in, d_out) of one decoder layer's linear module."""
-        h, q, k, inter = self.hidden_size, self.q_width, self.kv_width, self.intermediate_size
-        return {
-            "q_proj": (h, q), "k_proj": (h, k), "v_proj": (h, k), "o_proj": (q, h),
-            "gate_proj": (h, inter), "up_proj": (h, inter), "down_proj": (inter, h),
-        }[role]
-
     @property
-    def linear_roles(self) -> tuple[str, ...]:
-        return tuple(r for r in LINEAR_ROLES if self.gated_mlp or r != "gate_proj")
+    def active_mlp_width(self) -> int:
+        return self.mlp_width or self.intermediate_size
 
-    # ---- parameter counts -----------------------------------------------------------------
-    @property
-    def attention_params_per_layer(self) -> int:
-        h, q, k = self.hidden_size, self.q_width, self.kv_width
-        bias = (q + 2 * k) if self.attention_bias else 0
-        return h * q + 2 * h * k + q * h + bias
+    def feed_width(self, feeds: str) -> int:
+        """Width of the activation a Linear reads (per token)."""
+        return {ATTN_IN: self.hidden_size, MLP_IN: self.hidden_size, ATTN_OUT: self.q_width,
+                MLP_MID: self.active_mlp_width}[feeds]
 
-    @property
-    def mlp_params_per_layer(self) -> int:
-        return (3 if self.gated_mlp else 2) * self.hidden_size * self.intermediate_size
+    def linear(self, name: str) -> LinearModule:
+        for lin in self.linears:
+            if lin.name == name:
+                return lin
+        raise KeyError(name)
 
-    @property
-    def norm_params_per_layer(self) -> int:
-        norms = (4 if self.post_norms else 2) * self.hidden_size
-        return norms + (2 * self.head_dim if self.qk_norm else 0)
+    def target_names(self) -> list[str]:
+        """The names a user can give as LoRA targets: the short name when it is unique, else the path."""
+        shorts = [lin.short for lin in self.linears]
+        return [lin.short if shorts.count(lin.short) == 1 else lin.name for lin in self.linears]
 
+    # ---- parameter counts -----------------------------------------------------------------------
     @property
     def linear_params_per_layer(self) -> int:
-        """Parameters of the decoder-layer Linear modules (what bitsandbytes quantises)."""
-        return sum(a * b for a, b in (self.linear_shape(r) for r in self.linear_roles))
+        """Weights of the decoder-layer Linear modules (what bitsandbytes / GPTQ / AWQ quantise)."""
+        return sum(lin.weight_params for lin in self.linears)
 
     @property
     def layer_params(self) -> int:
-        return self.attention_params_per_layer + self.mlp_params_per_layer + self.norm_params_per_layer
+        return sum(lin.params for lin in self.linears) + int(self.layer_other_params or 0)
 
     @property
     def body_params(self) -> int:
-        """Non-embedding parameters of the decoder stack."""
+        """Parameters of the decoder stack (no embedding, head or final norm)."""
         return self.num_layers * self.layer_params
 
     @property
@@ -161,11 +192,16 @@ class ModelArchitecture:
 
     @property
     def text_params(self) -> int:
-        return self.embedding_params + self.body_params + self.hidden_size + self.lm_head_params
+        return self.embedding_params + self.body_params + int(self.outer_params or 0) + self.lm_head_params
 
     @property
     def total_params(self) -> int:
         return self.text_params + self.extra_params
+
+    @property
+    def non_embedding_params(self) -> int:
+        """Total minus the embedding and an untied LM head (how model cards and papers often count)."""
+        return self.text_params - self.embedding_params - self.lm_head_params
 
     @property
     def num_full_attention_layers(self) -> int:
@@ -191,6 +227,8 @@ class ModelArchitecture:
             "sliding_window": self.sliding_window, "num_sliding_layers": self.num_sliding_layers,
             "total_params": self.total_params, "body_params": self.body_params,
             "embedding_params": self.embedding_params, "extra_params": self.extra_params,
+            "num_experts": self.num_experts, "experts_per_token": self.experts_per_token,
+            "counted_by": self.counted_by, "linear_modules": [lin.to_dict() for lin in self.linears],
         }
 
     # ---- construction -----------------------------------------------------------------------
@@ -218,24 +256,29 @@ class ModelArchitecture:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or value != int(value):
                 raise TunerError(f"{name}: config.json has no valid {keys[0]} (got {value!r})", field="model",
                                  hint="the calculator needs a decoder-only transformer config")
+            if value > 10**9:
+                raise TunerError(f"{name}: config.json {keys[0]} is implausibly large ({value!r})", field="model")
             return int(value)
 
         hidden = need_int("hidden_size", "d_model", "n_embd", "dim")
         layers = need_int("num_hidden_layers", "n_layer", "num_layers", "n_layers")
         heads = need_int("num_attention_heads", "n_head", "num_heads", "n_heads")
         vocab = need_int("vocab_size", "padded_vocab_size")
-        if cfg.get("multi_query") and "num_kv_heads" not in cfg and "num_key_value_heads" not in cfg:
-            kv_default: Any = 1  # Falcon-7B style multi-query attention
+        kind = model_type if model_type in UNGATED or model_type == "qwen" else family
+        if kind == "falcon" and not cfg.get("new_decoder_architecture"):
+            kv_heads = 1 if cfg.get("multi_query", True) else heads  # Falcon-7B: multi-query
+        elif kind == "gpt_bigcode":
+            kv_heads = 1 if cfg.get("multi_query", True) else heads  # StarCoder: multi-query
         else:
-            kv_default = heads
-        kv_heads = need_int("num_key_value_heads", "num_kv_heads", "n_head_kv", default=kv_default)
+            kv_default = 1 if cfg.get("multi_query") is True else heads
+            kv_heads = need_int("num_key_value_heads", "num_kv_heads", "n_head_kv", default=kv_default)
         head_dim = pick("head_dim", "kv_channels")
         if head_dim is None:
             if hidden % heads:
                 raise TunerError(f"{name}: hidden_size {hidden} is not divisible by {heads} heads", field="model")
             head_dim = hidden // heads
         head_dim = need_int("head_dim", "kv_channels", default=head_dim)
-        gated = family not in _UNGATED_MLP and model_type not in _UNGATED_MLP
+        gated = kind not in UNGATED
         inter = pick("intermediate_size", "ffn_hidden_size", "n_inner", "ffn_dim")
         if inter is None:
             if gated:
@@ -246,10 +289,11 @@ class ModelArchitecture:
             raise TunerError(f"{name}: {heads} attention heads are not a multiple of {kv_heads} KV heads",
                              field="model")
 
-        tie_default = model_type not in _UNTIED_BY_DEFAULT and family not in _UNTIED_BY_DEFAULT
+        tie_default = kind not in UNTIED_BY_DEFAULT and model_type not in UNTIED_BY_DEFAULT
         tie = config.get("tie_word_embeddings", cfg.get("tie_word_embeddings", tie_default))
         tie = tie_default if tie is None else bool(tie)
 
+        lay = layout(kind, cfg, h=hidden, heads=heads, kv=kv_heads, head_dim=head_dim, inter=inter)
         sliding, n_sliding = _sliding_layout(cfg, layers)
         extra = 0
         note = ""
@@ -257,16 +301,21 @@ class ModelArchitecture:
         if isinstance(vision, Mapping):
             extra = _vision_params(vision, hidden)
             note = f"vision tower ≈{extra / 1e9:.2f}B params loads with this checkpoint"
-        max_pos = pick("max_position_embeddings", "n_positions", "max_seq_len")
+        max_pos = pick("max_position_embeddings", "n_positions", "max_seq_len", "seq_length")
+        # One MLP input matrix's width: what the down projection reads (Qwen-1: half the config's value).
+        per_matrix = next(lin.d_in for lin in lay.linears if lin.feeds == MLP_MID)
         return cls(
-            name=name, model_type=model_type, hidden_size=hidden, intermediate_size=inter, num_layers=layers,
+            name=name, model_type=model_type, hidden_size=hidden, intermediate_size=per_matrix, num_layers=layers,
             num_heads=heads, num_kv_heads=kv_heads, head_dim=head_dim, vocab_size=vocab,
             tie_word_embeddings=tie, max_position_embeddings=int(max_pos) if isinstance(max_pos, int) else None,
-            sliding_window=sliding, num_sliding_layers=n_sliding, gated_mlp=gated,
+            sliding_window=sliding, num_sliding_layers=n_sliding, gated_mlp=lay.gated and gated,
             qk_norm=model_type in _QK_NORM or family in _QK_NORM,
             post_norms=model_type in _POST_NORMS or family in _POST_NORMS,
             attention_bias=bool(cfg.get("attention_bias") or model_type in {"qwen2", "qwen2_moe"}),
             extra_params=extra, extra_note=note, source=source, hub_ids=hub_ids,
+            linears=lay.linears, layer_other_params=lay.layer_other, outer_params=lay.outer,
+            mlp_width=lay.mlp_width, num_experts=lay.experts, experts_per_token=lay.experts_per_token,
+            remote_code=isinstance(config.get("auto_map"), Mapping) and kind == "qwen",
         )
 
 
@@ -321,5 +370,4 @@ def ceil_div(a: int, b: int) -> int:
     return -(-a // b) if b else 0
 
 
-__all__ = ["ATTENTION_ROLES", "LINEAR_ROLES", "ModelArchitecture", "ceil_div", "human_params",
-           "normalise_targets"]
+__all__ = ["LinearModule", "ModelArchitecture", "ceil_div", "human_params", "normalise_targets"]

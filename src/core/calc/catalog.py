@@ -41,6 +41,16 @@ def _gemma3(h: int, inter: int, layers: int, heads: int, kv: int, head_dim: int,
             "tie_word_embeddings": True}
 
 
+def _qwen1(h: int, inter: int, layers: int, heads: int, vocab: int) -> dict[str, Any]:
+    """Qwen-1 (remote code `modeling_qwen.py`): `intermediate_size` is the sum of w1 and w2's widths."""
+    return {"model_type": "qwen", "architectures": ["QWenLMHeadModel"],
+            "auto_map": {"AutoConfig": "configuration_qwen.QWenConfig",
+                         "AutoModelForCausalLM": "modeling_qwen.QWenLMHeadModel"},
+            "hidden_size": h, "intermediate_size": inter, "num_hidden_layers": layers, "num_attention_heads": heads,
+            "kv_channels": 128, "vocab_size": vocab, "no_bias": True, "tie_word_embeddings": False,
+            "max_position_embeddings": 8192, "seq_length": 8192}
+
+
 @dataclass(frozen=True)
 class CatalogEntry:
     key: str
@@ -129,6 +139,14 @@ CATALOG: tuple[CatalogEntry, ...] = (
     _e("smollm2-1.7b", "SmolLM2", "SmolLM2 1.7B",
        _llama(2048, 8192, 24, 32, 32, 49152, tied=True, head_dim=64, max_pos=8192),
        ("HuggingFaceTB/SmolLM2-1.7B", "HuggingFaceTB/SmolLM2-1.7B-Instruct"), "1,711,376,384"),
+    # Qwen-1 (remote code). Shapes: the configs at https://huggingface.co/Qwen/Qwen-7B/blob/main/config.json
+    # (and -1_8B, -14B); published sizes 1.8B / 7.72B / 14.17B.
+    _e("qwen-1.8b", "Qwen-1", "Qwen 1.8B", _qwen1(2048, 11008, 24, 16, 151936),
+       ("Qwen/Qwen-1_8B", "Qwen/Qwen-1_8B-Chat"), "1.8B"),
+    _e("qwen-7b", "Qwen-1", "Qwen 7B", _qwen1(4096, 22016, 32, 32, 151936),
+       ("Qwen/Qwen-7B", "Qwen/Qwen-7B-Chat"), "7,721,324,544"),
+    _e("qwen-14b", "Qwen-1", "Qwen 14B", _qwen1(5120, 27392, 40, 40, 152064),
+       ("Qwen/Qwen-14B", "Qwen/Qwen-14B-Chat"), "14,167,290,880"),
     # Older models that appear in the measured development set.
     _e("llama-2-7b", "Llama 2", "Llama 2 7B", _llama(4096, 11008, 32, 32, 32, 32000, tied=False, max_pos=4096),
        ("meta-llama/Llama-2-7b-hf", "meta-llama/Llama-2-7b-chat-hf", "meta-llama/Llama-2-7b"), "6.74B",

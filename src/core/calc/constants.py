@@ -33,7 +33,13 @@ CE_PEAK_BYTES = {
 - bf16-logits: bf16 logits and CE (LitGPT-style): fitted on Liger's nn.Linear + bf16 CE slope, 6.1 B.
 """
 CE_CHUNK_TOKENS = 1024
-"""Fused / chunked loss (TRL fused LM head, Liger FLCE, CCE): only one chunk of logits exists at a time."""
+"""Chunked loss (TRL fused LM head, torchtune's chunked CE): only one chunk of logits exists at a time."""
+LIGER_CHUNK_BYTES = 10.0
+"""Liger fused linear cross-entropy: per token × vocab of its one live chunk (bf16 logits, the fp32 upcast
+and the fp32 gradient written in place). With the chunk rule and the hidden-state gradient below, Liger's
+own benchmark (H = 4096, V = 128,256; dev rows liger-flce-liger-BT*) is matched within 1 %."""
+LIGER_GRAD_INPUT_BYTES = 2.0
+"""Fused / cut cross-entropy keep the bf16 gradient of the final hidden states: 2 B × h per token."""
 
 # ---- activations -------------------------------------------------------------------------------
 ACTIVATION_SCALE = 1.32
@@ -61,6 +67,10 @@ CUDA_CONTEXT_BYTES = 512 * MiB
 INFERENCE_RUNTIME_BYTES = 40 * MiB
 """HF generate's small buffers beyond weights + KV cache (last-position logits, RoPE tables, sampling):
 the dev Qwen3 BF16 rows sit +34…+48 MiB above weights + KV."""
+OFFLOAD_LAYERS_ON_GPU = 2
+"""Activation offloading keeps the layer being computed and the one being copied on the GPU."""
+EAGER_SCORE_BYTES = 8.0
+"""Eager attention at inference: bf16 scores, the fp32 softmax and its bf16 cast of one layer, per element."""
 DEQUANT_BUFFERS = 2
 """4-bit matmuls dequantise the weight to bf16 for each call; two of the largest matrix are alive at once
 (forward of one layer + backward of the other, or the grad_input buffer)."""

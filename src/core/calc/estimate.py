@@ -3,31 +3,41 @@
 The estimate predicts what `torch.cuda.max_memory_allocated` would report at the peak, then adds the
 caching allocator's overhead and the CUDA context (neither is in torch's allocated counter) to get what
 must fit on the card. Formulas: memory-estimation.md §2 and §6; constants in `core.calc.constants`.
+Over several GPUs (`per_gpu_estimate`) the terms are per GPU and say whether the strategy divides them.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from core import flavors as flavor_table
 from core.calc import constants as C
-from core.calc.architecture import ModelArchitecture, normalise_targets
+from core.calc.architecture import VOCAB_TARGETS, ModelArchitecture, normalise_targets
+from core.calc.families import ATTN_IN, ATTN_OUT, MLP_IN, MLP_MID
 from core.calc.formats import (
-    ATTENTION_IMPLS,
+    ADAPTER_DTYPES,
     DTYPE_BYTES,
-    LOSS_IMPLS,
     METHODS,
-    QLORA_FORMATS,
+    QUANT_FORMATS,
     WEIGHT_FORMATS,
+    normalise_attention,
+    normalise_format,
+    normalise_loss,
     normalise_optimizer,
     optimizer_bytes,
-    weight_format_bytes,
 )
 from core.calc.gpus import gpu_capacity_bytes, unsupported_reason
+from core.calc.sharding import (
+    DDP_BUCKET_BYTES,
+    ZERO3_LARGEST_LAYER_BYTES,
+    ZERO_CPU_BUFFER,
+    Parallelism,
+)
 from core.errors import TunerError
-from core.flavors import Flavor
+from core.flavors import GB, Flavor
 
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
 MAX_LENGTH_LIMIT = 10_000_000
@@ -41,6 +51,10 @@ class MemoryTerm:
     at_peak: bool = True
     """False for a term that is real but not alive at the peak moment (shown, not summed)."""
     key: str = ""
+    sharded: bool = False
+    """Divided over the GPUs by the parallelism strategy (per-GPU share shown)."""
+    device: str = "gpu"
+    """gpu, or cpu for what an offloading strategy keeps in host RAM (never summed into the GPU peak)."""
 
     @property
     def gb(self) -> float:
@@ -48,7 +62,7 @@ class MemoryTerm:
 
     def to_dict(self) -> dict[str, Any]:
         return {"key": self.key, "name": self.name, "bytes": round(self.bytes), "gb": round(self.gb, 3),
-                "at_peak": self.at_peak, "note": self.note}
+                "at_peak": self.at_peak, "sharded": self.sharded, "device": self.device, "note": self.note}
 
 
 @dataclass(frozen=True)
@@ -67,20 +81,28 @@ class MemoryInputs:
     dtype: str = "bf16"
     # Finer switches (defaults follow the guide's SFT script: TRL + PEFT + bitsandbytes).
     lora_dropout: float = 0.05
-    quant: str = "nf4-dq"
-    """QLoRA weight format: nf4-dq (double quant, the guide's default) or nf4."""
+    quant: str = "auto"
+    """Base weight format. auto: nf4-dq for QLoRA (the guide's double quant), `dtype` otherwise. A quantised
+    format (nf4/fp4 ± dq, int8, gptq-int4/8, awq-int4, fp8) with LoRA trains the adapter on that frozen base."""
     loss_impl: str = "hf"
-    """hf: full fp32 logits (transformers loss); chunked: fused/chunked CE; bf16-logits: LitGPT-style."""
+    """hf: full fp32 logits (transformers loss); chunked / liger / cce: fused or chunked CE; bf16-logits: LitGPT."""
     attention: str = "sdpa"
+    """sdpa, flash-attention-2 (same memory: no s² scores saved; needs an Ampere+ GPU) or eager (s² scores)."""
     adapter_dtype: str = "fp32"
-    """PEFT keeps adapters in fp32 on a 16-bit base (autocast_adapter_dtype=True); "param" = base dtype."""
+    """PEFT keeps adapters in fp32 on a 16-bit base (autocast_adapter_dtype=True); bf16/fp16/"param" = off."""
     upcast_non_quantized: bool = False
-    """peft.prepare_model_for_kbit_training casts embeddings / LM head / norms to fp32 (QLoRA only)."""
+    """peft.prepare_model_for_kbit_training casts embeddings / LM head / norms to fp32 (quantised base only)."""
     bnb_keeps_inputs: bool = False
     """QLoRA with bitsandbytes < 0.43.2: its 4-bit matmul kept every input for backward even with a frozen
     weight (fixed by bitsandbytes PR #1270, July 2024), so each frozen Linear's input stays alive."""
     include_vision: bool = True
     """Multimodal checkpoints (Gemma 3 4B+) load their vision tower with AutoModelForCausalLM."""
+    optimizer_in_backward: bool = False
+    """Step each parameter as soon as its gradient exists and free it (torchtune `optimizer_in_bwd`): only one
+    parameter's gradient is alive at a time. Needs gradient accumulation 1."""
+    activation_offloading: bool = False
+    """Saved activations move to CPU RAM as they are produced and come back for backward (torchtune
+    `enable_activation_offloading`, Unsloth's offloaded checkpointing): the GPU keeps about two layers' worth."""
 
     def validated(self) -> MemoryInputs:
         method = (self.method or "").strip().lower()
@@ -97,17 +119,26 @@ class MemoryInputs:
         if method != "full":
             _positive_int(self.lora_r, "lora_r", upper=65_536)
             targets = normalise_targets(self.lora_targets, self.arch)
-        if self.quant not in QLORA_FORMATS:
-            raise TunerError(f"unknown QLoRA format {self.quant!r}", field="quant", hint=", ".join(QLORA_FORMATS))
-        if self.loss_impl not in LOSS_IMPLS:
-            raise TunerError(f"unknown loss implementation {self.loss_impl!r}", field="loss_impl",
-                             hint=", ".join(LOSS_IMPLS))
-        if self.attention not in ATTENTION_IMPLS:
-            raise TunerError(f"unknown attention {self.attention!r}", field="attention", hint="sdpa or eager")
+        quant = base_format(method, self.quant, dtype)
+        loss = normalise_loss(self.loss_impl)
+        attention = normalise_attention(self.attention)
         if not 0 <= self.lora_dropout < 1:
             raise TunerError("lora_dropout must be in [0, 1)", field="lora_dropout")
-        return replace(self, method=method, dtype=dtype, lora_targets=targets,
-                       optimizer=normalise_optimizer(self.optimizer))
+        adapter = (self.adapter_dtype or "fp32").strip().lower().replace("bfloat16", "bf16")
+        if adapter not in ADAPTER_DTYPES:
+            raise TunerError(f"unknown adapter dtype {self.adapter_dtype!r}", field="adapter_dtype",
+                             hint="fp32 (PEFT default), bf16, fp16")
+        if self.optimizer_in_backward and self.gradient_accumulation > 1:
+            raise TunerError("optimizer-in-backward steps after every micro-batch, so it cannot accumulate "
+                             f"{self.gradient_accumulation} of them", field="optimizer_in_backward",
+                             hint="use gradient accumulation 1 (raise the batch size instead)")
+        return replace(self, method=method, dtype=dtype, lora_targets=targets, quant=quant, loss_impl=loss,
+                       attention=attention, adapter_dtype=adapter, optimizer=normalise_optimizer(self.optimizer))
+
+    @property
+    def quantized(self) -> bool:
+        """The frozen base is stored quantised (QLoRA-style training)."""
+        return self.quant in QUANT_FORMATS
 
     @property
     def tokens_per_micro_batch(self) -> int:
@@ -121,7 +152,25 @@ class MemoryInputs:
                 "lora_dropout": self.lora_dropout, "quant": self.quant, "loss_impl": self.loss_impl,
                 "attention": self.attention, "adapter_dtype": self.adapter_dtype,
                 "upcast_non_quantized": self.upcast_non_quantized, "include_vision": self.include_vision,
-                "bnb_keeps_inputs": self.bnb_keeps_inputs}
+                "bnb_keeps_inputs": self.bnb_keeps_inputs, "optimizer_in_backward": self.optimizer_in_backward,
+                "activation_offloading": self.activation_offloading}
+
+
+def base_format(method: str, quant: str | None, dtype: str) -> str:
+    """The base weights' format for a method: `auto` → nf4-dq for QLoRA, the training dtype otherwise."""
+    raw = (quant or "auto").strip().lower()
+    if raw in {"auto", "", "none", "default"}:
+        return "nf4-dq" if method == "qlora" else dtype
+    fmt = normalise_format(raw)
+    if method == "qlora" and fmt not in QUANT_FORMATS:
+        raise TunerError(f"QLoRA trains on a quantised base, not {fmt}", field="quant",
+                         hint="nf4-dq, nf4, fp4, int8, gptq-int4, awq-int4, fp8 — or --method lora for a 16-bit base")
+    if method == "full" and fmt in QUANT_FORMATS:
+        raise TunerError(f"full fine-tuning updates every weight and cannot train a {fmt} base", field="quant",
+                         hint="use --method lora/qlora on a quantised base, or a 16-bit dtype")
+    if fmt not in QUANT_FORMATS and fmt != dtype:
+        return dtype  # a 16/32-bit base is the training dtype itself
+    return fmt
 
 
 @dataclass(frozen=True)
@@ -137,21 +186,34 @@ class InferenceInputs:
     sliding_window_rule: str = "window"
     """window: sliding layers keep only their window (HF, llama.cpp iSWA); full: every layer keeps all."""
     include_vision: bool = True
+    attention: str = "sdpa"
+    """eager materialises the prompt's attention scores (b·heads·s², fp32 softmax) one layer at a time."""
+    prompt_length: int | None = None
+    """Tokens processed at once in the prefill (default: the whole context)."""
 
     def validated(self) -> InferenceInputs:
         _positive_int(self.context_length, "context_length", upper=MAX_LENGTH_LIMIT)
         _positive_int(self.batch_size, "batch_size", upper=100_000)
-        weight_format_bytes(self.weights)
-        if self.kv_dtype not in {"bf16", "fp16", "fp32", "fp8", "q8_0", "q4_0"}:
-            raise TunerError(f"unknown KV-cache dtype {self.kv_dtype!r}", field="kv_dtype")
+        weights = normalise_format(self.weights, field="weights")
+        if self.kv_dtype not in KV_BYTES:
+            raise TunerError(f"unknown KV-cache dtype {self.kv_dtype!r}", field="kv_dtype", hint=", ".join(KV_BYTES))
         if self.sliding_window_rule not in {"window", "full"}:
             raise TunerError("sliding_window_rule must be window or full", field="sliding_window_rule")
-        return self
+        prompt = self.prompt_length
+        if prompt is not None:
+            _positive_int(prompt, "prompt_length", upper=self.context_length)
+        return replace(self, weights=weights, attention=normalise_attention(self.attention))
+
+    @property
+    def dtype(self) -> str:
+        """The compute dtype: fp16 weights compute in fp16 (T4), everything else in bf16 unless fp32."""
+        return self.weights if self.weights in {"fp16", "fp32"} else "bf16"
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.arch.name, "context_length": self.context_length, "batch_size": self.batch_size,
                 "weights": self.weights, "kv_dtype": self.kv_dtype, "sliding_window_rule": self.sliding_window_rule,
-                "include_vision": self.include_vision}
+                "include_vision": self.include_vision, "attention": self.attention,
+                "prompt_length": self.prompt_length}
 
 
 KV_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp32": 4.0, "fp8": 1.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
@@ -166,44 +228,58 @@ class MemoryEstimate:
     terms: list[MemoryTerm]
     peak_phase: str
     notes: tuple[str, ...] = field(default=())
+    parallel: Parallelism = field(default_factory=Parallelism)
 
     @property
     def total_bytes(self) -> float:
         """What must fit on one GPU: allocated peak + allocator overhead + CUDA context."""
-        return sum(t.bytes for t in self.terms if t.at_peak)
+        return sum(t.bytes for t in self.terms if t.at_peak and t.device == "gpu")
 
     @property
     def allocated_bytes(self) -> float:
         """The `torch.cuda.max_memory_allocated` prediction (no allocator overhead, no context)."""
-        return sum(t.bytes for t in self.terms if t.at_peak and t.key not in {"allocator", "cuda_context"})
+        return sum(t.bytes for t in self.terms if t.at_peak and t.device == "gpu"
+                   and t.key not in {"allocator", "cuda_context"})
 
     @property
     def reserved_bytes(self) -> float:
         """The `torch.cuda.max_memory_reserved` prediction."""
-        return sum(t.bytes for t in self.terms if t.at_peak and t.key != "cuda_context")
+        return sum(t.bytes for t in self.terms if t.at_peak and t.device == "gpu" and t.key != "cuda_context")
+
+    @property
+    def cpu_bytes(self) -> float:
+        """Host RAM an offloading strategy needs per node (0 without offload)."""
+        return sum(t.bytes for t in self.terms if t.device == "cpu")
 
     @property
     def total_gb(self) -> float:
         return self.total_bytes / C.GB
 
+    @property
+    def world_size(self) -> int:
+        return self.parallel.world_size
+
     def term(self, key: str) -> MemoryTerm | None:
         return next((t for t in self.terms if t.key == key), None)
 
     def fits_memory(self, flavor: Flavor | str) -> bool:
-        """The peak fits in the memory of ONE GPU of the flavor."""
+        """The per-GPU peak fits one GPU of the flavor (which has enough GPUs, and host RAM for offload)."""
         fl = _flavor(flavor)
-        return fl.is_gpu and self.total_bytes <= gpu_capacity_bytes(fl)
+        if not fl.is_gpu or fl.gpu_count < self.world_size:
+            return False
+        if self.cpu_bytes and self.cpu_bytes > fl.ram_gb * GB:
+            return False
+        return self.total_bytes <= gpu_capacity_bytes(fl)
 
     def fits(self, flavor: Flavor | str) -> bool:
         """The run can go on this flavor: the peak fits one GPU and the GPU supports the dtype (no bf16 on T4:
-        HF Trainer refuses `bf16=True` there)."""
+        HF Trainer refuses `bf16=True` there) and the attention kernel."""
         return self.fits_memory(flavor) and self.unsupported(flavor) is None
 
     def unsupported(self, flavor: Flavor | str) -> str | None:
-        """Why the flavor cannot run this configuration at all (bf16 on a T4), else None."""
-        # Training: the compute dtype (QLoRA's bitsandbytes compute dtype follows it); inference: the weights.
-        dtype = getattr(self.inputs, "dtype", None) or getattr(self.inputs, "weights", "")
-        return unsupported_reason(_flavor(flavor), str(dtype))
+        """Why the flavor cannot run this configuration at all (bf16 or flash-attention on a T4), else None."""
+        dtype = str(getattr(self.inputs, "dtype", "") or "")
+        return unsupported_reason(_flavor(flavor), dtype, str(getattr(self.inputs, "attention", "")))
 
     def usable(self, flavor: Flavor | str) -> bool:
         """Alias of `fits` (memory and dtype support)."""
@@ -214,7 +290,7 @@ class MemoryEstimate:
 
     @property
     def fitting_flavors(self) -> list[Flavor]:
-        """GPU flavors whose single GPU holds the peak, cheapest first."""
+        """GPU flavors one GPU of which holds this (per-GPU) peak, cheapest first."""
         fits = [f for f in flavor_table.gpu_flavors() if self.usable(f)]
         return sorted(fits, key=lambda f: (f.price_per_hour, f.gpu_memory_gb))
 
@@ -229,12 +305,14 @@ class MemoryEstimate:
             "kind": self.kind,
             "model": self.arch.to_dict(),
             "inputs": self.inputs.to_dict() if hasattr(self.inputs, "to_dict") else {},
+            "parallel": self.parallel.to_dict(),
             "terms": [t.to_dict() for t in self.terms],
             "peak_phase": self.peak_phase,
             "allocated_bytes": int(self.allocated_bytes),
             "reserved_bytes": int(self.reserved_bytes),
             "total_bytes": int(self.total_bytes),
             "total_gb": round(self.total_gb, 2),
+            "cpu_bytes": int(self.cpu_bytes),
             "cheapest_flavor": cheapest.name if cheapest else None,
             "fits": {f.name: self.usable(f) for f in flavor_table.gpu_flavors()},
             "notes": list(self.notes),
@@ -263,9 +341,12 @@ def _positive_int(value: Any, name: str, *, upper: int) -> int:
 # ---- building blocks --------------------------------------------------------------------------------
 
 def lora_params(arch: ModelArchitecture, r: int, targets: Sequence[str]) -> int:
-    """r·(d_in + d_out) per wrapped Linear, in every layer (PEFT's count)."""
-    per_layer = sum(r * sum(arch.linear_shape(role)) for role in targets)
-    return arch.num_layers * per_layer
+    """r·(d_in + d_out) per wrapped matrix (each expert's own), in every layer (PEFT's count);
+    lm_head / embed_tokens once."""
+    names = normalise_targets(tuple(targets), arch) if targets else ()
+    per_layer = sum(r * (lin.d_in + lin.d_out) * lin.experts for lin in arch.linears if lin.name in names)
+    vocab = sum(r * (arch.hidden_size + arch.vocab_size) for name in VOCAB_TARGETS if name in names)
+    return arch.num_layers * per_layer + vocab
 
 
 def weight_terms(arch: ModelArchitecture, *, linear_bytes: float, other_bytes: float,
@@ -282,6 +363,15 @@ def weight_terms(arch: ModelArchitecture, *, linear_bytes: float, other_bytes: f
     return total, note
 
 
+def _wrapped_feeds(arch: ModelArchitecture, targets: Sequence[str]) -> dict[str, int]:
+    """How many LoRA-wrapped matrices read each activation."""
+    counts: dict[str, int] = {}
+    for lin in arch.linears:
+        if lin.name in targets:
+            counts[lin.feeds] = counts.get(lin.feeds, 0) + 1
+    return counts
+
+
 def activation_bytes_per_token_layer(arch: ModelArchitecture, method: str, targets: Sequence[str],
                                      act_bytes: float, lora_dropout: float) -> float:
     """Saved activations of one decoder layer per token, without checkpointing (§2.6, derived).
@@ -290,25 +380,29 @@ def activation_bytes_per_token_layer(arch: ModelArchitecture, method: str, targe
     inputs of LoRA-wrapped modules are kept (plus a dropout copy and mask each when dropout > 0).
     """
     p = act_bytes
-    h, q, k, inter = arch.hidden_size, arch.q_width, arch.kv_width, arch.intermediate_size
+    h, q, k, inter = arch.hidden_size, arch.q_width, arch.kv_width, arch.active_mlp_width
     norms = (4 if arch.post_norms else 2) * p * h                      # RMSNorm inputs
-    qkv = p * (q + 2 * k) + (p * (q + k) if arch.qk_norm else 0)        # saved by SDPA (+ q/k-norm inputs)
+    qk_norm = 0.0
+    if arch.qk_norm:
+        qk_norm = p * (q + k)
+    qkv = p * (q + 2 * k) + qk_norm                                       # saved by SDPA (+ q/k-norm inputs)
     attn_out = p * q + C.FLASH_LSE_BYTES_PER_HEAD * arch.num_heads      # SDPA output (= o_proj input), LSE
     mlp = (3 if arch.gated_mlp else 1) * p * inter                      # gate, up, act(gate) | act input
     if method == "full":
         inputs = 2 * p * h + (p * inter)                                 # norm outputs + down_proj input
         return norms + qkv + attn_out + mlp + inputs
-    wrapped = set(targets)
-    inputs = 0.0
+    wrapped = _wrapped_feeds(arch, targets)
     dropout = lora_dropout > 0
-    for group, width in ((("q_proj", "k_proj", "v_proj"), h), (("gate_proj", "up_proj"), h)):
-        hits = [role for role in group if role in wrapped]
+    inputs = 0.0
+    for feeds in (ATTN_IN, MLP_IN):
+        hits = wrapped.get(feeds, 0)
         if hits:
             # One shared input without dropout; with dropout each module keeps its own copy + bool mask.
-            inputs += (len(hits) * (p + 1) * width) if dropout else p * width
-    if "o_proj" in wrapped and dropout:
-        inputs += (p + 1) * q                                            # attn output itself is already saved
-    if "down_proj" in wrapped:
+            width = arch.feed_width(feeds)
+            inputs += (hits * (p + 1) * width) if dropout else p * width
+    if wrapped.get(ATTN_OUT) and dropout:
+        inputs += wrapped[ATTN_OUT] * (p + 1) * q                        # attn output itself is already saved
+    if wrapped.get(MLP_MID):
         inputs += p * inter + (inter if dropout else 0) + (p * inter if dropout else 0)
     return norms + qkv + attn_out + mlp + inputs
 
@@ -320,22 +414,32 @@ def legacy_bnb_inputs(arch: ModelArchitecture, wrapped: set[str], p: float, drop
     dropout keeps it anyway, the contiguous attention output fed to o_proj (a copy of SDPA's saved
     output), and down_proj's input unless LoRA-wrapped (then it is counted already).
     """
-    h, q, inter = arch.hidden_size, arch.q_width, arch.intermediate_size
-    extra = p * q                                                        # o_proj input
-    for group in (("q_proj", "k_proj", "v_proj"), ("gate_proj", "up_proj")):
-        if dropout or not wrapped.intersection(group):
-            extra += p * h
-    if "down_proj" not in wrapped:
-        extra += p * inter
+    feeds = _wrapped_feeds(arch, tuple(wrapped))
+    extra = p * arch.q_width                                             # o_proj input
+    for group in (ATTN_IN, MLP_IN):
+        if dropout or not feeds.get(group):
+            extra += p * arch.hidden_size
+    if not feeds.get(MLP_MID):
+        extra += p * arch.active_mlp_width
     return extra
 
 
-def loss_terms(loss_impl: str, vocab: int, tokens: int) -> tuple[float, float, str]:
+def loss_terms(loss_impl: str, vocab: int, tokens: int, hidden: int = 0) -> tuple[float, float, str]:
     """(fp32 logits copy, the rest of the loss peak, explanation) for one micro-batch."""
     if loss_impl == "chunked":
         chunk = min(tokens, C.CE_CHUNK_TOKENS)
         return 0.0, C.CE_PEAK_BYTES["hf"] * vocab * chunk, (
-            f"fused/chunked loss: logits of {chunk:,} tokens at a time × {C.CE_PEAK_BYTES['hf']:g} B × vocab")
+            f"chunked loss: logits of {chunk:,} tokens at a time × {C.CE_PEAK_BYTES['hf']:g} B × vocab")
+    if loss_impl == "liger":
+        chunk = liger_chunk_tokens(tokens, vocab, hidden)
+        grad_in = C.LIGER_GRAD_INPUT_BYTES * hidden * tokens
+        return 0.0, C.LIGER_CHUNK_BYTES * vocab * chunk + grad_in, (
+            f"Liger FLCE: one chunk of {chunk:,} tokens × vocab × {C.LIGER_CHUNK_BYTES:g} B "
+            f"+ the hidden-state gradient {C.LIGER_GRAD_INPUT_BYTES:g} B × h × tokens")
+    if loss_impl == "cce":
+        grad_in = C.LIGER_GRAD_INPUT_BYTES * hidden * tokens
+        return 0.0, grad_in, ("Cut Cross-Entropy: no logits are materialised; the hidden-state gradient "
+                              f"{C.LIGER_GRAD_INPUT_BYTES:g} B × h × tokens")
     per = C.CE_PEAK_BYTES[loss_impl]
     if loss_impl == "bf16-logits":
         return 0.0, per * vocab * tokens, f"bf16 logits, log-softmax and gradient: {per:g} B × vocab × tokens"
@@ -347,64 +451,131 @@ def loss_terms(loss_impl: str, vocab: int, tokens: int) -> tuple[float, float, s
         f"{why}: {per - C.LOGITS_FP32_BYTES:g} B × vocab × tokens beyond the logits copy")
 
 
+def liger_chunk_tokens(tokens: int, vocab: int, hidden: int) -> int:
+    """Liger's FLCE chunk: next power of two ≥ tokens / ceil(V / h) (its `inc_factor`), at most `tokens`."""
+    inc = max(1, math.ceil(vocab / max(hidden, 1)))
+    chunk = 1 << max(0, math.ceil(math.log2(max(1, math.ceil(tokens / inc)))))
+    return min(chunk, max(1, tokens))
+
+
 def allocator_term(allocated: float) -> MemoryTerm:
     return MemoryTerm("allocator overhead", allocated * C.FRAGMENTATION,
                       f"caching allocator: reserved ≈ allocated × {1 + C.FRAGMENTATION:.2f} (fitted)", key="allocator")
 
 
+def _context_term() -> MemoryTerm:
+    return MemoryTerm("CUDA context", float(C.CUDA_CONTEXT_BYTES),
+                      "driver context + cuBLAS handles (outside torch's counters)", key="cuda_context")
+
+
 # ---- training -------------------------------------------------------------------------------------
 
-def estimate_training(inputs: MemoryInputs) -> MemoryEstimate:
-    """Peak memory of one optimizer step (forward, backward, step) for one micro-batch."""
+def per_gpu_estimate(inputs: MemoryInputs, strategy: str = "single", world_size: int = 1, *,
+                     shard_size: int | None = None) -> MemoryEstimate:
+    """Peak memory of ONE GPU when the run is spread over `world_size` GPUs with `strategy`
+    (single, ddp, fsdp, fsdp-hybrid, zero2, zero2-offload, zero3, zero3-offload, device-map)."""
+    return estimate_training(inputs, Parallelism(strategy, world_size, shard_size))
+
+
+def estimate_training(inputs: MemoryInputs, parallel: Parallelism | None = None) -> MemoryEstimate:
+    """Peak memory of one optimizer step (forward, backward, step) for one micro-batch on one GPU."""
     inp = inputs.validated()
+    par = (parallel or Parallelism()).validated()
     arch = inp.arch
     method = inp.method
+    quantized = inp.quantized
+    strategy, shards = par.strategy, par.shards
     param_bytes = float(DTYPE_BYTES[inp.dtype])
-    act_bytes = 2.0 if inp.dtype in {"bf16", "fp16"} else 4.0
-    if method == "qlora":
-        act_bytes = 2.0  # bnb compute dtype bf16
+    act_bytes = 2.0 if inp.dtype in {"bf16", "fp16"} or quantized else 4.0  # quantised: bf16 compute dtype
     tokens = inp.tokens_per_micro_batch
     notes: list[str] = []
     terms: list[MemoryTerm] = []
 
-    # Weights
-    if method == "qlora":
+    # ---- model states (weights, trainable copies, gradients, optimizer) ------------------------------------
+    if quantized:
         other = 4.0 if inp.upcast_non_quantized else 2.0
-        w, note = weight_terms(arch, linear_bytes=weight_format_bytes(inp.quant), other_bytes=other,
-                               include_vision=inp.include_vision, label=inp.quant)
+        w, w_note = weight_terms(arch, linear_bytes=WEIGHT_FORMATS[inp.quant], other_bytes=other,
+                                 include_vision=inp.include_vision, label=inp.quant)
     else:
-        w, note = weight_terms(arch, linear_bytes=param_bytes, other_bytes=param_bytes,
-                               include_vision=inp.include_vision, label=inp.dtype)
-    terms.append(MemoryTerm("weights", w, note, key="weights"))
-
-    # Trainable parameters, gradients, optimizer states
-    opt_per_param: float
+        w, w_note = weight_terms(arch, linear_bytes=param_bytes, other_bytes=param_bytes,
+                                 include_vision=inp.include_vision, label=inp.dtype)
     if method == "full":
         trainable = arch.total_params if inp.include_vision else arch.text_params
         train_bytes = param_bytes
-        opt_per_param, paged = optimizer_bytes(inp.optimizer, train_bytes)
     else:
         trainable = lora_params(arch, inp.lora_r, inp.lora_targets)
-        train_bytes = 4.0 if inp.adapter_dtype == "fp32" else param_bytes
-        opt_per_param, paged = optimizer_bytes(inp.optimizer, train_bytes)
-        terms.append(MemoryTerm(
-            "LoRA adapters", trainable * train_bytes,
-            f"{trainable / 1e6:.1f}M params (r={inp.lora_r} on {','.join(inp.lora_targets)}) × {train_bytes:g} B",
-            key="adapters"))
+        train_bytes = 4.0 if inp.adapter_dtype == "fp32" else (
+            float(DTYPE_BYTES[inp.adapter_dtype]) if inp.adapter_dtype in DTYPE_BYTES else param_bytes)
+    zero = strategy.startswith("zero")
+    opt_per_param, paged = optimizer_bytes(inp.optimizer, train_bytes)
+    if zero:
+        # DeepSpeed keeps fp32 master weights, fp32 gradients and fp32 optimizer states for 16-bit runs.
+        opt_per_param = optimizer_bytes(inp.optimizer, 4.0)[0] + 4.0 + 4.0
     grads = trainable * train_bytes
     opt = trainable * opt_per_param
+    largest_layer = arch.layer_params
+
+    w_gpu, w_sharded = w, False
+    grads_gpu, grads_sharded = grads, False
+    opt_gpu, opt_sharded = opt, False
+    cpu_terms: list[MemoryTerm] = []
+    comm = 0.0
+    comm_note = ""
+    if strategy in {"fsdp", "fsdp-hybrid", "device-map"} or strategy.startswith("zero3"):
+        w_gpu, w_sharded = w / shards, True
+        w_note += f"; ÷ {shards} GPUs ({par.label})"
+    if strategy in {"fsdp", "fsdp-hybrid", "device-map", "zero3"}:
+        grads_gpu, grads_sharded = grads / shards, True
+        opt_gpu, opt_sharded = opt / shards, True
+    if strategy == "zero2":
+        opt_gpu, opt_sharded = opt / shards, True  # DeepSpeed's 4P + 16P/N: 16-bit grads stay whole
+    if strategy == "zero3":
+        grads_gpu = 0.0  # the fp32 gradient partition is in the 16 B/param optimizer share
+    if strategy in {"zero2-offload", "zero3-offload"}:
+        grads_gpu, opt_gpu, grads_sharded, opt_sharded = 0.0, 0.0, True, True
+        factor = max(4 * par.world_size, 18 if strategy == "zero3-offload" else 16)
+        cpu_terms.append(MemoryTerm(
+            "CPU RAM (offload)", trainable * factor * ZERO_CPU_BUFFER + (w if strategy == "zero3-offload" else 0.0),
+            f"DeepSpeed: trainable params × max(4·N, {factor if factor > 4 * par.world_size else '16/18'}) × "
+            f"{ZERO_CPU_BUFFER:g} in host RAM" + ("; the frozen weights too" if strategy == "zero3-offload" else ""),
+            at_peak=False, key="cpu_offload", sharded=True, device="cpu"))
+    if strategy == "zero3-offload":
+        w_gpu = 0.0
+        w_note += "; parameters live in CPU RAM, gathered layer by layer"
+    if strategy in {"fsdp", "fsdp-hybrid"}:
+        # The unit being computed is gathered unsharded, the next prefetched, and its gradients reduce-scattered.
+        comm = 3 * largest_layer * (param_bytes if not quantized else 2.0)
+        comm_note = "one decoder layer all-gathered + the next prefetched + its gradients for reduce-scatter"
+    elif strategy.startswith("zero3"):
+        comm = ZERO3_LARGEST_LAYER_BYTES * largest_layer
+        comm_note = f"DeepSpeed: {ZERO3_LARGEST_LAYER_BYTES} B × the largest layer's params (gathered weights + grads)"
+    elif strategy == "ddp" or strategy.startswith("zero2"):
+        comm = 2 * DDP_BUCKET_BYTES
+        comm_note = "gradient buckets in flight (all-reduce / reduce-scatter)"
+
+    terms.append(MemoryTerm("weights", w_gpu, w_note, key="weights", sharded=w_sharded))
+    if method != "full":
+        adapters = trainable * train_bytes
+        terms.append(MemoryTerm(
+            "LoRA adapters", adapters, f"{trainable / 1e6:.1f}M params (r={inp.lora_r} on "
+            f"{','.join(inp.lora_targets)}) × {train_bytes:g} B" + (" (replicated)" if par.world_size > 1 else ""),
+            key="adapters"))
     opt_note = f"{inp.optimizer}: {opt_per_param:.3g} B × {trainable / 1e6:,.1f}M trainable params"
-    if paged:
+    if zero:
+        opt_note += " (fp32 master + fp32 grads + states, DeepSpeed)"
+    if opt_sharded and opt_gpu:
+        opt_note += f"; ÷ {shards} GPUs"
+    if paged and not strategy.endswith("offload"):
         opt_note += "; paged (unified memory, evicted to CPU RAM under pressure, not in torch's counters)"
         notes.append(f"paged optimizer states ({opt / C.GB:.2f} GB) live in unified memory and are not counted "
                      "in the peak; they use GPU memory while there is room")
-        opt_on_gpu = 0.0
-    else:
-        opt_on_gpu = opt
+        opt_gpu = 0.0
+    if strategy.endswith("offload"):
+        opt_note += "; on the CPU (offload)"
 
-    # Activations and the loss
+    # ---- activations and the loss --------------------------------------------------------------------
     per_layer = activation_bytes_per_token_layer(arch, method, inp.lora_targets, act_bytes, inp.lora_dropout)
-    if method == "qlora" and inp.bnb_keeps_inputs:
+    if quantized and inp.bnb_keeps_inputs and inp.quant in {"nf4", "nf4-dq", "fp4", "fp4-dq"}:
         legacy = legacy_bnb_inputs(arch, set(inp.lora_targets), act_bytes, inp.lora_dropout > 0)
         per_layer += legacy
         notes.append(f"bitsandbytes < 0.43.2: 4-bit matmuls keep their inputs (+{legacy / 1024:.0f} KiB per "
@@ -415,25 +586,34 @@ def estimate_training(inputs: MemoryInputs) -> MemoryEstimate:
         # Softmax probabilities are saved per layer (b·a·s² × p); the fp32 upcast is transient.
         eager = inp.batch_size * arch.num_heads * inp.max_length**2 * act_bytes
     one_layer = per_layer * tokens + eager
-    logits, ce, ce_note = loss_terms(inp.loss_impl, arch.vocab_size, tokens)
+    logits, ce, ce_note = loss_terms(inp.loss_impl, arch.vocab_size, tokens, arch.hidden_size)
+    if inp.loss_impl == "liger" and method == "full":
+        ce += C.LOGITS_FP32_BYTES * arch.embedding_params  # fp32 accumulator of the LM-head gradient
+        ce_note += "; fp32 LM-head gradient accumulator (trainable head)"
     # The LM head's gradient is produced while the logits are still alive (full fine-tuning).
-    head_grad_early = arch.embedding_params * train_bytes if method == "full" else 0.0
-    grads_alive_at_loss = grads if inp.gradient_accumulation > 1 else head_grad_early
+    head_grad = arch.embedding_params * train_bytes if method == "full" else 0.0
+    if grads_sharded:
+        head_grad /= shards
+    largest_param = max(arch.embedding_params, max((lin.weight_params for lin in arch.linears), default=0))
+    grads_alive_at_loss = grads_gpu if inp.gradient_accumulation > 1 else head_grad
     dequant = 0.0
-    if method == "qlora":
-        largest = max(a * b for a, b in (arch.linear_shape(r) for r in arch.linear_roles))
+    if quantized:
+        largest = max((lin.d_in * lin.d_out for lin in arch.linears), default=0)
         dequant = C.DEQUANT_BUFFERS * largest * 2.0
 
+    layers_on_gpu = arch.num_layers / shards if strategy == "device-map" else arch.num_layers
+    offload = inp.activation_offloading
     if inp.gradient_checkpointing:
-        saved = (arch.num_layers + 1) * tokens * arch.hidden_size * act_bytes
+        kept_layers = min(C.OFFLOAD_LAYERS_ON_GPU, layers_on_gpu + 1) if offload else layers_on_gpu + 1
+        saved = kept_layers * tokens * arch.hidden_size * act_bytes
         recompute = one_layer * (1 + C.RECOMPUTE_GRAD_FRACTION)
         phase_loss = saved + logits + ce
         phase_recompute = saved + recompute
         act_terms = [
             MemoryTerm("checkpointed activations", saved,
-                       f"layer inputs kept by checkpointing: {arch.num_layers + 1} × {tokens:,} tokens × "
-                       f"h={arch.hidden_size} × {act_bytes:g} B",
-                       key="activations"),
+                       f"layer inputs kept by checkpointing: {kept_layers:g} × {tokens:,} tokens × "
+                       f"h={arch.hidden_size} × {act_bytes:g} B"
+                       + ("; the rest offloaded to CPU RAM" if offload else ""), key="activations"),
         ]
         loss_at_peak = phase_loss >= phase_recompute
         act_terms.append(MemoryTerm(
@@ -442,20 +622,35 @@ def estimate_training(inputs: MemoryInputs) -> MemoryEstimate:
             f"(+{C.RECOMPUTE_GRAD_FRACTION:.0%} gradients)"
             + ("; after the logits are freed" if loss_at_peak else ""),
             at_peak=not loss_at_peak, key="recompute"))
+        offloaded = (layers_on_gpu + 1 - kept_layers) * tokens * arch.hidden_size * act_bytes if offload else 0.0
     else:
-        saved = one_layer * arch.num_layers
+        kept = min(C.OFFLOAD_LAYERS_ON_GPU, layers_on_gpu) if offload else layers_on_gpu
+        saved = one_layer * kept
         loss_at_peak = True
         act_terms = [MemoryTerm(
             "activations", saved,
-            f"{per_layer / 1024:.0f} KiB/token/layer × {arch.num_layers} layers × {tokens:,} tokens"
-            + (" + eager attention probabilities" if eager else ""), key="activations")]
+            f"{per_layer / 1024:.0f} KiB/token/layer × {kept:g} layers × {tokens:,} tokens"
+            + (" + eager attention probabilities" if eager else "")
+            + ("; the other layers' offloaded to CPU RAM" if offload else ""), key="activations")]
+        offloaded = one_layer * (layers_on_gpu - kept) if offload else 0.0
+    if offloaded > 0:
+        cpu_terms.append(MemoryTerm("CPU RAM (activations)", offloaded,
+                                    "offloaded activations in pinned host memory", at_peak=False,
+                                    key="cpu_activations", device="cpu"))
 
     # Full fine-tuning can peak at the optimizer step instead (weights + grads + states + step temporaries).
     activation_peak = sum(t.bytes for t in act_terms if t.at_peak) + (logits + ce if loss_at_peak else 0.0)
-    step_temp = trainable * train_bytes if (method == "full" and inp.optimizer == "adamw_torch") else 0.0
+    step_temp = 0.0
+    if method == "full" and inp.optimizer == "adamw_torch" and not strategy.endswith("offload"):
+        step_temp = (largest_param if inp.optimizer_in_backward else trainable / (shards if opt_sharded else 1)) \
+            * train_bytes
+    if inp.optimizer_in_backward:
+        # Each gradient is applied and freed as soon as it exists: at most the largest one is alive.
+        grads_gpu = min(grads_gpu, largest_param * train_bytes)
+        grads_alive_at_loss = min(grads_alive_at_loss, largest_param * train_bytes)
     backward_peak = activation_peak + grads_alive_at_loss
-    step_peak = grads + step_temp
-    peak_at_step = step_peak > backward_peak
+    step_peak = grads_gpu + step_temp
+    peak_at_step = step_peak > backward_peak and not inp.optimizer_in_backward
 
     terms.extend(act_terms)
     if logits:
@@ -469,38 +664,53 @@ def estimate_training(inputs: MemoryInputs) -> MemoryEstimate:
             if t.key in {"activations", "recompute"}:
                 terms[i] = replace(t, at_peak=False)
     grad_at_peak = peak_at_step or inp.gradient_accumulation > 1 or method != "full"
-    grad_bytes_at_peak = grads if grad_at_peak else head_grad_early
+    grad_bytes_at_peak = grads_gpu if grad_at_peak else head_grad
     grad_note = f"{trainable / 1e6:,.1f}M trainable × {train_bytes:g} B"
-    if method == "full" and not grad_at_peak:
-        grad_note += f"; at the loss peak only the LM-head gradient exists (full set: {grads / C.GB:.2f} GB)"
+    if grads_sharded and grads_gpu:
+        grad_note += f"; ÷ {shards} GPUs"
+    if zero and not grads_gpu:
+        grad_note += "; partitioned in fp32 with the optimizer states" if strategy == "zero3" else "; on the CPU"
+    if inp.optimizer_in_backward:
+        grad_note += "; optimizer in backward: freed as each is applied (largest one alive)"
+    elif method == "full" and not grad_at_peak:
+        grad_note += f"; at the loss peak only the LM-head gradient exists (full set: {grads_gpu / C.GB:.2f} GB)"
     elif inp.gradient_accumulation > 1:
         grad_note += f"; kept across {inp.gradient_accumulation} accumulation steps"
-    terms.insert(2 if method != "full" else 1, MemoryTerm("gradients", grad_bytes_at_peak, grad_note,
-                                                          key="gradients"))
-    terms.insert(3 if method != "full" else 2, MemoryTerm("optimizer states", opt_on_gpu, opt_note,
-                                                          key="optimizer"))
+    at = 2 if method != "full" else 1
+    terms.insert(at, MemoryTerm("gradients", grad_bytes_at_peak, grad_note, key="gradients", sharded=grads_sharded))
+    terms.insert(at + 1, MemoryTerm("optimizer states", opt_gpu, opt_note, key="optimizer", sharded=opt_sharded))
     if step_temp:
         terms.append(MemoryTerm("optimizer step temps", step_temp,
-                                "torch AdamW (foreach) builds one parameter-sized temporary for the update",
-                                at_peak=peak_at_step, key="step_temp"))
+                                "torch AdamW (foreach) builds one parameter-sized temporary for the update"
+                                + (" (per parameter: optimizer in backward)" if inp.optimizer_in_backward else ""),
+                                at_peak=peak_at_step, key="step_temp", sharded=opt_sharded))
     if dequant:
-        terms.append(MemoryTerm("4-bit dequant buffers", dequant,
-                                f"{C.DEQUANT_BUFFERS} × largest Linear in bf16", key="dequant"))
+        terms.append(MemoryTerm("4-bit dequant buffers" if WEIGHT_FORMATS[inp.quant] < 1 else "dequant buffers",
+                                dequant, f"{C.DEQUANT_BUFFERS} × largest Linear in bf16 ({inp.quant} base)",
+                                key="dequant"))
+    if comm:
+        terms.append(MemoryTerm("communication buffers", comm, comm_note, key="comm_buffers"))
     allocated = sum(t.bytes for t in terms if t.at_peak)
     terms.append(allocator_term(allocated))
-    terms.append(MemoryTerm("CUDA context", float(C.CUDA_CONTEXT_BYTES),
-                            "driver context + cuBLAS handles (outside torch's counters)", key="cuda_context"))
+    terms.append(_context_term())
+    terms.extend(cpu_terms)
 
     phase = "optimizer step" if peak_at_step else ("loss (cross-entropy backward)" if loss_at_peak
                                                    else "backward recompute of one layer")
     if method == "full" and inp.dtype == "fp32":
         notes.append("fp32 weights with bf16 autocast: master weights, gradients and AdamW states all fp32")
+    if quantized and inp.quant not in {"nf4", "nf4-dq", "fp4", "fp4-dq"}:
+        notes.append(f"adapter training on a {inp.quant} base: its kernels dequantise each weight for the matmul "
+                     "(the dequant-buffer term); check your kernel supports backward")
     if arch.max_position_embeddings and inp.max_length > arch.max_position_embeddings:
         notes.append(f"max_length {inp.max_length:,} exceeds the model's max_position_embeddings "
                      f"{arch.max_position_embeddings:,}")
     if arch.extra_note and inp.include_vision:
         notes.append(arch.extra_note)
-    return MemoryEstimate("training", arch, inp, list(terms), phase, tuple(notes))
+    if par.world_size > 1:
+        notes.append(f"per GPU, {par.label}: activations and the loss are per GPU (each runs its own micro-batch"
+                     + (", the layers one after another" if strategy == "device-map" else "") + ")")
+    return MemoryEstimate("training", arch, inp, list(terms), phase, tuple(notes), par)
 
 
 # ---- inference ------------------------------------------------------------------------------------
@@ -521,12 +731,11 @@ def estimate_inference(inputs: InferenceInputs | MemoryInputs) -> MemoryEstimate
     """Weights + KV cache + HF generate buffers (+ allocator overhead and CUDA context)."""
     if isinstance(inputs, MemoryInputs):
         base = inputs.validated()
-        fmt = base.quant if base.method == "qlora" else base.dtype
         inputs = InferenceInputs(arch=base.arch, context_length=base.max_length, batch_size=base.batch_size,
-                                 weights=fmt, include_vision=base.include_vision)
+                                 weights=base.quant, include_vision=base.include_vision, attention=base.attention)
     inp = inputs.validated()
     arch = inp.arch
-    fmt = inp.weights.strip().lower()
+    fmt = inp.weights
     other = 4.0 if fmt == "fp32" else 2.0
     w, note = weight_terms(arch, linear_bytes=WEIGHT_FORMATS[fmt], other_bytes=other,
                            include_vision=inp.include_vision, label=fmt)
@@ -548,9 +757,16 @@ def estimate_inference(inputs: InferenceInputs | MemoryInputs) -> MemoryEstimate
         MemoryTerm("runtime buffers", float(C.INFERENCE_RUNTIME_BYTES),
                    "last-position logits, RoPE tables, sampling (HF generate)", key="runtime"),
     ]
+    if inp.attention == "eager":
+        prompt = inp.prompt_length or inp.context_length
+        scores = C.EAGER_SCORE_BYTES * inp.batch_size * arch.num_heads * prompt * prompt
+        terms.append(MemoryTerm(
+            "eager attention scores", scores,
+            f"prefill of {prompt:,} tokens: {arch.num_heads} heads × s² scores in bf16 + fp32 softmax + bf16 cast "
+            f"({C.EAGER_SCORE_BYTES:g} B each), one layer at a time; sdpa / flash-attention-2 never build them",
+            key="prefill"))
     allocated = sum(t.bytes for t in terms)
     terms.append(allocator_term(allocated))
-    terms.append(MemoryTerm("CUDA context", float(C.CUDA_CONTEXT_BYTES),
-                            "driver context + cuBLAS handles (outside torch's counters)", key="cuda_context"))
+    terms.append(_context_term())
     notes = (arch.extra_note,) if arch.extra_note and inp.include_vision else ()
     return MemoryEstimate("inference", arch, inp, list(terms), "generation (KV cache full)", notes)

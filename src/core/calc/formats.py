@@ -20,8 +20,21 @@ WEIGHT_FORMATS: dict[str, float] = {
     "awq-int4": 0.5 + 2.5 / 128,
     "nf4": 0.5 + 4 / 64,              # NF4 + fp32 absmax per block of 64 (QLoRA paper: 4.5 bits)
     "nf4-dq": 0.5 + 1 / 64 + 4 / (64 * 256),  # double quant: 8-bit absmax + fp32 per 256 blocks (4.127 bits)
+    "fp4": 0.5 + 4 / 64,              # bitsandbytes FP4: same blocks and absmax as NF4, another 4-bit code
+    "fp4-dq": 0.5 + 1 / 64 + 4 / (64 * 256),
 }
-QLORA_FORMATS = ("nf4-dq", "nf4")
+FORMAT_ALIASES = {
+    "bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32": "fp32",
+    "llm.int8": "int8", "llm-int8": "int8", "bnb-int8": "int8", "8bit": "int8", "load_in_8bit": "int8",
+    "bnb-nf4": "nf4", "4bit": "nf4-dq", "load_in_4bit": "nf4-dq", "nf4+dq": "nf4-dq", "nf4_dq": "nf4-dq",
+    "bnb-fp4": "fp4", "fp4+dq": "fp4-dq", "fp4_dq": "fp4-dq",
+    "gptq": "gptq-int4", "gptq-4bit": "gptq-int4", "gptq-int4-g128": "gptq-int4", "gptq-8bit": "gptq-int8",
+    "awq": "awq-int4", "awq-4bit": "awq-int4", "fp8-e4m3": "fp8", "float8": "fp8",
+}
+QLORA_FORMATS = ("nf4-dq", "nf4", "fp4-dq", "fp4")
+"""bitsandbytes 4-bit formats (± double quantisation): what `--method qlora` trains on."""
+QUANT_FORMATS = ("nf4-dq", "nf4", "fp4-dq", "fp4", "int8", "gptq-int4", "gptq-int8", "awq-int4", "fp8")
+"""Frozen quantised bases an adapter can be trained on (QLoRA-style): its Linears stay in this format."""
 
 # name -> (bytes per trainable parameter of optimizer state on the GPU, paged?)
 # AdamW keeps two states in the parameter dtype (torch), so its size depends on the dtype: None below.
@@ -40,15 +53,47 @@ OPTIMIZER_ALIASES = {
 }
 
 # How the loss is computed (constants.CE_PEAK_BYTES): what is alive per token × vocab at the loss peak.
-LOSS_IMPLS = ("hf", "hf-outputs-kept", "fp32-logits", "bf16-logits", "chunked")
+LOSS_IMPLS = ("hf", "hf-outputs-kept", "fp32-logits", "bf16-logits", "chunked", "liger", "cce")
 LOSS_LABELS = {
     "hf": "full fp32 logits (transformers loss; the guide)",
     "hf-outputs-kept": "transformers loss, own loop keeping outputs",
     "fp32-logits": "fp32 logits kept (transformers ≤4.45, torchtune)",
     "bf16-logits": "bf16 logits and CE (LitGPT)",
-    "chunked": "fused LM head (TRL ≥1.16 SFT, Liger, CCE)",
+    "chunked": "chunked CE (TRL ≥1.16 fused LM head, torchtune)",
+    "liger": "Liger fused linear cross-entropy",
+    "cce": "Cut Cross-Entropy (Apple; Unsloth, axolotl)",
 }
-ATTENTION_IMPLS = ("sdpa", "eager")
+LOSS_ALIASES = {"fused": "chunked", "chunked-ce": "chunked", "liger-flce": "liger", "flce": "liger",
+                "cut-cross-entropy": "cce", "cut_cross_entropy": "cce", "transformers": "hf"}
+ATTENTION_IMPLS = ("sdpa", "eager", "flash-attention-2")
+ATTENTION_ALIASES = {"flash": "flash-attention-2", "fa2": "flash-attention-2", "flash_attention_2": "flash-attention-2",
+                     "flash-attn": "flash-attention-2", "flash_attn": "flash-attention-2", "flash-attention": "flash-attention-2"}
+ADAPTER_DTYPES = ("fp32", "bf16", "fp16", "param")
+"""PEFT keeps adapters in fp32 on a 16-bit base (autocast_adapter_dtype=True); bf16/fp16 = autocast off."""
+
+INPUT_TERMS: dict[str, tuple[str, ...]] = {
+    "method": ("weights", "adapters", "gradients", "optimizer", "activations"),
+    "quant": ("weights", "dequant"),
+    "dtype": ("weights", "gradients", "optimizer", "activations"),
+    "max_length": ("activations", "recompute", "logits", "cross_entropy", "kv_cache"),
+    "batch_size": ("activations", "recompute", "logits", "cross_entropy", "kv_cache"),
+    "gradient_accumulation": ("gradients",),
+    "lora_r": ("adapters", "gradients", "optimizer"),
+    "lora_targets": ("adapters", "gradients", "optimizer", "activations"),
+    "lora_dropout": ("activations",),
+    "optimizer": ("optimizer", "step_temp"),
+    "optimizer_in_backward": ("gradients", "step_temp"),
+    "gradient_checkpointing": ("activations", "recompute"),
+    "activation_offloading": ("activations", "recompute"),
+    "attention": ("activations", "prefill"),
+    "loss_impl": ("logits", "cross_entropy"),
+    "adapter_dtype": ("adapters", "gradients", "optimizer"),
+    "upcast_non_quantized": ("weights",),
+    "bnb_keeps_inputs": ("activations",),
+    "kv_dtype": ("kv_cache",),
+    "strategy": ("weights", "gradients", "optimizer", "comm_buffers", "cpu_offload"),
+}
+"""Which breakdown terms (MemoryTerm.key) each input changes; the CLI help and --json name them."""
 
 
 def normalise_optimizer(name: str) -> str:
@@ -65,8 +110,29 @@ def optimizer_bytes(name: str, param_bytes: float) -> tuple[float, bool]:
     return (2 * param_bytes if per_param is None else per_param), paged
 
 
-def weight_format_bytes(fmt: str) -> float:
-    key = fmt.strip().lower()
+def normalise_format(fmt: str, field: str = "quant") -> str:
+    key = (fmt or "").strip().lower().replace("_", "-") if fmt else ""
+    key = FORMAT_ALIASES.get(key, FORMAT_ALIASES.get((fmt or "").strip().lower(), key))
     if key not in WEIGHT_FORMATS:
-        raise TunerError(f"unknown weight format {fmt!r}", field="quant", hint=", ".join(WEIGHT_FORMATS))
-    return WEIGHT_FORMATS[key]
+        raise TunerError(f"unknown weight format {fmt!r}", field=field, hint=", ".join(WEIGHT_FORMATS))
+    return key
+
+
+def weight_format_bytes(fmt: str) -> float:
+    return WEIGHT_FORMATS[normalise_format(fmt)]
+
+
+def normalise_attention(name: str) -> str:
+    key = (name or "").strip().lower()
+    key = ATTENTION_ALIASES.get(key, key)
+    if key not in ATTENTION_IMPLS:
+        raise TunerError(f"unknown attention {name!r}", field="attention", hint="sdpa, eager or flash-attention-2")
+    return key
+
+
+def normalise_loss(name: str) -> str:
+    key = (name or "").strip().lower()
+    key = LOSS_ALIASES.get(key, key)
+    if key not in LOSS_IMPLS:
+        raise TunerError(f"unknown loss implementation {name!r}", field="loss_impl", hint=", ".join(LOSS_IMPLS))
+    return key

@@ -31,10 +31,15 @@ def gpu_capacity_bytes(flavor: Flavor) -> float:
 
 # GPUs without bf16 support (compute capability < 8.0): a bf16 run fails or falls back to slow paths.
 NO_BF16 = {"T4"}
+# flash-attn 2 needs Ampere or newer (compute capability ≥ 8.0): the T4 (Turing, 7.5) has none.
+NO_FLASH_ATTENTION = {"T4"}
 
 
-def unsupported_reason(flavor: Flavor, dtype: str) -> str | None:
-    """Why the flavor cannot run this dtype, or None."""
-    if dtype == "bf16" and (flavor.gpu_name or "") in NO_BF16:
+def unsupported_reason(flavor: Flavor, dtype: str, attention: str = "") -> str | None:
+    """Why the flavor cannot run this dtype / attention kernel, or None."""
+    gpu = flavor.gpu_name or ""
+    if dtype == "bf16" and gpu in NO_BF16:
         return f"{flavor.gpu_name} has no bf16 (compute capability 7.5)"
+    if attention == "flash-attention-2" and gpu in NO_FLASH_ATTENTION:
+        return f"{flavor.gpu_name} has no flash-attention-2 (needs compute capability ≥ 8.0; use sdpa)"
     return None

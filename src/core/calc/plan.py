@@ -18,9 +18,10 @@ from core.calc.estimate import (
     estimate_inference,
     estimate_training,
 )
-from core.calc.formats import DTYPE_BYTES, LOSS_IMPLS, METHODS
+from core.calc.formats import DTYPE_BYTES, METHODS
 from core.calc.resolve import resolve_architecture
-from core.costing import RunCost, RunPlan, recommended, run_costs
+from core.calc.sharding import Parallelism, normalise_strategy
+from core.costing import RunCost, RunPlan, flavor_estimates, recommended, run_cost
 from core.errors import TunerError
 from core.flavors import Flavor
 
@@ -30,13 +31,16 @@ DEFAULT_FIELDS: dict[str, Any] = {
     "optimizer": "adamw_8bit", "gradient_checkpointing": True, "dtype": "bf16", "loss_impl": "hf",
     "examples": "1000", "epochs": "3", "tokens_per_example": "", "mfu": "",
     "mode": "training", "weights": "bf16", "kv_dtype": "bf16", "old_bitsandbytes": False,
+    "quant": "auto", "attention": "sdpa", "adapter_dtype": "fp32", "optimizer_in_backward": False,
+    "activation_offloading": False, "upcast_non_quantized": False, "text_only": False,
+    "strategy": "auto", "gpus": "",
 }
 MODES = ("training", "inference")
 INT_FIELDS = {"max_length": 10_000_000, "batch_size": 100_000, "grad_accum": 1_000_000, "lora_r": 65_536,
               "examples": 1_000_000_000}
 # Names the estimator uses in TunerError.field, mapped to form field names.
 FIELD_ALIASES = {"gradient_accumulation": "grad_accum", "lora_targets": "lora_targets", "model": "model",
-                 "tokens_per_second": "mfu"}
+                 "world_size": "gpus", "shard_size": "gpus"}
 
 
 class FormErrors(TunerError):
@@ -57,6 +61,9 @@ class CalcResult:
     runs: list[RunCost] = field(default_factory=list)
     """Training: one row per GPU flavor with time and cost. Inference: empty (no run to price)."""
     best: RunCost | None = None
+    strategy: str = "auto"
+    gpus: int | None = None
+    """The GPU count the user asked the breakdown for (None: the recommended flavor's)."""
 
     def run_for(self, flavor_name: str) -> RunCost | None:
         return next((r for r in self.runs if r.flavor.name == flavor_name), None)
@@ -109,6 +116,8 @@ def parse_fields(fields: Mapping[str, Any], *, allow_hub: bool = True) -> tuple[
     mfu = _float(mfu_raw, "mfu", errors, low=0.001, high=100, optional=True)
     if mfu is not None and mfu > 1:
         mfu /= 100  # typed as a percentage
+    tps = _float(str(values.get("tokens_per_second") or "").strip(), "tokens_per_second", errors, low=1e-6,
+                 high=1e9, optional=True)
     tokens_text = str(values.get("tokens_per_example", "")).strip()
     tokens = None
     if tokens_text:
@@ -119,8 +128,16 @@ def parse_fields(fields: Mapping[str, Any], *, allow_hub: bool = True) -> tuple[
     dtype = str(values["dtype"]).strip().lower()
     if dtype not in DTYPE_BYTES:
         errors["dtype"] = f"unknown dtype {dtype!r} (bf16, fp16 or fp32)"
-    if str(values["loss_impl"]) not in LOSS_IMPLS:
-        errors["loss_impl"] = f"unknown loss path {values['loss_impl']!r}"
+    gpus_text = str(values.get("gpus") or "").strip()
+    gpus = _int(gpus_text, "gpus", errors) if gpus_text else None
+    if gpus is not None and gpus > 4096:
+        errors["gpus"] = "is implausibly large (at most 4,096)"
+    try:
+        strategy = str(values.get("strategy") or "auto").strip().lower()
+        if strategy != "auto":
+            normalise_strategy(strategy)
+    except TunerError as exc:
+        errors["strategy"] = exc.message + (f" ({exc.hint})" if exc.hint else "")
     optimizer = str(values["optimizer"]).strip()
     arch: ModelArchitecture | None = None
     try:
@@ -135,7 +152,12 @@ def parse_fields(fields: Mapping[str, Any], *, allow_hub: bool = True) -> tuple[
         gradient_accumulation=ints["grad_accum"] or 1, lora_r=ints["lora_r"] or 1, lora_targets=targets,
         optimizer=optimizer, gradient_checkpointing=bool(
             values["gradient_checkpointing"]), dtype=dtype, lora_dropout=dropout or 0.0,
-        loss_impl=str(values["loss_impl"]),
+        loss_impl=str(values["loss_impl"]), quant=str(values.get("quant") or "auto"),
+        attention=str(values.get("attention") or "sdpa"), adapter_dtype=str(values.get("adapter_dtype") or "fp32"),
+        optimizer_in_backward=bool(values.get("optimizer_in_backward")),
+        activation_offloading=bool(values.get("activation_offloading")),
+        upcast_non_quantized=bool(values.get("upcast_non_quantized")),
+        include_vision=not bool(values.get("text_only")),
         # Only QLoRA runs 4-bit matmuls; for LoRA/full the switch would be meaningless.
         bnb_keeps_inputs=method == "qlora" and bool(values.get("old_bitsandbytes")))
     try:
@@ -144,30 +166,65 @@ def parse_fields(fields: Mapping[str, Any], *, allow_hub: bool = True) -> tuple[
         name = FIELD_ALIASES.get(exc.field or "", exc.field or "model")
         raise FormErrors({name: exc.message + (f" ({exc.hint})" if exc.hint else "")}) from None
     plan = RunPlan(examples=ints["examples"] or 1, epochs=epochs or 1.0,
-                   tokens_per_example=tokens or min(inputs.max_length, 2048), mfu=mfu)
+                   tokens_per_example=tokens or min(inputs.max_length, 2048), mfu=mfu, tokens_per_second=tps)
     return inputs, plan
 
 
+def inference_weights(values: Mapping[str, Any]) -> str:
+    """The weight format inference runs: `weights` if set, else a quantised `quant`, else the `dtype`."""
+    weights = str(values.get("weights") or "").strip()
+    if weights and weights != "auto":
+        return weights
+    quant = str(values.get("quant") or "auto").strip()
+    if quant and quant != "auto":
+        return quant
+    return str(values.get("dtype") or "bf16")
+
+
 def calculate(fields: Mapping[str, Any], *, allow_hub: bool = True) -> CalcResult:
-    """Training (default) or, with `mode = "inference"`, generation with `max_length` tokens of context."""
-    inputs, plan = parse_fields(fields, allow_hub=allow_hub)
+    """Training (default) or, with `mode = "inference"`, generation with `max_length` tokens of context.
+
+    Training is judged on every GPU flavor with the run spread over all its GPUs (`strategy`, default
+    auto: the fastest that fits); the breakdown shown is for `gpus` GPUs if given, else the recommended
+    flavor's (one GPU when a one-GPU flavor fits)."""
     values = {**DEFAULT_FIELDS, **fields}
     mode = str(values.get("mode") or "training")
     if mode not in MODES:
         raise FormErrors({"mode": f"unknown mode {mode!r} (training or inference)"})
     if mode == "inference":
+        # Only the shared fields matter: a training-only quirk (a QLoRA target list) must not block it.
+        values = {**values, "method": "full", "quant": "auto"}
+    inputs, plan = parse_fields(values, allow_hub=allow_hub)
+    if mode == "inference":
         try:
             est = estimate_inference(InferenceInputs(
                 arch=inputs.arch, context_length=inputs.max_length, batch_size=inputs.batch_size,
-                weights=str(values["weights"]), kv_dtype=str(values["kv_dtype"])))
+                weights=inference_weights({**DEFAULT_FIELDS, **fields}), kv_dtype=str(values["kv_dtype"]),
+                attention=inputs.attention, include_vision=inputs.include_vision))
         except TunerError as exc:
             name = {"quant": "weights"}.get(exc.field or "", exc.field or "weights")
-            raise FormErrors({name: exc.message}) from None
+            raise FormErrors({name: exc.message + (f" ({exc.hint})" if exc.hint else "")}) from None
         return CalcResult(arch=inputs.arch, inputs=inputs, estimate=est, plan=plan)
-    estimate = estimate_training(inputs)
-    runs = run_costs(estimate, plan)
-    return CalcResult(arch=inputs.arch, inputs=inputs, estimate=estimate, plan=plan, runs=runs,
-                      best=recommended(runs))
+    strategy = str(values.get("strategy") or "auto").strip().lower()
+    gpus_text = str(values.get("gpus") or "").strip()
+    gpus = int(gpus_text.replace(",", "").replace("_", "")) if gpus_text else None
+    try:
+        pairs = flavor_estimates(inputs, strategy)
+        runs = sorted((run_cost(est, plan, fl) for fl, est in pairs),
+                      key=lambda r: (not r.fits, r.cost, r.flavor.price_per_hour))
+        best = recommended(runs)
+        if gpus is not None:
+            chosen = "ddp" if strategy == "auto" and gpus > 1 else ("single" if strategy == "auto" else strategy)
+            estimate = estimate_training(inputs, Parallelism(chosen, gpus))
+        elif best is not None:
+            estimate = next(est for fl, est in pairs if fl.name == best.flavor.name)
+        else:
+            estimate = estimate_training(inputs)
+    except TunerError as exc:
+        name = FIELD_ALIASES.get(exc.field or "", exc.field or "model")
+        raise FormErrors({name: exc.message + (f" ({exc.hint})" if exc.hint else "")}) from None
+    return CalcResult(arch=inputs.arch, inputs=inputs, estimate=estimate, plan=plan, runs=runs, best=best,
+                      strategy=strategy, gpus=gpus)
 
 
 def cli_command(fields: Mapping[str, Any]) -> str:
@@ -181,6 +238,17 @@ def cli_command(fields: Mapping[str, Any]) -> str:
                   "--lora-dropout", str(values["lora_dropout"]).strip()]
     parts += ["--optimizer", str(values["optimizer"]), "--dtype", str(values["dtype"]), "--loss",
               str(values["loss_impl"])]
+    for name, flag, default in (("quant", "--quant", "auto"), ("attention", "--attention", "sdpa"),
+                                ("adapter_dtype", "--adapter-dtype", "fp32"), ("strategy", "--strategy", "auto")):
+        if str(values.get(name) or default).strip() != default:
+            parts += [flag, str(values[name]).strip()]
+    if str(values.get("gpus") or "").strip():
+        parts += ["--gpus", str(values["gpus"]).strip()]
+    for name, flag in (("optimizer_in_backward", "--optimizer-in-backward"),
+                       ("activation_offloading", "--activation-offloading"),
+                       ("upcast_non_quantized", "--upcast-non-quantized"), ("text_only", "--text-only")):
+        if values.get(name):
+            parts.append(flag)
     if not values["gradient_checkpointing"]:
         parts.append("--no-gradient-checkpointing")
     if values["method"] == "qlora" and values.get("old_bitsandbytes"):

@@ -1,7 +1,8 @@
 """`tui-tuner calc`: peak GPU memory, which HF Jobs flavors fit, and what the run costs.
 
     tui-tuner calc --model gemma-3-12b --method qlora --max-length 16384 [--json]
-    tui-tuner calc --model Qwen/Qwen3-8B --inference --max-length 32768 --weights bf16
+    tui-tuner calc --model Qwen/Qwen3-8B --inference --max-length 32768 --quant nf4
+    tui-tuner calc --model llama-3.1-8b --method full --strategy fsdp --gpus 4
     tui-tuner calc --guide            # the training guide's logits and GPU-selection tables, computed
     tui-tuner calc --list-models
 """
@@ -30,24 +31,48 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
                    help="comma-separated modules or all-linear (default q,k,v,o)")
     p.add_argument("--lora-dropout", default="0.05", help="LoRA dropout (default 0.05; 0 saves activations)")
     p.add_argument("--optimizer", default="adamw_8bit",
-                   help="adamw_torch, adamw_8bit, paged_adamw_8bit, paged_adamw_32bit, adafactor, sgd")
+                   help="adamw_torch, adamw_8bit, paged_adamw_8bit, paged_adamw_32bit, adafactor, sgd "
+                        "(changes: optimizer states)")
+    p.add_argument("--optimizer-in-backward", action="store_true",
+                   help="step and free each gradient during backward (torchtune optimizer_in_bwd; needs "
+                        "--grad-accum 1) (changes: gradients, optimizer step temps)")
     p.add_argument("--no-gradient-checkpointing", dest="gradient_checkpointing", action="store_false",
-                   help="turn gradient checkpointing off (it is on by default)")
-    p.add_argument("--dtype", default="bf16", help="bf16, fp16 or fp32 (fp32 = AMP with fp32 master weights)")
-    p.add_argument("--quant", default="nf4-dq", help="QLoRA format: nf4-dq (double quant) or nf4")
+                   help="turn gradient checkpointing off (it is on by default) (changes: activations)")
+    p.add_argument("--activation-offloading", action="store_true",
+                   help="saved activations go to CPU RAM (torchtune / Unsloth offloading) (changes: activations)")
+    p.add_argument("--dtype", default="bf16", help="bf16, fp16 or fp32 (fp32 = AMP with fp32 master weights); "
+                                                   "inference: the weights' dtype unless --quant/--weights")
+    p.add_argument("--quant", default=None,
+                   help="base weight format: nf4-dq (QLoRA default), nf4, fp4-dq, fp4 (bitsandbytes), int8 "
+                        "(LLM.int8), gptq-int4, gptq-int8, awq-int4, fp8; with --method lora it trains the adapter "
+                        "on that base; with --inference it is the weight format (changes: weights, dequant)")
     p.add_argument("--loss", dest="loss_impl", default="hf",
                    help="hf (transformers loss under Trainer/TRL, default), hf-outputs-kept, fp32-logits "
-                        "(transformers ≤4.45, torchtune), bf16-logits (LitGPT), chunked (Liger/CCE/fused)")
-    p.add_argument("--attention", default="sdpa", help="sdpa (default) or eager")
+                        "(transformers ≤4.45, torchtune), bf16-logits (LitGPT), chunked (TRL fused head, "
+                        "torchtune chunked CE), liger (Liger FLCE), cce (Cut Cross-Entropy) "
+                        "(changes: logits, cross-entropy)")
+    p.add_argument("--attention", default="sdpa",
+                   help="sdpa (default), flash-attention-2 (alias flash; Ampere+ GPUs) or eager "
+                        "(changes: activations; inference: prefill scores)")
+    p.add_argument("--adapter-dtype", default="fp32",
+                   help="fp32 (PEFT default) or bf16/fp16 (autocast_adapter_dtype=False) (changes: adapters, "
+                        "gradients, optimizer states)")
     p.add_argument("--upcast-non-quantized", action="store_true",
-                   help="QLoRA: count prepare_model_for_kbit_training's fp32 embeddings/head/norms")
+                   help="QLoRA: count prepare_model_for_kbit_training's fp32 embeddings/head/norms (changes: weights)")
     p.add_argument("--old-bitsandbytes", action="store_true",
-                   help="QLoRA with bitsandbytes < 0.43.2, whose 4-bit matmuls keep their inputs for backward")
+                   help="QLoRA with bitsandbytes < 0.43.2, whose 4-bit matmuls keep their inputs for backward "
+                        "(changes: activations)")
+    p.add_argument("--strategy", default="auto",
+                   help="multi-GPU: ddp, fsdp, fsdp-hybrid, zero2, zero2-offload, zero3, zero3-offload, "
+                        "device-map; auto (default) picks the fastest that fits each flavor (changes: weights, "
+                        "gradients, optimizer states, communication buffers, CPU RAM)")
+    p.add_argument("--gpus", default=None, help="show the per-GPU breakdown for this many GPUs (default: the "
+                                                 "recommended flavor's)")
     p.add_argument("--text-only", action="store_true", help="do not count a multimodal checkpoint's vision tower")
     p.add_argument("--inference", action="store_true", help="estimate generation (weights + KV cache) instead")
     p.add_argument("--weights", default=None,
-                   help="inference weight format: bf16 (default), fp16, fp32, fp8, int8, gptq-int8, gptq-int4, "
-                        "awq-int4, nf4, nf4-dq")
+                   help="inference weight format (overrides --quant / --dtype): bf16, fp16, fp32, fp8, int8, "
+                        "gptq-int8, gptq-int4, awq-int4, nf4, nf4-dq, fp4, fp4-dq")
     p.add_argument("--kv-dtype", default="bf16", help="inference KV-cache dtype (bf16, fp8, q8_0, q4_0)")
     p.add_argument("--examples", default="1000", help="training examples (default 1000)")
     p.add_argument("--epochs", default="3", help="epochs (default 3)")
@@ -60,13 +85,6 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
     p.add_argument("--guide", action="store_true", help="print the guide's logits and GPU-selection tables")
     p.add_argument("--list-models", action="store_true", help="list the built-in model catalog")
     p.set_defaults(func=handle)
-
-
-def _float(value: str | None, field: str) -> float:
-    try:
-        return float(str(value))
-    except ValueError:
-        raise TunerError(f"must be a number (got {value!r})", field=field) from None
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -88,46 +106,46 @@ def handle(args: argparse.Namespace) -> int:
 
 def form_fields(args: argparse.Namespace) -> dict[str, Any]:
     """The CLI flags as the calculator form's fields (one parser for both front ends)."""
-    return {"model": args.model, "method": args.method, "max_length": args.max_length,
-            "batch_size": args.batch_size, "grad_accum": args.grad_accum, "lora_r": args.lora_r,
-            "lora_targets": args.lora_targets, "lora_dropout": args.lora_dropout, "optimizer": args.optimizer,
-            "gradient_checkpointing": args.gradient_checkpointing, "dtype": args.dtype, "loss_impl": args.loss_impl,
-            "examples": args.examples, "epochs": args.epochs, "tokens_per_example": args.tokens_per_example or "",
-            "mfu": args.mfu or "", "old_bitsandbytes": args.old_bitsandbytes}
+    fields = {"model": args.model, "method": args.method, "max_length": args.max_length,
+              "batch_size": args.batch_size, "grad_accum": args.grad_accum, "lora_r": args.lora_r,
+              "lora_targets": args.lora_targets, "lora_dropout": args.lora_dropout, "optimizer": args.optimizer,
+              "gradient_checkpointing": args.gradient_checkpointing, "dtype": args.dtype, "loss_impl": args.loss_impl,
+              "examples": args.examples, "epochs": args.epochs, "tokens_per_example": args.tokens_per_example or "",
+              "mfu": args.mfu or "", "old_bitsandbytes": args.old_bitsandbytes, "quant": args.quant or "auto",
+              "attention": args.attention, "adapter_dtype": args.adapter_dtype,
+              "optimizer_in_backward": args.optimizer_in_backward,
+              "activation_offloading": args.activation_offloading,
+              "upcast_non_quantized": args.upcast_non_quantized, "text_only": args.text_only,
+              "strategy": args.strategy, "gpus": args.gpus or "", "kv_dtype": args.kv_dtype,
+              "tokens_per_second": args.tokens_per_second or ""}
+    if getattr(args, "inference", False):
+        fields["mode"] = "inference"
+        # --weights, else --quant, else --dtype: what the user typed decides the weight format.
+        fields["weights"] = args.weights or args.quant or args.dtype
+    return fields
 
 
 def compute(args: argparse.Namespace) -> dict[str, Any]:
     """Everything `calc` shows, as one JSON-able dict (shared by text and --json output)."""
-    from dataclasses import replace
-
-    from core.calc import InferenceInputs, estimate_inference, estimate_training
+    from core.calc.formats import INPUT_TERMS
     from core.calc.guide import logits_gb
-    from core.calc.plan import parse_fields
-    from core.costing import recommended, run_costs
+    from core.calc.plan import calculate
     from core.flavors import get_flavor
 
     chosen = get_flavor(args.flavor) if args.flavor else None
     if args.flavor and chosen is None:
         raise TunerError(f"unknown flavor {args.flavor!r}", field="flavor")
-    inputs, plan = parse_fields(form_fields(args))
-    inputs = replace(inputs, quant=args.quant, attention=args.attention,
-                     upcast_non_quantized=args.upcast_non_quantized, include_vision=not args.text_only)
-    arch = inputs.arch
-    if args.inference:
-        weights = args.weights or "bf16"
-        est = estimate_inference(InferenceInputs(arch=arch, context_length=inputs.max_length,
-                                                 batch_size=inputs.batch_size, weights=weights,
-                                                 kv_dtype=args.kv_dtype, include_vision=not args.text_only))
-    else:
-        est = estimate_training(inputs)
+    fields = form_fields(args)
+    result_obj = calculate(fields)
+    est = result_obj.estimate
+    arch = result_obj.arch
+    inputs = result_obj.inputs
     result: dict[str, Any] = {"estimate": est.to_dict(),
-                              "logits_fp32_gb": round(logits_gb(arch.vocab_size, inputs.max_length), 2)}
+                              "logits_fp32_gb": round(logits_gb(arch.vocab_size, inputs.max_length), 2),
+                              "input_terms": {k: list(v) for k, v in INPUT_TERMS.items()}}
     if est.kind == "training":
-        if args.tokens_per_second:
-            plan = replace(plan, tokens_per_second=_float(args.tokens_per_second, "tokens_per_second"))
-        plan = plan.validated()
-        rows = run_costs(est, plan)
-        best = recommended(rows)
+        plan = result_obj.plan
+        rows, best = result_obj.runs, result_obj.best
         result["run"] = {"examples": plan.examples, "epochs": plan.epochs,
                          "tokens_per_example": plan.tokens_per_example, "mfu": plan.mfu,
                          "tokens_per_second": plan.tokens_per_second}
@@ -141,20 +159,28 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
         result["recommended"] = ({"flavor": cheapest.name, "price_per_hour": cheapest.price_per_hour}
                                  if cheapest else None)
     if chosen is not None:
-        result["flavor"] = {"flavor": chosen.name, "fits": est.usable(chosen), "problem": est.unsupported(chosen),
-                            "headroom_gb": round(est.headroom_bytes(chosen) / 1e9, 2)}
+        row = next((r for r in result.get("flavors", []) if r.get("flavor") == chosen.name and "strategy" in r), None)
+        if row is not None:
+            result["flavor"] = {"flavor": chosen.name, "fits": row["fits"], "problem": row["problem"],
+                                "headroom_gb": row["headroom_gb"], "strategy": row["strategy"]}
+        else:
+            result["flavor"] = {"flavor": chosen.name, "fits": est.usable(chosen), "problem": est.unsupported(chosen),
+                                "headroom_gb": round(est.headroom_bytes(chosen) / 1e9, 2)}
     return result
 
 
 def render_text(result: dict[str, Any]) -> str:
     est = result["estimate"]
     model = est["model"]
+    parallel = est.get("parallel") or {}
+    where = f", per GPU: {parallel['label']}" if parallel.get("world_size", 1) > 1 else ""
     lines = [f"{model['name']} — {model['total_params'] / 1e9:.2f}B params, vocab {model['vocab_size']:,}, "
-             f"{est['kind']}, peak at {est['peak_phase']}"]
+             f"{est['kind']}{where}, peak at {est['peak_phase']}"]
     width = max(len(t["name"]) for t in est["terms"])
     for t in est["terms"]:
-        mark = "" if t["at_peak"] else "  (not at the peak)"
-        lines.append(f"  {t['name']:<{width}}  {t['gb']:8.2f} GB  {t['note']}{mark}")
+        mark = "" if t["at_peak"] else ("  (host RAM)" if t.get("device") == "cpu" else "  (not at the peak)")
+        shard = " ÷" if t.get("sharded") else "  "
+        lines.append(f"  {t['name']:<{width}}  {t['gb']:8.2f} GB{shard} {t['note']}{mark}")
     lines.append(f"  {'total (must fit on one GPU)':<{width}}  {est['total_gb']:8.2f} GB")
     if est["kind"] == "training":
         lines.append(f"  logits alone (vocab × length × 4 B): {result['logits_fp32_gb']:.1f} GB")
@@ -166,17 +192,19 @@ def render_text(result: dict[str, Any]) -> str:
     rec = result.get("recommended")
     if rec:
         extra = f", est. {rec['hours']:.1f} h, ${rec['cost_usd']:.2f}" if "hours" in rec else ""
-        lines.append(f"recommended: {rec['flavor']} (${rec['price_per_hour']:.2f}/h{extra})")
+        how = f", {rec['strategy']}" if rec.get("strategy") not in (None, "single") else ""
+        lines.append(f"recommended: {rec['flavor']} (${rec['price_per_hour']:.2f}/h{how}{extra})")
     else:
-        lines.append("recommended: no single-GPU flavor fits — shorten max length, use QLoRA or a chunked loss")
+        lines.append("recommended: no flavor fits — shorten max length, use QLoRA, a chunked loss or more GPUs")
     if "run" in result:
         run = result["run"]
         lines.append(f"run: {run['examples']:,} examples × {run['epochs']:g} epochs × ~{run['tokens_per_example']:,} "
                      "tokens/example")
-        lines.append(f"  {'flavor':<16}{'GPU':>12}{'$/h':>8}{'fits':>6}{'hours':>8}{'cost':>10}")
+        lines.append(f"  {'flavor':<16}{'GPU':>12}{'$/h':>8}{'strategy':>15}{'fits':>6}{'hours':>8}{'cost':>10}")
         for row in result["flavors"]:
             lines.append(f"  {row['flavor']:<16}{row['gpu_memory_gb']:>10g}GB{row['price_per_hour']:>8.2f}"
-                         f"{'yes' if row['fits'] else 'no':>6}{row['hours']:>8.1f}{row['cost_usd']:>10.2f}")
+                         f"{row.get('strategy', 'single'):>15}{'yes' if row['fits'] else 'no':>6}"
+                         f"{row['hours']:>8.1f}{row['cost_usd']:>10.2f}")
     return "\n".join(lines)
 
 
