@@ -375,3 +375,24 @@ async def test_names_with_markup_characters_are_shown_verbatim(tmp_path: Path) -
         screen.query_one("#eval-tabs", TabbedContent).active = "tab-personas"
         await pilot.pause()
         assert "[bold]Ann[/" in screen_text(app)
+
+
+async def test_export_dialog_targets_follow_the_output_file_rules(results_dir: Path, tmp_path: Path) -> None:
+    real = tmp_path / "kept" / "report.md"
+    real.parent.mkdir()
+    link = tmp_path / "report.md"
+    link.symlink_to(real)
+    app = start(results_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        screen = app.screen
+        screen._export_chosen(ExportRequest("md", "overview", Path("-")))       # no stdout inside the TUI
+        screen._export_chosen(ExportRequest("csv", "overview", tmp_path))       # a folder
+        screen._export_chosen(ExportRequest("md", "overview", link))
+        await pilot.pause()
+        messages = [n.message for n in app._notifications]
+        assert any("export failed: '-' (standard output) cannot be used" in m for m in messages)
+        assert any(m.startswith(f"export failed: {tmp_path}: is a directory") for m in messages)
+        assert f"wrote {link}" in messages
+        assert link.is_symlink() and real.read_text().startswith("# Evaluation Report")
+        assert isinstance(app.screen, evals.EvalScreen)                           # still up
