@@ -103,7 +103,8 @@ def test_list_backs_off_on_429_with_retry_after_and_on_5xx(fake_hub: Any) -> Non
     assert result.next_in_s >= 2.0  # backed off
     fake_hub.fail_next(r"^/api/jobs/tester$", 503, count=1)
     result = listing.refresh()  # one 503, then a retry that succeeds
-    assert result.error is None and len(result.rows) == 1 and result.next_in_s == 1.0
+    # Backoff reset; a 1-request refresh is still 5 s from the next: the 0.2 requests/s budget beats refresh_s=1.
+    assert result.error is None and len(result.rows) == 1 and result.next_in_s == 5.0 and result.requests == 1
 
 
 def test_merges_store_extras_and_local_rows(fake_hub: Any, store: Store) -> None:

@@ -36,7 +36,7 @@ async def test_monitor_follows_a_real_local_training_run(smollm2_hf: Path, tmp_p
     from core.launch.preflight import PreflightOptions
 
     paths.ensure(paths.config_dir())
-    paths.config_file().write_text("[monitor]\nrefresh_s = 1\ntrackio_poll_s = 1\n")
+    paths.config_file().write_text("[monitor]\nrefresh_s = 1\ntrackio_poll_s = 1\nmax_requests_per_s = 100\n")
     config = LaunchConfig(
         base_model=str(smollm2_hf), dataset=str(chat_dataset(tmp_path / "chats.jsonl")), backend="local",
         load_in_4bit=False, optimizer="adamw_torch", max_steps=2, batch_size=2, gradient_accumulation=1,

@@ -1,9 +1,12 @@
 """The job list as a model (k9s `model.Table`): refresh on an interval, back off on errors, report changes.
 
-One refresh = the Hub's jobs of each namespace (user + the namespaces the launcher used) merged with the
-store. A failed Hub call keeps the last good rows (marked stale) and doubles the interval up to a cap;
-the first success resets it. Stage changes between two refreshes become `StageChange` events for
-notifications. Blocking: the TUI runs `refresh()` in a thread worker, never two at once.
+One refresh = the newest page of the Hub's jobs for each namespace (user + the namespaces the launcher used)
+merged with the store; older pages are read once, when the user asks for more (`load_more`); a live job that
+is not on the newest page (it scrolled off, or only the store knows it) is asked about on its own. The
+pause before the next refresh keeps the whole list under the request budget of `core.jobs.polling`. A
+failed Hub call keeps the last good rows (marked stale) and backs off; the first success resets it. Stage
+changes between two refreshes become `StageChange` events for notifications. Blocking: the TUI runs
+`refresh()` in a thread worker, never two at once.
 """
 
 from __future__ import annotations
@@ -15,10 +18,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.errors import TunerError
-from core.jobs.jobs_source import HubJobs
+from core.jobs.jobs_source import SINGLE_TRY, HubJobs, JobsPage
 from core.jobs.local_jobs import merge_rows, stored_jobs
-from core.jobs.model import JobRow
+from core.jobs.model import JobRow, is_terminal
+from core.jobs.polling import Backoff, PollBudget, is_permanent
 from core.store import Store
+
+__all__ = ["Backoff", "JobList", "RefreshResult", "StageChange", "wait_for"]
+
+MAX_LONE_INSPECTS = 5
+"""Live jobs off the newest page asked about per refresh (the rest wait for the next refresh)."""
 
 
 @dataclass(frozen=True)
@@ -44,40 +53,45 @@ class RefreshResult:
     """One line when the Hub could not be read (rows are then the last good ones plus the store)."""
     path: str = ""
     next_in_s: float = 0.0
-
-
-class Backoff:
-    def __init__(self, interval: float, max_interval: float) -> None:
-        self.interval, self.max_interval = interval, max_interval
-        self.current = interval
-        self.failures = 0
-
-    def success(self) -> float:
-        self.failures, self.current = 0, self.interval
-        return self.current
-
-    def failure(self, retry_after: float | None = None) -> float:
-        self.failures += 1
-        self.current = min(self.max_interval, self.current * 2)
-        if retry_after is not None:
-            self.current = max(self.current, min(retry_after, self.max_interval * 2))
-        return self.current
+    requests: int = 0
+    """Hub requests this refresh made (pages, whoami, lone job lookups)."""
+    more: bool = False
+    """The Hub has older jobs than the pages read so far (`JobList.load_more` reads the next page)."""
+    hub_rows: int = 0
 
 
 class JobList:
     def __init__(self, hub: HubJobs | None, *, store: Store | None = None, interval: float = 5.0,
                  max_interval: float = 120.0, namespaces: list[str] | None = None,
-                 include_hub: bool = True, deadline_s: float = 15.0) -> None:
+                 include_hub: bool = True, deadline_s: float = 15.0, budget: PollBudget | None = None,
+                 pages: int = 1, stages: list[str] | None = None) -> None:
         self.deadline_s = deadline_s
         self.hub = hub
         self.store = store
         self.include_hub = include_hub and hub is not None
         self.extra_namespaces = namespaces or []
-        self.backoff = Backoff(interval, max_interval)
-        self._last_hub: dict[str, list[JobRow]] = {}
+        self.budget = budget or PollBudget(refresh_s=interval, max_refresh_s=max_interval)
+        self.backoff = Backoff(self.budget.refresh_s, self.budget.max_refresh_s)
+        self.stages = stages
+        self.first_pages = max(1, pages)
+        """Pages read the first time a namespace is listed (the CLI's `--limit` may need more than one)."""
+        self._known: dict[str, dict[str, JobRow]] = {}
+        """Per namespace, every Hub job seen (newest page refreshed each time, older ones as last seen)."""
+        self._pages_loaded: dict[str, int] = {}
+        self._more: dict[str, bool] = {}
+        self._load: dict[str, int] = {}
+        """Pages to read on the next refresh (set by `load_more`), per namespace."""
+        self._lone: dict[str, JobRow] = {}
+        """Live jobs known only from the store (or scrolled off the newest page), as last inspected."""
+        self.unpollable: dict[str, str] = {}
+        """Jobs the Hub refused (403/404...), by id, with why: never asked about again in this session."""
         self._stages: dict[str, str] = {}
         self._busy = threading.Lock()
         self.first = True
+
+    @property
+    def interval(self) -> float:
+        return self.budget.refresh_s
 
     def namespaces(self, stored: list[JobRow]) -> list[str]:
         assert self.hub is not None
@@ -85,12 +99,25 @@ class JobList:
         names += [r.namespace for r in stored if r.backend == "hf-jobs" and r.namespace]
         return list(dict.fromkeys(n for n in names if n))
 
+    @property
+    def has_more(self) -> bool:
+        return any(self._more.values())
+
+    def load_more(self) -> bool:
+        """Ask for the next older page of every namespace that has one (read on the next refresh)."""
+        wanted = False
+        for namespace, more in self._more.items():
+            if more:
+                self._load[namespace] = self._pages_loaded.get(namespace, 1) + 1
+                wanted = True
+        return wanted
+
     def refresh(self) -> RefreshResult:
         """One refresh; a call while another is running returns at once with the last rows (no overlap)."""
         if not self._busy.acquire(blocking=False):
             return RefreshResult(rows=self._merged(stored_jobs(self.store)), error=None,
                                  path=self.hub.state.describe() if self.hub else "local only",
-                                 next_in_s=self.backoff.current)
+                                 next_in_s=self.backoff.current, more=self.has_more)
         try:
             return self._refresh()
         finally:
@@ -99,31 +126,40 @@ class JobList:
     def _refresh(self) -> RefreshResult:
         stored = stored_jobs(self.store)
         error: str | None = None
+        requests = 0
         if self.include_hub:
             assert self.hub is not None
+            counter: list[int] = [0]
             try:
-                self._last_hub.update(self._list_with_deadline(stored))
-                next_in = self.backoff.success()
+                self._list_with_deadline(stored, counter)
+                requests = counter[0]
+                self.backoff.success()
             except TunerError as exc:
+                requests = counter[0]
                 error = exc.one_line()
-                next_in = self.backoff.failure(getattr(exc, "retry_after", None))
+                self.backoff.failure(getattr(exc, "retry_after", None), permanent=is_permanent(exc))
         else:
-            next_in = self.backoff.success()
+            self.backoff.success()
         rows = self._merged(stored)
+        live = any(not r.is_terminal for r in rows if r.backend == "hf-jobs")
+        if error is None:
+            next_in = self.budget.interval(requests, live=live)
+        else:
+            next_in = max(self.backoff.current, self.budget.floor(requests))
         changes = self._changes(rows)
         return RefreshResult(rows, changes, error, self.hub.state.describe() if self.include_hub and self.hub
-                             else "local only", next_in)
+                             else "local only", next_in, requests, self.has_more,
+                             sum(1 for r in rows if r.backend == "hf-jobs"))
 
-    def _list_with_deadline(self, stored: list[JobRow]) -> dict[str, list[JobRow]]:
+    def _list_with_deadline(self, stored: list[JobRow], counter: list[int]) -> None:
         """List every namespace, giving up after `deadline_s`: huggingface_hub retries a dropped connection
         for ~23 s on its own, and the status bar must say "not answering" long before that."""
         assert self.hub is not None
-        hub = self.hub
         box: dict[str, Any] = {}
 
         def run() -> None:
             try:
-                box["rows"] = {ns: hub.list_jobs(ns) for ns in self.namespaces(stored)}
+                box["pages"] = self._list(stored, counter)
             except BaseException as exc:
                 box["error"] = exc
 
@@ -134,10 +170,66 @@ class JobList:
             raise TunerError(f"the Hub did not answer within {self.deadline_s:g}s", hint="it is slow or down")
         if "error" in box:
             raise box["error"]
-        return box["rows"]
+
+    def _list(self, stored: list[JobRow], counter: list[int]) -> None:
+        assert self.hub is not None
+        hub = self.hub
+        resolved = hub.namespace_resolved
+        names = self.namespaces(stored)
+        counter[0] += 0 if resolved else 1  # whoami, once per session
+        fresh_ids: set[str] = set()
+        for namespace in names:
+            first_time = namespace not in self._pages_loaded
+            pages = self._load.get(namespace) or (self.first_pages if first_time else 1)
+            page: JobsPage = hub.list_page(namespace, self.stages, pages=pages)
+            counter[0] += page.requests
+            known = self._known.setdefault(namespace, {})
+            for row in page.rows:
+                known[row.id] = row
+                fresh_ids.add(row.id)
+            if pages >= self._pages_loaded.get(namespace, 0):
+                self._pages_loaded[namespace] = pages
+                self._more[namespace] = page.more
+            self._load.pop(namespace, None)
+        # Live jobs that are not on a page just read: ask about each (only while live, never if refused).
+        candidates: dict[str, str] = {}
+        for namespace, known in self._known.items():
+            for row in known.values():
+                if row.id not in fresh_ids and not row.is_terminal:
+                    candidates[row.id] = namespace
+        for row in stored:
+            if row.backend == "hf-jobs" and row.namespace and not row.is_terminal and row.id not in fresh_ids \
+                    and not self._is_known(row.id):
+                current = self._lone.get(row.id)
+                if current is None or not current.is_terminal:
+                    candidates[row.id] = row.namespace
+        lookups = 0
+        for job_id, namespace in candidates.items():
+            if job_id in self.unpollable or lookups >= MAX_LONE_INSPECTS:
+                continue
+            lookups += 1
+            counter[0] += 1
+            try:
+                fresh = hub.inspect(namespace, job_id, retry=SINGLE_TRY)
+            except TunerError as exc:
+                if is_permanent(exc):
+                    self.unpollable[job_id] = exc.one_line()
+                continue
+            if job_id in self._known.get(namespace, {}):
+                self._known[namespace][job_id] = fresh
+            else:
+                self._lone[job_id] = fresh
+
+    def _is_known(self, job_id: str) -> bool:
+        return any(job_id in known for known in self._known.values())
 
     def _merged(self, stored: list[JobRow]) -> list[JobRow]:
-        hub_rows = [row for rows in self._last_hub.values() for row in rows]
+        hub_rows = [row for known in self._known.values() for row in known.values()]
+        seen = {row.id for row in hub_rows}
+        hub_rows += [row for job_id, row in self._lone.items() if job_id not in seen]
+        if self.stages:
+            wanted = {s.upper() for s in self.stages}
+            hub_rows = [row for row in hub_rows if row.stage in wanted]
         return merge_rows(hub_rows, stored)
 
     def _changes(self, rows: list[JobRow]) -> list[StageChange]:
@@ -153,16 +245,15 @@ class JobList:
 
 def wait_for(get_stage: Callable[[], str], *, timeout_s: float | None, poll_s: float = 5.0,
              on_change: Callable[[str | None, str], None] | None = None) -> str:
-    """Poll until the stage is terminal; TunerError on timeout. Transient errors are retried."""
-    from core.jobs.model import is_terminal
-
+    """Poll until the stage is terminal; TunerError on timeout. Transient errors are retried, a refusal
+    (401/403/404) is not: the job will not become visible by asking again."""
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     last: str | None = None
     while True:
         try:
             stage = get_stage()
-        except TunerError:
-            if deadline is not None and time.monotonic() > deadline:
+        except TunerError as exc:
+            if is_permanent(exc) or (deadline is not None and time.monotonic() > deadline):
                 raise
             time.sleep(poll_s)
             continue

@@ -3,9 +3,13 @@
 The guide's troubleshooting tree: "TTY/socket errors with hf jobs ps → use the Python API fallback",
 i.e. GET `/api/jobs/{namespace}` with a bearer token. We go one step further and switch by ourselves:
 when a call through the client fails in a way that is not an answer from the server (an OSError from a
-missing TTY, a socket error, an incompatible client version raising TypeError/AttributeError/KeyError),
-the same request is tried over plain HTTP; if that works the session stays on HTTP and `path` says so.
-An HTTP error status (401/403/404/429) is the server's answer and is reported as such, on either path.
+missing TTY, an incompatible client version raising TypeError/AttributeError/KeyError), or keeps failing
+after its retries (5xx, no connection) while plain HTTP gets through, the session moves to HTTP and
+`path` says so. An HTTP error status (401/403/404) is the server's answer and is reported as such.
+
+Every request, on either path, goes through `core.hub.call_with_retries` (429 waits for `Retry-After`,
+5xx and connection errors back off with jitter, all bounded). Streams are opened once here; the log and
+metrics followers retry them with the same policy.
 
 Every method here blocks (both libraries are synchronous): the TUI calls them from thread workers.
 """
@@ -18,15 +22,26 @@ import json
 import os
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from core.errors import OfflineError, TunerError
-from core.hub import hub_endpoint, hub_error
+from core.hub import (
+    DEFAULT_RETRY,
+    RetryNotice,
+    RetryPolicy,
+    call_with_retries,
+    hub_endpoint,
+    hub_error,
+    is_connection_error,
+    parse_ratelimit_reset,
+    parse_retry_after,
+    retry_after_of,
+    status_of,
+)
 from core.jobs.model import JobRow, parse_hub_time
 from core.redact import redact
 
@@ -35,16 +50,23 @@ T = TypeVar("T")
 CLIENT_PATH = "huggingface_hub"
 HTTP_PATH = "http"
 
+HUB_PAGE_SIZE = 100
+"""Jobs per `Link` page on the Hub (huggingface_hub PR #4403)."""
 LIST_PAGE_LIMIT = 10
-"""At most this many `Link` pages (100 jobs each on the Hub) per refresh: 1,000 jobs is plenty for a list."""
+"""At most this many pages (1,000 jobs) in one full listing."""
 
 _CONNECT_TIMEOUT_S = 5.0
 _READ_TIMEOUT_S = 30.0
 LOG_READ_TIMEOUT_S = 120.0
 """The Hub sends a keep-alive every ~30 s on a live log stream; 4x that means the connection is dead."""
 METRICS_READ_TIMEOUT_S = 10.0
-_MAX_HTTP_RETRIES = 3
-_MAX_RETRY_WAIT_S = 10.0
+FALLBACK_PROBE = RetryPolicy(attempts=1)
+"""One plain-HTTP try decides whether the client path, not the Hub, is what keeps failing."""
+SINGLE_TRY = FALLBACK_PROBE
+"""For pollers and followers that have their own schedule: one attempt, the schedule is the retry."""
+
+__all__ = ["CLIENT_PATH", "HTTP_PATH", "HttpStatusError", "HubJobs", "JobsPage", "parse_retry_after",
+           "parse_sse_data", "read_token", "row_from_json"]
 
 
 class HttpStatusError(TunerError):
@@ -55,52 +77,26 @@ class HttpStatusError(TunerError):
         self.status = status
         self.retry_after = retry_after
 
-
-def _status_of(exc: BaseException) -> int | None:
-    status = getattr(exc, "status", None)
-    if isinstance(status, int):
-        return status
-    response = getattr(exc, "response", None)
-    code = getattr(response, "status_code", None)
-    return code if isinstance(code, int) else None
+    @property
+    def permanent(self) -> bool:
+        """401/403/404: asking again will get the same answer (no polling loop should repeat it)."""
+        return self.status in (400, 401, 403, 404, 410)
 
 
-def _retry_after_of(exc: BaseException) -> float | None:
-    if isinstance(exc, HttpStatusError):
-        return exc.retry_after
-    headers = getattr(getattr(exc, "response", None), "headers", None) or {}
-    return parse_retry_after(headers.get("retry-after") if hasattr(headers, "get") else None)
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _translate_http(exc: BaseException, what: str) -> TunerError:
+def _translate_http(exc: BaseException, what: str, subject: str | None = None) -> TunerError:
     """A one-line error that keeps the HTTP status (for backoff and for the diagnosis banner)."""
     if isinstance(exc, TunerError):
         return exc
-    status = _status_of(exc)
-    base = hub_error(exc, what)
+    status = status_of(exc)
+    base = hub_error(exc, what, subject)
     if status is None:
         return base
-    return HttpStatusError(status, base.message, retry_after=_retry_after_of(exc), hint=base.hint)
+    return HttpStatusError(status, base.message, retry_after=retry_after_of(exc), hint=base.hint)
 
 
 def is_client_failure(exc: BaseException) -> bool:
     """True when the failure is the client's own (not an answer from the server): try plain HTTP."""
-    if _status_of(exc) is not None or isinstance(exc, TunerError):
+    if status_of(exc) is not None or isinstance(exc, TunerError):
         return False
     name = type(exc).__name__
     if name in {"OfflineModeIsEnabled", "LocalTokenNotFoundError"}:
@@ -125,6 +121,33 @@ def read_token() -> str | None:
     with contextlib.suppress(OSError):
         return token_file.read_text(encoding="utf-8").strip() or None
     return None
+
+
+def _seg(value: str) -> str:
+    """One URL path segment, percent-encoded: an id can never walk to another route."""
+    return quote(str(value), safe="")
+
+
+def server_time(headers: Any) -> float | None:
+    """Epoch seconds of a response's `Date` header (the Hub's clock, 1 s resolution), None if absent."""
+    value = headers.get("date") if headers is not None and hasattr(headers, "get") else None
+    if not value:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return when.timestamp() if when.tzinfo is not None else None
+
+
+@dataclass
+class JobsPage:
+    """Rows of one listing and whether the Hub has more beyond what was read."""
+
+    rows: list[JobRow] = field(default_factory=list)
+    more: bool = False
+    requests: int = 0
+    """Pages requested (what this listing cost against the Hub's rate limit)."""
 
 
 # --- converting the Hub's JSON (either path) into rows -------------------------------------------------
@@ -211,7 +234,9 @@ class RepoCommit:
 
 
 class _HttpPath:
-    """Plain `requests` against the Hub's REST routes (the guide's fallback, done properly)."""
+    """Plain `requests` against the Hub's REST routes (the guide's fallback, done properly).
+
+    One attempt per call: retries are `HubJobs`'s job, so both paths follow the same policy."""
 
     def __init__(self, endpoint: str) -> None:
         import requests
@@ -227,29 +252,18 @@ class _HttpPath:
         return headers
 
     def request(self, method: str, url: str, *, params: Any = None, stream: bool = False,
-                read_timeout: float = _READ_TIMEOUT_S, retries: int = _MAX_HTTP_RETRIES) -> Any:
-        import requests
-
-        attempt = 0
-        while True:
-            try:
-                resp = self.session.request(method, url, params=params, headers=self._headers(), stream=stream,
-                                            timeout=(_CONNECT_TIMEOUT_S, read_timeout))
-            except requests.RequestException as exc:
-                raise OfflineError(f"cannot reach {self.endpoint} ({type(exc).__name__})",
-                                   hint="check the network or HF_ENDPOINT") from None
-            if resp.status_code < 400:
-                return resp
-            retry_after = parse_retry_after(resp.headers.get("retry-after"))
-            if resp.status_code in (429, 500, 502, 503, 504) and attempt < retries:
-                attempt += 1
-                resp.close()
-                time.sleep(min(_MAX_RETRY_WAIT_S, retry_after if retry_after is not None else 2.0 ** (attempt - 1)))
-                continue
-            raise self._status_error(resp, retry_after)
+                read_timeout: float = _READ_TIMEOUT_S) -> Any:
+        resp = self.session.request(method, url, params=params, headers=self._headers(), stream=stream,
+                                    timeout=(_CONNECT_TIMEOUT_S, read_timeout))
+        if resp.status_code < 400:
+            return resp
+        raise self._status_error(resp)
 
     @staticmethod
-    def _status_error(resp: Any, retry_after: float | None) -> HttpStatusError:
+    def _status_error(resp: Any) -> HttpStatusError:
+        retry_after = parse_retry_after(resp.headers.get("retry-after"))
+        if retry_after is None:
+            retry_after = parse_ratelimit_reset(resp.headers.get("ratelimit"))
         message = resp.headers.get("x-error-message")
         if not message:
             with contextlib.suppress(Exception):
@@ -257,35 +271,33 @@ class _HttpPath:
                 message = body.get("error") if isinstance(body, dict) else None
         message = redact(" ".join(str(message or resp.reason or "").split()))[:200]
         status = resp.status_code
-        hints = {401: "run `hf auth login` or set HF_TOKEN", 403: "check the token's scopes for Jobs in this namespace",
-                 404: "check the job id and namespace", 429: "rate limited; wait and retry"}
         resp.close()
         return HttpStatusError(status, f"HTTP {status}: {message}" if message else f"HTTP {status}",
-                               retry_after=retry_after, hint=hints.get(status))
+                               retry_after=retry_after)
 
     def whoami(self) -> str:
         return str(self.request("GET", f"{self.endpoint}/api/whoami-v2").json()["name"])
 
-    def list_jobs(self, namespace: str, stages: list[str] | None = None) -> list[JobRow]:
-        url: str | None = f"{self.endpoint}/api/jobs/{namespace}"
+    def list_page(self, namespace: str, stages: list[str] | None, max_pages: int) -> JobsPage:
+        url: str | None = f"{self.endpoint}/api/jobs/{_seg(namespace)}"
         params: Any = [("stage", s.upper()) for s in stages or []] or None
-        rows: list[JobRow] = []
-        for _ in range(LIST_PAGE_LIMIT):
-            if not url:
-                break
+        page = JobsPage()
+        while url and page.requests < max_pages:
             resp = self.request("GET", url, params=params)
+            page.requests += 1
             body = resp.json()
             items = body.get("jobs", []) if isinstance(body, dict) else body
-            rows.extend(row_from_json(item, namespace=namespace, endpoint=self.endpoint) for item in items)
+            page.rows.extend(row_from_json(item, namespace=namespace, endpoint=self.endpoint) for item in items)
             url, params = resp.links.get("next", {}).get("url"), None  # the next link carries the query
-        return rows
+        page.more = bool(url)
+        return page
 
     def inspect(self, namespace: str, job_id: str) -> JobRow:
-        resp = self.request("GET", f"{self.endpoint}/api/jobs/{namespace}/{job_id}")
+        resp = self.request("GET", f"{self.endpoint}/api/jobs/{_seg(namespace)}/{_seg(job_id)}")
         return row_from_json(resp.json(), namespace=namespace, endpoint=self.endpoint)
 
     def cancel(self, namespace: str, job_id: str) -> None:
-        self.request("POST", f"{self.endpoint}/api/jobs/{namespace}/{job_id}/cancel", retries=0).close()
+        self.request("POST", f"{self.endpoint}/api/jobs/{_seg(namespace)}/{_seg(job_id)}/cancel").close()
 
     def repo_commits(self, repo_id: str) -> list[RepoCommit]:
         resp = self.request("GET", f"{self.endpoint}/api/models/{repo_id}/commits/main")
@@ -293,11 +305,12 @@ class _HttpPath:
                 for c in resp.json()]
 
     @contextlib.contextmanager
-    def stream(self, url: str, read_timeout: float, tolerated: tuple[int, ...] = ()) -> Iterator[Any]:
+    def stream(self, url: str, read_timeout: float, tolerated: tuple[int, ...] = (),
+               params: dict[str, Any] | None = None) -> Iterator[Any]:
         import requests
 
         try:
-            resp = self.request("GET", url, stream=True, read_timeout=read_timeout, retries=0)
+            resp = self.request("GET", url, params=params, stream=True, read_timeout=read_timeout)
         except HttpStatusError as exc:
             if exc.status in tolerated:
                 yield _EndedStream()
@@ -311,6 +324,9 @@ class _HttpPath:
 
 
 class _EndedStream:
+    server_time: float | None = None
+    broken = False
+
     def __iter__(self) -> Iterator[str]:
         return iter(())
 
@@ -325,6 +341,9 @@ class _RequestsLines:
         self.resp = resp
         self.broken = False
         """True when the connection failed (cut, timeout) rather than being closed by the server."""
+        self.timed_out = False
+        """True when it ended because nothing arrived within the read timeout (a silent, live stream)."""
+        self.server_time = server_time(resp.headers)
 
     def __iter__(self) -> Iterator[str]:
         import requests
@@ -332,8 +351,9 @@ class _RequestsLines:
         try:
             for raw in self.resp.iter_lines(chunk_size=65536):
                 yield raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
-        except (requests.RequestException, OSError, AttributeError, ValueError):
+        except (requests.RequestException, OSError, AttributeError, ValueError) as exc:
             self.broken = True  # connection cut / timed out / closed by stop(): the follower decides
+            self.timed_out = "Timeout" in type(exc).__name__ or "timed out" in str(exc)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -352,16 +372,21 @@ class _ClientPath:
     def whoami(self) -> str:
         return str(self.api.whoami()["name"])
 
-    def list_jobs(self, namespace: str, stages: list[str] | None = None) -> list[JobRow]:
+    def list_page(self, namespace: str, stages: list[str] | None, max_pages: int) -> JobsPage:
         kwargs: dict[str, Any] = {"namespace": namespace}
         if stages:
             kwargs["status"] = [s.upper() for s in stages]
-        rows: list[JobRow] = []
+        # The client follows `Link` pages lazily: stopping at a page boundary sends no further request. It
+        # hides the headers, so "more" means "a full last page" (the next page may be empty).
+        cap = max_pages * HUB_PAGE_SIZE
+        page = JobsPage()
         for info in self.api.list_jobs(**kwargs):
-            rows.append(row_from_jobinfo(info, namespace=namespace, endpoint=self.endpoint))
-            if len(rows) >= LIST_PAGE_LIMIT * 100:
+            page.rows.append(row_from_jobinfo(info, namespace=namespace, endpoint=self.endpoint))
+            if len(page.rows) >= cap:
                 break
-        return rows
+        page.more = len(page.rows) >= cap
+        page.requests = max(1, -(-len(page.rows) // HUB_PAGE_SIZE))
+        return page
 
     def inspect(self, namespace: str, job_id: str) -> JobRow:
         info = self.api.inspect_job(job_id=job_id, namespace=namespace)
@@ -375,11 +400,12 @@ class _ClientPath:
                 for c in self.api.list_repo_commits(repo_id)]
 
     @contextlib.contextmanager
-    def stream(self, url: str, read_timeout: float, tolerated: tuple[int, ...] = ()) -> Iterator[Any]:
+    def stream(self, url: str, read_timeout: float, tolerated: tuple[int, ...] = (),
+               params: dict[str, Any] | None = None) -> Iterator[Any]:
         from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
         headers = build_hf_headers()
-        with get_session().stream("GET", url, headers=headers, timeout=read_timeout) as resp:
+        with get_session().stream("GET", url, headers=headers, timeout=read_timeout, params=params) as resp:
             if resp.status_code in tolerated:
                 yield _EndedStream()
                 return
@@ -393,14 +419,17 @@ class _HttpxLines:
     def __init__(self, resp: Any) -> None:
         self.resp = resp
         self.broken = False
+        self.timed_out = False
+        self.server_time = server_time(resp.headers)
 
     def __iter__(self) -> Iterator[str]:
         try:
             yield from self.resp.iter_lines()
         except Exception as exc:  # httpx2 read timeout / protocol error / closed from stop()
-            if _status_of(exc) is not None:
+            if status_of(exc) is not None:
                 raise
             self.broken = True
+            self.timed_out = "Timeout" in type(exc).__name__
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -422,12 +451,18 @@ class HubJobs:
     """The monitor's access to HF Jobs; thread-safe, one per session."""
 
     def __init__(self, *, endpoint: str | None = None, force_path: str | None = None,
-                 namespace: str | None = None) -> None:
+                 namespace: str | None = None, retry: RetryPolicy | None = None,
+                 on_retry: Callable[[RetryNotice], None] | None = None,
+                 sleep: Callable[[float], Any] | None = None) -> None:
         self.endpoint = (endpoint or hub_endpoint()).rstrip("/")
         self._lock = threading.Lock()
         self._namespace = namespace
         self._http: _HttpPath | None = None
         self._client: _ClientPath | None = None
+        self.retry = retry or DEFAULT_RETRY
+        self.on_retry = on_retry
+        """Told about each retry before its wait (the CLI prints it on stderr, the TUI in the status bar)."""
+        self._sleep = sleep
         self.state = PathState(HTTP_PATH, "forced") if force_path == HTTP_PATH else PathState(CLIENT_PATH)
 
     @property
@@ -444,43 +479,72 @@ class HubJobs:
             self._client = _ClientPath(self.endpoint)
         return self._client
 
-    def _call(self, what: str, op: Callable[[Any], T]) -> T:
-        """Run `op` on the current path; on a client failure, retry it over HTTP and stay there if it works."""
+    def _retrying(self, what: str, fn: Callable[[], T], *, idempotent: bool, policy: RetryPolicy | None = None) -> T:
+        import time
+
+        return call_with_retries(fn, what=what, policy=policy or self.retry, idempotent=idempotent,
+                                 sleep=self._sleep or time.sleep, on_retry=self.on_retry)
+
+    def _call(self, what: str, op: Callable[[Any], T], *, idempotent: bool = True, subject: str | None = None,
+              retry: RetryPolicy | None = None) -> T:
+        """Run `op` on the current path with retries; when huggingface_hub fails on its own, or keeps failing
+        without an answer (5xx, no connection), try plain HTTP and stay there if that works."""
         if self.state.path == HTTP_PATH:
             try:
-                return op(self._http_path())
+                return self._retrying(what, lambda: op(self._http_path()), idempotent=idempotent, policy=retry)
             except Exception as exc:
-                raise _translate_http(exc, what) from None
+                raise _translate_http(exc, what, subject) from None
         try:
-            return op(self._client_path())
+            return self._retrying(what, lambda: op(self._client_path()), idempotent=idempotent, policy=retry)
         except Exception as exc:
-            if not is_client_failure(exc):
-                raise _translate_http(exc, what) from None
-            reason = redact(f"{type(exc).__name__}: {' '.join(str(exc).split())}")[:120]
-            try:
-                result = op(self._http_path())
-            except Exception as http_exc:
-                # HTTP failed too: the server (not the client) is the problem; stay on the client path.
-                raise _translate_http(http_exc, what) from None
-            with self._lock:
-                self.state = PathState(HTTP_PATH, f"huggingface_hub failed: {reason}")
-            return result
+            client_exc = exc
+        status = status_of(client_exc)
+        own_failure = is_client_failure(client_exc) and not is_connection_error(client_exc)
+        kept_failing = (status is not None and status >= 500) or is_connection_error(client_exc)
+        if not (own_failure or kept_failing):
+            raise _translate_http(client_exc, what, subject) from None
+        # A broken client gets the full policy over HTTP; after the client's own retries, one try is enough
+        # to tell "the Hub is down" from "the client path is what fails".
+        try:
+            result = self._retrying(what, lambda: op(self._http_path()), idempotent=idempotent,
+                                    policy=None if own_failure else FALLBACK_PROBE)
+        except Exception as http_exc:
+            # HTTP failed too: the server (not the client) is the problem; stay on the client path.
+            raise _translate_http(client_exc if kept_failing else http_exc, what, subject) from None
+        detail = redact(f"{type(client_exc).__name__}: {' '.join(str(client_exc).split())}")[:120]
+        with self._lock:
+            self.state = PathState(HTTP_PATH, f"huggingface_hub {'failed' if own_failure else 'kept failing'}: {detail}")
+        return result
 
     # --- public API (all blocking) ---
+
+    @property
+    def namespace_resolved(self) -> bool:
+        """True once the namespace is known (configured, or whoami already asked)."""
+        return self._namespace is not None
 
     def namespace(self) -> str:
         """The namespace to list: the configured one, else whoami (resolved once: /whoami-v2 is rate-limited)."""
         if self._namespace:
             return self._namespace
-        name = self._call("whoami", lambda p: p.whoami())
+        name = self._call("whoami", lambda p: p.whoami(), subject="whoami")
         self._namespace = name
         return name
 
     def list_jobs(self, namespace: str, stages: list[str] | None = None) -> list[JobRow]:
-        # huggingface_hub retries a refused connection for ~23 s (http_backoff) before failing; a TCP
-        # probe first turns "the Hub is down" into one fast, clear line for every refresh.
-        self._probe()
-        return self._call(f"list jobs of {namespace}", lambda p: p.list_jobs(namespace, stages))
+        """Every job of a namespace, up to `LIST_PAGE_LIMIT` pages."""
+        return self.list_page(namespace, stages, pages=LIST_PAGE_LIMIT).rows
+
+    def list_page(self, namespace: str, stages: list[str] | None = None, *, pages: int = 1) -> JobsPage:
+        """The newest `pages` pages of a namespace's jobs (one request each) and whether more exist."""
+
+        def op(path: Any) -> JobsPage:
+            # huggingface_hub retries a refused connection for ~23 s (http_backoff) before failing; a TCP
+            # probe first turns "the Hub is down" into one fast, clear line.
+            self._probe()
+            return path.list_page(namespace, stages, max(1, pages))
+
+        return self._call(f"list jobs of {namespace}", op, subject="jobs")
 
     def _probe(self) -> None:
         parts = urlsplit(self.endpoint)
@@ -491,43 +555,43 @@ class HubJobs:
             raise OfflineError(f"cannot reach {self.endpoint} ({type(exc).__name__})",
                                hint="check the network or HF_ENDPOINT") from None
 
-    def inspect(self, namespace: str, job_id: str) -> JobRow:
-        return self._call(f"inspect job {job_id}", lambda p: p.inspect(namespace, job_id))
+    def inspect(self, namespace: str, job_id: str, *, retry: RetryPolicy | None = None) -> JobRow:
+        """The job's current row. `retry` overrides the session's policy (a poller with its own schedule
+        asks once and comes back later instead of sleeping inside the call)."""
+        return self._call(f"inspect job {job_id}", lambda p: p.inspect(namespace, job_id), subject="job",
+                          retry=retry)
 
     def cancel(self, namespace: str, job_id: str) -> None:
-        self._call(f"cancel job {job_id}", lambda p: p.cancel(namespace, job_id))
+        # Cancelling twice is harmless: the call is idempotent, so a 5xx is retried too.
+        self._call(f"cancel job {job_id}", lambda p: p.cancel(namespace, job_id), subject="job")
 
     def repo_commits(self, repo_id: str) -> list[RepoCommit]:
-        return self._call(f"commits of {repo_id}", lambda p: p.repo_commits(repo_id))
+        return self._call(f"commits of {repo_id}", lambda p: p.repo_commits(repo_id), subject="repo")
 
     def log_url(self, namespace: str, job_id: str) -> str:
-        return f"{self.endpoint}/api/jobs/{namespace}/{job_id}/logs"
+        return f"{self.endpoint}/api/jobs/{_seg(namespace)}/{_seg(job_id)}/logs"
 
     def metrics_url(self, namespace: str, job_id: str) -> str:
-        return f"{self.endpoint}/api/jobs/{namespace}/{job_id}/metrics"
+        return f"{self.endpoint}/api/jobs/{_seg(namespace)}/{_seg(job_id)}/metrics"
 
     @contextlib.contextmanager
-    def open_stream(self, url: str, *, read_timeout: float, tolerated: tuple[int, ...] = ()) -> Iterator[Any]:
-        """One SSE connection: yields an iterable of raw lines with a `close()` for aborting from another thread."""
+    def open_stream(self, url: str, *, read_timeout: float, tolerated: tuple[int, ...] = (),
+                    params: dict[str, Any] | None = None) -> Iterator[Any]:
+        """One SSE connection (one attempt; the followers retry): yields an iterable of raw lines with
+        `close()` (abort from another thread), `broken` (it was cut) and `server_time` (its `Date`)."""
         path = self._http_path() if self.state.path == HTTP_PATH else self._client_path()
         try:
-            with path.stream(url, read_timeout, tolerated) as lines:
+            with path.stream(url, read_timeout, tolerated, params) as lines:
                 yield lines
         except (TunerError, GeneratorExit):
             raise
         except Exception as exc:
-            if _status_of(exc) is not None:
-                raise _translate_http(exc, "log stream") from None
-            if path is self._client_path() and is_client_failure(exc) and not _is_network_error(exc):
+            if status_of(exc) is not None:
+                raise _translate_http(exc, "log stream", "job") from None
+            if path is self._client and is_client_failure(exc) and not is_connection_error(exc):
                 with self._lock:
                     self.state = PathState(HTTP_PATH, f"huggingface_hub stream failed: {type(exc).__name__}")
             raise OfflineError(f"log stream: {type(exc).__name__}: {redact(str(exc))[:100]}") from None
-
-
-def _is_network_error(exc: BaseException) -> bool:
-    name = type(exc).__name__
-    return name in {"ConnectError", "ConnectTimeout", "ReadTimeout", "RemoteProtocolError", "ReadError",
-                    "WriteError", "PoolTimeout"} or isinstance(exc, (ConnectionError, TimeoutError))
 
 
 def parse_sse_data(line: str) -> dict[str, Any] | None:

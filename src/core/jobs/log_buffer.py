@@ -5,6 +5,12 @@ lines, `[jobs].log_buffer_lines`) and the full log lives in a file under `core.p
 (HF jobs) or wherever the launcher wrote it (local jobs). The file is also what makes a restarted
 monitor resume without duplicates: one log event per line, so its line count is the position to skip
 to on the next replay.
+
+The HF file (`hf-<job>.tsv`) keeps each event exactly as the Hub sent it, so a replay from disk prints what
+the live stream printed: `<timestamp>\t<text>`, the timestamp as the Hub wrote it (`-` when unknown), the
+text with `\\`, tab, newline and carriage return escaped as `\\`, `\t`, `\n`, `\r` (a progress bar redrawn
+with `\r` stays one line on disk and whole on replay). `less` shows it; `cut -f2-` gives the plain log.
+An older `hf-<job>.log` (text only) is converted on first open.
 """
 
 from __future__ import annotations
@@ -12,9 +18,11 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from core import paths
 
@@ -22,19 +30,36 @@ DEFAULT_MAX_LINES = 20_000
 MAX_LINE_CHARS = 4_000
 """Longer lines are cut (with …): one runaway line must not cost megabytes of widget memory."""
 
+NO_TIMESTAMP = "-"
+_ESCAPE = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_UNESCAPE = re.compile(r"\\([\\tnr])")
+_UNESCAPED = {"\\": "\\", "t": "\t", "n": "\n", "r": "\r"}
+
 
 def hub_log_path(job_id: str) -> Path:
-    return paths.ensure(paths.logs_dir()) / f"hf-{job_id}.log"
+    return paths.ensure(paths.logs_dir()) / f"hf-{job_id}.tsv"
 
 
-def _one_line(text: str) -> str:
-    # One event = one line on disk (the resume position is a line count). Progress bars redraw with \r:
-    # keep what a terminal would show, the last segment.
-    if "\r" in text:
-        text = text.rstrip("\r").rsplit("\r", 1)[-1]
-    if "\n" in text:
-        text = text.replace("\n", " ␤ ")
-    return text
+def _legacy_log_path(job_id: str) -> Path:
+    return paths.logs_dir() / f"hf-{job_id}.log"
+
+
+def encode_event(text: str, timestamp: str | None) -> str:
+    """One disk line (without the newline) for one log event; lossless (see the module docstring)."""
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        text = text.translate(_ESCAPE)
+    stamp = timestamp if timestamp and "\t" not in timestamp and "\n" not in timestamp else NO_TIMESTAMP
+    return f"{stamp}\t{text}"
+
+
+def decode_event(line: str) -> tuple[str, str | None]:
+    """(text, timestamp) of one disk line written by `encode_event`."""
+    stamp, sep, text = line.partition("\t")
+    if not sep:  # not ours (a hand-edited file): the whole line is the text
+        return line, None
+    if "\\" in text:
+        text = _UNESCAPE.sub(lambda m: _UNESCAPED[m.group(1)], text)
+    return text, (None if stamp == NO_TIMESTAMP else stamp)
 
 
 class LogBuffer:
@@ -99,11 +124,19 @@ class DiskLog:
 
         return count_lines(self.path)
 
-    def append(self, texts: Iterable[str]) -> None:
+    def append(self, events: Iterable[Any]) -> None:
+        """Append log events: `LogLine`s (text and timestamp kept) or plain strings (no timestamp)."""
         if self._handle is None:
             return
-        self._handle.write("".join(_one_line(t) + "\n" for t in texts))
-        self._handle.flush()
+        out = []
+        for event in events:
+            if isinstance(event, str):
+                out.append(encode_event(event, None))
+            else:
+                out.append(encode_event(event.text, event.timestamp))
+        if out:
+            self._handle.write("\n".join(out) + "\n")
+            self._handle.flush()
 
     def close(self) -> None:
         if self._handle is not None:
@@ -151,10 +184,33 @@ def read_tail(path: Path, max_lines: int) -> tuple[list[str], int]:
     return lines[-max_lines:], total
 
 
+def read_tail_events(path: Path, max_lines: int) -> tuple[list[tuple[str, str | None]], int]:
+    """`read_tail` of an HF disk log, decoded: the last events as (text, timestamp), and the total."""
+    lines, total = read_tail(path, max_lines)
+    return [decode_event(line) for line in lines], total
+
+
 def open_disk_log(job_id: str) -> tuple[DiskLog, int]:
     """The job's on-disk log and how many events it already holds (where a follower resumes)."""
+    _convert_legacy(job_id)
     disk = DiskLog(hub_log_path(job_id))
     return disk, disk.line_count()
+
+
+def _convert_legacy(job_id: str) -> None:
+    """An `hf-<job>.log` from an older version becomes `hf-<job>.tsv` (events keep their positions; the
+    old file had no timestamps and only the last segment of `\r` lines, which cannot be recovered)."""
+    legacy, current = _legacy_log_path(job_id), hub_log_path(job_id)
+    if not legacy.is_file() or current.exists():
+        return
+    tmp = current.with_suffix(".tsv.tmp")
+    with legacy.open(encoding="utf-8", errors="replace") as src, tmp.open("w", encoding="utf-8") as dst:
+        for line in src:
+            if line.endswith("\n"):  # a trailing partial line (a crash mid-write) is not an event
+                dst.write(encode_event(line[:-1], None) + "\n")
+    os.replace(tmp, current)
+    with contextlib.suppress(OSError):
+        legacy.unlink()
 
 
 def file_size(path: Path) -> int:

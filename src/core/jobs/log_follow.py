@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 from core.errors import OfflineError, TunerError
-from core.jobs.jobs_source import LOG_READ_TIMEOUT_S, HttpStatusError, HubJobs, parse_sse_data
-from core.jobs.model import is_terminal
+from core.hub import DEFAULT_RETRY, RetryPolicy
+from core.jobs.jobs_source import LOG_READ_TIMEOUT_S, SINGLE_TRY, HttpStatusError, HubJobs, parse_sse_data
+from core.jobs.model import is_terminal, parse_hub_time
 from core.redact import live_secrets, redact
 
 JOB_STARTED_PREFIX = "===== Job started"
@@ -57,8 +58,9 @@ def line_redactor() -> Callable[[str], str]:
 
 class LogLine(NamedTuple):
     # A NamedTuple, not a dataclass: a million of these are built per million log lines.
-    index: int
-    """Position of the event in the job's full log (0-based); unique and gap-free per job."""
+    index: int | None
+    """Position of the event in the job's full log (0-based); unique and gap-free per job. None for a line
+    of a `tail` read whose position in the full log is not known (yet)."""
     text: str
     timestamp: str | None = None
 
@@ -68,7 +70,7 @@ class StreamNotice:
     """A change in the stream itself (not a log line): shown in the status bar, not in the log."""
 
     kind: str
-    """'connected' | 'disconnected' | 'retrying' | 'finished' | 'error'."""
+    """'connected' | 'disconnected' | 'retrying' | 'finished' | 'incomplete' | 'error'."""
     detail: str = ""
     reconnects: int = 0
 
@@ -81,9 +83,16 @@ class PartialLine(NamedTuple):
 
 FollowEvent = LogLine | StreamNotice | PartialLine
 
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+STREAM_END_SLACK_S = 2.0
+"""How close (server clock) a clean end of stream must be to the job's `finishedAt` to count as "the Hub
+closed it because the job ended" rather than an idle proxy closing it just before."""
+
 
 class LogSource(Protocol):
-    """One way to read a job's log: open one connection, and ask whether the job has ended."""
+    """One way to read a job's log: open one connection (`tail`: only the last N events), and ask whether
+    the job has ended."""
 
     def connect(self) -> contextlib.AbstractContextManager[Any]: ...
 
@@ -98,33 +107,78 @@ class HubLogSource:
         self.jobs, self.namespace, self.job_id = jobs, namespace, job_id
         self.read_timeout = read_timeout
         self.route = route
+        self.finished_at: float | None = None
+        """The job's `finishedAt` (epoch) from the last stage check."""
 
-    def connect(self) -> contextlib.AbstractContextManager[Any]:
+    def connect(self, tail: int | None = None) -> contextlib.AbstractContextManager[Any]:
         url = (self.jobs.log_url if self.route == "logs" else self.jobs.metrics_url)(self.namespace, self.job_id)
         tolerated = (406, 500) if self.route == "metrics" else ()
-        return self.jobs.open_stream(url, read_timeout=self.read_timeout, tolerated=tolerated)
+        params = {"tail": int(tail)} if tail is not None else None
+        return self.jobs.open_stream(url, read_timeout=self.read_timeout, tolerated=tolerated, params=params)
 
     def stage(self) -> str:
-        return self.jobs.inspect(self.namespace, self.job_id).stage
+        # One try: the follower's own reconnect loop is the retry (and stays stoppable meanwhile).
+        row = self.jobs.inspect(self.namespace, self.job_id, retry=SINGLE_TRY)
+        self.finished_at = row.finished_at
+        return row.stage
+
+
+class _TailAnchor:
+    """Where a `?tail=N` read ended, so that the next (full) replay resumes right after it.
+
+    The Hub replays the whole log on a reconnect; the tail's events are found in it as one contiguous run of
+    (timestamp, text) pairs — the first such run, so two identical lines cannot fool it. Should the run be
+    missing (the Hub trimmed the log), the first event stamped later than the tail's last one is new.
+    """
+
+    def __init__(self, events: list[tuple[str | None, str]], cutoff: float | None) -> None:
+        self.events = events
+        self.cutoff = cutoff
+        self.window: deque[tuple[str | None, str]] = deque(maxlen=max(len(events), 1))
+
+    def locate(self, ts: str | None, text: str) -> str:
+        """'skip' (seen in the tail), 'after' (the tail ends at this event), or 'new' (first unseen event)."""
+        if not self.events and self.cutoff is None:
+            return "new"  # the tail was empty and the stream had no clock: everything after the banner is new
+        if self.events:
+            self.window.append((ts, text))
+            if len(self.window) == len(self.events) and list(self.window) == self.events:
+                return "after"
+        when = parse_hub_time(ts)
+        if self.cutoff is not None and when is not None and when > self.cutoff:
+            return "new"
+        return "skip"
 
 
 class LogFollower:
-    """Blocking iterator of `LogLine`s and `StreamNotice`s for one HF job; `stop()` may be called from any thread."""
+    """Blocking iterator of `LogLine`s and `StreamNotice`s for one HF job; `stop()` may be called from any thread.
+
+    Follow mode reconnects until the job has ended (retries never give up while it may still run; each wait
+    is bounded). Without follow it reads what exists now: it stops at the first event stamped after the
+    stream's `Date` (plus the Hub's 1 s resolution), like huggingface_hub, so a job that keeps logging
+    cannot keep it reading. `tail=N` asks the Hub for the last N events only (first connection).
+    """
 
     def __init__(self, source: LogSource, *, start_index: int = 0, follow: bool = True,
                  reconnect_delay: float = 2.0, max_delay: float = 10.0,
-                 sleep: Callable[[float], None] | None = None) -> None:
+                 sleep: Callable[[float], None] | None = None, tail: int | None = None,
+                 stage_hint: str | None = None, retry: RetryPolicy | None = None) -> None:
         self.source = source
         self.next_index = start_index
         """Events before this position are already shown/saved; replays skip them."""
         self.follow = follow
         self.reconnect_delay = reconnect_delay
         self.max_delay = max_delay
+        self.tail = tail if tail is not None and tail >= 0 and start_index == 0 else None
+        self.retry = retry or RetryPolicy(attempts=DEFAULT_RETRY.attempts, base_s=max(reconnect_delay, 0.0),
+                                          max_backoff_s=max_delay)
         self.reconnects = 0
         self._stop = threading.Event()
         self._current: Any = None
         self._sleep = sleep or (lambda s: self._stop.wait(s))
         self._final_stage: str | None = None
+        self._ended_at_start = stage_hint is not None and self._ended(stage_hint)
+        self._anchor: _TailAnchor | None = None
 
     def stop(self) -> None:
         self._stop.set()
@@ -136,24 +190,41 @@ class LogFollower:
     def stopped(self) -> bool:
         return self._stop.is_set()
 
+    @property
+    def final_stage(self) -> str | None:
+        """The terminal stage the job was seen in (None while it may still run, or without follow)."""
+        return self._final_stage
+
     MAX_DRAIN_CONNECTIONS = 5
     """After the job ended: reconnections without a single new line before we accept the log as complete."""
+
+    def _connect(self, first: bool) -> contextlib.AbstractContextManager[Any]:
+        if first and self.tail is not None:
+            return self.source.connect(tail=self.tail)  # type: ignore[call-arg]
+        return self.source.connect()
 
     def __iter__(self) -> Iterator[FollowEvent]:
         delay = self.reconnect_delay
         first = True
-        # The log is complete only after a connection that *began* once the job had ended and closed
-        # without being cut: a stream dropped while the job finished would otherwise lose its tail.
-        ended_before = self.follow and self._ended(self._stage_or_none())
+        # Known ended before a connection began: that connection, if not cut, reads the complete log.
+        ended = self._ended_at_start
         idle_drains = 0
+        failures = 0  # connections in a row that failed (no-follow gives up after the retry policy's attempts)
         while not self._stop.is_set():
             got_new = False
-            cut = False
+            cut = timed_out = past_end = False
             clean = line_redactor()
+            tail_read = first and self.tail is not None
+            anchor: list[tuple[str | None, str]] = []
+            opened_at = time.monotonic()
+            server_t: float | None = None
             try:
-                with self.source.connect() as lines:
+                with self._connect(first) as lines:
                     self._current = lines
+                    server_t = getattr(lines, "server_time", None)
                     yield StreamNotice("connected", "" if first else "reconnected", self.reconnects)
+                    # Without follow: what exists now is what was logged before the stream began.
+                    replay_end = server_t + 1.0 if (server_t is not None and not self.follow) else None
                     position = -1
                     stopped = self._stop.is_set
                     for raw in lines:  # the hot loop of log ingest: parse inline, no per-line calls we can avoid
@@ -170,51 +241,89 @@ class LogFollower:
                             continue
                         cut = False
                         position += 1
-                        if position < self.next_index:
+                        text, stamp = str(event["data"]), event.get("timestamp")
+                        index: int | None = position
+                        if tail_read:
+                            if position == 0 and text.startswith(JOB_STARTED_PREFIX):
+                                if self.next_index > 0:
+                                    continue
+                                self.next_index = 1
+                            else:
+                                index = None
+                                anchor.append((stamp, text))
+                        elif self._anchor is not None:
+                            if position < self.next_index:
+                                continue  # the banner, already shown
+                            where = self._anchor.locate(stamp, text)
+                            if where == "skip":
+                                continue
+                            self._anchor = None
+                            self.next_index = position + 1 if where == "after" else position
+                            if where == "after":
+                                continue
+                        elif position < self.next_index:
                             continue  # replayed history we already have
-                        self.next_index = position + 1
+                        if replay_end is not None and stamp and (when := parse_hub_time(stamp)) is not None \
+                                and when > replay_end:
+                            past_end = True
+                            break
+                        if index is not None:
+                            self.next_index = position + 1
                         got_new = True
-                        yield LogLine(position, clean(str(event["data"])), event.get("timestamp"))
+                        yield LogLine(index, clean(text), stamp)
                     cut = cut or bool(getattr(lines, "broken", False))
+                    timed_out = bool(getattr(lines, "timed_out", False))
+                failures = 0
             except HttpStatusError as exc:
-                if exc.status in (429, 500, 502, 503, 504) and self.follow:
-                    wait = exc.retry_after if exc.retry_after is not None else delay
+                if exc.status in RETRY_STATUSES and (self.follow or failures + 1 < self.retry.attempts):
+                    failures += 1
+                    waited = exc.retry_after if exc.status in (429, 503) else None
                     yield StreamNotice("retrying", exc.one_line(), self.reconnects)
-                    self._sleep(min(max(wait, 0.0), 60.0))
-                    delay = min(self.max_delay, delay * 2)
+                    self._sleep(self.retry.delay(failures, waited))
                     self.reconnects += 1
                     continue
                 yield StreamNotice("error", exc.one_line(), self.reconnects)
                 raise
             except OfflineError as exc:
-                if not self.follow:
+                if not self.follow and failures + 1 >= self.retry.attempts:
                     raise
+                failures += 1
                 yield StreamNotice("retrying", exc.one_line(), self.reconnects)
-                self._sleep(delay)
-                delay = min(self.max_delay, delay * 2)
+                self._sleep(self.retry.delay(failures))
                 self.reconnects += 1
                 continue
             finally:
                 self._current = None
+            if tail_read and self.next_index <= 1:
+                self._anchor = _TailAnchor(anchor[-64:], parse_hub_time(anchor[-1][0]) if anchor else server_t)
             first = False
             if self._stop.is_set():
                 break
             if not self.follow:
+                if cut and not timed_out and not past_end and failures + 1 < self.retry.attempts:
+                    failures += 1  # cut mid-replay: the rest comes on a new connection (positions skip the start)
+                    self.reconnects += 1
+                    continue
                 yield StreamNotice("finished", "end of log", self.reconnects)
                 return
-            if ended_before and not cut:
+            if ended and not cut:
                 yield StreamNotice("finished", self._final_stage or "ended", self.reconnects)
                 return
-            if ended_before:
+            if ended:
                 idle_drains = 0 if got_new else idle_drains + 1
                 if idle_drains >= self.MAX_DRAIN_CONNECTIONS:
-                    yield StreamNotice("finished", f"{self._final_stage} (stream kept failing)", self.reconnects)
+                    yield StreamNotice("incomplete", f"{self._final_stage}: the stream kept failing after the "
+                                       "job ended", self.reconnects)
                     return
                 self.reconnects += 1
                 continue
             yield StreamNotice("disconnected", "stream cut" if cut else "stream ended", self.reconnects)
             if self._ended(self._stage_or_none()):
-                ended_before = True  # one more connection reads the complete log, then we stop
+                if not cut and self._closed_by_the_end(server_t, opened_at):
+                    # The Hub closes the stream when the job ends: everything was sent. No second download.
+                    yield StreamNotice("finished", self._final_stage or "ended", self.reconnects)
+                    return
+                ended = True  # one more connection reads the rest of the log, then we stop
                 self.reconnects += 1
                 continue
             # New lines since the last connection: the job is alive, come back quickly; else back off.
@@ -222,9 +331,18 @@ class LogFollower:
             self._sleep(delay)
             self.reconnects += 1
 
+    def _closed_by_the_end(self, server_t: float | None, opened_at: float) -> bool:
+        """True unless the stream demonstrably closed before the job finished (an idle proxy, say): then
+        lines logged in between would be missing, and one more replay is needed."""
+        finished = getattr(self.source, "finished_at", None)
+        if finished is None or server_t is None:
+            return True
+        closed_server_time = server_t + (time.monotonic() - opened_at)
+        return finished <= closed_server_time + STREAM_END_SLACK_S
+
     def _ended(self, stage: str | None) -> bool:
         if stage is not None and is_terminal(stage):
-            self._final_stage = stage
+            self._final_stage = stage.upper()
             return True
         return False
 
@@ -439,11 +557,18 @@ def _num(value: Any) -> float | None:
 
 
 class MetricsFollower:
-    """Blocking iterator of `MetricsSample`s from `/metrics` until the job ends (406/500 = finished)."""
+    """Blocking iterator of `MetricsSample`s from `/metrics` until the job ends (406/500 = finished).
 
-    def __init__(self, source: HubLogSource, *, poll_s: float = 2.0) -> None:
+    A connection that brings nothing (the job is not running yet, or the route keeps failing) is retried
+    with a doubling wait up to `max_poll_s`, so a stuck job costs a request a minute, not one every 2 s.
+    """
+
+    def __init__(self, source: HubLogSource, *, poll_s: float = 2.0, max_poll_s: float = 60.0) -> None:
         self.source = source
         self.poll_s = poll_s
+        self.max_poll_s = max_poll_s
+        self.ended = False
+        """True once the job was seen in a terminal stage (the caller clears its metrics pane)."""
         self._stop = threading.Event()
         self._current: Any = None
 
@@ -457,8 +582,10 @@ class MetricsFollower:
         return self._stop.is_set()
 
     def __iter__(self) -> Iterator[MetricsSample]:
+        wait = self.poll_s
         while not self._stop.is_set():
             got = False
+            server_wait: float | None = None
             try:
                 with self.source.connect() as lines:
                     self._current = lines
@@ -470,19 +597,27 @@ class MetricsFollower:
                             got = True
                             yield sample_from_hub(event)
             except HttpStatusError as exc:
-                if exc.status not in (429, 502, 503, 504):
-                    return
+                if exc.status not in RETRY_STATUSES:
+                    return  # 401/403/404: asking again gets the same answer
+                server_wait = exc.retry_after
             except OfflineError:
                 pass
             finally:
                 self._current = None
-            if not got:
+            if got:
+                wait = self.poll_s
+            else:
                 try:
                     if is_terminal(self.source.stage()):
+                        self.ended = True
+                        return
+                except HttpStatusError as exc:
+                    if exc.permanent:
                         return
                 except TunerError:
                     pass
-            self._stop.wait(self.poll_s)
+                wait = min(self.max_poll_s, wait * 2)
+            self._stop.wait(max(wait, server_wait or 0.0))
 
 
 class LocalSampler:

@@ -5,19 +5,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from core.config import load_config
 from core.errors import TunerError
+from core.hub import RetryNotice, RetryPolicy
 from core.jobs.completion import CompletionCheck, check_completion, needs_check
 from core.jobs.diagnosis import Diagnoser, Diagnosis, diagnose_command, diagnose_loss, diagnose_status
 from core.jobs.jobs_source import HTTP_PATH, LOG_READ_TIMEOUT_S, HubJobs
 from core.jobs.local_jobs import cancel_local, local_log_path, stored_job
-from core.jobs.log_buffer import DiskLog, hub_log_path, open_disk_log, read_tail
-from core.jobs.log_follow import FileLogFollower, HubLogSource, LogFollower, LogLine, pid_alive
+from core.jobs.log_buffer import (
+    DiskLog,
+    decode_event,
+    hub_log_path,
+    open_disk_log,
+    read_tail,
+    read_tail_events,
+)
+from core.jobs.log_follow import FileLogFollower, HubLogSource, LogFollower, LogLine, StreamNotice, pid_alive
 from core.jobs.model import JobRow, is_terminal, parse_hub_time
 from core.jobs.progress import ProgressTracker
 from core.store import Store
@@ -34,13 +42,16 @@ DEFAULTS: dict[str, Any] = {
     "reconnect_s": 2.0,
     "trackio_poll_s": 2.0,
     "list_deadline_s": 15.0,
+    "max_requests_per_s": 0.2,
 }
 
 
 def monitor_settings() -> dict[str, Any]:
     """`[jobs]` of the config (`[monitor]` still read) over the defaults: `namespace` (default: whoami), `namespaces` (orgs to list
     too), `refresh_s`/`max_refresh_s` (list refresh and its backoff cap), `list_deadline_s`, `log_buffer_lines`,
-    `reconnect_s`, `trackio_poll_s`, `http_fallback` (start on plain HTTP)."""
+    `reconnect_s`, `trackio_poll_s`, `http_fallback` (start on plain HTTP), `max_requests_per_s` (the polling
+    budget, see `core.jobs.polling`), `retry_attempts`/`retry_max_backoff_s`/`retry_max_wait_s` (see
+    `core.hub.RetryPolicy`)."""
     return {**DEFAULTS, **load_config().section("jobs")}
 
 
@@ -68,13 +79,18 @@ class JobInsight:
 
 class MonitorSession:
     def __init__(self, *, namespace: str | None = None, force_http: bool | None = None,
-                 store: Store | None = None) -> None:
+                 store: Store | None = None, on_retry: Callable[[RetryNotice], None] | None = None) -> None:
         settings = monitor_settings()
         self.settings = settings
         force = force_http if force_http is not None else bool(settings.get("http_fallback"))
         self.hub = HubJobs(force_path=HTTP_PATH if force else None,
-                           namespace=namespace or settings.get("namespace") or None)
+                           namespace=namespace or settings.get("namespace") or None,
+                           retry=RetryPolicy.from_settings(settings), on_retry=on_retry)
         self.store = store or Store()
+        self.final_notice: StreamNotice | None = None
+        """How the last `iter_log` ended ('finished' / 'incomplete'), for the CLI's exit status."""
+        self.final_stage: str | None = None
+        """The terminal stage the last followed job was seen in (None if it was not followed to its end)."""
 
     # --- finding a job ---
 
@@ -99,15 +115,16 @@ class MonitorSession:
 
     # --- logs ---
 
-    def log_follower(self, row: JobRow, *, follow: bool, start_index: int = 0,
-                     reconnect_s: float | None = None) -> LogFollower | FileLogFollower:
+    def log_follower(self, row: JobRow, *, follow: bool, start_index: int = 0, reconnect_s: float | None = None,
+                     tail: int | None = None) -> LogFollower | FileLogFollower:
         if row.backend == "hf-jobs":
             # Without follow, a live job's stream never closes: like huggingface_hub, 5 s of silence after
-            # the replay means "that is all there is for now".
+            # the replay means "that is all there is for now" (and an event newer than the stream ends it).
             source = HubLogSource(self.hub, row.namespace or self.hub.namespace(), row.id,
                                   read_timeout=LOG_READ_TIMEOUT_S if follow else NO_FOLLOW_READ_TIMEOUT_S)
             delay = float(reconnect_s if reconnect_s is not None else self.settings["reconnect_s"])
-            return LogFollower(source, start_index=start_index, follow=follow, reconnect_delay=delay)
+            return LogFollower(source, start_index=start_index, follow=follow, reconnect_delay=delay, tail=tail,
+                               stage_hint=row.stage)
         path = local_log_path(row)
         job_id = row.id
 
@@ -121,39 +138,67 @@ class MonitorSession:
 
         return FileLogFollower(path, is_running=running, start_index=start_index, follow=follow)
 
-    def open_log(self, row: JobRow, max_lines: int) -> tuple[list[str], int, DiskLog | None]:
-        """The saved tail to show at once, the position to resume from, and the disk log to append to (HF)."""
+    def open_log(self, row: JobRow, max_lines: int) -> tuple[list[LogLine], int, DiskLog | None]:
+        """The saved tail to show at once (as events with their positions and timestamps), the position to
+        resume from, and the disk log to append to (HF)."""
         if row.backend == "hf-jobs":
             disk, count = open_disk_log(row.id)
-            lines, total = read_tail(disk.path, max_lines)
+            events, total = read_tail_events(disk.path, max_lines)
+            saved = [LogLine(total - len(events) + i, text, ts) for i, (text, ts) in enumerate(events)]
             if not disk.writable:  # another monitor is saving this log: show and follow, don't write
                 disk.close()
-                return lines, total, None
-            return lines, count, disk
+                return saved, total, None
+            return saved, count, disk
         path = local_log_path(row)
         lines, total = read_tail(path, max_lines)
-        return lines, total, None
+        return [LogLine(total - len(lines) + i, text) for i, text in enumerate(lines)], total, None
 
-    def iter_log(self, row: JobRow, *, follow: bool) -> Iterator[LogLine]:
-        """Every log line of a job from the start (saved HF lines first, then the live stream), no duplicates."""
+    def iter_log(self, row: JobRow, *, follow: bool, tail: int | None = None) -> Iterator[LogLine]:
+        """Every log line of a job from the start (saved HF lines first, then the live stream), no duplicates.
+
+        `tail=N`: only the last N lines, then (with `follow`) what comes next. For HF jobs that is the Hub's
+        own `?tail=N` (N lines cross the network, not the whole log); their positions are unknown
+        (`index` None) until a later replay places them.
+        """
+        self.final_notice = None
+        self.final_stage = None
         if row.backend != "hf-jobs":
-            for event in self.log_follower(row, follow=follow):
+            start = 0
+            if tail is not None:
+                start = max(0, _local_line_count(row) - max(tail, 0))
+            follower = self.log_follower(row, follow=follow, start_index=start)
+            for event in follower:
                 if isinstance(event, LogLine):
                     yield event
+                elif isinstance(event, StreamNotice) and event.kind in ("finished", "incomplete"):
+                    self.final_notice = event
+            if follow:
+                self.final_stage = self.stage(row)
             return
         disk, count = open_disk_log(row.id)
         try:
             index = 0
-            if disk.writable and count:
+            if tail is None and disk.writable and count:
                 with disk.path.open(encoding="utf-8", errors="replace") as handle:
-                    for text in handle:
-                        yield LogLine(index, text.rstrip("\n"))
+                    for line in handle:
+                        text, ts = decode_event(line.rstrip("\n"))
+                        yield LogLine(index, text, ts)
                         index += 1
-            follower = self.log_follower(row, follow=follow, start_index=index if disk.writable else 0)
+            if tail is not None:
+                follower = self.log_follower(row, follow=follow, tail=max(tail, 0))
+            else:
+                follower = self.log_follower(row, follow=follow, start_index=index if disk.writable else 0)
+            saved = count if disk.writable else -1
             for event in follower:
                 if isinstance(event, LogLine):
-                    disk.append([event.text])
+                    if event.index is not None and event.index == saved:  # the disk log stays gap-free
+                        disk.append([event])
+                        saved += 1
                     yield event
+                elif isinstance(event, StreamNotice) and event.kind in ("finished", "incomplete"):
+                    self.final_notice = event
+            if isinstance(follower, LogFollower):
+                self.final_stage = follower.final_stage
         finally:
             disk.close()
 
@@ -172,7 +217,8 @@ class MonitorSession:
         diagnoses += diagnose_status(row.stage, row.message, _float(row.extra.get("timeout_s")))
         loss = [(p.step, p.value) for p in tracker.points if p.name == "train/loss"]
         diagnoses += diagnose_loss(loss, expected_steps=row.expected_steps)
-        insight = JobInsight(row, diagnoses, tracker.summary(), tracker.step, None, count)
+        # No ETA once the job has ended: there is nothing left to wait for.
+        insight = JobInsight(row, diagnoses, tracker.summary(with_eta=not row.is_terminal), tracker.step, None, count)
         if check_hub_repo and needs_check(row):
             insight.completion = self.completion(row)
         return insight
@@ -208,3 +254,9 @@ def _float(value: Any) -> float | None:
 
 def saved_log_path(row: JobRow) -> Path:
     return hub_log_path(row.id) if row.backend == "hf-jobs" else local_log_path(row)
+
+
+def _local_line_count(row: JobRow) -> int:
+    from core.jobs.log_follow import count_lines
+
+    return count_lines(local_log_path(row))

@@ -2,7 +2,12 @@
 
 Same core as the Monitor screen: HF jobs through huggingface_hub with the plain-HTTP fallback
 (`--http` forces it), local jobs from the store. `--json` gives one JSON document (`logs -f --json`:
-one JSON object per line).
+one JSON object per line). Every Hub request is retried per `core.hub.RetryPolicy` (429 honours
+Retry-After; 5xx and lost connections back off); what still fails is one line on stderr and exit 2.
+
+Exit status: 0 success; 2 an error (bad input, the Hub refused or could not be reached — `ps` included);
+`wait` and `logs -f --exit-status`: 0 iff the job ended COMPLETED, 1 if it ended ERROR, CANCELED or DELETED;
+`logs -f` without `--exit-status`: 0 once the whole log was printed, whatever the final stage.
 """
 
 from __future__ import annotations
@@ -30,13 +35,16 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
     ps = sub.add_parser("ps", parents=[common], help="list HF and local jobs", aliases=["ls"])
     ps.add_argument("--status", help="comma-separated stages to show, e.g. RUNNING,SCHEDULING")
     ps.add_argument("--local", action="store_true", help="local jobs only (no Hub call)")
-    ps.add_argument("--limit", type=int, default=50, help="rows to show (0 = all)")
+    ps.add_argument("--limit", type=_count, default=50, help="rows to show (0 = all; says how many more exist)")
     ps.set_defaults(func=_ps)
 
     logs = sub.add_parser("logs", parents=[common], help="print a job's log")
     logs.add_argument("job", help="job id, namespace/id, or local id")
     logs.add_argument("-f", "--follow", action="store_true", help="stream until the job ends (reconnects)")
-    logs.add_argument("-n", "--tail", type=int, help="only the last N lines (without -f)")
+    logs.add_argument("-n", "--tail", type=_count, metavar="N",
+                      help="only the last N lines (the Hub's ?tail=N), then with -f what comes next")
+    logs.add_argument("--exit-status", action="store_true",
+                      help="with -f: exit 0 iff the job ended COMPLETED, 1 if ERROR/CANCELED/DELETED (like `wait`)")
     logs.set_defaults(func=_logs)
 
     inspect = sub.add_parser("inspect", parents=[common], help="status, progress, diagnosis, completion")
@@ -51,72 +59,115 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
 
     wait = sub.add_parser("wait", parents=[common], help="wait until a job ends; exit 0 iff COMPLETED")
     wait.add_argument("job")
-    wait.add_argument("--timeout", type=float, help="give up after this many seconds (exit 2)")
-    wait.add_argument("--interval", type=float, default=5.0, help="seconds between status checks")
+    wait.add_argument("--timeout", type=_seconds, help="give up after this many seconds (exit 2)")
+    wait.add_argument("--interval", type=_seconds, default=5.0, help="seconds between status checks")
     wait.set_defaults(func=_wait)
+
+
+def _count(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {value!r}")
+    return number
+
+
+def _seconds(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
+    if not number >= 0 or number == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds >= 0: {value!r}")
+    return number
 
 
 def _session(args: argparse.Namespace) -> Any:
     from core.jobs.service import MonitorSession
 
-    return MonitorSession(namespace=args.namespace, force_http=True if args.http else None)
+    def retrying(notice: Any) -> None:
+        # A retry is worth knowing about (the command is slow for a reason), not an error: stderr, human only.
+        if not args.json:
+            print(f"note: {notice.what}: {notice.reason}, retrying in {notice.wait_s:.0f}s", file=sys.stderr)
+
+    return MonitorSession(namespace=args.namespace, force_http=True if args.http else None, on_retry=retrying)
 
 
 def _ps(args: argparse.Namespace) -> int:
     from core.jobs.job_list import JobList
+    from core.jobs.jobs_source import HUB_PAGE_SIZE, LIST_PAGE_LIMIT
     from core.jobs.model import format_cost, format_duration
-
-    session = _session(args)
     from core.jobs.service import extra_namespaces
 
+    session = _session(args)
+    stages = [s.strip().upper() for s in (args.status or "").split(",") if s.strip()] or None
+    # Enough pages for the rows asked for (one more row tells whether there are more); `--limit 0`: all.
+    pages = LIST_PAGE_LIMIT if not args.limit else max(1, -(-(args.limit + 1) // HUB_PAGE_SIZE))
     listing = JobList(session.hub, store=session.store, include_hub=not args.local,
                       namespaces=extra_namespaces(session.settings),
-                      deadline_s=float(session.settings["list_deadline_s"]))
+                      deadline_s=float(session.settings["list_deadline_s"]), pages=pages, stages=stages)
     result = listing.refresh()
+    if result.error:
+        # No silent "No jobs.": the listing failed, say so and fail (local jobs: `--local`).
+        raise TunerError(f"{result.error}; local jobs only: tui-tuner jobs ps --local")
     rows = result.rows
-    if args.status:
-        wanted = {s.strip().upper() for s in args.status.split(",") if s.strip()}
-        rows = [r for r in rows if r.stage in wanted]
-    if args.limit:
-        rows = rows[: args.limit]
+    if stages:
+        rows = [r for r in rows if r.stage in stages]
+    total = len(rows)
+    shown = rows[: args.limit] if args.limit else rows
+    more_on_hub = result.more
     now = time.time()
     if args.json:
-        emit_json({"path": result.path, "error": result.error, "jobs": [r.to_dict(now) for r in rows]})
+        emit_json({"path": result.path, "error": None, "jobs": [r.to_dict(now) for r in shown],
+                   "shown": len(shown), "total": total, "more_on_hub": more_on_hub})
         return 0
-    if result.error:
-        print(f"warning: {result.error} (showing local jobs only)", file=sys.stderr)
-    if not rows:
+    if not shown:
         print("No jobs.")
+        print(f"({result.path})", file=sys.stderr)
         return 0
     header = ("JOB_ID", "NAME", "BACKEND", "STAGE", "FLAVOR", "AGE", "DURATION", "COST")
     table = [header] + [
         (r.id, r.name[:28], r.backend, r.stage, r.flavor or "-", format_duration(r.age(now)),
          format_duration(r.duration(now)), format_cost(r.cost(now)))
-        for r in rows
+        for r in shown
     ]
     widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
     for row in table:
         print("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    if len(shown) < total or more_on_hub:
+        hidden = total - len(shown)
+        count = f"{hidden}{'+' if more_on_hub else ''}" if hidden else "more"
+        print(f"({count} more jobs not shown: --limit 0 shows all, --limit N the newest N)", file=sys.stderr)
     print(f"({result.path})", file=sys.stderr)
     return 0
 
 
 def _logs(args: argparse.Namespace) -> int:
+    from core.jobs.model import is_terminal
+
+    if args.exit_status and not args.follow:
+        raise TunerError("--exit-status needs -f", hint="or use `tui-tuner jobs wait`")
     session = _session(args)
     row = session.resolve(args.job)
-    if args.tail is not None and args.follow:
-        raise TunerError("--tail cannot be combined with -f", hint="the follow stream starts at the beginning")
-    lines = session.iter_log(row, follow=args.follow)
-    if args.tail is not None:
-        from collections import deque
-
-        lines = iter(deque(lines, maxlen=max(args.tail, 0)))
-    for line in lines:
+    for line in session.iter_log(row, follow=args.follow, tail=args.tail):
         if args.json:
             emit_json_line({"index": line.index, "text": line.text, "timestamp": line.timestamp})
         elif not line.text.startswith("===== Job started"):  # the platform's banner, hidden like `hf jobs logs`
             sys.stdout.write(line.text + "\n")
     sys.stdout.flush()
+    notice = session.final_notice
+    if notice is not None and notice.kind == "incomplete":
+        raise TunerError(f"job {row.id}: {notice.detail}; the log may be incomplete",
+                         hint="run the command again to fetch the rest")
+    if args.follow and args.exit_status:
+        stage = session.final_stage or row.stage
+        if not is_terminal(stage):
+            raise TunerError(f"job {row.id}: the log ended but the job is still {stage}")
+        if stage != "COMPLETED":
+            print(f"job {row.id} ended {stage}", file=sys.stderr)
+            return 1
     return 0
 
 

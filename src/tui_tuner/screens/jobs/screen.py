@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from pathlib import Path
 from typing import Any, ClassVar
@@ -23,8 +22,10 @@ from textual.widgets import DataTable, Input, ProgressBar, Sparkline, Static
 
 from core.errors import TunerError
 from core.jobs.completion import needs_check
+from core.jobs.describe import describe_lines, stream_state_text
 from core.jobs.diagnosis import Diagnoser, Diagnosis, diagnose_command, diagnose_loss, diagnose_status
 from core.jobs.job_list import JobList, RefreshResult
+from core.jobs.jobs_source import SINGLE_TRY
 from core.jobs.log_buffer import DiskLog
 from core.jobs.log_follow import (
     HubLogSource,
@@ -38,6 +39,7 @@ from core.jobs.log_follow import (
     last_segment,
 )
 from core.jobs.model import JobRow, format_cost, format_duration, is_terminal, parse_hub_time
+from core.jobs.polling import PollBudget, StatusPoll
 from core.jobs.progress import ProgressTracker
 from core.jobs.service import MonitorSession, extra_namespaces
 from core.jobs.trackio_reader import TrackioLocalReader, TrackioRemoteReader
@@ -59,13 +61,7 @@ def stage_text(stage: str) -> Text:
 
 
 def describe_text(row: JobRow, diagnoses: list[Diagnosis], now: float) -> str:
-    data = row.to_dict(now)
-    lines = [f"{key:15} {value}" for key, value in data.items() if key not in {"extra", "labels"} and value not in
-             (None, "", {})]
-    if row.labels:
-        lines.append("labels          " + ", ".join(f"{k}={v}" for k, v in row.labels.items()))
-    if row.extra:
-        lines.append("launch          " + json.dumps(row.extra, sort_keys=True, default=str))
+    lines = describe_lines(row, now)
     for diagnosis in diagnoses:
         lines.append(f"! {diagnosis.title}: {diagnosis.fix}")
     return redact("\n".join(lines))
@@ -137,8 +133,7 @@ class JobsScreen(_JobActions, AreaScreen):
             table.add_column(label, key=key)
         self.query_one("#monitor-filter", Input).display = False
         settings = self.session.settings
-        self.job_list = JobList(self.session.hub, store=self.session.store,
-                                interval=float(settings["refresh_s"]), max_interval=float(settings["max_refresh_s"]),
+        self.job_list = JobList(self.session.hub, store=self.session.store, budget=PollBudget.from_settings(settings),
                                 deadline_s=float(settings["list_deadline_s"]), namespaces=extra_namespaces(settings))
         self._refresh_loop()
         table.focus()
@@ -156,6 +151,19 @@ class JobsScreen(_JobActions, AreaScreen):
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=max(result.next_in_s, 0.5))
+            while not self.is_current:  # a job's detail is on top: the list costs no requests meanwhile
+                self._wake.clear()
+                await self._wake.wait()
+
+    def on_screen_resume(self) -> None:
+        self._wake.set()
+
+    @on(DataTable.RowHighlighted, "#monitor-jobs")
+    def _near_the_end(self, event: DataTable.RowHighlighted) -> None:
+        # Older pages are read only when the user scrolls to them (one request each, then kept).
+        table = event.data_table
+        if table.row_count and event.cursor_row >= table.row_count - 3 and self.job_list.load_more():
+            self._wake.set()
 
     def _apply(self, result: RefreshResult) -> None:
         self.last = result
@@ -201,6 +209,8 @@ class JobsScreen(_JobActions, AreaScreen):
         text = Text()
         text.append(f" {len(self.rows)} jobs ({live} live, {hub} on HF) ", style="bold")
         text.append(f"· {result.path} ", style="cyan" if "fallback" not in result.path else "yellow")
+        if result.more:
+            text.append("· older jobs on the Hub: scroll down ", style="dim")
         if result.error:
             text.append(f"· {result.error} · retry in {result.next_in_s:.0f}s", style="red")
         if self.sort_key != "age":
@@ -425,7 +435,7 @@ class JobDetailScreen(_JobActions, AreaScreen):
         self._disk = disk
         if saved:
             # Saved lines go through the diagnosis and progress rules too; only the visible tail is kept.
-            self._ingest([LogLine(start - len(saved) + i, text) for i, text in enumerate(saved)], save=False)
+            self._ingest(saved, save=False)
             log.append(["—— saved log above, live stream below ——"])
         follower = self.session.log_follower(self.row, follow=True, start_index=start)
         self._followers.append(follower)
@@ -446,13 +456,12 @@ class JobDetailScreen(_JobActions, AreaScreen):
         log = self.query_one("#detail-log", LogView)
         texts = [last_segment(line.text) for line in lines if not line.text.startswith("===== Job started")]
         if save and self._disk is not None:
-            self._disk.append([line.text for line in lines])
+            self._disk.append(lines)
         log.append(texts)
         new = self.diagnoser.feed((line.index, line.text) for line in lines)
         progressed = False
         for line in lines:
-            progressed |= self.tracker.feed_line(line.text, parse_hub_time(line.timestamp) or (time.time()
-                                                                                               if save else None))
+            progressed |= self.tracker.feed_line(line.text, parse_hub_time(line.timestamp) or (time.time() if save else None))
         if new:
             self.diagnoses.extend(new)
             self._render_banner()
@@ -488,26 +497,30 @@ class JobDetailScreen(_JobActions, AreaScreen):
                     self.notify(f"{diagnosis.title} → {diagnosis.fix}", title="diagnosis", severity="warning")
 
     def _on_notice(self, notice: StreamNotice) -> None:
-        labels = {"connected": "streaming", "disconnected": "stream ended, checking the job",
-                  "retrying": f"reconnecting ({notice.detail})", "finished": f"log complete ({notice.detail})",
-                  "error": f"log stream failed: {notice.detail}"}
-        self.stream_state = labels.get(notice.kind, notice.kind)
-        if notice.reconnects:
-            self.stream_state += f" · {notice.reconnects} reconnects"
+        self.stream_state = stream_state_text(notice.kind, notice.detail, notice.reconnects, self.row.stage)
         self._render_stream()
 
     # --- status, completion ---
 
     @work(exclusive=True, group="monitor-status", exit_on_error=False)
     async def _poll_status(self) -> None:
-        interval = float(self.session.settings["refresh_s"])
+        # The schedule is core's (core.jobs.polling): within the request budget, stop at a final stage,
+        # back off on errors, and never re-poll a job the Hub refused.
+        hub = self.row.backend == "hf-jobs"
+        poll = StatusPoll(PollBudget.from_settings(self.session.settings), requests_per_poll=1 if hub else 0)
+        if is_terminal(self.row.stage) and hub:
+            return  # ended before we opened it: the row we have is final
         while True:
             try:
                 fresh = await asyncio.to_thread(self._fresh_row)
             except TunerError as exc:
-                self.stream_state = f"status unavailable: {exc.one_line()}"
+                wait = poll.after_error(exc)
+                self.stream_state = f"status unavailable: {exc.one_line()}" + (
+                    "" if wait is not None else " · not asking again")
                 self._render_stream()
-                await asyncio.sleep(min(interval * 4, 60))
+                if wait is None:
+                    return
+                await asyncio.sleep(wait)
                 continue
             changed = fresh.stage != self.row.stage
             previous = self.row.stage
@@ -521,15 +534,19 @@ class JobDetailScreen(_JobActions, AreaScreen):
                     if diagnosis.rule not in {d.rule for d in self.diagnoses}:
                         self.diagnoses.append(diagnosis)
                 self._render_banner()
-            if is_terminal(fresh.stage):
+            wait = poll.after_success(fresh.stage)
+            if wait is None:
+                self._show_no_metrics()  # the last sample is not the job's state any more
                 if needs_check(fresh):
                     await self._check_completion()
                 return
-            await asyncio.sleep(interval)
+            await asyncio.sleep(wait)
 
     def _fresh_row(self) -> JobRow:
         if self.row.backend == "hf-jobs":
-            return self.session.hub.inspect(self.row.namespace or self.session.hub.namespace(), self.row.id)
+            # One try per poll: the poll schedule (with its backoff) is the retry.
+            return self.session.hub.inspect(self.row.namespace or self.session.hub.namespace(), self.row.id,
+                                            retry=SINGLE_TRY)
         from core.jobs.local_jobs import stored_job
 
         return stored_job(self.row.id, self.session.store) or self.row
@@ -559,7 +576,7 @@ class JobDetailScreen(_JobActions, AreaScreen):
             if now - last >= 1.0:  # one UI update per second at most
                 last = now
                 self.app.call_from_thread(self._show_metrics, sample)
-        if self.metrics is None and not follower.stopped:
+        if not follower.stopped:  # the job ended (or has no metrics): the last sample is not its state
             self.app.call_from_thread(self._show_no_metrics)
 
     def _sample_local(self) -> None:
@@ -601,6 +618,7 @@ class JobDetailScreen(_JobActions, AreaScreen):
             reader = TrackioLocalReader(str(project), str(run) if run else None)
         curves = self.query_one("#detail-curves", TrainingCurves)
         interval = float(self.session.settings["trackio_poll_s"])
+        finished = False
         while True:
             series: dict[str, list[tuple[float, float]]] = {}
             source = "from the log"
@@ -620,10 +638,11 @@ class JobDetailScreen(_JobActions, AreaScreen):
                 self._plot_log_curves()
             else:
                 curves.show_series(self._log_series(), f"{source}; from the log")
-            if is_terminal(self.row.stage) and reader is None:
-                await asyncio.sleep(interval * 5)
-            else:
-                await asyncio.sleep(interval)
+            if is_terminal(self.row.stage):
+                if finished:
+                    return  # one last read after the end, then nothing changes any more
+                finished = True
+            await asyncio.sleep(interval)
 
     # --- actions ---
 
