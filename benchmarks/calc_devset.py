@@ -23,7 +23,11 @@ from core.calc import constants as C
 from core.calc.architecture import ModelArchitecture
 from core.calc.formats import WEIGHT_FORMATS
 
-DEV_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "memory-points-dev.csv"
+DATA = Path(__file__).resolve().parent / "data"
+DEV_CSV = DATA / "memory-points-dev.csv"
+"""The development set (116 published measurements; sources in data/README.md)."""
+ADDED_CSV = DATA / "memory-points-added.csv"
+"""Public measured points added for the inputs of issue 12, same columns, each with its source."""
 
 UNIT_BYTES = {"GiB": 2**30, "GB": 1e9, "MB": 2**20, "MB (MiB-like)": 2**20}
 
@@ -46,9 +50,13 @@ class Unmapped:
     reason: str
 
 
-def load_rows(path: Path = DEV_CSV) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
+def load_rows(path: Path | None = None) -> list[dict[str, str]]:
+    """The development set plus the added points (or one file)."""
+    rows: list[dict[str, str]] = []
+    for one in ([path] if path else [DEV_CSV, ADDED_CSV]):
+        with one.open(newline="", encoding="utf-8") as fh:
+            rows.extend(csv.DictReader(fh))
+    return rows
 
 
 def in_scope(row: dict[str, str]) -> bool:
@@ -210,8 +218,24 @@ def map_row(row: dict[str, str]) -> Mapped | Unmapped:
                           dtype="bf16", loss_impl="fp32-logits")
         if rid == "torchtune-3B-baseline":
             return Unmapped(rid, "unpacked: padded length of the longest batch not stated")
-        return Unmapped(rid, "torch.compile / optimizer-in-backward / activation offloading are not modelled "
-                             "(cumulative flags from the compile row on)")
+        ladder = {"torchtune-3B-+AC": {}, "torchtune-3B-+optinbwd": {"optimizer_in_backward": True},
+                  "torchtune-3B-+actoffload": {"optimizer_in_backward": True, "activation_offloading": True}}
+        if rid in ladder:
+            return _train(row, "training", "llama-3.2-3b",
+                          "full FT, packed 2 × 4096 tokens, fused AdamW (bf16 states), chunked CE, activation "
+                          "checkpointing" + (", optimizer in backward" if ladder[rid] else "")
+                          + (", activation offloading" if "activation_offloading" in ladder[rid] else "")
+                          + "; torch.compile not modelled (with checkpointing it touches one layer's activations)",
+                          "allocated", reserved=False, accel_dtype="bf16", method="full", max_length=4096,
+                          batch_size=2, gradient_accumulation=1, optimizer="adamw_torch_fused",
+                          gradient_checkpointing=True, dtype="bf16", loss_impl="chunked", **ladder[rid])
+        if rid in {"torchtune-3B-LoRA", "torchtune-3B-QLoRA"}:
+            return Unmapped(rid, "torchtune's LoRA recipes (QLoRA quantises only the LoRA-wrapped Linears) with "
+                                 "torch.compile are not modelled")
+        if rid == "torchtune-3B-+8bitAdamW":
+            return Unmapped(rid, "torchao's 8-bit AdamW (not bitsandbytes') is not modelled")
+        return Unmapped(rid, "torch.compile without activation checkpointing is not modelled "
+                             "(it changes every layer's saved activations)")
 
     if source.startswith("torchtune") and rid == "torchtune-L31-8B-qlora-init":
         def weights_only() -> float:
@@ -263,6 +287,17 @@ def map_row(row: dict[str, str]) -> Mapped | Unmapped:
             acts = bt * hidden * 2 * 2               # input + its gradient
             return head + acts + C.CE_PEAK_BYTES["bf16-logits"] * bt * vocab
 
+        if rid.startswith("liger-flce-liger-"):
+            def liger() -> float:
+                from core.calc.estimate import loss_terms
+
+                head = vocab * hidden * 2 * 2 + vocab * hidden * C.LOGITS_FP32_BYTES  # weight, .grad, fp32 accum
+                acts = bt * hidden * 2                                                # the input
+                return head + acts + sum(loss_terms("liger", vocab, bt, hidden)[:2])
+
+            return Mapped(rid, "component", measured_bytes(row), liger, lambda: None,
+                          "bf16 lm_head weight + its bf16 .grad + fp32 accumulator, input, and the `liger` loss "
+                          "term (one chunk × vocab × 10 B + input gradient)", "allocated")
         return Mapped(rid, "component", measured_bytes(row), flce, lambda: None,
                       "bf16 lm_head weight+grad, input+grad, bf16-logits CE constant × tokens × vocab", "allocated")
     if rid == "cce-gemma2-2b-loss":
@@ -290,7 +325,7 @@ def map_row(row: dict[str, str]) -> Mapped | Unmapped:
     return Unmapped(rid, f"source '{source}' has no mapping")
 
 
-def mapped_rows(path: Path = DEV_CSV) -> tuple[list[Mapped], list[Unmapped]]:
+def mapped_rows(path: Path | None = None) -> tuple[list[Mapped], list[Unmapped]]:
     mapped: list[Mapped] = []
     unmapped: list[Unmapped] = []
     for row in load_rows(path):

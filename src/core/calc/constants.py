@@ -1,6 +1,6 @@
 """Physical constants of the estimator, with where each value comes from.
 
-Calibrated ones were fitted on the development set (`../shared/data/memory-points-dev.csv`) by
+Calibrated ones were fitted on the development set (`benchmarks/data/memory-points-dev.csv`) by
 `benchmarks/calc_accuracy.py --fit`; the figures it reports are in docs/benchmarks/calc.md. Nothing here
 is a per-row correction: each constant is one number with a physical meaning.
 """

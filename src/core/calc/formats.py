@@ -40,6 +40,7 @@ QUANT_FORMATS = ("nf4-dq", "nf4", "fp4-dq", "fp4", "int8", "gptq-int4", "gptq-in
 # AdamW keeps two states in the parameter dtype (torch), so its size depends on the dtype: None below.
 OPTIMIZERS: dict[str, tuple[float | None, bool]] = {
     "adamw_torch": (None, False),
+    "adamw_torch_fused": (None, False),                 # fused kernel: no parameter-sized step temporary
     "adamw_8bit": (2.0 + 2 * 4 / 256, False),           # bnb: 1 B per state + fp32 absmax per 256-block
     "paged_adamw_8bit": (2.0 + 2 * 4 / 256, True),
     "paged_adamw_32bit": (8.0, True),
@@ -47,7 +48,7 @@ OPTIMIZERS: dict[str, tuple[float | None, bool]] = {
     "sgd": (0.0, False),
 }
 OPTIMIZER_ALIASES = {
-    "adamw": "adamw_torch", "adam": "adamw_torch", "adamw_torch_fused": "adamw_torch",
+    "adamw": "adamw_torch", "adam": "adamw_torch", "adamw_fused": "adamw_torch_fused",
     "adamw_bnb_8bit": "adamw_8bit", "adamw8bit": "adamw_8bit", "8bit": "adamw_8bit",
     "paged_adamw": "paged_adamw_32bit", "paged_adamw8bit": "paged_adamw_8bit",
 }
