@@ -12,6 +12,7 @@ import importlib.util
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from core.errors import TunerError
 from tui_tuner.output import RedactingStream, emit_json, emit_json_line
@@ -55,14 +56,40 @@ def _locate(args: argparse.Namespace) -> int:
     return 0
 
 
+_json_errors = False
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors honour `--json`: one JSON line on stderr, exit 2 (the README's promise).
+
+    Sub-commands inherit the class (argparse builds subparsers with the parent's type). The root parser
+    decides from the whole command line, so `--json` counts wherever it stands before a `--`.
+    """
+
+    def parse_known_args(self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None) -> Any:
+        global _json_errors
+        if getattr(self, "is_root", False):
+            argv = list(sys.argv[1:] if args is None else args)
+            _json_errors = "--json" in (argv[: argv.index("--")] if "--" in argv else argv)
+        return super().parse_known_args(args, namespace)
+
+    def error(self, message: str) -> NoReturn:
+        if _json_errors:
+            emit_json_line({"error": f"{self.prog}: {message}", "field": None, "usage": " ".join(
+                self.format_usage().split())}, sys.stderr)
+            raise SystemExit(2)
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument("--json", action="store_true", help="machine-readable JSON output")
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tui-tuner",
         description="Plan, launch, monitor, convert and evaluate LLM fine-tunes. No arguments: open the TUI.",
     )
+    parser.is_root = True  # type: ignore[attr-defined]
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     tui = sub.add_parser("tui", help="open the terminal UI (the default)")

@@ -130,3 +130,27 @@ def test_inspect_flags_a_loss_that_does_not_decrease(fake_hub: Any, capsys: Any)
     data = json.loads(out)
     assert code == 0 and [d["rule"] for d in data["diagnoses"]] == ["loss-flat"]
     assert "1e-4 or 5e-5" in data["diagnoses"][0]["fix"]
+
+
+@pytest.mark.parametrize("argv", [
+    ["jobs", "ps", "--json", "--bogus"],            # unknown flag after the action
+    ["jobs", "--json", "ps", "--limit", "many"],    # bad value, --json before the action
+    ["jobs", "logs", "--json"],                     # missing argument
+    ["jobs", "wait", "abc", "--timeout", "nan", "--json"],
+])
+def test_usage_errors_honour_json(capsys: Any, argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    out, err = capsys.readouterr()
+    assert info.value.code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err  # one JSON line, no usage text
+    data = json.loads(lines[0])
+    assert data["error"].startswith("tui-tuner") and "usage" in data
+
+
+def test_usage_errors_without_json_stay_argparse_text(capsys: Any) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["jobs", "ps", "--limit", "-3"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.startswith("usage:") and "must be 0 or more" in err
