@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-_GEMMA3_VISION = {"hidden_size": 1152, "intermediate_size": 4304, "num_hidden_layers": 27,
-                  "patch_size": 14, "image_size": 896, "num_channels": 3}
+_GEMMA3_VISION = {"model_type": "siglip_vision_model", "hidden_size": 1152, "intermediate_size": 4304,
+                  "num_hidden_layers": 27, "num_attention_heads": 16, "patch_size": 14, "image_size": 896,
+                  "num_channels": 3, "vision_use_head": False}
 
 
 def _llama(h: int, inter: int, layers: int, heads: int, kv: int, vocab: int, *, tied: bool,

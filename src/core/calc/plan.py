@@ -33,7 +33,7 @@ DEFAULT_FIELDS: dict[str, Any] = {
     "mode": "training", "weights": "bf16", "kv_dtype": "bf16", "old_bitsandbytes": False,
     "quant": "auto", "attention": "sdpa", "adapter_dtype": "fp32", "optimizer_in_backward": False,
     "activation_offloading": False, "upcast_non_quantized": False, "text_only": False,
-    "strategy": "auto", "gpus": "",
+    "strategy": "auto", "gpus": "", "count_from": "auto",
 }
 MODES = ("training", "inference")
 INT_FIELDS = {"max_length": 10_000_000, "batch_size": 100_000, "grad_accum": 1_000_000, "lora_r": 65_536,
@@ -141,7 +141,8 @@ def parse_fields(fields: Mapping[str, Any], *, allow_hub: bool = True) -> tuple[
     optimizer = str(values["optimizer"]).strip()
     arch: ModelArchitecture | None = None
     try:
-        arch = resolve_architecture(str(values["model"]), allow_hub=allow_hub)
+        arch = resolve_architecture(str(values["model"]), allow_hub=allow_hub,
+                                    counting=str(values.get("count_from") or "auto"))
     except TunerError as exc:
         errors["model"] = exc.message + (f" ({exc.hint})" if exc.hint else "")
     if errors or arch is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,42 +20,70 @@ from core.errors import OfflineError, TunerError
 
 HUB_TIMEOUT_S = 10.0
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
-_hub_cache: dict[tuple[str, str], ModelArchitecture] = {}
+_hub_cache: dict[tuple[str, str, str], ModelArchitecture] = {}
 _cache_lock = threading.Lock()
 
 
-def resolve_architecture(model: str, *, allow_hub: bool = True) -> ModelArchitecture:
+COUNTING = ("auto", "model", "config")
+"""How parameters are counted: auto (the model built on the meta device when transformers can build it,
+except catalog models, whose formulas tests/calc/test_families.py holds equal to it), model (always try the
+meta device) or config (the config formulas only)."""
+
+
+def resolve_architecture(model: str, *, allow_hub: bool = True, counting: str = "auto") -> ModelArchitecture:
     """The architecture of `model`; raises a one-line TunerError for unknown, offline or broken input."""
     name = (model or "").strip()
     if not name:
         raise TunerError("no model given", field="model", hint="a catalog key like gemma-3-12b, a Hub id or a path")
+    if counting not in COUNTING:
+        raise TunerError(f"unknown counting {counting!r}", field="count_from", hint="auto, model or config")
     entry = find_entry(name)
     if entry is not None:
-        return ModelArchitecture.from_config(entry.config, name=entry.display, source=f"catalog:{entry.key}",
+        arch = ModelArchitecture.from_config(entry.config, name=entry.display, source=f"catalog:{entry.key}",
                                              hub_ids=entry.hub_ids)
+        return _counted(entry.config, arch, counting == "model")
     path = Path(name).expanduser()
     if path.exists() or name.startswith((".", "/", "~")) or name.endswith(".json"):
-        return architecture_from_path(path)
+        return architecture_from_path(path, counting=counting)
     if not _HUB_ID.match(name):
         raise TunerError(f"unknown model {name!r}", field="model",
                          hint="use a catalog key (e.g. gemma-3-12b, qwen3-8b, llama-3.1-8b), a Hub id or a config.json path")
     if not allow_hub:
         raise TunerError(f"{name!r} is not in the catalog and Hub lookups are off", field="model")
-    return architecture_from_hub(name)
+    return architecture_from_hub(name, counting=counting)
 
 
-def architecture_from_path(path: Path) -> ModelArchitecture:
+def _counted(config: dict[str, Any], arch: ModelArchitecture, use_model: bool) -> ModelArchitecture:
+    """The meta-device count when asked for and possible, else the formula's, saying which it is."""
+    from core.calc.families import FORMULA_FAMILIES
+    from core.calc.introspect import meta_architecture
+
+    if use_model:
+        meta = meta_architecture(config, arch)
+        if meta is not None:
+            return meta
+    family = str(config.get("model_type") or "")
+    if family not in FORMULA_FAMILIES and not arch.extra_note:
+        return replace(arch, extra_note=f"{family or 'unknown'} is not a family the config formulas know: "
+                                        "counted as a Llama-style decoder (install transformers to count the "
+                                        "real model)")
+    return arch
+
+
+def architecture_from_path(path: Path, *, counting: str = "auto") -> ModelArchitecture:
     config_path = path / "config.json" if path.is_dir() else path
     if not config_path.is_file():
         raise TunerError(f"no config.json at {config_path}", field="model")
-    return ModelArchitecture.from_config(_read_json(config_path), name=path.name if path.is_dir() else
+    config = _read_json(config_path)
+    arch = ModelArchitecture.from_config(config, name=path.name if path.is_dir() else
                                          (config_path.parent.name or config_path.name), source=str(config_path))
+    return _counted(config, arch, counting != "config")
 
 
-def architecture_from_hub(repo_id: str, revision: str | None = None) -> ModelArchitecture:
+def architecture_from_hub(repo_id: str, revision: str | None = None, *, counting: str = "auto") -> ModelArchitecture:
     from core.hub import hub_endpoint, hub_error
 
-    key = (hub_endpoint(), f"{repo_id}@{revision or 'main'}")
+    key = (hub_endpoint(), f"{repo_id}@{revision or 'main'}", counting)
     with _cache_lock:
         cached = _hub_cache.get(key)
     if cached is not None:
@@ -62,6 +91,7 @@ def architecture_from_hub(repo_id: str, revision: str | None = None) -> ModelArc
     config = _fetch_hub_config(repo_id, revision, hub_endpoint(), hub_error)
     arch = ModelArchitecture.from_config(config, name=repo_id, source=f"hub:{repo_id}",
                                          hub_ids=(repo_id,))
+    arch = _counted(config, arch, counting != "config")
     with _cache_lock:
         _hub_cache[key] = arch
     return arch

@@ -69,6 +69,9 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
     p.add_argument("--gpus", default=None, help="show the per-GPU breakdown for this many GPUs (default: the "
                                                  "recommended flavor's)")
     p.add_argument("--text-only", action="store_true", help="do not count a multimodal checkpoint's vision tower")
+    p.add_argument("--count-from", default="auto", choices=("auto", "model", "config"),
+                   help="count parameters on the model built on the meta device (needs transformers; no download) "
+                        "or from config formulas; auto: the model for config.json paths and Hub ids")
     p.add_argument("--inference", action="store_true", help="estimate generation (weights + KV cache) instead")
     p.add_argument("--weights", default=None,
                    help="inference weight format (overrides --quant / --dtype): bf16, fp16, fp32, fp8, int8, "
@@ -117,7 +120,7 @@ def form_fields(args: argparse.Namespace) -> dict[str, Any]:
               "activation_offloading": args.activation_offloading,
               "upcast_non_quantized": args.upcast_non_quantized, "text_only": args.text_only,
               "strategy": args.strategy, "gpus": args.gpus or "", "kv_dtype": args.kv_dtype,
-              "tokens_per_second": args.tokens_per_second or ""}
+              "tokens_per_second": args.tokens_per_second or "", "count_from": args.count_from}
     if getattr(args, "inference", False):
         fields["mode"] = "inference"
         # --weights, else --quant, else --dtype: what the user typed decides the weight format.
@@ -174,8 +177,8 @@ def render_text(result: dict[str, Any]) -> str:
     model = est["model"]
     parallel = est.get("parallel") or {}
     where = f", per GPU: {parallel['label']}" if parallel.get("world_size", 1) > 1 else ""
-    lines = [f"{model['name']} — {model['total_params'] / 1e9:.2f}B params, vocab {model['vocab_size']:,}, "
-             f"{est['kind']}{where}, peak at {est['peak_phase']}"]
+    lines = [f"{model['name']} — {model['total_params'] / 1e9:.2f}B params ({model['counted_by']}), "
+             f"vocab {model['vocab_size']:,}, {est['kind']}{where}, peak at {est['peak_phase']}"]
     width = max(len(t["name"]) for t in est["terms"])
     for t in est["terms"]:
         mark = "" if t["at_peak"] else ("  (host RAM)" if t.get("device") == "cpu" else "  (not at the peak)")

@@ -262,11 +262,12 @@ class CalcScreen(AreaScreen):
         generation = next(self._generation)
         self._latest = generation
         model = str(fields["model"]).strip()
-        if find_entry(model) is not None or model.startswith((".", "/", "~")) or model.endswith(".json") \
-                or Path(model).expanduser().exists() or "/" not in model:
+        local = model.startswith((".", "/", "~")) or model.endswith(".json") or Path(model).expanduser().exists()
+        if find_entry(model) is not None or ("/" not in model and not local):
             self._apply(generation, self._calculate(fields))
-        else:
-            self.query_one("#calc-stale", Static).update(f"fetching config.json of {model} …")
+        else:  # the Hub, or a config counted on the meta device: seconds, so off the UI thread
+            self.query_one("#calc-stale", Static).update(
+                f"reading {model} …" if local else f"fetching config.json of {model} …")
             self._calculate_in_thread(generation, fields)
 
     @staticmethod
