@@ -19,6 +19,7 @@ import tomli_w
 from core.config import read_toml
 from core.errors import TunerError
 from core.flavors import get_flavor
+from core.hub_ids import is_explicit_path, is_local_ref, namespace_problem, repo_id_problem
 
 BACKENDS = ("hf-jobs", "local", "mlx")
 SCHEDULERS = (
@@ -33,9 +34,6 @@ BNB_OPTIMIZERS = frozenset({"adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit
 """Optimizers implemented by bitsandbytes: they need a CUDA GPU."""
 LOSS_ON = ("assistant", "all")
 
-# Hub repo ids: "name" or "namespace/name"; letters, digits, "-", "_", "."; no "--" or ".." (hub rules).
-_REPO_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
-_REPO_ID = re.compile(rf"^(?:{_REPO_PART}/)?{_REPO_PART}$")
 _TIMEOUT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _TIMEOUT_FACTORS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _LABEL_SAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -162,9 +160,7 @@ class LaunchConfig:
 
     @property
     def model_is_local(self) -> bool:
-        return bool(self.base_model) and (
-            self.base_model.startswith(("/", "./", "../", "~")) or Path(self.base_model).expanduser().is_dir()
-        )
+        return is_local_ref(self.base_model)
 
     def timeout_seconds(self) -> int:
         return parse_timeout(self.timeout)
@@ -184,8 +180,9 @@ class LaunchConfig:
                 err("base_model", f"no such folder {self.base_model}", "give an existing model directory")
             elif not (Path(self.base_model).expanduser() / "config.json").is_file():
                 err("base_model", "the folder has no config.json", "point at a Hugging Face model directory")
-        elif not _REPO_ID.match(self.base_model) or "/" not in self.base_model:
-            err("base_model", f"{self.base_model!r} is not a Hub model id", "use owner/name, e.g. Qwen/Qwen3-14B")
+        elif problem := _owned_repo_problem(self.base_model):
+            err("base_model", f"{self.base_model!r} is not a Hub model id ({problem})",
+                "use owner/name, e.g. Qwen/Qwen3-14B, or ./folder for a local model")
 
         if not self.dataset.strip():
             err("dataset", "required", "a Hub dataset id (user/name) or a local .jsonl file with `messages`")
@@ -193,20 +190,18 @@ class LaunchConfig:
             path = Path(self.dataset).expanduser()
             if not path.is_file():
                 err("dataset", f"no such file {self.dataset}", "give an existing .jsonl file")
-        elif not _REPO_ID.match(self.dataset) or "/" not in self.dataset:
-            err("dataset", f"{self.dataset!r} is neither a Hub dataset id nor a .jsonl file",
+        elif problem := _owned_repo_problem(self.dataset):
+            err("dataset", f"{self.dataset!r} is neither a Hub dataset id nor a .jsonl file ({problem})",
                 "use user/name or a path ending in .jsonl")
 
-        if self.output_repo and (not _REPO_ID.match(self.output_repo) or "/" not in self.output_repo):
-            err("output_repo", f"{self.output_repo!r} is not a valid repo id",
+        if self.output_repo and (problem := _owned_repo_problem(self.output_repo)):
+            err("output_repo", f"{self.output_repo!r} is not a valid repo id ({problem})",
                 "use user/name: letters, digits, '-', '_', '.'")
-        elif self.output_repo and ("--" in self.output_repo or ".." in self.output_repo):
-            err("output_repo", f"{self.output_repo!r} contains '--' or '..'", "the Hub forbids them in repo ids")
         if not self.output_repo and self.backend == "hf-jobs":
             err("output_repo", "required for HF Jobs", "the job's disk is gone when it ends: push the adapter to user/name")
 
-        if self.trackio_space and (not _REPO_ID.match(self.trackio_space) or "/" not in self.trackio_space):
-            err("trackio_space", f"{self.trackio_space!r} is not a Space id", "use user/space, or leave empty")
+        if self.trackio_space and (problem := _owned_repo_problem(self.trackio_space)):
+            err("trackio_space", f"{self.trackio_space!r} is not a Space id ({problem})", "use user/space, or leave empty")
         if not self.trackio_project.strip():
             err("trackio_project", "required", "any name, e.g. my-sft")
         elif not re.match(r"^[A-Za-z0-9_.-]+$", self.trackio_project):
@@ -250,8 +245,8 @@ class LaunchConfig:
         if self.backend == "hf-jobs":
             if get_flavor(self.flavor) is None:
                 err("flavor", f"unknown flavor {self.flavor!r}", "see `tui-tuner calc` or `hf jobs hardware`")
-            if self.namespace and not re.match(rf"^{_REPO_PART}$", self.namespace):
-                err("namespace", f"{self.namespace!r} is not a user or org name")
+            if self.namespace and (problem := namespace_problem(self.namespace)):
+                err("namespace", f"{self.namespace!r} is not a user or org name ({problem})")
         try:
             seconds = parse_timeout(self.timeout)
             if seconds < 60:
@@ -269,8 +264,16 @@ class LaunchConfig:
 def dataset_is_local(dataset: str) -> bool:
     text = dataset.strip()
     return bool(text) and (
-        text.endswith((".jsonl", ".json")) or text.startswith(("/", "./", "../", "~")) or Path(text).expanduser().exists()
+        text.endswith((".jsonl", ".json")) or is_explicit_path(text) or Path(text).expanduser().exists()
     )
+
+
+def _owned_repo_problem(text: str) -> str | None:
+    """Why `text` is not a `namespace/name` Hub id (the Hub's rules, core.hub_ids), or None."""
+    problem = repo_id_problem(text)
+    if problem is None and "/" not in text:
+        return "use namespace/name"
+    return problem
 
 
 def parse_timeout(value: str | int | float) -> int:
