@@ -3,6 +3,7 @@
     arch = resolve_architecture("gemma-3-12b")
     est = estimate_training(MemoryInputs(arch=arch, method="qlora", max_length=16384))
     est.total_bytes, est.terms, est.fits("a100-large"), est.cheapest_flavor
+    per_gpu_estimate(inputs, "fsdp", 4)       # one GPU's share when the run is sharded over 4
 """
 
 from core.calc.architecture import ModelArchitecture, normalise_targets
@@ -15,6 +16,7 @@ from core.calc.estimate import (
     estimate_training,
     kv_cache_bytes,
     lora_params,
+    per_gpu_estimate,
 )
 from core.calc.resolve import resolve_architecture
 
@@ -29,5 +31,6 @@ __all__ = [
     "kv_cache_bytes",
     "lora_params",
     "normalise_targets",
+    "per_gpu_estimate",
     "resolve_architecture",
 ]

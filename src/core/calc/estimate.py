@@ -533,11 +533,13 @@ def estimate_training(inputs: MemoryInputs, parallel: Parallelism | None = None)
         grads_gpu = 0.0  # the fp32 gradient partition is in the 16 B/param optimizer share
     if strategy in {"zero2-offload", "zero3-offload"}:
         grads_gpu, opt_gpu, grads_sharded, opt_sharded = 0.0, 0.0, True, True
-        factor = max(4 * par.world_size, 18 if strategy == "zero3-offload" else 16)
+        floor = 18 if strategy == "zero3-offload" else 16
+        factor = max(4 * par.world_size, floor)
+        frozen = max(0.0, w - trainable * param_bytes) if strategy == "zero3-offload" and method != "full" else 0.0
         cpu_terms.append(MemoryTerm(
-            "CPU RAM (offload)", trainable * factor * ZERO_CPU_BUFFER + (w if strategy == "zero3-offload" else 0.0),
-            f"DeepSpeed: trainable params × max(4·N, {factor if factor > 4 * par.world_size else '16/18'}) × "
-            f"{ZERO_CPU_BUFFER:g} in host RAM" + ("; the frozen weights too" if strategy == "zero3-offload" else ""),
+            "CPU RAM (offload)", trainable * factor * ZERO_CPU_BUFFER + frozen,
+            f"DeepSpeed: trainable params × max(4·N, {floor}) × {ZERO_CPU_BUFFER:g} in host RAM"
+            + ("; plus the frozen base weights" if frozen else ""),
             at_peak=False, key="cpu_offload", sharded=True, device="cpu"))
     if strategy == "zero3-offload":
         w_gpu = 0.0
@@ -641,7 +643,7 @@ def estimate_training(inputs: MemoryInputs, parallel: Parallelism | None = None)
     # Full fine-tuning can peak at the optimizer step instead (weights + grads + states + step temporaries).
     activation_peak = sum(t.bytes for t in act_terms if t.at_peak) + (logits + ce if loss_at_peak else 0.0)
     step_temp = 0.0
-    if method == "full" and inp.optimizer == "adamw_torch" and not strategy.endswith("offload"):
+    if method == "full" and inp.optimizer == "adamw_torch" and not zero:  # DeepSpeed steps with its fused Adam
         step_temp = (largest_param if inp.optimizer_in_backward else trainable / (shards if opt_sharded else 1)) \
             * train_bytes
     if inp.optimizer_in_backward:
