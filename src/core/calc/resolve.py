@@ -7,19 +7,20 @@ offline machine gets a one-line error instead of a hang.
 
 from __future__ import annotations
 
-import json
-import re
 import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from core import safe_json
 from core.calc.architecture import ModelArchitecture
 from core.calc.catalog import find_entry
 from core.errors import OfflineError, TunerError
+from core.hub_ids import repo_id_problem
 
 HUB_TIMEOUT_S = 10.0
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+_CONFIG_MAX_BYTES = 16 * 1024 * 1024
+"""A model's config.json is a few KB; anything this large is not one."""
 _hub_cache: dict[tuple[str, str, str], ModelArchitecture] = {}
 _cache_lock = threading.Lock()
 
@@ -45,8 +46,9 @@ def resolve_architecture(model: str, *, allow_hub: bool = True, counting: str = 
     path = Path(name).expanduser()
     if path.exists() or name.startswith((".", "/", "~")) or name.endswith(".json"):
         return architecture_from_path(path, counting=counting)
-    if not _HUB_ID.match(name):
-        raise TunerError(f"unknown model {name!r}", field="model",
+    problem = repo_id_problem(name) or (None if "/" in name else "not in the catalog")
+    if problem:
+        raise TunerError(f"unknown model {name!r} ({problem})", field="model",
                          hint="use a catalog key (e.g. gemma-3-12b, qwen3-8b, llama-3.1-8b), a Hub id or a config.json path")
     if not allow_hub:
         raise TunerError(f"{name!r} is not in the catalog and Hub lookups are off", field="model")
@@ -126,21 +128,14 @@ def _fetch_hub_config(repo_id: str, revision: str | None, endpoint: str, hub_err
                                hint="offline? use a catalog key or a local config.json path") from None
         raise TunerError(err.message, field="model", hint=err.hint) from None
     try:
-        data = json.loads(response.content)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise TunerError(f"broken config.json from the Hub ({repo_id}: {exc})", field="model") from None
-    if not isinstance(data, dict):
-        raise TunerError(f"broken config.json from the Hub ({repo_id}: not a JSON object)", field="model")
+        data = safe_json.loads(response.content, source=f"config.json of {repo_id}", expect=dict)
+    except safe_json.JsonInputError as exc:
+        raise TunerError(f"broken config.json from the Hub ({exc.message})", field="model") from None
     return data
 
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise TunerError(f"broken config.json ({path.name}, line {exc.lineno}: {exc.msg})", field="model") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TunerError(f"cannot read {path}: {exc}", field="model") from None
-    if not isinstance(data, dict):
-        raise TunerError(f"broken config.json ({path.name}: not a JSON object)", field="model")
-    return data
+        return safe_json.load_file(path, expect=dict, max_bytes=_CONFIG_MAX_BYTES)  # type: ignore[no-any-return]
+    except safe_json.JsonInputError as exc:
+        raise TunerError(f"broken config.json ({exc.message})", field="model") from None
