@@ -107,8 +107,8 @@ def loads(data: str | bytes, *, source: str, max_depth: int = MAX_DEPTH, expect:
     if data.count("[") + data.count("{") > max_depth and depth_exceeds(value, max_depth):
         raise JsonInputError(f"{source}: nested too deeply to be read (more than {max_depth} levels)")
     if expect is not None and not isinstance(value, expect):
-        raise JsonInputError(f"{source}: expected a JSON {_TYPE_NAMES.get(expect, expect.__name__)}, "
-                             f"found {_TYPE_NAMES.get(type(value), type(value).__name__)}")
+        raise JsonInputError(f"{source}: not a JSON {_TYPE_NAMES.get(expect, expect.__name__)} "
+                             f"(found {_TYPE_NAMES.get(type(value), type(value).__name__)})")
     return value
 
 
@@ -135,6 +135,7 @@ def depth_exceeds(value: Any, limit: int) -> bool:
 
 _TYPE_NAMES: dict[type, str] = {dict: "object", list: "array", str: "string", int: "number", float: "number",
                                 bool: "boolean", type(None): "null"}
+"""JSON's names for Python's types, for messages."""
 
 
 def _reason(exc: ValueError) -> str:

@@ -115,3 +115,11 @@ def test_launch_refuses_ids_the_hub_forbids_offline(capsys: pytest.CaptureFixtur
     assert f"{field}: {value!r} is " in out, out
     assert "the Hub forbids '--' and '..'" in out or "not starting or ending with '-' or '.'" in out, out
     assert len(err.strip().splitlines()) == 1 and err.startswith("error: preflight found")
+
+
+def test_calc_refuses_a_forbidden_id_before_any_request(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(capsys, "calc", "--model", "Qwen/Q--x..y")
+    assert code == 2
+    assert err.strip() == ("error: model: unknown model 'Qwen/Q--x..y' (the Hub forbids '--' and '..' in repo ids) "
+                           "(use a catalog key (e.g. gemma-3-12b, qwen3-8b, llama-3.1-8b), a Hub id or a config.json "
+                           "path)")
