@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "tui_tuner.commands.convert",
     "tui_tuner.commands.llama_cpp",
     "tui_tuner.commands.eval",
+    "tui_tuner.commands.demo",
 )
 
 

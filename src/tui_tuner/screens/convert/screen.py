@@ -73,6 +73,9 @@ class ConvertScreen(AreaScreen):
         self.last_error: tuple[str, str] | None = None
         self._defaults = load_config().section("convert")
         self._recent: dict[str, Any] = {}
+        self.external = False
+        """A conversion another driver runs is on show (`tui-tuner demo`): the form is its record."""
+        self._external_form: dict[str, Any] | None = None
 
     # layout ----------------------------------------------------------------------------------------------------
     def compose_body(self) -> ComposeResult:
@@ -152,9 +155,13 @@ class ConvertScreen(AreaScreen):
         record = self._recent.get(str(event.value)) if event.value is not Select.BLANK else None
         if record is None:
             return
-        spec = record.spec
+        self.fill_form(record.spec, record.output_dir)
+        self.notify(f"{record.id}: form filled; ctrl+s resumes from the first unfinished step", timeout=6)
+
+    def fill_form(self, spec: dict[str, Any], output_dir: str) -> None:
+        """The form as `spec` (a ConvertSpec's `to_dict()`) set it up."""
         values = {"adapter": spec.get("adapter") or "", "base": spec.get("base_model") or "",
-                  "output": record.output_dir, "name": spec.get("model_name") or "",
+                  "output": output_dir, "name": spec.get("model_name") or "",
                   "gguf-repo": spec.get("gguf_repo") or ""}
         for widget_id, value in values.items():
             self.query_one(f"#{widget_id}", Input).value = str(value)
@@ -170,7 +177,6 @@ class ConvertScreen(AreaScreen):
         for name in spec.get("quant_types") or []:
             if name in known and name not in {"BF16", "F16"}:
                 quants.select(name)
-        self.notify(f"{record.id}: form filled; ctrl+s resumes from the first unfinished step", timeout=6)
 
     # form → spec -----------------------------------------------------------------------------------------------
     def spec_from_form(self) -> ConvertSpec:
@@ -210,10 +216,13 @@ class ConvertScreen(AreaScreen):
     @on(Select.Changed)
     @on(SelectionList.SelectedChanged)
     async def _form_changed(self) -> None:
-        if self.worker is None or self.worker.is_finished:
+        if (self.worker is None or self.worker.is_finished) and not self.external:
             await self._update_plan()
 
     async def _update_plan(self) -> None:
+        if self.external or self._form_shows_external():
+            return  # the checklist shows the external run until the form asks for something else
+        self._external_form = None
         spec = self.spec_from_form()
         problem = self._form_problem(spec)
         status = self.query_one("#form-status", Static)
@@ -265,6 +274,9 @@ class ConvertScreen(AreaScreen):
         self.action_cancel()
 
     def action_start(self) -> None:
+        if self.external:
+            self.notify("the demo is running this conversion; it stops with the demo", severity="warning")
+            return
         if self.worker is not None and not self.worker.is_finished:
             self.notify("a conversion is already running (ctrl+k cancels it)", severity="warning")
             return
@@ -283,6 +295,25 @@ class ConvertScreen(AreaScreen):
         self.worker = self.run_worker(self._drive(self.run.events(), self.run, plan), group="convert",
                                       exclusive=True, exit_on_error=False, name="conversion")
         return self.worker
+
+    async def show_external_run(self, spec: dict[str, Any], output_dir: str, plan: list[str]) -> None:
+        """Show a conversion that another driver runs (`tui-tuner demo`): its settings in the form and its plan
+        in the checklist. The driver hands each of its events to `handle_event`, then calls
+        `external_run_finished`; Start stays off meanwhile (the driver owns the run and its cancel)."""
+        self.external = True
+        self.fill_form(spec, output_dir)
+        self._external_form = self.spec_from_form().to_dict()
+        self._begin()
+        self.query_one("#start", Button).disabled = True
+        self.query_one("#cancel", Button).disabled = True
+        await self.query_one(StepList).plan([(s, step_title(s)) for s in plan])
+
+    async def external_run_finished(self) -> None:
+        self.external = False
+        await self._update_start_button()
+
+    def _form_shows_external(self) -> bool:
+        return self._external_form is not None and self.spec_from_form().to_dict() == self._external_form
 
     def _begin(self) -> None:
         self.last_error = None

