@@ -33,6 +33,9 @@ OPTIMIZERS = (
 BNB_OPTIMIZERS = frozenset({"adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit", "lion_8bit"})
 """Optimizers implemented by bitsandbytes: they need a CUDA GPU."""
 LOSS_ON = ("assistant", "all")
+STRATEGIES = ("auto", "ddp", "fsdp", "single")
+"""How a multi-GPU run is spread (core.launch.strategy): auto picks DDP or FSDP full-shard with the calculator."""
+MAX_GPUS = 64
 
 _TIMEOUT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _TIMEOUT_FACTORS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -104,6 +107,11 @@ class LaunchConfig:
     namespace: str = ""
     """HF Jobs namespace (user or org) that runs and pays; empty = the logged-in user."""
     mlx_lora_layers: int = 16
+    # -- GPUs ---------------------------------------------------------------------------------------
+    gpus: int = 0
+    """GPUs (training processes) to use: 0 = every GPU of the flavor (HF Jobs) or of this machine (local)."""
+    strategy: str = "auto"
+    """auto (DDP when the model, adapters and optimizer fit one GPU, else FSDP full-shard), ddp, fsdp, single."""
 
     # ------------------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -254,6 +262,16 @@ class LaunchConfig:
         except TunerError as exc:
             err("timeout", exc.message, exc.hint or "")
         _positive(err, "mlx_lora_layers", self.mlx_lora_layers, 1, 1024)
+        if self.strategy not in STRATEGIES:
+            err("strategy", f"unknown strategy {self.strategy!r}", f"one of {', '.join(STRATEGIES)}")
+        if not 0 <= self.gpus <= MAX_GPUS:
+            err("gpus", f"{self.gpus} is out of range", f"0 (every GPU) up to {MAX_GPUS}")
+        elif self.backend == "hf-jobs" and (flavor := get_flavor(self.flavor)) is not None and self.gpus > max(
+                1, flavor.gpu_count):
+            err("gpus", f"{self.flavor} has {max(1, flavor.gpu_count)} GPU(s), not {self.gpus}",
+                "use 0 (all of them) or pick a flavor with more GPUs")
+        elif self.backend == "mlx" and self.gpus > 1:
+            err("gpus", "MLX trains in one process", "use 0 or 1 with the MLX backend")
         return errors
 
     # -- presets --------------------------------------------------------------------------------------

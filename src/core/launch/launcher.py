@@ -31,6 +31,7 @@ from core.launch.preflight import (
     run_preflight,
 )
 from core.launch.script import GeneratedScript, render_script, run_name_prefix, unique_run_name
+from core.launch.strategy import StrategyChoice
 from core.redact import redact
 from core.store import Store
 
@@ -53,6 +54,7 @@ class LaunchPlan:
             "namespace": self.namespace,
             "script_name": self.script.filename,
             "command": self.command.line,
+            "strategy": self.script.strategy.to_dict() if self.script.strategy else None,
             "preflight": self.report.to_dict(),
             "config": self.config.to_dict(),
         }
@@ -71,10 +73,12 @@ def local_python() -> str | None:
     return sys.executable if python_has_training_stack() else None
 
 
-def preview(config: LaunchConfig, *, namespace: str | None = None, run_name: str | None = None) -> tuple[GeneratedScript, Command]:
-    """The script and the command for `config`, without touching the network or the disk."""
+def preview(config: LaunchConfig, *, namespace: str | None = None, run_name: str | None = None,
+            strategy: StrategyChoice | None = None) -> tuple[GeneratedScript, Command]:
+    """The script and the command for `config`, without touching the network or the disk (`strategy`:
+    the preflight's choice; by default the calculator's, from the catalog or a local config.json)."""
     run_name = run_name or f"{run_name_prefix(config)}YYYYmmdd-HHMMSS"
-    script = render_script(config)
+    script = render_script(config, strategy=strategy)
     if config.backend == "hf-jobs":
         command = hf_jobs_command(config, script.filename, namespace=namespace or config.namespace or
                                   NAMESPACE_PLACEHOLDER, run_name=run_name)
@@ -90,7 +94,7 @@ def plan(config: LaunchConfig, options: PreflightOptions | None = None, *, now: 
     report = run_preflight(config, options)
     run_name = unique_run_name(config, now)
     namespace = report.namespace or config.namespace or None
-    script, command = preview(config, namespace=namespace, run_name=run_name)
+    script, command = preview(config, namespace=namespace, run_name=run_name, strategy=report.strategy)
     if config.backend == "mlx" and report.dataset and report.dataset.num_examples:
         command = mlx_command(config, python="python", data_dir="data", adapter_dir="adapters",
                               num_examples=report.dataset.num_examples, config_file="mlx_config.yaml")
@@ -130,15 +134,20 @@ def launch(the_plan: LaunchPlan, *, store: Store | None = None, workdir: Path | 
 
 def _base_extra(the_plan: LaunchPlan, output_dir: str | None) -> dict[str, Any]:
     config, report = the_plan.config, the_plan.report
+    strategy = the_plan.script.strategy
+    world = strategy.world_size if strategy else 1
     return {
         "expected_steps": report.expected_steps,
         "num_examples": report.dataset.num_examples if report.dataset else None,
-        "effective_batch": config.effective_batch,
+        # Global: examples per optimizer step over all ranks (batch × accumulation × world size).
+        "effective_batch": config.effective_batch * world,
+        "world_size": world,
+        "strategy": strategy.strategy if strategy else "single",
         "epochs": config.epochs,
         "max_steps": config.max_steps or None,
         "output_repo": config.output_repo or None,
         "output_dir": output_dir,
-        "flavor": _hardware(config.backend, config.flavor, report.local_gpu),
+        "flavor": _hardware(config.backend, config.flavor, report.local_gpu, world),
         "timeout_s": config.timeout_seconds(),  # valid here: launch() only runs error-free plans
         "trackio_project": config.trackio_project,
         "run_name": the_plan.run_name,
@@ -150,13 +159,14 @@ def _base_extra(the_plan: LaunchPlan, output_dir: str | None) -> dict[str, Any]:
     }
 
 
-def _hardware(backend: str, flavor: str, gpu: LocalGpu | None) -> str:
-    """What the job runs on, for the job list: the HF flavor, or this machine's GPU / CPU."""
+def _hardware(backend: str, flavor: str, gpu: LocalGpu | None, world: int = 1) -> str:
+    """What the job runs on, for the job list: the HF flavor, or this machine's GPU / CPU (× ranks)."""
     if backend == "hf-jobs":
         return flavor
     if backend == "mlx":
         return "apple-silicon"
-    return f"local {gpu.name}" if gpu is not None else "local cpu"
+    ranks = f" x{world}" if world > 1 else ""
+    return (f"local {gpu.name}" if gpu is not None else "local cpu") + ranks
 
 
 def adapter_folder_name(output_repo: str, base_model: str) -> str:
@@ -199,7 +209,7 @@ def _launch_local(the_plan: LaunchPlan, store: Store, workdir: Path | None = Non
     workdir = paths.ensure(workdir) if workdir is not None else _job_dir(job_id)
     output_dir = workdir / adapter_folder_name(the_plan.config.output_repo, the_plan.config.base_model)
     script = render_script(the_plan.config, output_dir=str(output_dir), filename=the_plan.script.filename,
-                           run_name=the_plan.run_name)
+                           run_name=the_plan.run_name, strategy=the_plan.script.strategy)
     script_path = workdir / script.filename
     script_path.write_text(script.text, encoding="utf-8")
     python = local_python()

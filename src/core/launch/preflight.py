@@ -26,6 +26,7 @@ from core.flavors import Flavor, get_flavor, gpu_flavors
 from core.launch.config import BNB_OPTIMIZERS, LaunchConfig, human_duration
 from core.launch.dataset import DatasetReport, check_hub_dataset, check_local_jsonl
 from core.launch.naming import check_instruct_variant
+from core.launch.strategy import StrategyChoice, choose_strategy, gpu_capacity, local_gpu_count, world_size
 from core.redact import redact
 
 Severity = Literal["error", "warning", "info", "ok"]
@@ -73,6 +74,12 @@ class PreflightReport:
     cheapest_flavor: str | None = None
     namespace: str | None = None
     local_gpu: LocalGpu | None = None
+    strategy: StrategyChoice | None = None
+    """How the run is spread over the GPUs (core.launch.strategy), with the per-GPU memory and the reason."""
+
+    @property
+    def world_size(self) -> int:
+        return self.strategy.world_size if self.strategy else 1
 
     @property
     def ok(self) -> bool:
@@ -110,6 +117,7 @@ class PreflightReport:
             "memory_bytes": self.memory_bytes,
             "cheapest_flavor": self.cheapest_flavor,
             "namespace": self.namespace,
+            "strategy": self.strategy.to_dict() if self.strategy else None,
             "num_examples": self.dataset.num_examples if self.dataset else None,
             "findings": [
                 {"severity": f.severity, "check": f.check, "field": f.field, "message": f.message, "fix": f.fix}
@@ -128,6 +136,8 @@ class PreflightOptions:
     local_gpu_probe: Callable[[], LocalGpu | None] | None = None
     """How to find this machine's GPU (tests inject one); default asks nvidia-smi."""
     python_has_training_stack: Callable[[], bool] | None = None
+    local_gpu_count: Callable[[], int] | None = None
+    """How many CUDA GPUs this machine has (tests inject it); default asks nvidia-smi."""
 
 
 def run_preflight(config: LaunchConfig, options: PreflightOptions | None = None) -> PreflightReport:
@@ -159,6 +169,7 @@ def run_preflight(config: LaunchConfig, options: PreflightOptions | None = None)
     if report.online and whoami and config.output_repo and "output_repo" not in invalid:
         _check_output_repo(config, report, whoami)
 
+    _choose_strategy(config, report, options, online=report.online is not False and "base_model" not in invalid)
     _check_steps_and_time(config, report)
     if options.check_memory and "base_model" not in invalid:
         _check_memory(config, report, online=report.online is not False)
@@ -179,10 +190,6 @@ def _check_backend(config: LaunchConfig, report: PreflightReport, options: Prefl
         if flavor is not None and not flavor.is_gpu:
             report.add("warning", "flavor", f"{config.flavor} has no GPU: training will be extremely slow",
                        "pick a GPU flavor (the cheapest that fits is listed below)", "flavor")
-        if flavor is not None and flavor.gpu_count > 1:
-            report.add("info", "flavor", f"{config.flavor} has {flavor.gpu_count} GPUs; this script runs one process, "
-                       "so the model is split across them (no data parallelism)",
-                       "a single larger GPU is usually faster for the money", "flavor")
         if flavor is not None and flavor.gpu_name == "T4" and config.load_in_4bit:
             report.add("info", "flavor", "T4 has no bfloat16: the script trains in float16")
         if not config.trackio_space:
@@ -363,44 +370,80 @@ def _check_dataset(config: LaunchConfig, report: PreflightReport, *, online: boo
                    "raise max_length (check memory) or shorten the data", "max_length")
 
 
-# -- steps, time, memory --------------------------------------------------------------------------------
-def expected_steps(config: LaunchConfig, num_examples: int) -> int:
-    """Optimizer steps: ceil(examples ÷ effective batch) × epochs, or max_steps when set."""
+# -- GPUs, steps, time, memory --------------------------------------------------------------------------
+def _choose_strategy(config: LaunchConfig, report: PreflightReport, options: PreflightOptions, *,
+                     online: bool) -> None:
+    """Single, DDP or FSDP over every GPU of the flavor / this machine, from the calculator's per-GPU peak."""
+    if config.backend == "mlx":
+        return
+    local_gpus = None
+    capacity = None
+    if config.backend == "local":
+        gpu = report.local_gpu
+        local_gpus = 0 if gpu is None else (options.local_gpu_count or local_gpu_count)() or 1
+        capacity = gpu_capacity(config, gpu.memory_gb if gpu else None)
+    n = world_size(config, local_gpus=local_gpus)
+    choice = choose_strategy(config, world=n, capacity_bytes=capacity, allow_hub=online)
+    report.strategy = choice
+    if choice.world_size > 1 or config.strategy != "auto":
+        if config.backend == "local" and report.local_gpu is None:
+            where = f"{choice.world_size} CPU processes (gloo), no GPU: a test of the distributed path"
+            report.add("info", "gpus", f"{choice.label} on {where}", field="strategy")
+        elif choice.fits is False:
+            report.add("warning", "gpus", choice.one_line(), "override with --strategy fsdp/ddp if you know better",
+                       "strategy")
+        else:
+            report.add("info", "gpus", choice.one_line(), field="strategy")
+
+
+def expected_steps(config: LaunchConfig, num_examples: int, world: int = 1) -> int:
+    """Optimizer (global) steps: ceil(examples ÷ (batch × accumulation × world size)) × epochs, or max_steps.
+
+    Every rank takes its own micro-batches, so one global step consumes effective batch × world examples."""
     if config.max_steps:
         return int(config.max_steps)
     train = config.train_examples(num_examples)
-    return max(1, math.ceil(math.ceil(train / config.effective_batch) * config.epochs))
+    return max(1, math.ceil(math.ceil(train / (config.effective_batch * max(1, world))) * config.epochs))
 
 
 def estimate_seconds(config: LaunchConfig, *, steps: int, params: float, avg_tokens: float | None,
-                     flavor: Flavor, attn_width: float = 0.0) -> float | None:
+                     flavor: Flavor, attn_width: float = 0.0, world: int = 1, strategy: str = "single") -> float | None:
     """Wall time of `steps` optimizer steps on `flavor`, from FLOPs.
 
     Per token: m·N for the weights plus m·L·ctx·d_q for causal attention (half of the 2·L·ctx·d_q of
     QKᵀ and AV), with m = 6 under gradient checkpointing (forward, backward, recompute) and 4 without
     (LoRA needs no weight gradients for the frozen base). `attn_width` = layers × query width.
+    Over `world` GPUs each step processes `world` × the effective batch, at `world` × one GPU's speed
+    times the strategy's scaling efficiency (core.calc.sharding: DDP 0.95, FSDP 0.85).
     """
     tflops = GPU_TFLOPS.get(flavor.gpu_name or "")
     if not tflops or params <= 0:
         return None
     tokens_per_example = min(float(config.max_length), avg_tokens or float(config.max_length))
-    tokens = steps * config.effective_batch * tokens_per_example
+    tokens = steps * config.effective_batch * max(1, world) * tokens_per_example
     m = 6.0 if config.gradient_checkpointing else 4.0
     flops_per_token = m * (params + attn_width * tokens_per_example)
     mfu = MFU["qlora" if config.load_in_4bit else "lora"]
-    return tokens * flops_per_token / (tflops * 1e12 * mfu)
+    speedup = 1.0
+    if world > 1:
+        from core.calc.sharding import SCALING_EFFICIENCY
+
+        speedup = world * SCALING_EFFICIENCY.get(strategy, 0.8)
+    return tokens * flops_per_token / (tflops * 1e12 * mfu * speedup)
 
 
 def _check_steps_and_time(config: LaunchConfig, report: PreflightReport) -> None:
     n = report.dataset.num_examples if report.dataset else None
     if n:
-        report.expected_steps = expected_steps(config, n)
+        world = report.world_size
+        report.expected_steps = expected_steps(config, n, world)
         held = n - config.train_examples(n)
         if held:
             report.add("info", "eval", f"{held} conversations held out for the eval loss (every {config.save_steps} steps)")
         n = config.train_examples(n)
+        ranks = f" × {world} GPUs" if world > 1 else ""
         report.add("info", "steps", f"{report.expected_steps} optimizer steps ({n} examples ÷ effective batch "
-                   f"{config.effective_batch} × {config.epochs:g} epochs)" if not config.max_steps
+                   f"{config.effective_batch}{ranks} × {config.epochs:g} epochs)" if not config.max_steps
                    else f"{report.expected_steps} optimizer steps (max_steps)")
         if config.save_steps > report.expected_steps:
             report.add("warning", "training", f"save_steps {config.save_steps} > {report.expected_steps} steps: "
@@ -436,13 +479,18 @@ def _check_memory(config: LaunchConfig, report: PreflightReport, *, online: bool
     except TunerError as exc:
         report.add("warning", "memory", f"memory fit not checked: {exc.message}", exc.hint or "")
         return
-    report.memory_bytes = float(est.total_bytes)
+    # Over several GPUs the verdict is the chosen strategy's per-GPU peak (DDP: about the one-GPU figure;
+    # FSDP: the sharded one); the cheapest single-GPU flavor is still suggested from the one-GPU estimate.
+    choice = report.strategy
+    multi = choice is not None and choice.world_size > 1 and choice.per_gpu_bytes is not None
+    need_bytes = float(choice.per_gpu_bytes) if multi and choice else float(est.total_bytes)
+    report.memory_bytes = need_bytes
     # The generated script trains in float16 on GPUs without bfloat16 (T4), so every GPU flavor is usable here
     # and only memory decides; `est.fits` would also reject bf16-less GPUs.
     cheapest = next((f for f in sorted(gpu_flavors(), key=lambda f: (f.price_per_hour, f.gpu_memory_gb))
                      if est.fits_memory(f)), None)
     report.cheapest_flavor = cheapest.name if cheapest else None
-    need = f"≈{est.total_bytes / 1e9:.1f} GB per GPU"
+    need = f"≈{need_bytes / 1e9:.1f} GB per GPU" + (f" with {choice.label}" if multi and choice else "")
     params = float(_total_params(arch))
 
     if config.backend == "hf-jobs":
@@ -451,7 +499,7 @@ def _check_memory(config: LaunchConfig, report: PreflightReport, *, online: bool
             return
         if not flavor.is_gpu:
             pass
-        elif est.fits_memory(flavor):
+        elif (need_bytes <= gpu_capacity(config) if multi else est.fits_memory(flavor)):
             report.add("ok", "memory", f"fits {flavor.name} ({need} of {flavor.gpu_memory_gb:g} GB)")
             if cheapest and cheapest.name != flavor.name and cheapest.price_per_hour < flavor.price_per_hour:
                 report.add("info", "memory", f"{cheapest.name} also fits and costs ${cheapest.price_per_hour:.2f}/h "
@@ -465,7 +513,7 @@ def _check_memory(config: LaunchConfig, report: PreflightReport, *, online: bool
         _check_timeout(config, report, flavor, params, _attn_width(arch))
     elif config.backend == "local" and report.local_gpu is not None:
         gpu = report.local_gpu
-        if est.total_bytes > gpu.memory_gb * 1e9:
+        if need_bytes > gpu.memory_gb * 1e9:
             report.add("error", "memory", f"does not fit this machine's {gpu.name}: needs {need}, it has "
                        f"{gpu.memory_gb:.0f} GB", "lower max_length or batch size, or turn on 4-bit", "max_length")
         else:
@@ -478,8 +526,10 @@ def _check_timeout(config: LaunchConfig, report: PreflightReport, flavor: Flavor
         report.add("info", "timeout", "run time not estimated (dataset size unknown)")
         return
     avg = report.dataset.avg_tokens if report.dataset else None
+    choice = report.strategy
     train = estimate_seconds(config, steps=report.expected_steps, params=params, avg_tokens=avg, flavor=flavor,
-                             attn_width=attn_width)
+                             attn_width=attn_width, world=report.world_size,
+                             strategy=choice.strategy if choice else "single")
     if train is None:
         return
     total = train + STARTUP_SECONDS

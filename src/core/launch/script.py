@@ -19,6 +19,7 @@ from typing import Any
 
 from core.errors import TunerError
 from core.launch.config import BNB_OPTIMIZERS, LaunchConfig
+from core.launch.strategy import StrategyChoice, choose_strategy
 from core.redact import redact
 
 TEMPLATE = Path(__file__).parent / "templates" / "train_sft.py.tmpl"
@@ -42,6 +43,8 @@ class GeneratedScript:
     filename: str
     run_name: str
     dependencies: tuple[str, ...]
+    strategy: StrategyChoice | None = None
+    """How the script spreads the run over GPUs (single, ddp, fsdp) and why."""
 
 
 def model_short_name(model: str) -> str:
@@ -70,8 +73,10 @@ def dependencies_for(config: LaunchConfig) -> tuple[str, ...]:
 
 
 def render_script(config: LaunchConfig, *, output_dir: str | None = None, filename: str | None = None,
-                  run_name: str | None = None) -> GeneratedScript:
-    """The complete training script for `config`. `output_dir` defaults to `outputs/<model>-sft`."""
+                  run_name: str | None = None, strategy: StrategyChoice | None = None) -> GeneratedScript:
+    """The complete training script for `config`. `output_dir` defaults to `outputs/<model>-sft`;
+    `strategy` defaults to `choose_strategy(config)` (the calculator, without network)."""
+    strategy = strategy or choose_strategy(config)
     deps = dependencies_for(config)
     short = model_short_name(config.base_model)
     filename = filename or f"train_{short.replace('.', '_')}.py"
@@ -112,6 +117,9 @@ def render_script(config: LaunchConfig, *, output_dir: str | None = None, filena
         "TRACKIO_PROJECT": config.trackio_project,
         "TRACKIO_SPACE": config.trackio_space or None,
         "RUN_NAME_PREFIX": run_name_prefix(config),
+        "STRATEGY": strategy.strategy,
+        "NUM_PROCESSES": int(strategy.world_size),
+        "STRATEGY_REASON": strategy.one_line().replace("×", "x").replace("≈", "~"),  # ASCII: no escapes shown
     }
     literals = {name: py_literal(value) for name, value in values.items()}
     literals["DEPENDENCIES"] = dep_lines
@@ -125,7 +133,8 @@ def render_script(config: LaunchConfig, *, output_dir: str | None = None, filena
     text = _PLACEHOLDER.sub(lambda m: literals[m.group(1)], template)
     if redact(text) != text:
         raise TunerError("the generated script would contain a token", hint="remove secrets from the settings")
-    return GeneratedScript(text=text, filename=filename, run_name=run_name or "", dependencies=deps)
+    return GeneratedScript(text=text, filename=filename, run_name=run_name or "", dependencies=deps,
+                           strategy=strategy)
 
 
 _SHORT_ESCAPES = {"\\": "\\\\", '"': '\\"', "'": "\\'", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
