@@ -37,6 +37,8 @@ MODULE_INSTALLS: dict[str, str] = {
     "core.convert.pipeline": "convert",
     # MLX training writes its train/valid files from a Hub dataset through `datasets`.
     "core.launch.backends.mlx": "mlx",
+    # `tui-tuner demo` trains and converts on this machine (the demo extra: train + convert).
+    "core.demo": "demo",
 }
 """Our modules that run only in an extra's feature (a dotted prefix covers the modules under it)."""
 
