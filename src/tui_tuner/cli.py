@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "tui_tuner.commands.llama_cpp",
     "tui_tuner.commands.eval",
     "tui_tuner.commands.demo",
+    "tui_tuner.commands.serve",
 )
 
 
