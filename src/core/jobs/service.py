@@ -28,6 +28,7 @@ from core.jobs.log_buffer import (
 from core.jobs.log_follow import FileLogFollower, HubLogSource, LogFollower, LogLine, StreamNotice, pid_alive
 from core.jobs.model import JobRow, is_terminal, parse_hub_time
 from core.jobs.progress import ProgressTracker
+from core.jobs.ranks import RankTracker
 from core.store import Store
 
 NO_FOLLOW_READ_TIMEOUT_S = 5.0
@@ -70,10 +71,13 @@ class JobInsight:
     step: int | None = None
     completion: CompletionCheck | None = None
     log_lines: int = 0
+    ranks: RankTracker = field(default_factory=RankTracker)
+    """Multi-GPU jobs: the device every rank trains on (progress is the global step)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"job": self.row.to_dict(), "diagnoses": [d.to_dict() for d in self.diagnoses],
                 "progress": self.progress, "step": self.step, "log_lines": self.log_lines,
+                "ranks": self.ranks.to_dict(),
                 "completion": self.completion.to_dict() if self.completion else None}
 
 
@@ -208,8 +212,10 @@ class MonitorSession:
         """Diagnoses, progress and completion from the job's log (saved + current) and status."""
         diagnoser = Diagnoser(flavor=row.flavor)
         tracker = ProgressTracker(expected_steps=row.expected_steps, epochs=_float(row.extra.get("epochs")))
+        ranks = RankTracker()
         count = 0
         for line in self.iter_log(row, follow=False):
+            ranks.feed_line(line.text)
             diagnoser.feed([(line.index, line.text)])
             tracker.feed_line(line.text, parse_hub_time(line.timestamp))
             count += 1
@@ -218,7 +224,8 @@ class MonitorSession:
         loss = [(p.step, p.value) for p in tracker.points if p.name == "train/loss"]
         diagnoses += diagnose_loss(loss, expected_steps=row.expected_steps)
         # No ETA once the job has ended: there is nothing left to wait for.
-        insight = JobInsight(row, diagnoses, tracker.summary(with_eta=not row.is_terminal), tracker.step, None, count)
+        insight = JobInsight(row, diagnoses, tracker.summary(with_eta=not row.is_terminal), tracker.step, None, count,
+                             ranks)
         if check_hub_repo and needs_check(row):
             insight.completion = self.completion(row)
         return insight

@@ -187,6 +187,8 @@ def _inspect(args: argparse.Namespace) -> int:
     print(f"  age       {format_duration(row.age(now))}   duration {format_duration(row.duration(now))}   "
           f"cost {format_cost(row.cost(now))}")
     print(f"  progress  {insight.progress}")
+    if insight.ranks.distributed:
+        print(f"  ranks     {insight.ranks.summary()}")
     if row.url:
         print(f"  url       {row.url}")
     if row.log_path:

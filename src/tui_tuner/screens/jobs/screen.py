@@ -41,6 +41,7 @@ from core.jobs.log_follow import (
 from core.jobs.model import JobRow, format_cost, format_duration, is_terminal, parse_hub_time
 from core.jobs.polling import PollBudget, StatusPoll
 from core.jobs.progress import ProgressTracker
+from core.jobs.ranks import RankTracker
 from core.jobs.service import MonitorSession, extra_namespaces
 from core.jobs.trackio_reader import TrackioLocalReader, TrackioRemoteReader
 from core.redact import redact
@@ -340,6 +341,7 @@ class JobDetailScreen(_JobActions, AreaScreen):
         self._session_obj = session
         self.diagnoser = Diagnoser(flavor=row.flavor)
         self.tracker = ProgressTracker(expected_steps=row.expected_steps, epochs=_float(row.extra.get("epochs")))
+        self.ranks = RankTracker()  # multi-GPU jobs: the device of every rank (the step above is global)
         self.diagnoses: list[Diagnosis] = diagnose_command(row.command)
         self.completion_banner: str | None = None
         self.stream_state = "connecting…"
@@ -410,7 +412,8 @@ class JobDetailScreen(_JobActions, AreaScreen):
         target = self.tracker.target
         if target:
             bar.update(total=target, progress=self.tracker.step or 0)
-        self.query_one("#detail-eta", Static).update(" " + self.tracker.summary(with_eta=not row.is_terminal))
+        ranks = f" · {self.ranks.summary()}" if self.ranks.distributed else ""
+        self.query_one("#detail-eta", Static).update(" " + self.tracker.summary(with_eta=not row.is_terminal) + ranks)
 
     def _render_banner(self) -> None:
         banner = self.query_one("#detail-banner", Static)
@@ -461,6 +464,7 @@ class JobDetailScreen(_JobActions, AreaScreen):
         new = self.diagnoser.feed((line.index, line.text) for line in lines)
         progressed = False
         for line in lines:
+            progressed |= self.ranks.feed_line(line.text)
             progressed |= self.tracker.feed_line(line.text, parse_hub_time(line.timestamp) or (time.time() if save else None))
         if new:
             self.diagnoses.extend(new)
@@ -679,6 +683,8 @@ class JobDetailScreen(_JobActions, AreaScreen):
     def action_describe(self) -> None:
         body = describe_text(self.row, self.diagnoses, JobsScreen.clock())
         body += f"\nprogress        {self.tracker.summary()}"
+        if self.ranks.distributed:
+            body += f"\nranks           {self.ranks.summary()}"
         if self.metrics:
             body += f"\nmetrics         {self.metrics.summary()}"
         log_path = self._disk.path if self._disk else (Path(self.row.log_path) if self.row.log_path else None)
