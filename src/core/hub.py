@@ -267,6 +267,19 @@ _HINTS: dict[tuple[int, str], str] = {
 }
 
 
+def hint_for(status: int | None, subject: str | None) -> str | None:
+    """The hint for an HTTP status on a request about `subject` (see `request_subject`)."""
+    if status is None:
+        return None
+    if status == 401:
+        return "run `hf auth login` or set HF_TOKEN"
+    if status == 403:
+        return _HINTS.get((403, subject or ""), "check the token's scopes")
+    if status == 429:
+        return "wait and retry; the Hub allows ~500 requests per 5 minutes"
+    return _HINTS.get((status, subject or ""))
+
+
 def hub_error(exc: BaseException, what: str, subject: str | None = None) -> TunerError:
     """Translate a huggingface_hub / HTTP exception into a one-line, token-free TunerError.
 

@@ -34,6 +34,7 @@ from core.hub import (
     RetryNotice,
     RetryPolicy,
     call_with_retries,
+    hint_for,
     hub_endpoint,
     hub_error,
     is_connection_error,
@@ -85,6 +86,10 @@ class HttpStatusError(TunerError):
 
 def _translate_http(exc: BaseException, what: str, subject: str | None = None) -> TunerError:
     """A one-line error that keeps the HTTP status (for backoff and for the diagnosis banner)."""
+    if isinstance(exc, HttpStatusError) and exc.hint is None:
+        # An answer on the HTTP path: say what failed, with the hint for that request.
+        return HttpStatusError(exc.status, f"{what}: {exc.message}", retry_after=exc.retry_after,
+                               hint=hint_for(exc.status, subject))
     if isinstance(exc, TunerError):
         return exc
     status = status_of(exc)

@@ -10,6 +10,7 @@ progress bar prints when the timestamps carry no information (a replayed local l
 from __future__ import annotations
 
 import ast
+import json
 import re
 from collections import deque
 from dataclasses import dataclass, field
@@ -19,10 +20,14 @@ from core.jobs.model import format_duration
 _TQDM = re.compile(r"^(?P<label>[^|]*?)\s*\d{1,3}%\|[^|]*\|\s*(?P<n>\d+)/(?P<total>\d+)\s*\[(?P<meta>[^\]]*)\]")
 _RATE = re.compile(r"(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>s/it|it/s)")
 _STEP = re.compile(r"\b[Ss]tep\s*[:=]?\s*(\d+)\s*(?:/|of)\s*(\d+)")
-_LOGDICT = re.compile(r"^\s*\{'(?:loss|eval_loss|train_runtime|learning_rate)'.*\}\s*$")
+_DICT_KEYS = re.compile(r"""['"](?:loss|eval_loss|train_runtime|learning_rate|grad_norm)['"]\s*:""")
+_KEY_VALUE = re.compile(r"(?<![\w/.])(loss|eval_loss|learning_rate|lr|grad_norm)\s*[=:]\s*"
+                        r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf)(?![\w.])", re.IGNORECASE)
 
 METRIC_KEYS = {"loss": "train/loss", "learning_rate": "train/learning_rate", "eval_loss": "eval/loss",
                "grad_norm": "train/grad_norm"}
+TEXT_KEYS = {**METRIC_KEYS, "lr": "train/learning_rate"}
+"""`loss=1.23` / `loss: 1.23` in plain text lines (custom loops, Unsloth, tqdm postfixes)."""
 
 
 @dataclass
@@ -76,25 +81,46 @@ class ProgressTracker:
                     value = float(r.group("value"))
                     self.bar_rate_s_per_step = value if r.group("unit") == "s/it" else (1.0 / value if value else None)
                 self.observe(n, t)
+                self._feed_key_values(m.group("meta"))  # a tqdm postfix: `[…, loss=1.23]`
                 return True
-        if text.lstrip().startswith("{'") and _LOGDICT.match(text):
-            return self._feed_logdict(text, t)
+        stripped = text.strip()
+        if stripped.startswith("{") and stripped.endswith("}") and _DICT_KEYS.search(stripped):
+            return self._feed_logdict(stripped, t)
         if "tep" in text and (m := _STEP.search(text)):
             self.total = self.total or int(m.group(2))
             self.observe(int(m.group(1)), t)
+            self._feed_key_values(text)
             return True
-        return False
+        return ("oss" in text or "lr" in text or "rate" in text or "norm" in text) and self._feed_key_values(text)
+
+    def _feed_key_values(self, text: str) -> bool:
+        """Metrics written as text (`loss=1.23 lr=2e-4`, `loss: 1.23`), at the latest step seen."""
+        found = _KEY_VALUE.findall(text)
+        if not found:
+            return False
+        x = float(self.step) if self.step is not None else float(len(self.points))
+        for key, raw in found:
+            self.points.append(MetricPoint(x, TEXT_KEYS[key.lower()], float(raw)))
+        return True
 
     def _feed_logdict(self, text: str, t: float | None) -> bool:
+        """The Trainer's `{'loss': …}` and JSON-style `{"loss": …}` log dicts, keys in any order."""
         try:
-            values = ast.literal_eval(text.strip())
-        except (ValueError, SyntaxError):
-            return False
+            values = ast.literal_eval(text)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            try:
+                values = json.loads(text)
+            except (ValueError, RecursionError):
+                return False
         if not isinstance(values, dict):
             return False
         epoch = _num(values.get("epoch"))
+        logged_step = _num(values.get("step", values.get("global_step")))
         step: float | None = None
-        if self.total is not None and self.step is not None:
+        if logged_step is not None:
+            step = logged_step
+            self.observe(int(logged_step), t)
+        elif self.total is not None and self.step is not None:
             step = self.step  # the training bar printed just before this dict is exact
         elif epoch is not None and self.expected_steps and self.epochs:
             step = round(epoch * self.expected_steps / self.epochs)

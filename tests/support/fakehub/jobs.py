@@ -181,8 +181,9 @@ class Job:
     def add_logs(self, lines: list[str], now: datetime) -> None:
         stamp = iso_z(now)
         for line in lines:
-            # One event per line, as the platform splits container output.
-            for part in str(line).splitlines() or [""]:
+            # One event per line, as the platform splits container output: on "\n" only — a progress bar
+            # redrawn with "\r" stays inside its event (str.splitlines would also split on \r, \v, \f...).
+            for part in str(line).removesuffix("\n").split("\n"):
                 self.logs.append(LogLine(part, stamp))
 
     def log_events(self) -> list[dict[str, str]]:
