@@ -184,3 +184,35 @@ def test_forwarded_events_nest_as_json() -> None:
     json.dumps(data)
     progress = ev.event_to_dict(ev.StepProgress("train", 3, 30, "step 3/30", 12.0))
     assert progress["fraction"] == pytest.approx(0.1)
+
+
+async def test_an_unexpected_error_in_a_step_is_one_line_and_a_logged_traceback(tmp_path: Path) -> None:
+    from collections.abc import AsyncIterator
+
+    from core.demo.runner import Step, StepContext, StepResult
+
+    async def broken(ctx: StepContext, result: StepResult) -> AsyncIterator[ev.DemoEvent]:
+        yield ev.StepLog("x", "about to break")
+        raise KeyError("boom")
+
+    run = DemoRun(DemoSettings(output_dir=tmp_path), steps=[Step("x", "X", broken)])
+    events = await collect(run)
+    failed = [e for e in events if isinstance(e, ev.StepFailed)]
+    assert failed and failed[0].error == "unexpected KeyError: 'boom'"
+    assert "demo-errors.log" in failed[0].hint
+    assert "Traceback" in (tmp_path / "logs" / "demo-errors.log").read_text()
+    assert isinstance(events[-1], ev.DemoFinished) and events[-1].status == "failed"
+
+
+async def test_a_second_demo_in_the_same_folder_is_refused(tmp_path: Path) -> None:
+    from core.folder_lock import FolderBusy
+
+    rec = Recorder(block={"b"})
+    first = demo(tmp_path, rec).events()
+    async for event in first:
+        if isinstance(event, ev.StepProgress) and event.step == "b":
+            break
+    with pytest.raises(FolderBusy):
+        await collect(demo(tmp_path, Recorder()))
+    await first.aclose()
+    assert (await collect(demo(tmp_path, Recorder())))[-1].status == "completed"  # free again

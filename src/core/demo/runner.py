@@ -126,33 +126,39 @@ class DemoRun:
         return f"v{STATE_VERSION}:{step.id}:{self.settings.fingerprint(*step.settings)}"
 
     async def events(self) -> AsyncIterator[DemoEvent]:
+        from core.folder_lock import FolderLock
+
         self.out.mkdir(parents=True, exist_ok=True)
-        resumed = False if self.fresh else self.state.load()
-        self.status = "running"
-        yield DemoStarted(str(self.out), tuple((s.id, s.title) for s in self.steps), resumed)
+        lock = FolderLock(self.out, "demo").acquire()  # a second demo in this folder says who holds it
         try:
-            for index, step in enumerate(self.steps, 1):
-                self.current = step.id
-                failed = False
-                async with contextlib.aclosing(self._run_step(step, index)) as step_events:
-                    async for event in step_events:
-                        yield event
-                        failed = failed or isinstance(event, StepFailed)
-                if failed:
-                    self.status = "failed"
-                    break
-            else:
-                self.status = "completed"
-        except BaseException:
-            self.status = "canceled"
-            with contextlib.suppress(OSError):
-                if self.working:
-                    self.state.mark(self.working, "canceled")
-                self._write_summary()
-            raise
-        summary_path, lines = self._write_summary()
-        yield DemoFinished(self.status, str(self.out), str(summary_path), tuple(lines),
-                           str(self.values.get("eval", {}).get("results_dir", "")))
+            resumed = False if self.fresh else self.state.load()
+            self.status = "running"
+            yield DemoStarted(str(self.out), tuple((s.id, s.title) for s in self.steps), resumed)
+            try:
+                for index, step in enumerate(self.steps, 1):
+                    self.current = step.id
+                    failed = False
+                    async with contextlib.aclosing(self._run_step(step, index)) as step_events:
+                        async for event in step_events:
+                            yield event
+                            failed = failed or isinstance(event, StepFailed)
+                    if failed:
+                        self.status = "failed"
+                        break
+                else:
+                    self.status = "completed"
+            except BaseException:
+                self.status = "canceled"
+                with contextlib.suppress(OSError):
+                    if self.working:
+                        self.state.mark(self.working, "canceled")
+                    self._write_summary()
+                raise
+            summary_path, lines = self._write_summary()
+            yield DemoFinished(self.status, str(self.out), str(summary_path), tuple(lines),
+                               str(self.values.get("eval", {}).get("results_dir", "")))
+        finally:
+            lock.release()
 
     async def _run_step(self, step: Step, index: int) -> AsyncIterator[DemoEvent]:
         total = len(self.steps)
@@ -186,6 +192,13 @@ class DemoRun:
             self.state.mark(step.id, "failed", exc.one_line())
             yield StepFailed(step.id, redact(exc.message), exc.hint or "")
             return
+        except Exception as exc:  # a bug: one line here, the traceback in the demo's logs
+            self.working = None
+            where = self._log_traceback(step.id)
+            error = redact(f"unexpected {type(exc).__name__}: {exc}".splitlines()[0])
+            self.state.mark(step.id, "failed", error)
+            yield StepFailed(step.id, error, f"details in {where}; a rerun resumes from this step")
+            return
         seconds = time.monotonic() - started
         self.working = None
         self.ran.add(step.id)
@@ -194,6 +207,17 @@ class DemoRun:
         self.state.mark_done(step.id, self.fingerprint(step), summary=result.summary, outputs=result.outputs,
                              details=result.details, seconds=seconds)
         yield StepFinished(step.id, result.summary, seconds, details=result.details)
+
+    def _log_traceback(self, step: str) -> Path:
+        import traceback
+
+        path = self.out / "logs" / "demo-errors.log"
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8") as log:
+                log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} step {step}\n"
+                          + redact(traceback.format_exc()) + "\n")
+        return path
 
     # -- the summary ---------------------------------------------------------------------------------
     def summary_lines(self) -> list[str]:

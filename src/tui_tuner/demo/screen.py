@@ -40,8 +40,15 @@ class DemoScreen(AreaScreen):
     DemoScreen #demo-hint { color: $text-muted; height: auto; }
     DemoScreen #demo-summary { height: auto; margin-top: 1; }
     DemoScreen #demo-log { width: 1fr; border-left: solid $panel; }
+    DemoScreen StepList > .step-row { text-wrap: nowrap; text-overflow: ellipsis; }
     DemoScreen.-narrow #demo-body { layout: vertical; }
-    DemoScreen.-narrow #demo-log { border-left: none; border-top: solid $panel; }
+    DemoScreen.-narrow #demo-left { height: auto; }
+    DemoScreen.-narrow #demo-title { margin-bottom: 0; }
+    DemoScreen.-narrow #demo-current { margin-top: 0; }
+    DemoScreen.-narrow #demo-progress { margin-bottom: 0; }
+    DemoScreen.-narrow #demo-hint { display: none; }
+    DemoScreen.-narrow #demo-summary { margin-top: 0; }
+    DemoScreen.-narrow #demo-log { border-left: none; border-top: solid $panel; min-height: 4; }
     """
     BINDINGS: ClassVar = [
         Binding("l", "focus_log", "Log", id="demo.log"),
