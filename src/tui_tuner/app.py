@@ -13,6 +13,7 @@ from textual.worker import Worker
 
 from core.config import Config, load_config
 from tui_tuner.areas import built_areas, canonical_area
+from tui_tuner.broken_store import guard_store, store_commands
 from tui_tuner.screens.base import report_worker_failure
 from tui_tuner.themes import DEFAULT_DARK, DEFAULT_LIGHT, load_themes
 
@@ -39,6 +40,7 @@ class TunerApp(App[None]):
             self._startup_problems.append(self.config.problem)
         themes, problems = load_themes()
         self._startup_problems.extend(problems)
+        self._startup_problems.extend(guard_store())  # a broken store: scratch store, a notice, a way out
         for theme in themes:
             self.register_theme(theme)
         wanted = self.config.get("ui", "theme", DEFAULT_DARK)
@@ -66,6 +68,7 @@ class TunerApp(App[None]):
                                 lambda mode=area.mode: self.switch_mode(mode))
         yield SystemCommand("ui: toggle light/dark theme", "Switch between tuner-dark and tuner-light",
                             self.action_toggle_dark)
+        yield from store_commands(self)
         yield from super().get_system_commands(screen)
 
     def action_toggle_help(self) -> None:

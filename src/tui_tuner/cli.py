@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "tui_tuner.commands.convert",
     "tui_tuner.commands.llama_cpp",
     "tui_tuner.commands.eval",
+    "tui_tuner.commands.store",
     "tui_tuner.commands.demo",
     "tui_tuner.commands.serve",
 )
@@ -111,6 +112,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def spends_or_publishes(args: argparse.Namespace) -> bool:
+    """Commands that cost money or write to the Hub: they must not run on defaults when config.toml cannot
+    be read (a lost `[launch] namespace` bills the wrong account, a lost judge endpoint calls another API)."""
+    command = getattr(args, "command", None)
+    if command == "launch":
+        return not (getattr(args, "dry_run", False) or getattr(args, "print_script", False))
+    if command == "jobs":
+        return getattr(args, "jobs_command", None) == "cancel"
+    if command == "convert":
+        return bool(getattr(args, "upload", False))
+    if command == "eval":
+        return getattr(args, "eval_command", None) == "run"
+    return False
+
+
+def _check_config(args: argparse.Namespace) -> None:
+    """A config.toml that cannot be read: one warning line on stderr, or an error for `spends_or_publishes`."""
+    from core.config import load_config
+
+    problem = load_config().problem
+    if not problem:
+        return
+    if spends_or_publishes(args):
+        raise TunerError(problem.removesuffix("; using defaults"),
+                         hint="fix the file (or move it away) first: this command spends money or writes to the "
+                              "Hub, and its settings, such as [launch] namespace, would be ignored")
+    print(f"warning: {problem}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     sys.stdout = RedactingStream(sys.stdout)  # type: ignore[assignment]
     sys.stderr = RedactingStream(sys.stderr)  # type: ignore[assignment]
@@ -118,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     func = getattr(args, "func", None) or _run_tui
     try:
+        if func is not _run_tui:  # the TUI shows the same problem as a notification
+            _check_config(args)
         return int(func(args) or 0)
     except TunerError as exc:
         if getattr(args, "json", False):
