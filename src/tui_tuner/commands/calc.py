@@ -3,6 +3,7 @@
     tui-tuner calc --model gemma-3-12b --method qlora --max-length 16384 [--json]
     tui-tuner calc --model Qwen/Qwen3-8B --inference --max-length 32768 --quant nf4
     tui-tuner calc --model llama-3.1-8b --method full --strategy fsdp --gpus 4
+    tui-tuner calc --model qwen3-8b --dataset chats.jsonl      # max length, memory and cost from real tokens
     tui-tuner calc --guide            # the training guide's logits and GPU-selection tables, computed
     tui-tuner calc --list-models
 """
@@ -77,6 +78,13 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
                    help="inference weight format (overrides --quant / --dtype): bf16, fp16, fp32, fp8, int8, "
                         "gptq-int8, gptq-int4, awq-int4, nf4, nf4-dq, fp4, fp4-dq")
     p.add_argument("--kv-dtype", default="bf16", help="inference KV-cache dtype (bf16, fp8, q8_0, q4_0)")
+    p.add_argument("--dataset", default=None,
+                   help="profile a local JSONL (or a Hub dataset id) with the model's own tokenizer and chat "
+                        "template: token-length percentiles, truncation per max length, and memory, flavor, "
+                        "time and cost at p95 / p99 / max")
+    p.add_argument("--dataset-split", default="train", help="Hub dataset split (default train)")
+    p.add_argument("--sample", default=None, help="profile at most this many conversations (a uniform sample)")
+    p.add_argument("--tokenizer", default=None, help="tokenizer directory or Hub id (default: the model's)")
     p.add_argument("--examples", default="1000", help="training examples (default 1000)")
     p.add_argument("--epochs", default="3", help="epochs (default 3)")
     p.add_argument("--tokens-per-example", default=None,
@@ -139,6 +147,12 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
     if args.flavor and chosen is None:
         raise TunerError(f"unknown flavor {args.flavor!r}", field="flavor")
     fields = form_fields(args)
+    profile = None
+    if args.dataset:
+        profile = _profile(args)
+        if not str(args.tokens_per_example or "").strip() and str(args.max_length).strip().isdigit():
+            # Run time and cost from the real tokens per example after truncation, not a chars/token guess.
+            fields["tokens_per_example"] = str(profile.mean_tokens_at(int(str(args.max_length).strip())))
     result_obj = calculate(fields)
     est = result_obj.estimate
     arch = result_obj.arch
@@ -169,7 +183,24 @@ def compute(args: argparse.Namespace) -> dict[str, Any]:
         else:
             result["flavor"] = {"flavor": chosen.name, "fits": est.usable(chosen), "problem": est.unsupported(chosen),
                                 "headroom_gb": round(est.headroom_bytes(chosen) / 1e9, 2)}
+    if profile is not None:
+        from core.calc.dataset_profile import sized_by_data
+
+        result["dataset"] = sized_by_data(profile, fields).to_dict()
     return result
+
+
+def _profile(args: argparse.Namespace) -> Any:
+    from core.calc.dataset_profile import profile_dataset
+
+    sample = None
+    if args.sample:
+        try:
+            sample = int(str(args.sample).replace(",", "").replace("_", ""))
+        except ValueError:
+            raise TunerError(f"must be a whole number (got {args.sample!r})", field="sample") from None
+    return profile_dataset(args.dataset, model=args.tokenizer or args.model, split=args.dataset_split,
+                           sample=sample)
 
 
 def render_text(result: dict[str, Any]) -> str:
@@ -208,7 +239,28 @@ def render_text(result: dict[str, Any]) -> str:
             lines.append(f"  {row['flavor']:<16}{row['gpu_memory_gb']:>10g}GB{row['price_per_hour']:>8.2f}"
                          f"{row.get('strategy', 'single'):>15}{'yes' if row['fits'] else 'no':>6}"
                          f"{row['hours']:>8.1f}{row['cost_usd']:>10.2f}")
+    if "dataset" in result:
+        lines.extend(render_dataset(result["dataset"]))
     return "\n".join(lines)
+
+
+def render_dataset(data: dict[str, Any]) -> list[str]:
+    prof = data["profile"]
+    lines = [f"dataset: {prof['source']} — {prof['profiled']:,} of {prof['total']:,} conversations"
+             + (f" (a sample of {prof['profiled']:,})" if prof["sampled"] else "")
+             + f", tokenized with {prof['tokenizer']}" + (" + chat template" if prof["chat_template"] else "")
+             + (f"; {prof['skipped']:,} rows skipped (not a conversation)" if prof["skipped"] else "")]
+    pct = prof["percentiles"]
+    lines.append(f"  tokens per conversation: p50 {pct['p50']:,}  p95 {pct['p95']:,}  p99 {pct['p99']:,}  "
+                 f"max {pct['max']:,}  (mean {prof['mean']:,.0f})")
+    lines.append("  truncated at max length: " + ", ".join(
+        f"{row['max_length']:,}: {row['truncated_share']:.1%}" for row in prof["truncation"]))
+    lines.append(f"  suggested max length: {data['suggested_max_length']:,} ({data['suggested_reason']})")
+    lines.append(f"  {'at':<5}{'max length':>11}{'truncated':>11}{'peak GB':>9}  {'flavor':<16}{'hours':>7}{'cost':>9}")
+    for row in data["options"]:
+        lines.append(f"  {row['at']:<5}{row['max_length']:>11,}{row['truncated_share']:>10.1%} {row['peak_gb']:>9.1f}  "
+                     f"{(row['flavor'] or '—'):<16}{(row['hours'] or 0):>7.1f}{(row['cost_usd'] or 0):>9.2f}")
+    return lines
 
 
 def _list_models(args: argparse.Namespace) -> int:
