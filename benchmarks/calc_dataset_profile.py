@@ -24,12 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
 TARGET_S = 10.0
-WORDS = ("goal sleep habit focus energy plan week morning run progress stress journal meeting deadline team "
-         "feedback motivation routine balance priority reflect confidence career growth mindset boundary rest "
-         "exercise nutrition breathe walk schedule calendar manager conversation promotion skill practice "
-         "celebrate setback patience gratitude workload delegate evening weekend family friend hobby learn read "
-         "write notice feeling overwhelmed anxious tired proud small step consistent tomorrow today because "
-         "really maybe think want need try help start keep stop change better easier harder").split()
+WORDS = ["goal", "sleep", "habit", "focus", "energy", "plan", "week", "morning", "run", "progress", "stress", "journal", "meeting", "deadline", "team", "feedback", "motivation", "routine", "balance", "priority", "reflect", "confidence", "career", "growth", "mindset", "boundary", "rest", "exercise", "nutrition", "breathe", "walk", "schedule", "calendar", "manager", "conversation", "promotion", "skill", "practice", "celebrate", "setback", "patience", "gratitude", "workload", "delegate", "evening", "weekend", "family", "friend", "hobby", "learn", "read", "write", "notice", "feeling", "overwhelmed", "anxious", "tired", "proud", "small", "step", "consistent", "tomorrow", "today", "because", "really", "maybe", "think", "want", "need", "try", "help", "start", "keep", "stop", "change", "better", "easier", "harder"]
 
 
 def conversation(rng: random.Random) -> dict[str, object]:
@@ -56,8 +51,9 @@ def main() -> int:
         cpus = sorted(os.sched_getaffinity(0))[: args.cores]
         os.sched_setaffinity(0, cpus)
 
-    from core.calc.dataset_profile import load_tokenizer, profile_dataset
     from tests.support.smollm2 import smollm2_hf_dir
+
+    from core.calc.dataset_profile import load_tokenizer, profile_dataset
 
     model_dir = smollm2_hf_dir()
     rng = random.Random(0)

@@ -85,14 +85,14 @@ def test_sampling_is_stated_and_repeatable(smollm2_hf: Path, tmp_path: Path) -> 
     (lambda p: p, "is a folder"),
     (lambda p: write_jsonl(p / "junk.jsonl", ["x", 1, {"a": 2}]), "no conversations found"),
 ])
-def test_bad_datasets_are_one_line(smollm2_hf: Path, tmp_path: Path, make, needle: str) -> None:  # noqa: ANN001
+def test_bad_datasets_are_one_line(smollm2_hf: Path, tmp_path: Path, make, needle: str) -> None:
     with pytest.raises(TunerError, match=needle) as info:
         profile_dataset(str(make(tmp_path)), model=str(smollm2_hf))
     assert "\n" not in info.value.one_line() and info.value.field == "dataset"
 
 
 def test_no_tokenizer_json_is_one_line(tmp_path: Path) -> None:
-    with pytest.raises(TunerError, match="no tokenizer.json") as info:
+    with pytest.raises(TunerError, match=r"no tokenizer\.json") as info:
         load_tokenizer(str(tmp_path))
     assert info.value.field == "tokenizer"
 
