@@ -7,6 +7,7 @@ never touches this module. A broken file is reported as one line and the default
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 import tomli_w
 
-from core import paths
+from core import paths, safe_json
 from core.errors import TunerError
 
 LEGACY_TABLES = {"jobs": "monitor"}
@@ -43,12 +44,12 @@ class Config:
 
 def load_config(path: Path | None = None) -> Config:
     path = path or paths.config_file()
-    if not path.exists():
+    if not os.path.lexists(path):  # lexists: a dangling link or a loop is a problem to report, not "no file"
         return Config(path=path)
     try:
-        return Config(tomllib.loads(path.read_text(encoding="utf-8")), path=path)
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
-        return Config(path=path, problem=f"{path}: {' '.join(str(exc).split())}; using defaults")
+        return Config(read_toml(path), path=path)
+    except TunerError as exc:
+        return Config(path=path, problem=f"{exc.one_line()}; using defaults")
 
 
 def save_config(config: Config) -> Path:
@@ -60,11 +61,27 @@ def save_config(config: Config) -> Path:
     return path
 
 
+MAX_TOML_BYTES = 16 * 1024 * 1024
+"""Largest TOML file read (config, presets, rubrics, themes are a few KB)."""
+
+
 def read_toml(path: Path) -> dict[str, Any]:
-    """Read a TOML file given by the user (presets, rubrics), failing with one clear line."""
+    """Read a TOML file (the config, presets, rubrics, themes), failing with one clear line: a missing
+    file, a directory or FIFO (never waited on), bytes that are not UTF-8, bad syntax, or nesting so deep
+    that the parser would exceed the recursion limit."""
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise TunerError(f"{path}: no such file") from None
+        text = safe_json.read_text(path, max_bytes=MAX_TOML_BYTES)
+    except safe_json.JsonInputError as exc:
+        raise TunerError(exc.message, hint=exc.hint) from None
+    return parse_toml(text, str(path))
+
+
+def parse_toml(text: str, source: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise TunerError(f"{path}: not valid TOML ({exc})") from None
+        raise TunerError(f"{source}: not valid TOML ({exc})") from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise TunerError(f"{source}: nested too deeply to be read") from None
+    except ValueError as exc:  # e.g. an integer over the int-digits limit
+        raise TunerError(f"{source}: not valid TOML ({exc})") from None

@@ -7,13 +7,14 @@ theme is skipped with a one-line message; it never stops the app.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import fields
 from pathlib import Path
 
 from textual.theme import Theme
 
 from core import paths
+from core.config import read_toml
+from core.errors import TunerError
 
 DEFAULT_DARK = "tuner-dark"
 DEFAULT_LIGHT = "tuner-light"
@@ -40,7 +41,7 @@ def bundled_themes_dir() -> Path:
 
 
 def theme_from_toml(path: Path) -> Theme:
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    data = read_toml(path)  # one-line TunerError: not UTF-8, a directory or FIFO, too deep, bad syntax
     unknown = set(data) - _THEME_FIELDS
     if unknown:
         raise ValueError(f"unknown keys {sorted(unknown)}")
@@ -61,6 +62,6 @@ def load_themes(extra_dirs: list[Path] | None = None) -> tuple[list[Theme], list
         for path in sorted(directory.glob("*.toml")):
             try:
                 themes.append(theme_from_toml(path))
-            except (ValueError, TypeError, tomllib.TOMLDecodeError, OSError) as exc:
+            except (ValueError, TypeError, TunerError, OSError) as exc:
                 problems.append(f"theme {path.name} skipped: {' '.join(str(exc).split())}")
     return themes, problems
