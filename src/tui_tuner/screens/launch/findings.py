@@ -37,6 +37,8 @@ def summary_text(report: PreflightReport, *, checked_online: bool) -> Text:
     bits = []
     if report.expected_steps:
         bits.append(f"{report.expected_steps} steps")
+    if report.strategy and report.strategy.world_size > 1:
+        bits.append(report.strategy.label)  # "DDP × 4": the reason is in its own finding below
     if report.memory_bytes:
         bits.append(f"≈{report.memory_bytes / 1e9:.1f} GB/GPU")
     if report.cheapest_flavor:

@@ -32,6 +32,7 @@ from core.launch.config import (
     LOSS_ON,
     OPTIMIZERS,
     SCHEDULERS,
+    STRATEGIES,
     FieldError,
     LaunchConfig,
     load_preset,
@@ -110,16 +111,20 @@ FORM: tuple[tuple[str, tuple[FieldSpec, ...]], ...] = (
         FieldSpec("backend", "Backend", "select", options=(("HF Jobs", "hf-jobs"), ("this machine", "local"),
                                                            ("MLX (Apple Silicon)", "mlx"))),
         FieldSpec("flavor", "Flavor", "select", options=FLAVOR_CHOICES),
+        FieldSpec("gpus", "GPUs", placeholder="0 = every GPU of the flavor / machine"),
+        FieldSpec("strategy", "Multi-GPU", "select", options=(("auto (calculator)", "auto"), ("DDP", "ddp"),
+                                                              ("FSDP full shard", "fsdp"), ("one GPU", "single"))),
         FieldSpec("timeout", "Timeout", placeholder="6h, 90m, 2d"),
         FieldSpec("namespace", "Namespace", placeholder="empty = you"),
         FieldSpec("mlx_lora_layers", "MLX LoRA layers"),
     )),
 )
 FIELDS = {spec.name: spec for _, specs in FORM for spec in specs}
-BACKEND_ONLY = {"flavor": {"hf-jobs"}, "namespace": {"hf-jobs"}, "mlx_lora_layers": {"mlx"}}
+BACKEND_ONLY = {"flavor": {"hf-jobs"}, "namespace": {"hf-jobs"}, "mlx_lora_layers": {"mlx"},
+                "gpus": {"hf-jobs", "local"}, "strategy": {"hf-jobs", "local"}}
 """Rows that mean something for some backends only (hidden for the others)."""
 assert set(BACKENDS) == {v for _, v in FIELDS["backend"].options} and set(LOSS_ON) == {
-    v for _, v in FIELDS["loss_on"].options}
+    v for _, v in FIELDS["loss_on"].options} and set(STRATEGIES) == {v for _, v in FIELDS["strategy"].options}
 
 
 def _text(value: Any) -> str:
