@@ -55,11 +55,31 @@ class TunerApp(App[None]):
             self.bind(area.key, f"switch_mode('{area.mode}')", description=area.title, show=False)
 
     def on_mount(self) -> None:
+        self._quit_on_signals()
         modes = [area.mode for area in self.areas]
         if modes:
             self.switch_mode(self._start_area if self._start_area in modes else modes[0])
         for problem in self._startup_problems:
             self.notify(problem, severity="warning", timeout=8)
+
+    def _quit_on_signals(self) -> None:
+        """SIGTERM, SIGHUP (a closed terminal or SSH session) and SIGINT quit like ctrl+q (see on_unmount)."""
+        import asyncio
+        import contextlib
+
+        from core.process_tree import TERMINATION_SIGNALS
+
+        loop = asyncio.get_running_loop()
+        for sig in TERMINATION_SIGNALS:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self.exit)
+
+    def on_unmount(self) -> None:
+        # The workers are cancelled by now; end every tool group (converter, llama-server...) that their own
+        # cleanup did not reach, so quitting never leaves a process behind. Detached local jobs are not ours.
+        from core.process_tree import kill_tracked
+
+        kill_tracked()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """Command palette: `go: <area>` for every built area, then Textual's own commands."""
