@@ -265,3 +265,34 @@ def test_snapshot_inference(snap_compare, all_areas) -> None:  # type: ignore[no
         await leave_form(pilot)
 
     assert snap_compare(_app(), terminal_size=SIZE, run_before=run_before)
+
+
+async def test_dataset_histogram_and_new_inputs(smollm2_hf, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A JSONL in the Data field: the token-length histogram with the max-length marker, tokens per example
+    from the real lengths; base weights, attention and strategy selects feed the estimate."""
+    rows = [{"messages": [{"role": "user", "content": "word " * n}, {"role": "assistant", "content": "ok"}]}
+            for n in range(20, 2020, 20)]
+    data = tmp_path / "chats.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    app = _app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await type_into(pilot, "model", str(smollm2_hf))
+        await settle(pilot)
+        await type_into(pilot, "max_length", "1024")
+        screen.query_one("#dataset", Input).value = str(data)
+        await settle(pilot, 1.5)
+        assert screen.profile is not None and screen.profile.profiled == 100
+        panel = text_of(screen, "#calc-dataset")
+        assert "p50" in panel and "▲" in panel and "max length 1,024" in panel and "truncated" in panel
+        assert screen.result.plan.tokens_per_example == screen.profile.mean_tokens_at(1024)
+        screen.query_one("#quant", Select).value = "gptq-int4"
+        screen.query_one("#method", Select).value = "lora"
+        screen.query_one("#attention", Select).value = "flash-attention-2"
+        await settle(pilot)
+        est = screen.result.estimate
+        assert est.inputs.quant == "gptq-int4" and est.inputs.attention == "flash-attention-2"
+        assert "--quant gptq-int4" in cli_command(screen.fields())
+        screen.query_one("#dataset", Input).value = str(tmp_path / "missing.jsonl")
+        await settle(pilot, 1.5)
+        assert "no such dataset file" in text_of(screen, "#dataset-error")

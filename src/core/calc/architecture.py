@@ -161,6 +161,11 @@ class ModelArchitecture:
                 return lin
         raise KeyError(name)
 
+    def short_names(self, names: Sequence[str]) -> list[str]:
+        """Module paths as a user writes them: the last component when that is unambiguous."""
+        shorts = [lin.short for lin in self.linears]
+        return [name.rsplit(".", 1)[-1] if shorts.count(name.rsplit(".", 1)[-1]) == 1 else name for name in names]
+
     def target_names(self) -> list[str]:
         """The names a user can give as LoRA targets: the short name when it is unique, else the path."""
         shorts = [lin.short for lin in self.linears]

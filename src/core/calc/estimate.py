@@ -560,7 +560,7 @@ def estimate_training(inputs: MemoryInputs, parallel: Parallelism | None = None)
         adapters = trainable * train_bytes
         terms.append(MemoryTerm(
             "LoRA adapters", adapters, f"{trainable / 1e6:.1f}M params (r={inp.lora_r} on "
-            f"{','.join(inp.lora_targets)}) × {train_bytes:g} B" + (" (replicated)" if par.world_size > 1 else ""),
+            f"{','.join(arch.short_names(inp.lora_targets))}) × {train_bytes:g} B" + (" (replicated)" if par.world_size > 1 else ""),
             key="adapters"))
     opt_note = f"{inp.optimizer}: {opt_per_param:.3g} B × {trainable / 1e6:,.1f}M trainable params"
     if zero:

@@ -28,8 +28,9 @@ from textual.widgets import DataTable, Input, Label, Select, Static, Switch
 
 from core.calc.catalog import CATALOG, find_entry
 from core.calc.estimate import KV_BYTES
-from core.calc.formats import LOSS_LABELS, OPTIMIZERS, WEIGHT_FORMATS
+from core.calc.formats import LOSS_LABELS, OPTIMIZERS, QUANT_FORMATS, WEIGHT_FORMATS
 from core.calc.plan import DEFAULT_FIELDS, CalcResult, FormErrors, calculate, cli_command
+from core.calc.sharding import STRATEGIES, STRATEGY_LABELS
 from core.costing import RunCost
 from core.flavors import Flavor, get_flavor, gpu_flavors
 from core.redact import redact
@@ -59,7 +60,13 @@ MODE_OPTIONS = [("Training step", "training"), ("Inference (weights + KV cache)"
 TERM_COLUMNS = ("Term", "GB", "Share", "How")
 FLAVOR_COLUMNS = ("Flavor", "GPU", "$/h", "Verdict", "Headroom", "Est. time", "Est. cost")
 DTYPE_OPTIONS = [("bf16", "bf16"), ("fp16", "fp16"), ("fp32 (AMP, fp32 master)", "fp32")]
-
+QUANT_OPTIONS = [("auto (NF4+DQ for QLoRA, else the dtype)", "auto"), *((q, q) for q in QUANT_FORMATS)]
+ATTENTION_OPTIONS = [("sdpa", "sdpa"), ("flash-attention-2 (Ampere+)", "flash-attention-2"), ("eager (s² scores)", "eager")]
+STRATEGY_OPTIONS = [("auto (fastest that fits each flavor)", "auto"),
+                    *((STRATEGY_LABELS[s], s) for s in STRATEGIES if s != "single")]
+SWITCHES = (("gradient_checkpointing", "Gradient checkpointing"), ("optimizer_in_backward", "Optimizer in backward"),
+            ("activation_offloading", "Activation offloading"))
+SPARK = " ▁▂▃▄▅▆▇█"
 
 def _gb(value: float) -> str:
     return f"{value / 1e9:.2f}"
@@ -70,9 +77,10 @@ def verdict(run: RunCost, best: Flavor | None) -> Text:
         return Text(f"no: {-run.headroom_bytes / 1e9:.1f} GB short", style="red")
     if run.problem:
         return Text(f"no: {run.problem.split(' (')[0]}", style="red")
+    how = f" ({run.strategy})" if run.flavor.gpu_count > 1 and run.strategy not in ("single", "") else ""
     if best is not None and run.flavor.name == best.name:
-        return Text("★ recommended" + (" (tight)" if run.tight else ""), style="bold green")
-    return Text("fits (tight)" if run.tight else "fits", style="yellow" if run.tight else "green")
+        return Text("★ recommended" + (" (tight)" if run.tight else "") + how, style="bold green")
+    return Text(("fits (tight)" if run.tight else "fits") + how, style="yellow" if run.tight else "green")
 
 
 class GuideTables(ModalScreen[None]):
@@ -130,6 +138,9 @@ class CalcScreen(AreaScreen):
         self._generation = itertools.count(1)
         self._latest = 0
         self.show_multi_gpu = False
+        self.profile: Any = None
+        """The dataset profile (core.calc.dataset_profile.DatasetProfile) once one is read."""
+        self._profile_timer: Timer | None = None
         """Multi-GPU flavors are hidden by default: the estimate is per GPU and the guide's script trains
         on one, so they only add the same GPU at a higher price."""
 
@@ -165,9 +176,10 @@ class CalcScreen(AreaScreen):
                     yield Select([(k, k) for k in OPTIMIZERS], value=defaults["optimizer"], allow_blank=False,
                                  id="optimizer")
                     yield Static("", id="optimizer-error", classes="field-error")
-                    with Horizontal(classes="switch-row"):
-                        yield Switch(value=bool(defaults["gradient_checkpointing"]), id="gradient_checkpointing")
-                        yield Label("Gradient checkpointing")
+                    for name, label in SWITCHES:
+                        with Horizontal(classes="switch-row"):
+                            yield Switch(value=bool(defaults[name]), id=name)
+                            yield Label(label)
                     with Horizontal(classes="switch-row qlora-only"):
                         yield Switch(value=bool(defaults["old_bitsandbytes"]), id="old_bitsandbytes",
                                      tooltip="bitsandbytes < 0.43.2 kept every 4-bit matmul's input for "
@@ -178,6 +190,16 @@ class CalcScreen(AreaScreen):
                     yield Label("Loss path")
                     yield Select([(label, key) for key, label in LOSS_LABELS.items()],
                                  value=defaults["loss_impl"], allow_blank=False, id="loss_impl")
+                    yield Label("Base weights")
+                    yield Select(QUANT_OPTIONS, value=defaults["quant"], allow_blank=False, id="quant")
+                    yield Static("", id="quant-error", classes="field-error")
+                    yield Label("Attention")
+                    yield Select(ATTENTION_OPTIONS, value=defaults["attention"], allow_blank=False, id="attention")
+                    yield Label("Multi-GPU strategy")
+                    yield Select(STRATEGY_OPTIONS, value=defaults["strategy"], allow_blank=False, id="strategy")
+                    yield Static("Data", classes="section-title")
+                    yield Input("", placeholder="JSONL path or Hub dataset: real token lengths", id="dataset")
+                    yield Static("", id="dataset-error", classes="field-error")
                     yield Static("Run", classes="section-title")
                     for name, label, hint in RUN_FIELDS:
                         yield from self._field(name, label, hint, defaults)
@@ -186,6 +208,7 @@ class CalcScreen(AreaScreen):
                 yield Static("", id="calc-stale", classes="warning-line")
                 yield DataTable(id="calc-terms", cursor_type="none", zebra_stripes=True)
                 yield MemoryChart(id="calc-chart")
+                yield Static("", id="calc-dataset")
                 yield DataTable(id="calc-flavors", cursor_type="row", zebra_stripes=True)
 
     def _field(self, name: str, label: str, hint: str, defaults: dict[str, Any]) -> ComposeResult:
@@ -215,9 +238,10 @@ class CalcScreen(AreaScreen):
         values: dict[str, Any] = {"model": self.query_one("#model", Input).value}
         for name, _, _ in (*TEXT_FIELDS, *RUN_FIELDS):
             values[name] = self.query_one(f"#{name}", Input).value
-        for name in ("mode", "method", "optimizer", "dtype", "loss_impl", "weights", "kv_dtype"):
+        for name in ("mode", "method", "optimizer", "dtype", "loss_impl", "weights", "kv_dtype", "quant", "attention",
+                     "strategy"):
             values[name] = self.query_one(f"#{name}", Select).value
-        for name in ("gradient_checkpointing", "old_bitsandbytes"):
+        for name in (*(n for n, _ in SWITCHES), "old_bitsandbytes"):
             values[name] = self.query_one(f"#{name}", Switch).value
         return values
 
@@ -228,6 +252,9 @@ class CalcScreen(AreaScreen):
         if event.control.id == "model-pick":
             if isinstance(event.value, str) and event.value:
                 self.query_one("#model", Input).value = event.value
+            return
+        if event.control.id == "dataset":
+            self._schedule_profile()
             return
         if event.control.id == "mode":
             self._show_mode(str(event.value))
@@ -259,6 +286,10 @@ class CalcScreen(AreaScreen):
         """Compute now: on the UI thread when no network is involved, else in a thread worker."""
         self._timer = None
         fields = self.fields()
+        if self.profile is not None and not str(fields.get("tokens_per_example", "")).strip():
+            length = str(fields.get("max_length", "")).strip().replace(",", "")
+            if length.isdigit() and int(length) > 0:
+                fields["tokens_per_example"] = str(self.profile.mean_tokens_at(int(length)))
         generation = next(self._generation)
         self._latest = generation
         model = str(fields["model"]).strip()
@@ -367,6 +398,7 @@ class CalcScreen(AreaScreen):
         chart = self.query_one(MemoryChart)
         chart.estimate = est
         chart.flavor = self.chart_flavor
+        self._render_profile(result.inputs.max_length)
 
     def _flavor_rows(self, result: CalcResult) -> list[tuple[Flavor, tuple[Text, Text, Text, Text]]]:
         """Verdict, headroom, time and cost per flavor: fitting ones first by price, then by shortfall."""
@@ -381,14 +413,83 @@ class CalcScreen(AreaScreen):
                                               r.flavor.gpu_memory_gb))
         best = result.best_flavor
         for run in ordered:
-            if run.flavor.gpu_count > 1 and not self.show_multi_gpu:
-                continue
+            if run.flavor.gpu_count > 1 and not self.show_multi_gpu and not (best and run.flavor.name == best.name):
+                continue  # shown when asked for, or when the recommendation needs several GPUs
             timing = (Text(f"{run.hours:.1f} h", justify="right"), Text(f"${run.cost:,.2f}", justify="right")) \
                 if result.runs else (Text("—", justify="right"), Text(f"${run.flavor.price_per_hour:.2f}/h",
                                                                        justify="right"))
             rows.append((run.flavor, (verdict(run, best), Text(f"{run.headroom_bytes / 1e9:+.1f} GB", justify="right"),
                                       *timing)))
         return rows
+
+    # ---- the dataset profile ------------------------------------------------------------------------
+    def _schedule_profile(self) -> None:
+        if self._profile_timer is not None:
+            self._profile_timer.stop()
+        self._profile_timer = self.set_timer(DEBOUNCE_S * 2, self._start_profile)
+
+    def _start_profile(self) -> None:
+        self._profile_timer = None
+        source = self.query_one("#dataset", Input).value.strip()
+        error = self.query_one("#dataset-error", Static)
+        if not source:
+            self.profile = None
+            error.update("")
+            error.set_class(False, "-shown")
+            self.recompute()
+            return
+        self.query_one("#calc-dataset", Static).update(f"reading {source} …")
+        self._profile_in_thread(source, self.query_one("#model", Input).value.strip())
+
+    @work(thread=True, exclusive=True, group="calc-profile", exit_on_error=False)
+    def _profile_in_thread(self, source: str, model: str) -> None:
+        from core.calc.dataset_profile import profile_dataset
+        from core.errors import TunerError
+
+        try:
+            outcome: Any = profile_dataset(source, model=model, sample=50_000)
+        except TunerError as exc:
+            outcome = exc
+        self.app.call_from_thread(self._apply_profile, source, outcome)
+
+    def _apply_profile(self, source: str, outcome: Any) -> None:
+        if source != self.query_one("#dataset", Input).value.strip():
+            return  # the field changed meanwhile
+        error = self.query_one("#dataset-error", Static)
+        if isinstance(outcome, Exception):
+            error.update(redact(outcome.one_line() if hasattr(outcome, "one_line") else str(outcome)))
+            error.set_class(True, "-shown")
+            self.profile = None
+            self.query_one("#calc-dataset", Static).update("")
+            return
+        error.update("")
+        error.set_class(False, "-shown")
+        self.profile = outcome
+        self.recompute()
+
+    def _render_profile(self, max_length: int) -> None:
+        """Token-length histogram of the dataset with the max-length marker under it."""
+        panel = self.query_one("#calc-dataset", Static)
+        prof = self.profile
+        if prof is None:
+            panel.update("")
+            return
+        bins = prof.histogram()
+        top = max(c for _, _, c in bins) or 1
+        spark = "".join(SPARK[min(8, -(-c * 8 // top))] if c else SPARK[0] for _, _, c in bins)
+        width = bins[0][1] - bins[0][0]
+        at = min(len(bins) - 1, max_length // width) if width else 0
+        marker = " " * at + ("▲" if max_length < bins[-1][1] else "▶")
+        text = Text()
+        sample = f" (sample of {prof.profiled:,})" if prof.sampled else ""
+        text.append(f"Data: {prof.total:,} conversations{sample} · p50 {prof.percentile(0.5):,} · p95 "
+                    f"{prof.percentile(0.95):,} · p99 {prof.percentile(0.99):,} · max {max(prof.lengths):,} tokens\n",
+                    style="bold")
+        text.append(f"0 {spark} {bins[-1][1]:,}\n  ")
+        text.append(marker, style="bold yellow")
+        text.append(f" max length {max_length:,}: {prof.truncated_share(max_length):.1%} truncated, "
+                    f"{prof.mean_tokens_at(max_length):,} tokens/example", style="yellow")
+        panel.update(text)
 
     @on(DataTable.RowHighlighted, "#calc-flavors")
     def _pick_flavor(self, event: DataTable.RowHighlighted) -> None:
@@ -411,7 +512,7 @@ class CalcScreen(AreaScreen):
         self.show_multi_gpu = not self.show_multi_gpu
         if self.result is not None:
             self._render_result(self.result)
-        self.notify("multi-GPU flavors shown (the model still has to fit one GPU)" if self.show_multi_gpu
+        self.notify("multi-GPU flavors shown (per-GPU memory with the strategy in the verdict)" if self.show_multi_gpu
                     else "multi-GPU flavors hidden", timeout=3)
 
     def action_copy_cli(self) -> None:
