@@ -187,3 +187,12 @@ def test_cli_flags_reach_the_script(capsys: pytest.CaptureFixture[str]) -> None:
                  "tester/out", "--flavor", "a100x8", "--gpus", "2", "--strategy", "fsdp", "--print-script"])
     values = script_constants(capsys.readouterr().out)
     assert code == 0 and values["STRATEGY"] == "fsdp" and values["NUM_PROCESSES"] == 2
+
+
+def test_too_big_for_any_single_gpu_suggests_the_cheapest_multi_gpu_flavor_that_fits() -> None:
+    report = run_preflight(hub("meta-llama/Llama-3.3-70B-Instruct", load_in_4bit=False, flavor="a100-large"), OFFLINE)
+    error = next(f for f in report.findings if f.check == "memory" and f.severity == "error")
+    suggested = get_flavor(report.cheapest_flavor or "")
+    assert suggested is not None and suggested.gpu_count > 1
+    assert f"use {suggested.name} (FSDP full-shard × {suggested.gpu_count}" in error.fix
+    assert choose_strategy(hub("meta-llama/Llama-3.3-70B-Instruct", load_in_4bit=False, flavor=suggested.name)).fits

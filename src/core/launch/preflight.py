@@ -489,7 +489,8 @@ def _check_memory(config: LaunchConfig, report: PreflightReport, *, online: bool
     # and only memory decides; `est.fits` would also reject bf16-less GPUs.
     cheapest = next((f for f in sorted(gpu_flavors(), key=lambda f: (f.price_per_hour, f.gpu_memory_gb))
                      if est.fits_memory(f)), None)
-    report.cheapest_flavor = cheapest.name if cheapest else None
+    sharded = None if cheapest else _cheapest_multi_gpu(config, arch)
+    report.cheapest_flavor = cheapest.name if cheapest else (sharded[0].name if sharded else None)
     need = f"≈{need_bytes / 1e9:.1f} GB per GPU" + (f" with {choice.label}" if multi and choice else "")
     params = float(_total_params(arch))
 
@@ -505,9 +506,14 @@ def _check_memory(config: LaunchConfig, report: PreflightReport, *, online: bool
                 report.add("info", "memory", f"{cheapest.name} also fits and costs ${cheapest.price_per_hour:.2f}/h "
                            f"instead of ${flavor.price_per_hour:.2f}/h", f"switch flavor to {cheapest.name}", "flavor")
         else:
-            fix = (f"use {cheapest.name} ({cheapest.gpu_memory_gb:g} GB, ${cheapest.price_per_hour:.2f}/h), "
-                   "or lower max_length / batch size" if cheapest else
-                   "no single GPU holds it: lower max_length or batch size, or turn on 4-bit")
+            if cheapest:
+                fix = (f"use {cheapest.name} ({cheapest.gpu_memory_gb:g} GB, ${cheapest.price_per_hour:.2f}/h), "
+                       "or lower max_length / batch size")
+            elif sharded:
+                fix = (f"no single GPU holds it: use {sharded[0].name} ({sharded[1].one_line().split(':')[0]}, "
+                       f"${sharded[0].price_per_hour:.2f}/h), or lower max_length / batch size")
+            else:
+                fix = "no flavor holds it, even sharded: lower max_length or batch size, or turn on 4-bit"
             report.add("error", "memory", f"does not fit {flavor.name}: needs {need}, "
                        f"the GPU has {flavor.gpu_memory_gb:g} GB", fix, "flavor")
         _check_timeout(config, report, flavor, params, _attn_width(arch))
@@ -518,6 +524,16 @@ def _check_memory(config: LaunchConfig, report: PreflightReport, *, online: bool
                        f"{gpu.memory_gb:.0f} GB", "lower max_length or batch size, or turn on 4-bit", "max_length")
         else:
             report.add("ok", "memory", f"fits this machine's {gpu.name} ({need} of {gpu.memory_gb:.0f} GB)")
+
+
+def _cheapest_multi_gpu(config: LaunchConfig, arch: Any) -> tuple[Flavor, StrategyChoice] | None:
+    """The cheapest multi-GPU flavor whose GPUs hold the run with the strategy the launcher would choose."""
+    for flavor in sorted((f for f in gpu_flavors() if f.gpu_count > 1), key=lambda f: (f.price_per_hour, f.gpu_count)):
+        candidate = config.replace(backend="hf-jobs", flavor=flavor.name, gpus=0, strategy="auto")
+        choice = choose_strategy(candidate, arch=arch)
+        if choice.fits:
+            return flavor, choice
+    return None
 
 
 def _check_timeout(config: LaunchConfig, report: PreflightReport, flavor: Flavor, params: float,

@@ -39,6 +39,8 @@ HELP = {
     "loss_on": "assistant (loss on assistant turns only) or all",
     "load_in_4bit": "QLoRA: load the base model in 4-bit (needs CUDA)",
     "namespace": "HF Jobs namespace (user or org); default: you",
+    "gpus": "GPUs to train on (0 = every GPU of the flavor or this machine)",
+    "strategy": "auto (DDP if the model fits one GPU, else FSDP full-shard), ddp, fsdp or single",
 }
 ICONS = {"error": "✗", "warning": "!", "info": "·", "ok": "✓"}
 
