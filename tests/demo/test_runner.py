@@ -216,3 +216,19 @@ async def test_a_second_demo_in_the_same_folder_is_refused(tmp_path: Path) -> No
         await collect(demo(tmp_path, Recorder()))
     await first.aclose()
     assert (await collect(demo(tmp_path, Recorder())))[-1].status == "completed"  # free again
+
+
+async def test_a_step_reruns_when_what_it_was_made_from_changed(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    version = {"data": "v1"}
+
+    def steps(rec: Recorder) -> list:
+        first, *rest = chain(rec)
+        return [replace(first, inputs=lambda: version["data"]), *rest]
+
+    await collect(DemoRun(DemoSettings(output_dir=tmp_path), steps=steps(Recorder())))
+    version["data"] = "v2"  # e.g. a new release ships other conversations
+    rec = Recorder()
+    await collect(DemoRun(DemoSettings(output_dir=tmp_path), steps=steps(rec)))
+    assert rec.ran == ["a", "b", "c"]

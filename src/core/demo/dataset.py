@@ -9,6 +9,7 @@ self-chosen step; in the crisis conversations, respond with care and point to re
 
 from __future__ import annotations
 
+import hashlib
 import json
 from importlib import resources
 from pathlib import Path
@@ -21,6 +22,11 @@ DATA_FILE = "coaching.jsonl"
 
 def dataset_text() -> str:
     return resources.files("core.demo").joinpath("data", DATA_FILE).read_text(encoding="utf-8")
+
+
+def dataset_hash() -> str:
+    """Short hash of the shipped file: a new version of the data makes a resumed demo train again."""
+    return hashlib.sha256(dataset_text().encode()).hexdigest()[:12]
 
 
 def conversations() -> list[dict[str, Any]]:

@@ -80,13 +80,16 @@ class Step:
     """The settings the step's outputs depend on."""
     after: tuple[str, ...] = ()
     """The steps whose outputs it uses: if one of them runs again, this one does too."""
+    inputs: Callable[[], str] | None = None
+    """What else its outputs depend on (the shipped dataset's hash): a change makes it run again."""
 
 
 def demo_steps() -> list[Step]:
     from core.demo import steps_convert, steps_eval, steps_prepare, steps_train
+    from core.demo.dataset import dataset_hash
 
     return [
-        Step("data", "Dataset: 60 coaching conversations", steps_prepare.data),
+        Step("data", "Dataset: 60 coaching conversations", steps_prepare.data, inputs=dataset_hash),
         Step("model", "Model: SmolLM2-135M-Instruct", steps_prepare.model, ("model_gguf", "model_id")),
         Step("plan", "Plan: memory, flavor and time (calculator)", steps_prepare.plan,
              ("max_length", "batch_size", "max_steps", "lora_r"), ("model",)),
@@ -123,7 +126,8 @@ class DemoRun:
         """The step whose body is running (not one being skipped)."""
 
     def fingerprint(self, step: Step) -> str:
-        return f"v{STATE_VERSION}:{step.id}:{self.settings.fingerprint(*step.settings)}"
+        extra = f":{step.inputs()}" if step.inputs is not None else ""
+        return f"v{STATE_VERSION}:{step.id}:{self.settings.fingerprint(*step.settings)}{extra}"
 
     async def events(self) -> AsyncIterator[DemoEvent]:
         from core.folder_lock import FolderLock

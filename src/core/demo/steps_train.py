@@ -22,6 +22,8 @@ from core.demo.events import DemoEvent, Handoff, StepLog, StepProgress
 from core.demo.runner import StepContext, StepError, StepResult
 
 TRACKIO_PROJECT = "tui-tuner-demo"
+RUN_NAME = "smollm2-135m-coach-demo"
+"""The job's and the Trackio run's name prefix (a timestamp makes each run's unique)."""
 POLL_S = 0.5
 STOP_WAIT_S = 40.0
 """How long a cancelled job may take to end (the supervisor escalates to SIGKILL after 20 s)."""
@@ -38,7 +40,7 @@ def launch_config(ctx: StepContext) -> Any:
         max_length=s.max_length, epochs=1.0, max_steps=s.max_steps, batch_size=s.batch_size,
         gradient_accumulation=1, learning_rate=s.learning_rate, warmup_ratio=0.1, scheduler="cosine",
         logging_steps=1, save_steps=s.max_steps, save_total_limit=1, lora_r=s.lora_r, lora_alpha=2 * s.lora_r,
-        lora_dropout=0.05, trackio_project=TRACKIO_PROJECT, timeout="1h", seed=s.seed)
+        lora_dropout=0.05, trackio_project=TRACKIO_PROJECT, run_name=RUN_NAME, timeout="1h", seed=s.seed)
 
 
 def loss_trend(losses: list[float]) -> tuple[float, float, bool] | None:
