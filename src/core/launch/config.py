@@ -188,6 +188,8 @@ class LaunchConfig:
                 err("base_model", f"no such folder {self.base_model}", "give an existing model directory")
             elif not (Path(self.base_model).expanduser() / "config.json").is_file():
                 err("base_model", "the folder has no config.json", "point at a Hugging Face model directory")
+            elif problem := _model_config_problem(Path(self.base_model).expanduser() / "config.json"):
+                err("base_model", problem, "the model folder is damaged: copy or download it again")
         elif problem := _owned_repo_problem(self.base_model):
             err("base_model", f"{self.base_model!r} is not a Hub model id ({problem})",
                 "use owner/name, e.g. Qwen/Qwen3-14B, or ./folder for a local model")
@@ -286,6 +288,21 @@ def dataset_is_local(dataset: str) -> bool:
     )
 
 
+def _model_config_problem(path: Path) -> str | None:
+    """Why a local model's config.json cannot be what transformers loads, or None (the first thing the
+    job does is read it: a broken one is caught here, before a job is paid for)."""
+    from core import safe_json
+
+    try:
+        config = safe_json.load_file(path, what=f"{path.parent.name}/config.json", max_bytes=16 * 1024 * 1024,
+                                     expect=dict)
+    except safe_json.JsonInputError as exc:
+        return exc.message
+    if not isinstance(config.get("model_type", ""), str) or not isinstance(config.get("architectures", []), list):
+        return f"{path.parent.name}/config.json: model_type must be a string and architectures a list"
+    return None
+
+
 def _owned_repo_problem(text: str) -> str | None:
     """Why `text` is not a `namespace/name` Hub id (the Hub's rules, core.hub_ids), or None."""
     problem = repo_id_problem(text)
@@ -369,7 +386,11 @@ def _coerce(name: str, value: Any, default: Any, source: str) -> Any:
             return float(str(value).strip()) if not isinstance(value, (int, float)) else float(value)
         if isinstance(default, list):
             items = value if isinstance(value, list) else str(value).split(",")
+            if isinstance(value, dict) or any(isinstance(v, (dict, list)) for v in items):
+                raise TypeError(value)
             return [str(v).strip() for v in items if str(v).strip()]
+        if isinstance(value, (dict, list)):  # a TOML table or array where text belongs
+            raise TypeError(value)
         return str(value).strip()
     except (TypeError, ValueError):
         kind = type(default).__name__

@@ -8,12 +8,12 @@ small enough to fetch (JSONL or Parquet), otherwise only its existence is checke
 
 from __future__ import annotations
 
-import json
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core import safe_json
 from core.errors import TunerError
 
 ROLES = frozenset({"system", "user", "assistant", "tool", "developer"})
@@ -67,33 +67,48 @@ def check_row(row: Any, where: str) -> int:
 
 
 def check_local_jsonl(path: str | Path, *, sample: int = SAMPLE_ROWS) -> DatasetReport:
-    """Count a JSONL file and validate its first `sample` rows."""
+    """Count a JSONL file, validate its first `sample` rows, and parse its last row (a file cut off by an
+    interrupted copy fails here, not hours later in the job). Lines are read with a length cap."""
     file = Path(path).expanduser()
     if not file.is_file():
+        if file.exists() or file.is_symlink():
+            raise TunerError(f"{path} is not a regular file", field="dataset", hint="give a .jsonl file")
         raise TunerError(f"no such file {path}", field="dataset", hint="give an existing .jsonl file")
     report = DatasetReport(source="local", num_examples=0)
     total_chars = 0
+    last: tuple[int, bytes] | None = None
     try:
-        with file.open("r", encoding="utf-8") as handle:
-            for lineno, line in enumerate(handle, 1):
-                if not line.strip():
+        with file.open("rb") as handle:
+            lineno = 0
+            while raw := handle.readline(safe_json.MAX_LINE_BYTES + 1):
+                lineno += 1
+                if len(raw) > safe_json.MAX_LINE_BYTES:
+                    raise TunerError(f"{file.name} line {lineno}: longer than "
+                                     f"{safe_json.MAX_LINE_BYTES // (1024 * 1024)} MiB", field="dataset",
+                                     hint="one conversation per line (JSONL)")
+                if not raw.strip():
                     continue
                 report.num_examples = (report.num_examples or 0) + 1
                 if report.checked_rows >= sample:
+                    last = (lineno, raw)
                     continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise TunerError(f"{file.name} line {lineno}: not valid JSON ({exc.msg})", field="dataset",
-                                     hint="one JSON object per line (JSONL)") from None
-                total_chars += check_row(row, f"{file.name} line {lineno}")
+                total_chars += check_row(_parse_line(file, lineno, raw), f"{file.name} line {lineno}")
                 report.checked_rows += 1
-    except UnicodeDecodeError:
-        raise TunerError(f"{file.name} is not UTF-8 text", field="dataset", hint="save it as UTF-8 JSONL") from None
+    except OSError as exc:
+        raise TunerError(f"{file.name}: cannot be read ({exc.strerror or exc})", field="dataset") from None
+    if last is not None:
+        _parse_line(file, *last)
     if not report.num_examples:
         raise TunerError(f"{file.name} is empty", field="dataset", hint="one conversation per line")
     report.avg_chars = total_chars / max(1, report.checked_rows)
     return report
+
+
+def _parse_line(file: Path, lineno: int, raw: bytes) -> Any:
+    try:
+        return safe_json.loads(raw, source=f"{file.name} line {lineno}")
+    except safe_json.JsonInputError as exc:
+        raise TunerError(exc.message, field="dataset", hint="one JSON object per line (JSONL), UTF-8") from None
 
 
 def check_rows(rows: list[dict[str, Any]], where: str) -> tuple[int, float]:
@@ -135,7 +150,13 @@ def check_hub_dataset(repo_id: str, split: str = "train") -> DatasetReport:
 
 def _check_fetched(report: DatasetReport, local: Path, name: str, repo_id: str, n_files: int) -> DatasetReport:
     if name.endswith(".parquet"):
-        rows, count = _parquet_rows(Path(local))
+        try:
+            rows, count = _parquet_rows(Path(local))
+        except TunerError:
+            raise
+        except Exception as exc:  # pyarrow's own errors for a damaged file
+            raise TunerError(f"{repo_id}/{name}: not a readable Parquet file ({type(exc).__name__}: "
+                             f"{' '.join(str(exc).split())[:200]})", field="dataset") from None
         checked, avg = check_rows(rows, f"{repo_id}/{name}")
         report.num_examples = report.num_examples or count
         report.checked_rows, report.avg_chars = checked, avg

@@ -11,10 +11,11 @@ is allowed (someone may mean it) but the launcher warns and suggests the right i
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from core import safe_json
 
 
 @dataclass(frozen=True)
@@ -78,9 +79,9 @@ def _check_local(folder: Path) -> VariantAdvice | None:
         return None
     config = folder / "tokenizer_config.json"
     try:
-        if config.is_file() and json.loads(config.read_text(encoding="utf-8")).get("chat_template"):
+        if config.is_file() and safe_json.load_file(config, expect=dict).get("chat_template"):
             return None
-    except (OSError, ValueError):
+    except ValueError:  # a broken tokenizer_config.json is not this advice's business
         return None
     if config.is_file():
         return VariantAdvice("unknown", f"{folder.name} has no chat template: it looks like a base model, and "

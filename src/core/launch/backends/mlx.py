@@ -11,6 +11,7 @@ import json
 import random
 from pathlib import Path
 
+from core import safe_json
 from core.errors import TunerError
 from core.launch.config import LaunchConfig
 from core.launch.preflight import mlx_unavailable_reason
@@ -42,10 +43,14 @@ def prepare_data_dir(config: LaunchConfig, data_dir: Path) -> int:
 
 def _read_rows(config: LaunchConfig):
     if config.dataset_is_local:
-        with Path(config.dataset).expanduser().open(encoding="utf-8") as handle:
-            for line in handle:
+        path = Path(config.dataset).expanduser()
+        with path.open("rb") as handle:  # preflight checked it is a regular JSONL file
+            for lineno, line in enumerate(handle, 1):
                 if line.strip():
-                    yield json.loads(line)
+                    try:
+                        yield safe_json.loads(line, source=f"{path.name} line {lineno}", expect=dict)
+                    except safe_json.JsonInputError as exc:
+                        raise TunerError(exc.message, field="dataset") from None
         return
     from datasets import load_dataset
 
