@@ -28,7 +28,20 @@ MAX_LINE_BYTES = 64 * 1024 * 1024
 
 
 class JsonInputError(TunerError, ValueError):
-    """A file or text that is not the JSON we expect, as one line naming its source."""
+    """A file or text that is not the JSON we expect, as one line naming its source.
+
+    `detail` is the reason alone (no source) and `lineno` the line of a syntax error, for callers that
+    word their own message (e.g. `run.json:3: malformed JSON (Expecting value)`).
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None, detail: str = "", lineno: int | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.detail = detail or message
+        self.lineno = lineno
+
+
+def _fail(label: str, detail: str) -> JsonInputError:
+    return JsonInputError(f"{label}: {detail}", detail=detail)
 
 
 def _size_text(n: int) -> str:
@@ -44,22 +57,22 @@ def read_bytes(path: Path | str, *, what: str | None = None, max_bytes: int = MA
         # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
-        raise JsonInputError(f"{label}: no such file") from None
+        raise _fail(label, "no such file") from None
     except IsADirectoryError:
-        raise JsonInputError(f"{label}: is a directory, not a file") from None
+        raise _fail(label, "is a directory, not a file") from None
     except PermissionError:
-        raise JsonInputError(f"{label}: permission denied") from None
+        raise _fail(label, "permission denied") from None
     except OSError as exc:
-        raise JsonInputError(f"{label}: cannot be read ({exc.strerror or exc})") from None
+        raise _fail(label, f"cannot be read ({exc.strerror or exc})") from None
     try:
         info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):
-            raise JsonInputError(f"{label}: is a directory, not a file")
+            raise _fail(label, "is a directory, not a file")
         if not stat.S_ISREG(info.st_mode):
-            raise JsonInputError(f"{label}: not a regular file (a FIFO, socket or device)")
+            raise _fail(label, "not a regular file (a FIFO, socket or device)")
         if info.st_size > max_bytes:
-            raise JsonInputError(f"{label}: {_size_text(info.st_size)}, larger than the {_size_text(max_bytes)} "
-                                 "this file can be")
+            raise _fail(label, f"{_size_text(info.st_size)}, larger than the {_size_text(max_bytes)} "
+                               "this file can be")
         chunks: list[bytes] = []
         total = 0
         while True:  # read to the end, not to st_size: the file may grow (or be a /proc file of size 0)
@@ -68,11 +81,11 @@ def read_bytes(path: Path | str, *, what: str | None = None, max_bytes: int = MA
                 break
             total += len(chunk)
             if total > max_bytes:
-                raise JsonInputError(f"{label}: larger than the {_size_text(max_bytes)} this file can be")
+                raise _fail(label, f"larger than the {_size_text(max_bytes)} this file can be")
             chunks.append(chunk)
         return b"".join(chunks)
     except OSError as exc:
-        raise JsonInputError(f"{label}: cannot be read ({exc.strerror or exc})") from None
+        raise _fail(label, f"cannot be read ({exc.strerror or exc})") from None
     finally:
         os.close(fd)
 
@@ -82,8 +95,8 @@ def decode_utf8(data: bytes, *, what: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise JsonInputError(f"{what}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})",
-                             hint="save it as UTF-8") from None
+        detail = f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
+        raise JsonInputError(f"{what}: {detail}", hint="save it as UTF-8", detail=detail) from None
 
 
 def read_text(path: Path | str, *, what: str | None = None, max_bytes: int = MAX_FILE_BYTES) -> str:
@@ -97,15 +110,18 @@ def loads(data: str | bytes, *, source: str, max_depth: int = MAX_DEPTH, expect:
     `max_depth`, bytes that are not UTF-8, or (with `expect`) a top-level value of another type."""
     if isinstance(data, (bytes, bytearray)):
         data = decode_utf8(bytes(data), what=source)
+    too_deep = f"nested too deeply to be read (more than {max_depth} levels)"
     try:
         value = json.loads(data)
     except RecursionError:
-        raise JsonInputError(f"{source}: nested too deeply to be read (more than {max_depth} levels)") from None
-    except ValueError as exc:  # JSONDecodeError, and the int-digits limit of huge numbers
-        raise JsonInputError(f"{source}: not valid JSON ({_reason(exc)})") from None
+        raise JsonInputError(f"{source}: {too_deep}", detail=too_deep) from None
+    except json.JSONDecodeError as exc:
+        raise JsonInputError(f"{source}: not valid JSON ({_reason(exc)})", detail=exc.msg, lineno=exc.lineno) from None
+    except ValueError as exc:  # the int-digits limit of huge numbers
+        raise JsonInputError(f"{source}: not valid JSON ({_reason(exc)})", detail=_reason(exc)) from None
     # Cheap test first: a value can only be nested as deep as it has brackets.
     if data.count("[") + data.count("{") > max_depth and depth_exceeds(value, max_depth):
-        raise JsonInputError(f"{source}: nested too deeply to be read (more than {max_depth} levels)")
+        raise JsonInputError(f"{source}: {too_deep}", detail=too_deep)
     if expect is not None and not isinstance(value, expect):
         raise JsonInputError(f"{source}: not a JSON {_TYPE_NAMES.get(expect, expect.__name__)} "
                              f"(found {_TYPE_NAMES.get(type(value), type(value).__name__)})")
