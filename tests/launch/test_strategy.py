@@ -139,6 +139,9 @@ def test_dry_run_for_a100x4_prints_a_script_that_trains_on_four_ranks() -> None:
     assert plan.to_dict()["strategy"]["world_size"] == 4
     info = [f.message for f in plan.report.findings if f.check == "gpus"]
     assert info and "DDP × 4" in info[0]
+    from tui_tuner.screens.launch.confirm import plan_summary
+
+    assert "GPUs  DDP × 4, ≈" in plan_summary(plan).plain  # the confirmation before submitting says it too
     # The script asks for 4 ranks on a box with 4 GPUs, and never more than it sees.
     processes = script_function(plan.script.text, "processes_to_start", STRATEGY="ddp", NUM_PROCESSES=4,
                                 torch=_FakeTorch(4), print=lambda *a, **k: None)

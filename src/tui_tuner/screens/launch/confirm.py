@@ -23,8 +23,12 @@ def plan_summary(plan: LaunchPlan) -> Text:
         rows += [("namespace", plan.namespace or "you"), ("flavor", config.flavor), ("timeout", config.timeout)]
     if config.output_repo:
         rows.append(("adapter → ", config.output_repo))
+    strategy = plan.script.strategy
+    if strategy is not None and strategy.world_size > 1:
+        per_gpu = f", ≈{strategy.per_gpu_bytes / 1e9:.1f} GB per GPU" if strategy.per_gpu_bytes else ""
+        rows.append(("GPUs", f"{strategy.label}{per_gpu}"))
     if report.expected_steps:
-        rows.append(("steps", str(report.expected_steps)))
+        rows.append(("steps", str(report.expected_steps) + (" (global, all ranks)" if report.world_size > 1 else "")))
     if report.estimated_seconds:
         rows.append(("estimate", f"{human_duration(report.estimated_seconds)}"
                      + (f", ≈${report.estimated_cost:.2f}" if report.estimated_cost is not None else "")))
