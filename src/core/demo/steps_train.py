@@ -139,8 +139,9 @@ async def _follow(job_id: str, log_path: Path, expected: int | None) -> AsyncIte
         shown_losses = len(tracker.points)
         if tracker.step is not None and tracker.step != last_step:
             last_step = tracker.step
+            eta = tracker.eta_seconds() if tracker.step >= 2 else None  # one step is no rate yet
             yield StepProgress("train", tracker.step, tracker.target, f"step {tracker.step}/{tracker.target or '?'}",
-                               tracker.eta_seconds())
+                               eta)
         if job is None or job.is_terminal:
             return
         await asyncio.sleep(POLL_S)
