@@ -60,6 +60,7 @@ COMMANDS: dict[str, Expect] = {
     "--port finetuned=8081 --simulator 8082 --judge 8082": Expect(stdout="finished"),
     "tui-tuner eval report results": Expect(stdout="finetuned"),
     "tui-tuner eval view results": Expect(skip="a full-screen app: test_eval opens the viewer under Pilot"),
+    "tui-tuner serve": Expect(skip="a server that runs until stopped: tests/serve drives it from chromium"),
 }
 EVAL_PORTS = (8080, 8081, 8082)
 
