@@ -41,14 +41,14 @@ def test_list_follows_link_pagination_and_keeps_unknown_stages(fake_hub: Any, pa
 
 
 def test_client_failure_switches_to_http_and_keeps_working(fake_hub: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from huggingface_hub import HfApi
+    from huggingface_hub import utils
 
     job = fake_hub.create_job(stage="RUNNING", labels={"name": "sft"})
 
-    def no_tty(self: Any, **kwargs: Any) -> Any:
+    def no_tty(*args: Any, **kwargs: Any) -> Any:
         raise OSError(25, "Inappropriate ioctl for device")
 
-    monkeypatch.setattr(HfApi, "list_jobs", no_tty)
+    monkeypatch.setattr(utils, "get_session", no_tty)  # the client's HTTP stack fails on its own
     listing = JobList(HubJobs(), store=Store())
     result = listing.refresh()
     assert [r.id for r in result.rows] == [job] and result.error is None
@@ -103,8 +103,9 @@ def test_list_backs_off_on_429_with_retry_after_and_on_5xx(fake_hub: Any) -> Non
     assert result.next_in_s >= 2.0  # backed off
     fake_hub.fail_next(r"^/api/jobs/tester$", 503, count=1)
     result = listing.refresh()  # one 503, then a retry that succeeds
-    # Backoff reset; a 1-request refresh is still 5 s from the next: the 0.2 requests/s budget beats refresh_s=1.
-    assert result.error is None and len(result.rows) == 1 and result.next_in_s == 5.0 and result.requests == 1
+    # Backoff reset; the refresh cost 2 requests (the 503 counts), so the next comes 10 s later: the
+    # 0.2 requests/s budget beats refresh_s=1.
+    assert result.error is None and len(result.rows) == 1 and result.requests == 2 and result.next_in_s == 10.0
 
 
 def test_merges_store_extras_and_local_rows(fake_hub: Any, store: Store) -> None:

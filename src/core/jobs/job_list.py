@@ -129,13 +129,13 @@ class JobList:
         requests = 0
         if self.include_hub:
             assert self.hub is not None
-            counter: list[int] = [0]
+            before = self.hub.requests  # every attempt counts, retries and failures included
             try:
-                self._list_with_deadline(stored, counter)
-                requests = counter[0]
+                self._list_with_deadline(stored)
+                requests = self.hub.requests - before
                 self.backoff.success()
             except TunerError as exc:
-                requests = counter[0]
+                requests = self.hub.requests - before
                 error = exc.one_line()
                 self.backoff.failure(getattr(exc, "retry_after", None), permanent=is_permanent(exc))
         else:
@@ -151,7 +151,7 @@ class JobList:
                              else "local only", next_in, requests, self.has_more,
                              sum(1 for r in rows if r.backend == "hf-jobs"))
 
-    def _list_with_deadline(self, stored: list[JobRow], counter: list[int]) -> None:
+    def _list_with_deadline(self, stored: list[JobRow]) -> None:
         """List every namespace, giving up after `deadline_s`: huggingface_hub retries a dropped connection
         for ~23 s on its own, and the status bar must say "not answering" long before that."""
         assert self.hub is not None
@@ -159,7 +159,7 @@ class JobList:
 
         def run() -> None:
             try:
-                box["pages"] = self._list(stored, counter)
+                self._list(stored)
             except BaseException as exc:
                 box["error"] = exc
 
@@ -171,18 +171,15 @@ class JobList:
         if "error" in box:
             raise box["error"]
 
-    def _list(self, stored: list[JobRow], counter: list[int]) -> None:
+    def _list(self, stored: list[JobRow]) -> None:
         assert self.hub is not None
         hub = self.hub
-        resolved = hub.namespace_resolved
         names = self.namespaces(stored)
-        counter[0] += 0 if resolved else 1  # whoami, once per session
         fresh_ids: set[str] = set()
         for namespace in names:
             first_time = namespace not in self._pages_loaded
             pages = self._load.get(namespace) or (self.first_pages if first_time else 1)
             page: JobsPage = hub.list_page(namespace, self.stages, pages=pages)
-            counter[0] += page.requests
             known = self._known.setdefault(namespace, {})
             for row in page.rows:
                 known[row.id] = row
@@ -208,7 +205,6 @@ class JobList:
             if job_id in self.unpollable or lookups >= MAX_LONE_INSPECTS:
                 continue
             lookups += 1
-            counter[0] += 1
             try:
                 fresh = hub.inspect(namespace, job_id, retry=SINGLE_TRY)
             except TunerError as exc:

@@ -248,6 +248,8 @@ class _HttpPath:
 
         self.endpoint = endpoint
         self.session = requests.Session()
+        self.requests = 0
+        """Requests sent (each attempt, failed ones included): what the rate-limit budget counts."""
 
     def _headers(self) -> dict[str, str]:
         token = read_token()
@@ -258,6 +260,7 @@ class _HttpPath:
 
     def request(self, method: str, url: str, *, params: Any = None, stream: bool = False,
                 read_timeout: float = _READ_TIMEOUT_S) -> Any:
+        self.requests += 1
         resp = self.session.request(method, url, params=params, headers=self._headers(), stream=stream,
                                     timeout=(_CONNECT_TIMEOUT_S, read_timeout))
         if resp.status_code < 400:
@@ -288,8 +291,8 @@ class _HttpPath:
         params: Any = [("stage", s.upper()) for s in stages or []] or None
         page = JobsPage()
         while url and page.requests < max_pages:
-            resp = self.request("GET", url, params=params)
             page.requests += 1
+            resp = self.request("GET", url, params=params)
             body = resp.json()
             items = body.get("jobs", []) if isinstance(body, dict) else body
             page.rows.extend(row_from_json(item, namespace=namespace, endpoint=self.endpoint) for item in items)
@@ -373,34 +376,45 @@ class _ClientPath:
 
         self.endpoint = endpoint
         self.api = HfApi(endpoint=endpoint)
+        self.requests = 0
 
     def whoami(self) -> str:
+        self.requests += 1
         return str(self.api.whoami()["name"])
 
     def list_page(self, namespace: str, stages: list[str] | None, max_pages: int) -> JobsPage:
-        kwargs: dict[str, Any] = {"namespace": namespace}
-        if stages:
-            kwargs["status"] = [s.upper() for s in stages]
-        # The client follows `Link` pages lazily: stopping at a page boundary sends no further request. It
-        # hides the headers, so "more" means "a full last page" (the next page may be empty).
-        cap = max_pages * HUB_PAGE_SIZE
+        # `HfApi.list_jobs` would do: the same route, headers, error types and `JobInfo` model. But it hides
+        # the `Link` header (so "more" could not be told without reading the next page) and retries each
+        # page ~23 s on its own (http_backoff) under our retry policy: requests no budget could count.
+        from huggingface_hub import JobInfo, utils
+
+        url: str | None = f"{self.endpoint}/api/jobs/{namespace}"
+        params: Any = [("stage", s.upper()) for s in stages or []] or None
+        headers = self.api._build_hf_headers()
         page = JobsPage()
-        for info in self.api.list_jobs(**kwargs):
-            page.rows.append(row_from_jobinfo(info, namespace=namespace, endpoint=self.endpoint))
-            if len(page.rows) >= cap:
-                break
-        page.more = len(page.rows) >= cap
-        page.requests = max(1, -(-len(page.rows) // HUB_PAGE_SIZE))
+        while url and page.requests < max_pages:
+            self.requests += 1
+            page.requests += 1
+            resp = utils.get_session().get(url, params=params, headers=headers)
+            utils.hf_raise_for_status(resp)
+            for item in resp.json():
+                info = JobInfo(**item, endpoint=self.endpoint)
+                page.rows.append(row_from_jobinfo(info, namespace=namespace, endpoint=self.endpoint))
+            url, params = resp.links.get("next", {}).get("url"), None  # the next link carries the query
+        page.more = bool(url)
         return page
 
     def inspect(self, namespace: str, job_id: str) -> JobRow:
+        self.requests += 1
         info = self.api.inspect_job(job_id=job_id, namespace=namespace)
         return row_from_jobinfo(info, namespace=namespace, endpoint=self.endpoint)
 
     def cancel(self, namespace: str, job_id: str) -> None:
+        self.requests += 1
         self.api.cancel_job(job_id=job_id, namespace=namespace)
 
     def repo_commits(self, repo_id: str) -> list[RepoCommit]:
+        self.requests += 1
         return [RepoCommit(c.title, c.commit_id, parse_hub_time(getattr(c, "created_at", None)))
                 for c in self.api.list_repo_commits(repo_id)]
 
@@ -410,6 +424,7 @@ class _ClientPath:
         from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
         headers = build_hf_headers()
+        self.requests += 1
         with get_session().stream("GET", url, headers=headers, timeout=read_timeout, params=params) as resp:
             if resp.status_code in tolerated:
                 yield _EndedStream()
@@ -473,6 +488,11 @@ class HubJobs:
     @property
     def path(self) -> str:
         return self.state.path
+
+    @property
+    def requests(self) -> int:
+        """Requests sent to the Hub so far on either path, each attempt counted (streams: one per connection)."""
+        return (self._http.requests if self._http else 0) + (self._client.requests if self._client else 0)
 
     def _http_path(self) -> _HttpPath:
         if self._http is None:

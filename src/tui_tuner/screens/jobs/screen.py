@@ -152,7 +152,9 @@ class JobsScreen(_JobActions, AreaScreen):
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=max(result.next_in_s, 0.5))
-            while not self.is_current:  # a job's detail is on top: the list costs no requests meanwhile
+            # A job's detail (or a dialog) is on top: the list costs no requests meanwhile. Not `is_current`:
+            # Textual counts the screen right under the top one as visible.
+            while self.app.screen is not self:
                 self._wake.clear()
                 await self._wake.wait()
 
@@ -345,6 +347,8 @@ class JobDetailScreen(_JobActions, AreaScreen):
         self.diagnoses: list[Diagnosis] = diagnose_command(row.command)
         self.completion_banner: str | None = None
         self.stream_state = "connecting…"
+        self.status_note = ""
+        """Why the job's status is not being refreshed (an error, a refusal), shown after the stream state."""
         self.metrics: MetricsSample | None = None
         self._followers: list[Any] = []
         self._disk: DiskLog | None = None
@@ -426,7 +430,8 @@ class JobDetailScreen(_JobActions, AreaScreen):
 
     def _render_stream(self) -> None:
         path = self.session.hub.state.describe() if self.row.backend == "hf-jobs" else f"file {self.row.log_path}"
-        self.query_one("#detail-stream", Static).update(Text(f" {self.stream_state} · {path}", style="dim"))
+        note = f" · {self.status_note}" if self.status_note else ""
+        self.query_one("#detail-stream", Static).update(Text(f" {self.stream_state} · {path}{note}", style="dim"))
 
     # --- logs ---
 
@@ -503,6 +508,12 @@ class JobDetailScreen(_JobActions, AreaScreen):
     def _on_notice(self, notice: StreamNotice) -> None:
         self.stream_state = stream_state_text(notice.kind, notice.detail, notice.reconnects, self.row.stage)
         self._render_stream()
+        if notice.kind in ("finished", "incomplete") and self.row.backend == "hf-jobs":
+            # The job ended: its metrics stream has nothing more to say (and must not reconnect to learn it).
+            for follower in self._followers:
+                if isinstance(follower, MetricsFollower):
+                    follower.stop()
+            self._show_no_metrics()
 
     # --- status, completion ---
 
@@ -519,13 +530,16 @@ class JobDetailScreen(_JobActions, AreaScreen):
                 fresh = await asyncio.to_thread(self._fresh_row)
             except TunerError as exc:
                 wait = poll.after_error(exc)
-                self.stream_state = f"status unavailable: {exc.one_line()}" + (
-                    "" if wait is not None else " · not asking again")
+                self.status_note = f"status unavailable: {exc.one_line()}" + (
+                    f", retry in {wait:.0f}s" if wait is not None else " · not asking again")
                 self._render_stream()
                 if wait is None:
                     return
                 await asyncio.sleep(wait)
                 continue
+            if self.status_note:
+                self.status_note = ""
+                self._render_stream()
             changed = fresh.stage != self.row.stage
             previous = self.row.stage
             fresh.extra = {**self.row.extra, **fresh.extra}
