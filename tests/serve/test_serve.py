@@ -133,18 +133,19 @@ def test_only_the_token_path_is_served(served: srv.Served) -> None:
     assert "stopped (SIGINT)" in served.read_rest()
 
 
-async def _open_app(served: srv.Served, origin: str | None = None) -> tuple[aiohttp.ClientSession, object]:
-    """Connect like the page does and wait for the app's first screen bytes."""
+async def _open_app(served: srv.Served, origin: str | None = None, until: bytes = b"",
+                    ) -> tuple[aiohttp.ClientSession, object]:
+    """Connect like the page does and wait for the app's first screen bytes (and `until`, when given)."""
     session = aiohttp.ClientSession()
     headers = {"Origin": origin} if origin else {}
     ws = await session.ws_connect(f"ws://127.0.0.1:{served.port}/{served.token}/ws?width=100&height=30",
                                   headers=headers)
-    received = 0
+    received = b""
     async with asyncio.timeout(60):
-        while received < 2000:  # the first paint of the calculator is far larger than this
+        while len(received) < 2000 or until not in received:  # a first paint is far larger than 2000 bytes
             message = await ws.receive()
             assert message.type == aiohttp.WSMsgType.BINARY, message
-            received += len(message.data)
+            received += message.data
     return session, ws
 
 
@@ -199,6 +200,18 @@ async def test_closing_the_tab_ends_its_app(served: srv.Served) -> None:
     assert await asyncio.to_thread(srv.wait_gone, apps, 15) == []
     assert served.process.poll() is None  # the server keeps serving other tabs
     assert served.stop() == 0
+
+
+@pytest.mark.slow
+async def test_area_opens_each_tab_there(tmp_path: Path) -> None:
+    served = srv.start(tmp_path, "--area", "jobs")
+    try:
+        session, _ = await _open_app(served, until=b"JOB ID")  # the monitor's table header
+        await session.close()
+        assert await asyncio.to_thread(served.stop) == 0
+    finally:
+        if served.process.poll() is None:
+            served.kill()
 
 
 def test_another_interface_is_opt_in_and_warned_about(tmp_path: Path) -> None:
