@@ -65,11 +65,16 @@ def summary(scored: list[dict[str, object]]) -> list[tuple[str, int, float, floa
 
 
 def by_source(scored: list[dict[str, object]]) -> dict[tuple[str, str], list[float]]:
+    """|error| per (source, group): the rows' own `source` column (LitGPT hub split into LoRA / QLoRA)."""
+    from benchmarks.calc_devset import load_rows
+
+    sources = {row["id"]: row["source"] for row in load_rows()}
     groups: dict[tuple[str, str], list[float]] = {}
     for r in scored:
         rid = str(r["id"])
-        source = ("LitGPT QLoRA" if rid.startswith("LitGPT-hub") and rid.endswith("qlora") else
-                  "LitGPT LoRA" if rid.startswith("LitGPT-hub") else rid.split("-")[0].split("/")[0])
+        source = sources.get(rid, rid)
+        if source == "LitGPT config hub":
+            source += " (QLoRA)" if rid.endswith("qlora") else " (LoRA)"
         groups.setdefault((source, str(r["group"])), []).append(abs(float(r["ours_err"])))  # type: ignore[arg-type]
     return groups
 
@@ -82,10 +87,11 @@ def markdown(scored: list[dict[str, object]], unmapped: list, *, with_rows: bool
         out.append(f"| {group} | {n} | {med:.1%} | {p90:.1%} | {signed:+.1%} | {n_acc} | "
                    + (f"{a_med:.1%} | {a_p90:.1%} |" if n_acc else "n/a | n/a |"))
     if with_rows:
-        out += ["", "By source (median |err| of our estimate):", "", "| source | group | rows | median \\|err\\| | max \\|err\\| |",
-                "|---|---|---|---|---|"]
-        for (source, group), errs in sorted(by_source(scored).items()):
-            out.append(f"| {source} | {group} | {len(errs)} | {statistics.median(errs):.1%} | {max(errs):.1%} |")
+        out += ["", "By source (|err| of our estimate):", "",
+                "| source | group | rows | median \\|err\\| | p90 \\|err\\| | max \\|err\\| |", "|---|---|---|---|---|---|"]
+        for (source, group), errs in sorted(by_source(scored).items(), key=lambda kv: (kv[0][1], kv[0][0])):
+            out.append(f"| {source} | {group} | {len(errs)} | {statistics.median(errs):.1%} | "
+                       f"{percentile(errs, 0.9):.1%} | {max(errs):.1%} |")
         out += ["", "| row | group | measured | ours | err | accelerate | err | assumption |", "|---|---|---|---|---|---|---|---|"]
         for r in scored:
             acc = r["accel"]
@@ -184,6 +190,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{r['group']:9} {r['id']:48} measured {float(r['measured']) / 2**30:8.2f} GiB  "  # type: ignore[arg-type]
                   f"ours {float(r['ours']) / 2**30:8.2f}  {float(r['ours_err']):+7.1%}{acc}")  # type: ignore[arg-type]
     print(markdown(scored, unmapped, with_rows=False))
+    print()
+    for (source, group), errs in sorted(by_source(scored).items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        print(f"  {group:9} {source[:58]:58} {len(errs):3} rows  median {statistics.median(errs):6.1%}  "
+              f"p90 {percentile(errs, 0.9):6.1%}  max {max(errs):6.1%}")
     print(f"\n{len(scored)} rows scored, {len(unmapped)} not scored")
     if args.write:
         text = DOC.read_text(encoding="utf-8") if DOC.exists() else f"{START}\n{END}\n"

@@ -30,6 +30,8 @@ HISTOGRAM_BINS = 40
 ROUND_TO = 64
 """Suggested max lengths are rounded up to a multiple of this (tensor-core friendly, little padding)."""
 ENCODE_BATCH = 2048
+MAX_DATASET_BYTES = 4 * 1024**3
+"""Largest local dataset file read (use --sample or a Hub dataset beyond that)."""
 _TEXT_KEYS = ("messages", "conversations", "conversation", "chat", "dialogue")
 
 
@@ -127,31 +129,30 @@ def _conversation(row: Any) -> list[dict[str, str]] | str | None:
 
 def _local_rows(path: Path, sample: int | None, seed: int) -> tuple[list[Any], int, bool, int]:
     """(parsed rows to profile, total rows, sampled?, unparseable rows among the chosen)."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise TunerError(f"cannot read {path}: {exc.strerror or exc}", field="dataset") from None
-    text = raw.decode("utf-8", errors="replace")
+    from core import safe_json
+
+    try:  # a regular file only (a FIFO never blocks), size-capped, UTF-8
+        text = safe_json.read_text(path, what=path.name, max_bytes=MAX_DATASET_BYTES)
+    except safe_json.JsonInputError as exc:
+        raise TunerError(exc.message, field="dataset", hint=exc.hint) from None
     stripped = text.lstrip()
     if path.suffix == ".json" and stripped.startswith("["):
         try:
-            rows = json.loads(stripped)
-        except json.JSONDecodeError as exc:
-            raise TunerError(f"{path.name}: not valid JSON (line {exc.lineno}: {exc.msg})", field="dataset") from None
-        if not isinstance(rows, list):
-            raise TunerError(f"{path.name}: a JSON dataset must be a list of rows", field="dataset")
+            rows = safe_json.loads(stripped, source=path.name, expect=list)
+        except safe_json.JsonInputError as exc:
+            raise TunerError(exc.message, field="dataset") from None
         total = len(rows)
         chosen = _choose(total, sample, seed)
         return [rows[i] for i in chosen], total, len(chosen) < total, 0
     lines = [line for line in text.splitlines() if line.strip()]
     total = len(lines)
     chosen = _choose(total, sample, seed)
-    rows: list[Any] = []
+    rows = []
     bad = 0
     for i in chosen:
         try:
             rows.append(json.loads(lines[i]))
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # bad JSON, absurd nesting or numbers: a skipped row
             bad += 1
     return rows, total, len(chosen) < total, bad
 
