@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from core import safe_json
 from core.errors import TunerError
 from core.eval.openai_client import ChatClient
 from core.eval.rubric import AssessmentResult, Rubric
@@ -107,18 +108,20 @@ def _extract_json(text: str) -> Any:
     match = _FENCE_RE.match(text)
     if match:
         text = match.group(1)
+    # The reply is a server's text: nesting or huge numbers must fail as a bad reply, never a crash.
     try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        pass
+        return safe_json.loads(text, source="the judge's reply")
+    except safe_json.JsonInputError as exc:
+        if exc.lineno is None:  # not a syntax error (too deep, a huge number): no braces will fix it
+            raise ValueError(f"malformed JSON ({exc.detail})") from None
     # A reasoning model may write prose around the object; take the outermost braces.
     start, end = text.find("{"), text.rfind("}")
     if start < 0 or end <= start:
         raise ValueError("no JSON object in the reply")
     try:
-        return json.loads(text[start:end + 1])
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"malformed JSON ({exc.msg} at char {exc.pos})") from None
+        return safe_json.loads(text[start:end + 1], source="the judge's reply")
+    except safe_json.JsonInputError as exc:
+        raise ValueError(f"malformed JSON ({exc.detail})") from None
 
 
 def _number(value: Any) -> float | None:

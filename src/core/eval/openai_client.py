@@ -16,9 +16,15 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from core import safe_json
 from core.errors import TunerError
 from core.redact import redact, register_secret_env
 
+
+def _reply_json(response: httpx.Response) -> Any:
+    """A server's JSON body: nesting past the cap or a huge number is a ValueError like bad syntax, never a
+    RecursionError (a misbehaving or hostile endpoint must not crash the run)."""
+    return safe_json.loads(response.content, source="the server's reply")
 
 class EndpointError(TunerError):
     """A chat server failed (unreachable, HTTP error, malformed reply)."""
@@ -139,7 +145,7 @@ class ChatClient:
     def _error_text(response: httpx.Response) -> str:
         """The server's error message, masked before it is cut (a cut key would no longer match)."""
         try:
-            data = response.json()
+            data = _reply_json(response)
         except ValueError:
             return redact(" ".join(response.text.split()))[:300]
         if isinstance(data, dict):
@@ -201,7 +207,7 @@ class ChatClient:
                 hint = "fewer --turns or --max-tokens, or a larger llama-server -c (each slot gets c / np)"
             raise EndpointError(f"{url}: HTTP {status}: {text}", status=status, retryable=status >= 500, hint=hint)
         try:
-            data = response.json()
+            data = _reply_json(response)
             choice = data["choices"][0]
             content = choice["message"].get("content") or ""
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
@@ -223,7 +229,7 @@ class ChatClient:
         response = await self._request("GET", f"{self.endpoint}/models")
         if response.status_code == 200:
             try:
-                entries = response.json().get("data") or []
+                entries = _reply_json(response).get("data") or []
                 model = str(entries[0]["id"]) if entries else None
             except (ValueError, KeyError, IndexError, TypeError, AttributeError):
                 model = None
@@ -235,7 +241,7 @@ class ChatClient:
         props = await self._request("GET", f"{self.root}/props")
         if props.status_code == 200:
             try:
-                data = props.json()
+                data = _reply_json(props)
                 if isinstance(data.get("total_slots"), int) and data["total_slots"] > 0:
                     slots = data["total_slots"]
                     kind = "llama-server"

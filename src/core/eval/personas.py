@@ -10,12 +10,14 @@ evenly over the categories.
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core import safe_json
 from core.errors import TunerError
 
 TRAINING_SEED_END = 5000
@@ -300,14 +302,14 @@ def persona_from_dict(data: dict[str, Any], index: int, source: str) -> Persona:
 def load_personas(path: str | Path) -> list[Persona]:
     """Read a personas.json (a list, or an object with a "personas" list); one-line errors."""
     path = Path(path).expanduser()
+    if not os.path.lexists(path):
+        raise TunerError(f"{path}: no such personas file", hint="create one with `tui-tuner eval personas`")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise TunerError(f"{path}: no such personas file", hint="create one with `tui-tuner eval personas`") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TunerError(f"{path}: cannot be read ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise TunerError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+        data = safe_json.load_file(path)
+    except safe_json.JsonInputError as exc:
+        if exc.lineno:
+            raise TunerError(f"{path}: not valid JSON (line {exc.lineno}: {exc.detail})") from None
+        raise TunerError(f"{path}: {exc.detail}", hint=exc.hint) from None
     entries = data.get("personas") if isinstance(data, dict) else data
     if not isinstance(entries, list) or not entries:
         raise TunerError(f"{path}: expected a non-empty JSON list of personas")

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from core import safe_json
 from core.errors import TunerError
 from core.redact import Redactor, redact, redact_value, register_secret_env
 
@@ -30,6 +31,8 @@ RUN_FILE = "run.json"
 PERSONAS_FILE = "personas.json"
 CONVERSATIONS_FILE = "conversations.jsonl"
 FORMAT_VERSION = 1
+MAX_CONVERSATIONS_BYTES = 4 * 1024 * 1024 * 1024
+"""conversations.jsonl grows with the run (a large one is ~100 MB); past this it is not one of ours."""
 
 Severity = Literal["error", "warning", "info"]
 RunStatus = Literal["running", "finished", "interrupted", "unknown"]
@@ -364,20 +367,22 @@ def _text(value: Any) -> str:
 
 
 def _read_json_file(path: Path, problems: list[Problem]) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         return None
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(Problem("error", path.name, f"cannot be read ({type(exc).__name__}: {exc})"))
+    try:  # a directory, a FIFO (never waited on), a loop, a file too large to be ours: one problem line
+        raw = safe_json.read_bytes(path, what=path.name)
+        text = safe_json.decode_utf8(raw, what=path.name)
+    except safe_json.JsonInputError as exc:
+        problems.append(Problem("error", path.name, f"cannot be read ({exc.detail})"))
         return None
     if not text.strip():
         problems.append(Problem("error", path.name, "is empty (still being written?)"))
         return None
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        problems.append(Problem("error", f"{path.name}:{exc.lineno}", f"malformed JSON ({exc.msg})"))
+        return safe_json.loads(text, source=path.name)
+    except safe_json.JsonInputError as exc:
+        where = f"{path.name}:{exc.lineno}" if exc.lineno else path.name
+        problems.append(Problem("error", where, f"malformed JSON ({exc.detail})"))
         return None
 
 
@@ -523,12 +528,12 @@ def parse_conversation(data: Any, line_no: int = 0) -> tuple[ConversationRecord 
 
 
 def _read_conversations(path: Path, problems: list[Problem]) -> tuple[list[ConversationRecord], int]:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         return [], 0
-    except OSError as exc:
-        problems.append(Problem("error", path.name, f"cannot be read ({exc})"))
+    try:
+        raw = safe_json.read_bytes(path, what=path.name, max_bytes=MAX_CONVERSATIONS_BYTES)
+    except safe_json.JsonInputError as exc:
+        problems.append(Problem("error", path.name, f"cannot be read ({exc.detail})"))
         return [], 0
     latest: dict[tuple[str, str, int], ConversationRecord] = {}
     superseded = 0
@@ -544,9 +549,9 @@ def _read_conversations(path: Path, problems: list[Problem]) -> tuple[list[Conve
         where = f"{CONVERSATIONS_FILE}:{line_no}"
         try:
             text = chunk.decode("utf-8")
-            data = json.loads(text)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            detail = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+            data = safe_json.loads(text, source=where)  # nesting and huge numbers: a bad line, not a crash
+        except (UnicodeDecodeError, safe_json.JsonInputError) as exc:
+            detail = exc.detail if isinstance(exc, safe_json.JsonInputError) else "not UTF-8"
             if is_last_unterminated:
                 problems.append(Problem("warning", where, f"incomplete last line ({detail}); "
                                                            "being written, or cut off"))

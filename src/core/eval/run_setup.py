@@ -8,13 +8,14 @@ one-line `TunerError` naming the field.
 
 from __future__ import annotations
 
-import json
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core import safe_json
 from core.errors import TunerError
 from core.redact import register_secret_env
 
@@ -58,6 +59,9 @@ class RunSpec:
     """A JSON object merged into every request body."""
 
 
+MAX_PROMPT_BYTES = 1024 * 1024
+"""A system prompt file (`--system-prompt NAME=@FILE`) larger than this is not a prompt."""
+
 def pairs(values: list[str], flag: str) -> list[tuple[str, str]]:
     out = []
     for value in values:
@@ -76,11 +80,11 @@ def split_entries(text: str) -> list[str]:
 def system_prompt_text(value: str) -> str:
     if value.startswith("@"):
         path = Path(value[1:]).expanduser()
-        try:
-            return path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise TunerError(f"{path}: cannot read the system prompt ({exc.strerror or exc})",
-                             field="system-prompt") from None
+        try:  # not UTF-8, a directory, a FIFO (never waited on), megabytes of text: one line
+            return safe_json.read_text(path, max_bytes=MAX_PROMPT_BYTES).strip()
+        except safe_json.JsonInputError as exc:
+            raise TunerError(f"{path}: cannot read the system prompt ({exc.detail})", field="system-prompt",
+                             hint=exc.hint) from None
     return value
 
 
@@ -154,9 +158,10 @@ def build_run_config(spec: RunSpec, section: Mapping[str, Any] | None = None) ->
     extra_body: Any = section.get("extra_body") or {}
     if spec.extra_body:
         try:
-            extra_body = json.loads(spec.extra_body)
-        except json.JSONDecodeError as exc:
-            raise TunerError(f"not valid JSON ({exc.msg})", field="extra-body") from None
+            extra_body = safe_json.loads(spec.extra_body, source="--extra-body")
+        except safe_json.JsonInputError as exc:
+            raise TunerError(exc.detail if exc.detail.startswith("not ") else f"not valid JSON ({exc.detail})",
+                             field="extra-body") from None
     if not isinstance(extra_body, dict):
         raise TunerError("must be a JSON object", field="extra-body")
     rubric_path = spec.rubric or (Path(section["rubric"]) if section.get("rubric") else None)
@@ -194,13 +199,13 @@ def resume_config(directory: Path, section: Mapping[str, Any] | None = None, *,
     section = section or {}
     directory = Path(directory).expanduser()
     run_path = directory / RUN_FILE
-    try:
-        doc = json.loads(run_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not os.path.lexists(run_path):
         raise TunerError(f"{run_path}: no such file; nothing to resume", field="resume",
-                         hint="resume takes a results directory written by an evaluation run") from None
-    except (OSError, ValueError) as exc:
-        raise TunerError(f"{run_path}: cannot be read ({exc})", field="resume") from None
+                         hint="resume takes a results directory written by an evaluation run")
+    try:
+        doc = safe_json.load_file(run_path)
+    except safe_json.JsonInputError as exc:
+        raise TunerError(f"{run_path}: cannot be read ({exc.detail})", field="resume") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("models"), list) or not doc["models"]:
         raise TunerError(f"{run_path}: no models recorded; nothing to resume", field="resume")
     moved = {name: normalize_endpoint(url) for name, url in (endpoints or {}).items()}
@@ -262,10 +267,10 @@ def unfinished_run(directory: Path) -> tuple[int, int] | None:
     from core.eval.results import RUN_FILE
 
     try:
-        doc = json.loads((Path(directory) / RUN_FILE).read_text(encoding="utf-8"))
+        doc = safe_json.load_file(Path(directory) / RUN_FILE, expect=dict)
         counts = doc.get("counts") or {}
         done, total = int(counts.get("done", 0)), int(counts.get("total", 0))
-    except (OSError, ValueError, AttributeError, TypeError):
+    except (ValueError, AttributeError, TypeError):
         return None
     if doc.get("status") != "finished" or done < total:
         return done, total

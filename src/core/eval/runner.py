@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
+import os
 import re
 import time
 from collections.abc import AsyncIterator
@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from core import safe_json
 from core.errors import TunerError
 from core.eval import results as results_io
 from core.eval.judge import JudgeError, JudgeSettings, judge_conversation
@@ -331,13 +332,13 @@ class EvalRun:
                 not (self.output_dir / results_io.CONVERSATIONS_FILE).exists():
             return set(), {}, None
         old_run: dict[str, Any] | None = None
-        try:
-            old_run = json.loads((self.output_dir / results_io.RUN_FILE).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            old_run = None
-        except (OSError, ValueError) as exc:
-            raise TunerError(f"{self.output_dir / results_io.RUN_FILE}: cannot be read ({exc})",
-                             hint="fix or remove it, or choose another --output-dir") from None
+        run_path = self.output_dir / results_io.RUN_FILE
+        if os.path.lexists(run_path):
+            try:
+                old_run = safe_json.load_file(run_path, expect=dict)
+            except safe_json.JsonInputError as exc:
+                raise TunerError(f"{run_path}: cannot be read ({exc.detail})",
+                                 hint="fix or remove it, or choose another --output-dir") from None
         if old_run is not None:
             self._check_compatible(old_run)
         existing = results_io.load_results(self.output_dir)
@@ -438,9 +439,9 @@ class EvalRun:
         merged: dict[str, dict[str, Any]] = {}
         if personas_path.exists():
             try:
-                old = json.loads(personas_path.read_text(encoding="utf-8"))
+                old = safe_json.load_file(personas_path, expect=list)
                 merged = {str(p["id"]): p for p in old if isinstance(p, dict) and "id" in p}
-            except (OSError, ValueError):
+            except ValueError:  # rewritten below from the personas of this run
                 merged = {}
         for persona in cfg.personas:
             merged[persona.id] = persona.to_dict()
