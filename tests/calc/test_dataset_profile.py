@@ -125,3 +125,22 @@ def test_cli_dataset_json(smollm2_hf: Path, chats: Path, capsys: pytest.CaptureF
     code = main(["calc", "-m", "smollm2-135m", "--dataset", str(chats.parent / "nope.jsonl")])
     _, err = capsys.readouterr()
     assert code == 2 and err.startswith("error: dataset: no such dataset file") and err.count("\n") == 1
+
+
+def test_hub_dataset_and_hub_tokenizer(fake_hub, smollm2_hf: Path) -> None:  # type: ignore[no-untyped-def]
+    """A Hub dataset's train split and the model's tokenizer files, through the real huggingface_hub client."""
+    rows = [{"messages": m} for m in CONVERSATIONS]
+    fake_hub.add_repo("tester/chats", repo_type="dataset", files={
+        "data/train.jsonl": "\n".join(json.dumps(r) for r in rows).encode(),
+        "data/test.jsonl": json.dumps(rows[0]).encode()})
+    fake_hub.add_repo("tester/smol", repo_type="model", files={
+        name: (smollm2_hf / name).read_bytes() for name in ("tokenizer.json", "tokenizer_config.json",
+                                                            "chat_template.jinja") if (smollm2_hf / name).is_file()})
+    hub = profile_dataset("tester/chats", model="tester/smol")
+    local = profile_dataset("tester/chats", model=str(smollm2_hf))  # the same tokenizer, read from the folder
+    assert hub.total == 3 and hub.lengths == local.lengths and hub.chat_template
+    test_split = profile_dataset("tester/chats", model="tester/smol", split="test")
+    assert test_split.total == 1
+    with pytest.raises(TunerError) as info:
+        profile_dataset("tester/no-such-dataset", model="tester/smol")
+    assert info.value.field == "dataset" and "\n" not in info.value.one_line()
