@@ -71,8 +71,10 @@ def test_demo_end_to_end_interrupted_resumed_and_rerun(smollm2_gguf: Path, tmp_p
     else:
         pytest.fail("the demo never reached training:\n" + "".join(lines))
     job_id = state(out).get("train", {}).get("details", {}).get("job_id") or _job_id(lines)
+    hung_up = time.monotonic()
     first.send_signal(signal.SIGHUP)
     rest, _ = first.communicate(timeout=120)
+    assert time.monotonic() - hung_up < 60, "stopping took too long"
     assert first.returncode == 128 + signal.SIGHUP, "".join(lines) + rest
     assert wait_gone(out, job_id) == [], "a child process outlived the demo"
     steps = state(out)

@@ -158,7 +158,8 @@ def _read_from(path: Path, offset: int) -> tuple[str, int]:
 
 
 async def _stop_if_running(job_id: str) -> None:
-    """Cancel the job (SIGTERM to its process group) and wait until no process of the group is left."""
+    """Cancel the job (SIGTERM to its process group) and wait until no live process of the group is left."""
+    from core import process_tree
     from core.launch.backends import local
     from core.launch.job_store import get_job
 
@@ -168,22 +169,15 @@ async def _stop_if_running(job_id: str) -> None:
     with contextlib.suppress(Exception):
         await asyncio.to_thread(local.cancel, job_id)
     group = job.pid
+    if not group:
+        return
     deadline = time.monotonic() + STOP_WAIT_S
-    while group and _group_alive(group) and time.monotonic() < deadline:
+    while process_tree.group_members(group) and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
-    if group and _group_alive(group):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(group, 9)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    if process_tree.group_members(group):
+        await asyncio.to_thread(process_tree.end_groups, [group], 3.0)
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(group, os.WNOHANG)  # the supervisor is our child: do not leave it a zombie
 
 
 def _copy_log(log_path: Path, target: Path) -> None:
