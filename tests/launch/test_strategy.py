@@ -153,7 +153,8 @@ def test_dry_run_for_a100x4_prints_a_script_that_trains_on_four_ranks() -> None:
 
 class _FakeTorch:
     def __init__(self, gpus: int) -> None:
-        self.cuda = type("cuda", (), {"device_count": staticmethod(lambda: gpus)})
+        self.cuda = type("cuda", (), {"device_count": staticmethod(lambda: gpus),
+                                      "is_available": staticmethod(lambda: gpus > 0)})
 
 
 def test_fsdp_script_writes_an_accelerate_config_accelerate_reads(tmp_path: Path) -> None:
@@ -199,3 +200,29 @@ def test_too_big_for_any_single_gpu_suggests_the_cheapest_multi_gpu_flavor_that_
     assert suggested is not None and suggested.gpu_count > 1
     assert f"use {suggested.name} (FSDP full-shard × {suggested.gpu_count}" in error.fix
     assert choose_strategy(hub("meta-llama/Llama-3.3-70B-Instruct", load_in_4bit=False, flavor=suggested.name)).fits
+
+
+def test_relaunch_execs_accelerate_launcher_with_its_config_and_one_run_name(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import sys
+
+    text = render_script(hub()).text
+    tree = ast.parse(text)
+    nodes = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name in {"accelerate_config", "relaunch"}]
+    calls: list[tuple[str, list[str]]] = []
+    monkeypatch.setattr(os, "execv", lambda exe, argv: calls.append((exe, list(argv))))
+    monkeypatch.setattr(sys, "argv", [str(tmp_path / "train_gemma.py"), "--extra"])
+    monkeypatch.setenv("TUI_TUNER_RUN_NAME", "")  # restored (unset) after the test: relaunch sets it
+    monkeypatch.delenv("TUI_TUNER_RUN_NAME")
+    namespace: dict[str, object] = {"os": os, "sys": sys, "torch": _FakeTorch(4), "STRATEGY": "ddp",
+                                    "RUN_NAME": "gemma-sft-20260101-000000", "print": lambda *a, **k: None}
+    exec(compile(ast.Module(body=nodes, type_ignores=[]), "<script>", "exec"), namespace)
+    namespace["relaunch"](4)  # type: ignore[operator]
+    exe, argv = calls[0]
+    config = tmp_path / "train_gemma_accelerate.yaml"
+    assert exe == sys.executable and argv == [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+                                              str(config), "--main_process_port", "0",
+                                              str(tmp_path / "train_gemma.py"), "--extra"]
+    assert "num_processes: 4" in config.read_text() and "distributed_type: MULTI_GPU" in config.read_text()
+    assert os.environ["TUI_TUNER_RUN_NAME"] == "gemma-sft-20260101-000000"
