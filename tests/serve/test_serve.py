@@ -230,3 +230,23 @@ def test_another_interface_is_opt_in_and_warned_about(tmp_path: Path) -> None:
         if process.poll() is None:
             process.kill()
             process.wait(10)
+
+
+async def test_a_tab_whose_app_dies_is_told_the_session_ended(tmp_path: Path) -> None:
+    """In-process: an app that exits at once (a crash) must close the tab's websocket, not leave it blank."""
+    from aiohttp.test_utils import TestServer
+
+    from tui_tuner.commands.serve_web import TokenServer
+
+    class CrashingApps(TokenServer):
+        def app_argv(self) -> list[str]:
+            return [sys.executable, "-c", "import sys; sys.stderr.write('boom\\n'); sys.exit(3)"]
+
+    server = CrashingApps("127.0.0.1", 0)
+    async with TestServer(server.make_app()) as http, aiohttp.ClientSession() as session:
+        ws = await session.ws_connect(http.make_url(f"/{server.token}/ws?width=80&height=24"))
+        async with asyncio.timeout(30):
+            message = await ws.receive()
+        assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
+        await server.stop_apps()
+    assert server.apps == set()

@@ -93,6 +93,18 @@ class AppProcess(AppService):
         self._stdin = process.stdin
         return process
 
+    async def run(self) -> None:
+        """Relay the app's output; when the app has ended (quit, crashed, killed), end the browser's session.
+
+        textual-serve closes the socket only on the app's own "exit" message, so a tab whose app crashed
+        stayed blank; closed, the page says "Session ended" and offers Restart.
+        """
+        try:
+            await super().run()
+        finally:
+            with contextlib.suppress(Exception):
+                await self.remote_close()
+
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
