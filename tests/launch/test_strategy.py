@@ -226,3 +226,16 @@ def test_relaunch_execs_accelerate_launcher_with_its_config_and_one_run_name(tmp
                                               str(tmp_path / "train_gemma.py"), "--extra"]
     assert "num_processes: 4" in config.read_text() and "distributed_type: MULTI_GPU" in config.read_text()
     assert os.environ["TUI_TUNER_RUN_NAME"] == "gemma-sft-20260101-000000"
+
+
+def test_local_gpus_beyond_this_machine_are_an_error_and_all_gpus_are_the_default() -> None:
+    from core.launch.preflight import LocalGpu
+
+    two = PreflightOptions(online=False, local_gpu_probe=lambda: LocalGpu("NVIDIA L4", 24.0),
+                           local_gpu_count=lambda: 2)
+    local = hub(backend="local", output_repo="", trackio_space="")
+    report = run_preflight(local.replace(gpus=4), two)
+    assert any(f.field == "gpus" and "has 2 GPU(s), not 4" in f.message for f in report.errors)
+    report = run_preflight(local, two)
+    assert report.strategy and (report.strategy.strategy, report.strategy.world_size) == ("ddp", 2)
+    assert report.strategy.capacity_bytes == 24e9

@@ -382,6 +382,9 @@ def _choose_strategy(config: LaunchConfig, report: PreflightReport, options: Pre
         gpu = report.local_gpu
         local_gpus = 0 if gpu is None else (options.local_gpu_count or local_gpu_count)() or 1
         capacity = gpu_capacity(config, gpu.memory_gb if gpu else None)
+        if local_gpus and config.gpus > local_gpus:
+            report.add("error", "gpus", f"this machine has {local_gpus} GPU(s), not {config.gpus}",
+                       f"use --gpus {local_gpus} or 0 (all of them)", "gpus")
     n = world_size(config, local_gpus=local_gpus)
     choice = choose_strategy(config, world=n, capacity_bytes=capacity, allow_hub=online)
     report.strategy = choice
