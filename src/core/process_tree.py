@@ -127,7 +127,8 @@ def group_members(pgid: int) -> list[int]:
 # ending a group
 # ------------------------------------------------------------------------------------------------
 
-def _signal_group(pgid: int, sig: int, exclude: Iterable[int] = ()) -> None:
+def signal_group(pgid: int, sig: int, exclude: Iterable[int] = ()) -> None:
+    """Send `sig` to every member of group `pgid` (except `exclude`); a gone group is not an error."""
     skip = set(exclude)
     if not skip:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -155,7 +156,7 @@ def end_groups(pgids: Iterable[int], grace_s: float = 3.0, *, exclude: Iterable[
     skip = set(exclude)
     groups = [g for g in dict.fromkeys(pgids) if g > 0 and [p for p in group_members(g) if p not in skip]]
     for pgid in groups:
-        _signal_group(pgid, signal.SIGTERM, skip)
+        signal_group(pgid, signal.SIGTERM, skip)
     deadline = time.monotonic() + grace_s
     while True:
         for pgid in groups:
@@ -165,7 +166,7 @@ def end_groups(pgids: Iterable[int], grace_s: float = 3.0, *, exclude: Iterable[
             break
         sleep(0.05)
     for pgid in alive:
-        _signal_group(pgid, signal.SIGKILL, skip)
+        signal_group(pgid, signal.SIGKILL, skip)
     for pgid in alive:
         for _ in range(40):  # SIGKILL is not instant; let the kernel tear the processes down
             _reap_child(pgid)
@@ -197,6 +198,7 @@ class GroupRecord:
 
 _tracked: dict[int, Path | None] = {}
 _lock = threading.Lock()
+_atexit_registered = False
 
 
 def global_children_dir() -> Path:
@@ -209,21 +211,38 @@ def children_dir(folder: Path) -> Path:
     return Path(folder) / CHILDREN_DIR
 
 
+def record_group(pid_dir: Path, pgid: int, argv: Sequence[Any]) -> Path | None:
+    """Write the pid file of group `pgid`, owned by this process (None when it cannot be written)."""
+    from core.redact import redact
+
+    record = GroupRecord(pgid=pgid, leader_start=start_time(pgid), cmdline=[redact(str(a)) for a in argv],
+                         owner_pid=os.getpid(), owner_start=start_time(os.getpid()))
+    path = Path(pid_dir) / f"{pgid}.json"
+    try:  # a record we cannot write must not stop the tool
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(record)), encoding="utf-8")
+        tmp.replace(path)
+    except OSError:
+        return None
+    return path
+
+
+def forget_group(pid_dir: Path, pgid: int) -> None:
+    with contextlib.suppress(OSError):
+        (Path(pid_dir) / f"{pgid}.json").unlink()
+
+
 def track(pid: int, argv: Sequence[Any], pid_dir: Path | None) -> None:
     """Remember a child that leads its own process group (started with `start_new_session=True`)."""
-    path = None
-    if pid_dir is not None:
-        from core.redact import redact
-
-        record = GroupRecord(pgid=pid, leader_start=start_time(pid), cmdline=[redact(str(a)) for a in argv],
-                             owner_pid=os.getpid(), owner_start=start_time(os.getpid()))
-        path = Path(pid_dir) / f"{pid}.json"
-        with contextlib.suppress(OSError):  # a record we cannot write must not stop the tool
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(asdict(record)), encoding="utf-8")
-            tmp.replace(path)
+    path = record_group(pid_dir, pid, argv) if pid_dir is not None else None
     with _lock:
+        global _atexit_registered
+        if not _atexit_registered:  # the last line of defence: any normal interpreter exit ends them too
+            import atexit
+
+            atexit.register(kill_tracked)
+            _atexit_registered = True
         _tracked[pid] = path
 
 
@@ -365,6 +384,6 @@ def quiet_output() -> None:
         os.close(devnull)
 
 
-__all__ = ["CHILDREN_DIR", "GroupRecord", "Interrupted", "children_dir", "cmdline", "end_groups",
-           "global_children_dir", "group_members", "is_running", "kill_tracked", "reap_stale", "run_until_signal",
-           "start_time", "track", "tracked", "untrack"]
+__all__ = ["CHILDREN_DIR", "GroupRecord", "Interrupted", "children_dir", "cmdline", "end_groups", "forget_group",
+           "global_children_dir", "group_members", "is_running", "kill_tracked", "reap_stale", "record_group",
+           "run_until_signal", "signal_group", "start_time", "track", "tracked", "untrack"]

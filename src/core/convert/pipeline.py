@@ -5,9 +5,13 @@ No-merge mode (`mode="lora"`): the base goes to GGUF and is quantized, the adapt
 (`convert_lora_to_gguf.py`), and the smoke test runs `llama-server -m base --lora adapter`.
 
 Every output is written under a temp name (`.part`) and renamed when complete; a state file in the
-output folder records finished steps with a fingerprint of their inputs, so a rerun skips them (while
-their outputs still exist) and resumes from the first unfinished one. Cancelling the consumer kills the
-running tool's process group, deletes partial files, and records what was kept.
+output folder records finished steps with a fingerprint of their inputs' contents and a signature of
+their outputs (`core.convert.fingerprint`), so a rerun skips a step only while its inputs are unchanged
+and its outputs are still whole, and resumes from the first step that is not. Cancelling the consumer
+kills the running tool's process group, deletes partial files, and records what was kept.
+
+One run per output folder (`core.folder_lock`); the tools' process groups are recorded in the folder
+(`core.process_tree`), and a run first ends any group an earlier, killed run left behind.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ import contextlib
 import hashlib
 import json
 import os
-import re
 import shutil
 import sys
 import time
@@ -26,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core import process_tree
 from core.convert.events import (
     Event,
     LogLine,
@@ -35,15 +39,20 @@ from core.convert.events import (
     StepFinished,
     StepStarted,
 )
+from core.convert.fingerprint import adapter_sig, file_sig, folder_sig, output_problem, output_sig
 from core.convert.logparse import ConvertParser, LineParser, QuantizeParser, hint_for
 from core.convert.process import ProcessOutcome, shell_line, stream_process
 from core.convert.quant_types import QuantType, parse_quant_types
 from core.errors import TunerError
 from core.extras import require_extra
+from core.folder_lock import FolderLock
+from core.hub_ids import is_explicit_path, validate_repo_id
 from core.paths import safe_name
 from core.redact import redact
 
 STATE_FILE = ".tui-tuner-convert.json"
+STATE_VERSION = 2
+"""2: fingerprints of input contents and output signatures (version 1 fingerprinted names only)."""
 GB = 1e9
 PEFT_OVERHEAD = 0.6 * GB  # python + torch + transformers + peft resident before the model (measured ~0.45 GB)
 LOWRAM_OVERHEAD = 0.3 * GB  # python + torch + safetensors (measured ~0.23 GB)
@@ -128,8 +137,13 @@ class ConvertSpec:
         if needing and not self.imatrix:
             raise TunerError(f"{', '.join(needing)} need an importance matrix", field="quant_type",
                              hint="add --imatrix FILE (llama-imatrix) or pick Q4_K_M/Q5_K_M/Q6_K/Q8_0")
-        if self.upload and self.gguf_repo and not re.fullmatch(r"[\w.-]+/[\w.-]+", self.gguf_repo):
-            raise TunerError(f"{self.gguf_repo!r} is not a repo id", field="gguf_repo", hint="use user/name")
+        if self.upload and self.gguf_repo:
+            validate_repo_id(self.gguf_repo, field="gguf_repo", what="repo id", need_namespace=True)
+        # A reference that is not a local path must be a Hub id by the Hub's rules (no `..`, no `--`): it
+        # becomes a download URL, and `Qwen/Q--x..y` would fail only after the work before it.
+        for name, ref in (("adapter", self.adapter), ("base_model", self.base_model)):
+            if ref and not _is_local(ref):
+                validate_repo_id(ref, field=name, what="repo id")
 
     def plan(self) -> list[str]:
         steps = ["preflight", "download"]
@@ -142,6 +156,56 @@ class ConvertSpec:
             steps.remove("download")  # the merged model is already in the output folder
         return steps
 
+    def resolved(self, cwd: Path | None = None) -> ConvertSpec:
+        """This spec with every local path made absolute against `cwd` (default: the current folder).
+
+        The tools run with the output folder as their working directory, so a path the user typed
+        relative to their own folder must be made absolute once, where it enters (CLI, TUI form).
+        """
+        import dataclasses
+
+        base = Path(cwd) if cwd is not None else Path.cwd()
+
+        def absolute(value: str) -> str:
+            path = Path(value).expanduser()
+            return str(path if path.is_absolute() else Path(os.path.normpath(base / path)))
+
+        return dataclasses.replace(
+            self,
+            output_dir=Path(absolute(str(self.output_dir))) if str(self.output_dir) else self.output_dir,
+            adapter=absolute(self.adapter) if self.adapter and _is_local(self.adapter, base) else self.adapter,
+            base_model=(absolute(self.base_model) if self.base_model and _is_local(self.base_model, base)
+                        else self.base_model),
+            imatrix=absolute(self.imatrix) if self.imatrix else self.imatrix,
+        )
+
+    def command_line(self) -> str:
+        """The `tui-tuner convert` command that runs (or resumes) this spec."""
+        import shlex
+
+        adapter_flag = "--adapter-path" if self.adapter and _is_local(self.adapter) else "--adapter-repo"
+        args: list[str] = ["tui-tuner", "convert", "--output-dir", str(self.output_dir)]
+        if self.adapter:
+            args += [adapter_flag, self.adapter]
+        if self.base_model:
+            args += ["--base-model", self.base_model]
+        quants = [q.name for q in parse_quant_types(self.quant_types)]
+        if quants:
+            args += ["--quant-type", ",".join(quants)]
+        defaults = ConvertSpec(output_dir=self.output_dir)
+        for flag, name in (("--outtype", "outtype"), ("--merge-method", "merge_method"),
+                           ("--gguf-repo", "gguf_repo"), ("--model-name", "model_name"), ("--imatrix", "imatrix"),
+                           ("--threads", "threads")):
+            value = getattr(self, name)
+            if value is not None and value != getattr(defaults, name):
+                args += [flag, str(value)]
+        for flag, on in (("--no-merge", self.mode == "lora"), ("--skip-download", self.skip_download),
+                         ("--skip-merge", self.skip_merge), ("--no-smoke-test", not self.smoke_test),
+                         ("--upload", self.upload), ("--private", self.private), ("--gpu", not self.cpu)):
+            if on:
+                args.append(flag)
+        return " ".join(shlex.quote(a) for a in args)
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["output_dir"] = str(self.output_dir)
@@ -153,8 +217,12 @@ class ConvertSpec:
 _GENERIC_NAMES = {"adapter", "adapters", "final", "output", "outputs", "lora", "model", "merged", "checkpoints"}
 
 
-def _is_local(ref: str) -> bool:
-    return ref.startswith(("/", ".", "~")) or Path(ref).expanduser().exists()
+def _is_local(ref: str, cwd: Path | None = None) -> bool:
+    """A local folder or file: an explicit path (`/`, `./`, `../`, `~`) or one that exists (core.hub_ids)."""
+    if is_explicit_path(ref):
+        return True
+    path = Path(ref).expanduser()
+    return (path if cwd is None or path.is_absolute() else Path(cwd) / path).exists()
 
 
 class _Failed(Exception):
@@ -203,13 +271,21 @@ class ConversionRun:
     def __init__(self, spec: ConvertSpec, *, llama: Any = None, store: Any = None, run_id: str | None = None) -> None:
         from core.convert.records import new_run_id
 
-        spec.output_dir = Path(spec.output_dir).expanduser()
+        # The tools run inside the output folder: every path handed to them must be absolute.
+        spec.output_dir = Path(os.path.abspath(Path(spec.output_dir).expanduser()))
         self.spec = spec
         self.run_id = run_id or new_run_id()
+        self.input_error = False
+        """True when the run failed on something the user must fix (a TunerError), not a tool's failure."""
         self._llama = llama
         self._store = store
         self.state_path = spec.output_dir / STATE_FILE
-        self.state: dict[str, Any] = {"version": 1, "steps": {}}
+        self.state: dict[str, Any] = {"version": STATE_VERSION, "steps": {}}
+        self.pid_dir = process_tree.children_dir(spec.output_dir)
+        self.reaped: list[process_tree.GroupRecord] = []
+        self._lock: FolderLock | None = None
+        self._why_redo: dict[str, str] = {}
+        self._checked: dict[str, str | None] = {}
         self.status = "pending"
         self.kept: list[str] = []
         self.current: str | None = None
@@ -243,36 +319,47 @@ class ConversionRun:
 
     # state -----------------------------------------------------------------------------------------------------
     def _load_state(self) -> None:
-        try:
-            data = json.loads(self.state_path.read_text(encoding="utf-8"))
+        from core import safe_json
+
+        try:  # a damaged state file (or a FIFO, never waited on) means: start over, it is rewritten
+            data = safe_json.load_file(self.state_path, max_bytes=64 * 1024 * 1024)
             if isinstance(data, dict) and isinstance(data.get("steps"), dict):
                 self.state = data
-        except (OSError, ValueError):
+        except ValueError:
             pass
 
     def _save_state(self) -> None:
-        self.out.mkdir(parents=True, exist_ok=True)
         tmp = self.state_path.with_name(self.state_path.name + ".tmp")
-        tmp.write_text(redact(json.dumps(self.state, indent=2, sort_keys=True, default=str)), encoding="utf-8")
-        tmp.replace(self.state_path)
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(redact(json.dumps(self.state, indent=2, sort_keys=True, default=str)), encoding="utf-8")
+            tmp.replace(self.state_path)
+        except OSError as exc:  # e.g. a folder where the state file goes
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise TunerError(f"{self.state_path}: cannot save the conversion state ({exc.strerror or exc})",
+                             hint="remove what is in the way, or choose another --output-dir") from None
 
     def _fingerprint(self, step: str) -> str:
+        """A digest of what `step` reads: the options that shape its output and its input files' contents."""
         s = self.spec
-        parts: list[Any] = [step]
+        hashes = self.state.setdefault("hashes", {})
+        parts: list[Any] = [STATE_VERSION, step]
         if step == "download":
             parts += [s.base_model, s.adapter, s.mode]
         elif step == "merge":
-            parts += [s.base_model, s.adapter]
+            parts += [folder_sig(self.base_dir), adapter_sig(self.adapter_dir, hashes)]
         elif step == "convert":
-            parts += [s.mode, s.base_model if s.mode == "lora" else "merged", s.adapter, s.outtype, s.name]
+            source = self.merged_dir if s.mode == "merge" else self.base_dir
+            parts += [s.mode, folder_sig(source), s.outtype, s.name]
         elif step == "lora":
-            parts += [s.base_model, s.adapter, s.name]
+            parts += [folder_sig(self.base_dir), adapter_sig(self.adapter_dir, hashes), s.name]
         elif step.startswith("quantize:"):
-            parts += [self.full_gguf.name, s.imatrix]
+            parts += [file_sig(self.full_gguf), file_sig(s.imatrix)]
         elif step == "verify":
-            parts += [sorted(Path(p).name for p in self._gguf_outputs()), s.smoke_test]
+            parts += [[file_sig(p) for p in sorted(self._gguf_outputs())], s.smoke_test]
         elif step == "upload":
-            parts += [s.gguf_repo, sorted(Path(p).name for p in self._upload_files())]
+            parts += [s.gguf_repo, [file_sig(p) for p in sorted(self._upload_files())]]
         return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
 
     def _rel(self, path: str) -> str:
@@ -287,13 +374,43 @@ class ConversionRun:
         return str(self.out / path[2:]) if path.startswith("./") else path
 
     def _done(self, step: str) -> dict[str, Any] | None:
+        """The state entry of `step` when a rerun may skip it: same inputs, outputs still as written."""
         entry = self.state["steps"].get(step)
-        if not entry or entry.get("status") != "done" or entry.get("fingerprint") != self._fingerprint(step):
+        if not entry or entry.get("status") != "done":
+            return None
+        if entry.get("fingerprint") != self._fingerprint(step):
+            self._why_redo[step] = "its inputs changed since it ran"
             return None
         outputs = [self._abs(p) for p in entry.get("outputs", [])]
-        if not all(Path(p).exists() for p in outputs):
-            return None
+        sigs = entry.get("output_sigs") or {}
+        tensors = entry.get("output_tensors") or {}
+        for rel, path in zip(entry.get("outputs", []), outputs, strict=True):
+            problem = self._output_problem(Path(path), sigs.get(rel), tensors.get(rel))
+            if problem:
+                self._why_redo[step] = problem
+                return None
+        self._why_redo.pop(step, None)
         return {**entry, "outputs": outputs}
+
+    def _output_problem(self, path: Path, recorded: list[Any] | None, expect_tensors: int | None) -> str | None:
+        key = json.dumps([str(path), output_sig(path), recorded, expect_tensors])
+        if key not in self._checked:  # preflight asks about each step several times: read each header once
+            self._checked[key] = output_problem(path, recorded, expect_tensors)
+        return self._checked[key]
+
+    def _output_record(self, outputs: list[str]) -> dict[str, Any]:
+        """What `_done` will compare against next time: each output's signature and GGUF tensor count."""
+        from core.convert.gguf_header import GGUFFormatError, read_header
+
+        sigs: dict[str, Any] = {}
+        tensors: dict[str, int] = {}
+        for path in outputs:
+            p, rel = Path(path), self._rel(path)
+            sigs[rel] = output_sig(p)
+            if p.suffix == ".gguf" and p.is_file():
+                with contextlib.suppress(GGUFFormatError, OSError):
+                    tensors[rel] = len(read_header(p).tensors)
+        return {"output_sigs": sigs, "output_tensors": tensors}
 
     def _gguf_outputs(self) -> list[str]:
         files = [self.full_gguf] + [self.gguf_path(q.name) for q in self.spec.quants()]
@@ -319,11 +436,20 @@ class ConversionRun:
         self.spec.validate()
         require_extra("convert", feature="conversion")  # the merge and the GGUF read-back run in this Python
         self.out.mkdir(parents=True, exist_ok=True)
-        self._load_state()
-        self.status = "running"
-        self._record_start()
+        # One conversion per folder; a second one fails here with who holds it (FolderBusy, exit 2).
+        self._lock = FolderLock(self.out, "convert").acquire()
+        try:
+            # Holding the lock, any group recorded here belongs to a run that is gone (kill -9, power loss).
+            self.reaped = await asyncio.to_thread(process_tree.reap_stale, self.pid_dir)
+            self._load_state()
+            self._restore_inputs()
+        except BaseException:
+            self._lock.release()
+            raise
         failed = False
         try:
+            self.status = "running"
+            self._record_start()
             for step in self.spec.plan():
                 async for event in self._run_step(step):
                     yield event
@@ -349,6 +475,13 @@ class ConversionRun:
                 self._cleanup_parts()
                 self._collect_kept()
                 self._record_update(final=True)
+            self._lock.release()
+
+    def _restore_inputs(self) -> None:
+        """Where a finished download step put the base and the adapter, so later steps can fingerprint them."""
+        entry = self.state["steps"].get("download")
+        if entry and entry.get("status") == "done" and entry.get("fingerprint") == self._fingerprint("download"):
+            self._restore("download", entry)
 
     def cancel_summary(self) -> str:
         kept = ", ".join(Path(p).name for p in self.kept) or "nothing"
@@ -358,6 +491,7 @@ class ConversionRun:
         self.current = step
         title = step_title(step)
         entry = self._done(step) if step != "preflight" else None
+        redo = self._why_redo.get(step) if entry is None else None
         if entry is not None:
             yield StepStarted(step, title)
             self._restore(step, entry)
@@ -369,6 +503,8 @@ class ConversionRun:
         result: dict[str, Any] = {"summary": "", "outputs": [], "details": {}, "command": ""}
         started = time.monotonic()
         yield StepStarted(step, title)
+        if redo:
+            yield LogLine(step, f"done before, running again: {redo}", "warning")
         try:
             async for event in body(step, result):
                 yield event
@@ -379,6 +515,7 @@ class ConversionRun:
             return
         except TunerError as exc:
             self._cleanup_parts()
+            self.input_error = True
             text = f"{exc.field}: {exc.message}" if exc.field else exc.message
             self._mark_failed(step, text)
             yield StepFailed(step, redact(text), exc.hint or hint_for(text))
@@ -387,6 +524,7 @@ class ConversionRun:
         if step != "preflight":
             self.state["steps"][step] = {"status": "done", "fingerprint": self._fingerprint(step),
                                          "outputs": [self._rel(p) for p in result["outputs"]],
+                                         **self._output_record(result["outputs"]),
                                          "details": result["details"],
                                          "summary": result["summary"], "seconds": round(seconds, 2),
                                          "finished_at": time.time()}
@@ -440,7 +578,16 @@ class ConversionRun:
             return
         from core.convert.records import start_record
 
-        start_record(store, self.run_id, str(self.out), self.spec.to_dict(), {"plan": self.spec.plan()})
+        start_record(store, self.run_id, str(self.out), self.spec.to_dict(), {"plan": self.spec.plan(), **self._owner()})
+
+    def _owner(self) -> dict[str, Any]:
+        """Who runs this conversion (so a record left "running" by a killed process can be recognised) and
+        the command that resumes it."""
+        import socket
+
+        return {"owner": {"pid": os.getpid(), "start": process_tree.start_time(os.getpid()),
+                          "host": socket.gethostname()},
+                "resume_command": self.spec.command_line()}
 
     def _record_update(self, final: bool = False) -> None:
         store = self._store_or_none()
@@ -448,7 +595,7 @@ class ConversionRun:
             return
         from core.convert.records import update_record
 
-        extra: dict[str, Any] = {"plan": self.spec.plan(), "current": self.current}
+        extra: dict[str, Any] = {"plan": self.spec.plan(), "current": self.current, **self._owner()}
         llama = self._llama
         if llama is not None:
             extra["llama_cpp"] = {"root": str(llama.root) if llama.root else None, "commit": llama.commit}
@@ -464,7 +611,7 @@ class ConversionRun:
                     env_shown: dict[str, str] | None = None, cwd: Path | None = None) -> AsyncIterator[Event]:
         yield LogLine(step, "$ " + shell_line(argv, env_shown))
         outcome = ProcessOutcome()
-        async for event in stream_process(argv, parser, outcome, env=env, cwd=cwd):
+        async for event in stream_process(argv, parser, outcome, env=env, cwd=cwd, pid_dir=self.pid_dir):
             yield event
         if outcome.returncode != 0:
             line = outcome.error_line
@@ -487,6 +634,9 @@ class ConversionRun:
     async def _step_preflight(self, step: str, result: dict[str, Any]) -> AsyncIterator[Event]:
         from core.llama_cpp.probe_cache import probe_and_remember, probe_passed_before
 
+        for group in self.reaped:
+            yield LogLine(step, f"ended process group {group.pgid} left running by an earlier, killed run: "
+                                f"{group.command}", "warning")
         inst = self.llama()
         yield LogLine(step, f"llama.cpp: {inst.root or 'not found'} (commit {(inst.commit or 'unknown')[:12]})")
         plan = self.spec.plan()
@@ -590,12 +740,10 @@ class ConversionRun:
         result["summary"] = ", ".join(f"{k.removesuffix('_dir')}: {Path(v).name}" for k, v in details.items())
 
     def _base_from_adapter(self, adapter_dir: Path) -> str:
-        try:
-            ref = json.loads((adapter_dir / "adapter_config.json").read_text(encoding="utf-8")).get(
-                "base_model_name_or_path")
-        except (OSError, ValueError):
-            ref = None
-        if not ref:
+        from core.convert.merge import read_adapter_config
+
+        ref = read_adapter_config(adapter_dir).get("base_model_name_or_path")  # damaged: its own one line
+        if not ref or not isinstance(ref, str):
             raise TunerError("no base model given and adapter_config.json names none", field="base_model",
                              hint="pass --base-model")
         self.spec.base_model = str(ref)
@@ -641,10 +789,9 @@ class ConversionRun:
         if method == "auto":
             lowram_ok = not info.unsupported
             if lowram_ok:
-                from safetensors import safe_open
-
-                with safe_open(str(info.weights_file), framework="pt") as f:
-                    lowram_ok = not any("lora_embedding" in k for k in f.keys())  # noqa: SIM118
+                # The tensor names from the header: `safe_open(framework="pt")` would import torch into this
+                # process (seconds) only to list them; the merge worker imports it where it is needed.
+                lowram_ok = not any("lora_embedding" in e.name for e in read_header(info.weights_file)[0])
             method = "peft" if (peft_need <= available or not lowram_ok) else "low-ram"
             lines.append(f"merge method: {method} (auto)")
         need = peft_need if method == "peft" else low_need
@@ -790,7 +937,7 @@ class ConversionRun:
             lora = self.lora_gguf if self.spec.mode == "lora" else None
             try:
                 async for event in smoke_test(self.llama().server_bin, target, smoke, step=step, lora=lora,
-                                              gpu_layers=0 if self.spec.cpu else 99):
+                                              gpu_layers=0 if self.spec.cpu else 99, pid_dir=self.pid_dir):
                     yield event
             except BaseException:
                 reads.cancel()

@@ -2,7 +2,10 @@
 
 stdout and stderr are merged (quantize prints its timing on stdout, everything else on stderr), split
 on `\\r` as well as `\\n` (tqdm redraws with `\\r`), ANSI-stripped, redacted, and handed to a parser.
-Cancelling the consumer (a key, Ctrl-C) kills the whole process group: SIGTERM, then SIGKILL.
+Cancelling the consumer (a key, Ctrl-C, SIGTERM/SIGHUP through `core.process_tree.run_until_signal`) kills
+the whole process group: SIGTERM, then SIGKILL. Each group is tracked (`core.process_tree`): in memory, so
+an exit path that never reaches this cleanup still ends it, and as a pid file in `pid_dir`, so the next
+run in that folder reaps a group whose owner was killed with SIGKILL.
 """
 
 from __future__ import annotations
@@ -16,11 +19,14 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core import process_tree
 from core.convert.events import Event
 from core.convert.logparse import LineParser, Tail, strip_ansi, tool_error_line
 from core.redact import redact
 
 KILL_GRACE_S = 5.0
+LEFTOVER_GRACE_S = 2.0
+"""After the tool exits, how long a process it left in its group may keep the output pipe open."""
 
 
 @dataclass
@@ -44,17 +50,25 @@ def shell_line(argv: Sequence[str | Path], env_prefix: dict[str, str] | None = N
 
 
 async def kill_group(proc: asyncio.subprocess.Process, grace: float = KILL_GRACE_S) -> None:
-    """Terminate the process group started for `proc`, escalating to SIGKILL after `grace` seconds."""
-    if proc.returncode is not None:
+    """End the process group started for `proc`: SIGTERM, SIGKILL after `grace` seconds, and SIGKILL for
+    any member still there once the leader has gone (a tool's own children must not outlive it)."""
+    if proc.returncode is None:
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, grace)):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, sig)
+            try:
+                await asyncio.wait_for(proc.wait(), wait)
+                break
+            except TimeoutError:
+                continue
+    await end_leftovers(proc.pid)
+
+
+async def end_leftovers(pgid: int, grace: float = 1.0) -> None:
+    """SIGTERM then SIGKILL whatever is left in a group whose leader has exited."""
+    if not process_tree.group_members(pgid):
         return
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, grace)):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, sig)
-        try:
-            await asyncio.wait_for(proc.wait(), wait)
-            return
-        except TimeoutError:
-            continue
+    await asyncio.to_thread(process_tree.end_groups, [pgid], grace)
 
 
 async def stream_process(
@@ -64,7 +78,10 @@ async def stream_process(
     *,
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
+    pid_dir: Path | None = None,
 ) -> AsyncIterator[Event]:
+    """Run `argv` in its own process group and yield the parser's events; `pid_dir` records the group
+    (see `core.process_tree`) until it has ended."""
     proc = await asyncio.create_subprocess_exec(
         *[str(a) for a in argv],
         stdin=asyncio.subprocess.DEVNULL,
@@ -75,7 +92,18 @@ async def stream_process(
         start_new_session=True,  # its own process group: cancel kills the tool and its children
     )
     outcome.pid = proc.pid
+    process_tree.track(proc.pid, argv, pid_dir)
     assert proc.stdout is not None
+
+    async def end_leftovers_after_exit() -> None:
+        # A child the tool left behind keeps our pipe open: without this the read below never sees EOF.
+        # (`proc.wait()` itself waits for the pipes to close; `returncode` is set as soon as the tool exits.)
+        while proc.returncode is None:
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(LEFTOVER_GRACE_S)
+        await end_leftovers(proc.pid)
+
+    watcher = asyncio.create_task(end_leftovers_after_exit())
     buffer = ""
     try:
         while True:
@@ -107,6 +135,11 @@ async def stream_process(
                 yield event
         outcome.returncode = await proc.wait()
     finally:
-        if proc.returncode is None:
+        watcher.cancel()
+        try:
             await kill_group(proc)
             outcome.returncode = proc.returncode
+        finally:
+            # Interrupted half-way (a second cancel)? Stay tracked: the exit path's kill_tracked ends it.
+            if not process_tree.group_members(proc.pid):
+                process_tree.untrack(proc.pid)

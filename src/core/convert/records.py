@@ -1,10 +1,16 @@
-"""Conversions in the store's `conversions` table: one row per run, updated as steps finish."""
+"""Conversions in the store's `conversions` table: one row per run, updated as steps finish.
+
+A run killed by a signal it cannot catch (SIGKILL, the OOM killer, a power cut) leaves its row
+"running". Each row records its owner (pid, process start time, host), so reading the table turns a
+"running" row whose owner is gone into "interrupted", with the command that resumes it.
+"""
 
 from __future__ import annotations
 
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from core.store import Store, get_json, put_json
@@ -54,9 +60,68 @@ def update_record(store: Store, run_id: str, *, status: str | None = None, steps
 def list_records(store: Store, limit: int = 50) -> list[ConversionRecord]:
     with store.connect() as conn:
         rows = conn.execute("SELECT * FROM conversions ORDER BY created_at DESC LIMIT ?", (limit,)).fetchall()
-    return [ConversionRecord(r["id"], r["status"], r["created_at"], r["updated_at"], r["output_dir"],
-                             get_json(r["spec_json"]), get_json(r["steps_json"]), get_json(r["extra_json"]))
-            for r in rows]
+    records = [ConversionRecord(r["id"], r["status"], r["created_at"], r["updated_at"], r["output_dir"],
+                                get_json(r["spec_json"]), get_json(r["steps_json"]), get_json(r["extra_json"]))
+               for r in rows]
+    for record in records:
+        if record.status == "running":
+            reason = stale_reason(record)
+            if reason:
+                mark_interrupted(store, record, reason)
+    return records
+
+
+def stale_reason(record: ConversionRecord) -> str | None:
+    """Why a "running" record cannot be running any more (None: it may well be)."""
+    import socket
+
+    from core.folder_lock import lock_holder
+    from core.process_tree import is_running
+
+    owner = record.extra.get("owner") if isinstance(record.extra, dict) else None
+    if isinstance(owner, dict) and owner.get("pid"):
+        if owner.get("host") and owner["host"] != socket.gethostname():
+            return None  # another machine's process: nothing here can tell
+        if is_running(int(owner["pid"]), owner.get("start")):
+            return None
+        return f"its process (pid {owner['pid']}) is gone"
+    # Rows written before owners were recorded: a live conversion holds its output folder's lock.
+    if lock_holder(Path(record.output_dir)) is None:
+        return "no process holds its output folder"
+    return None
+
+
+def resume_command(record: ConversionRecord) -> str:
+    """The command that resumes `record` (recorded by the run; rebuilt from its spec for older rows)."""
+    recorded = record.extra.get("resume_command") if isinstance(record.extra, dict) else None
+    if recorded:
+        return str(recorded)
+    from dataclasses import fields
+
+    from core.convert.pipeline import ConvertSpec
+
+    known = {f.name for f in fields(ConvertSpec)} - {"python"}
+    values = {k: v for k, v in (record.spec or {}).items() if k in known}
+    values["output_dir"] = Path(record.output_dir)
+    values["quant_types"] = tuple(values.get("quant_types") or ())
+    try:
+        return ConvertSpec(**values).command_line()
+    except TypeError:
+        return f"tui-tuner convert --output-dir {record.output_dir} ..."
+
+
+def mark_interrupted(store: Store, record: ConversionRecord, reason: str) -> None:
+    """Turn a stale "running" row into "interrupted" (only if it is still "running": no lost update)."""
+    command = resume_command(record)
+    extra = {**(record.extra if isinstance(record.extra, dict) else {}), "resume_command": command,
+             "interrupted": {"at": store.now(), "reason": reason}}
+    with store.connect() as conn:
+        changed = conn.execute("UPDATE conversions SET status = 'interrupted', updated_at = ?, extra_json = ? "
+                               "WHERE id = ? AND status = 'running'",
+                               (store.now(), put_json(extra), record.id)).rowcount
+    if changed:
+        record.status = "interrupted"
+        record.extra = extra
 
 
 def get_record(store: Store, run_id: str) -> ConversionRecord | None:

@@ -4,11 +4,17 @@ Started in its own session (process group) by the local backend, so it survives 
 that launched it. It runs the job's command as a child in the same group, copies the child's output
 to the job's log file with tokens masked, enforces the timeout like HF Jobs does ("Job timeout"), and
 writes the final status (COMPLETED / ERROR / CANCELED), exit code and end time to the store. Cancel
-is `os.killpg(pid, SIGTERM)` on the group: the child and this supervisor stop together.
+is `os.killpg(pid, SIGTERM)` on the supervisor's group (SIGTERM or SIGINT to the supervisor alone does the
+same): the supervisor then ends the job's own process group, the child with everything it started
+(data-loader workers, ranks), SIGKILL after a grace period. The job's group is recorded in the job folder
+(`core.process_tree`), so if the supervisor itself is killed with SIGKILL, the next look at the job
+(`core.launch.backends.local.reconcile`) ends the training it left behind. SIGHUP is ignored on purpose:
+a detached job outlives the terminal that started it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -18,6 +24,7 @@ import time
 from pathlib import Path
 from typing import IO
 
+from core import process_tree
 from core.launch.job_store import get_job, update_job
 from core.redact import redact
 
@@ -65,6 +72,7 @@ def supervise(job_id: str) -> int:
     env["PYTHONUNBUFFERED"] = "1"
 
     signal.signal(signal.SIGTERM, _on_sigterm)
+    signal.signal(signal.SIGINT, _on_sigterm)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the terminal that started us may close
     started = time.time()
     with log_path.open("ab") as log:
@@ -72,29 +80,35 @@ def supervise(job_id: str) -> int:
                   .encode())
         log.flush()
         try:
+            # Its own process group: stopping the job ends everything the training started, not just the child.
             child = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT, start_new_session=True)
         except OSError as exc:
             log.write(f"error: cannot start {argv[0] if argv else '(no command)'}: {exc}\n".encode())
             update_job(job_id, status="ERROR", exit_code=127, finished_at=time.time(),
                        message=redact(f"cannot start: {exc}"))
             return 127
+        pid_dir = process_tree.children_dir(Path(cwd) if cwd else log_path.parent)
+        process_tree.record_group(pid_dir, child.pid, argv)
         update_job(job_id, status="RUNNING", started_at=started, child_pid=child.pid)
         assert child.stdout is not None
         pump = threading.Thread(target=copy_redacted, args=(child.stdout, log), daemon=True)
         pump.start()
         timed_out = False
         while child.poll() is None:
-            if _cancelled.is_set():
-                child.terminate()
-            elif timeout_s and time.time() - started > timeout_s:
+            if not _cancelled.is_set() and timeout_s and time.time() - started > timeout_s:
                 timed_out = True
-                child.terminate()
-            try:
+            if _cancelled.is_set() or timed_out:
+                # SIGTERM first, then the grace period (a signal that arrived during a wait must not start
+                # the grace clock before the job has even been asked to stop).
+                process_tree.signal_group(child.pid, signal.SIGTERM)
+                _escalate(child)
+                continue
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 child.wait(timeout=0.5)
-            except subprocess.TimeoutExpired:
-                if (_cancelled.is_set() or timed_out) and time.time() - started > 0:
-                    _escalate(child)
+        # Whatever the job left in its group (workers that outlived it) goes with it.
+        process_tree.end_groups([child.pid], grace_s=5.0)
+        process_tree.forget_group(pid_dir, child.pid)
         pump.join(timeout=10)
         code = child.returncode
         finished = time.time()
@@ -114,11 +128,11 @@ def supervise(job_id: str) -> int:
 
 
 def _escalate(child: subprocess.Popen[bytes], grace_s: float = 20.0) -> None:
-    """SIGKILL the child if SIGTERM did not stop it within the grace period."""
+    """SIGKILL the job's whole group if SIGTERM did not stop the child within the grace period."""
     try:
         child.wait(timeout=grace_s)
     except subprocess.TimeoutExpired:
-        child.kill()
+        process_tree.signal_group(child.pid, signal.SIGKILL)
 
 
 def main(argv: list[str] | None = None) -> int:

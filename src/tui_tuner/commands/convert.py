@@ -8,7 +8,6 @@ plus the merge method, the no-merge LoRA path, and `--json` event lines.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from typing import Any
 
@@ -34,18 +33,21 @@ def _list_types(args: argparse.Namespace) -> int:
 def _history(args: argparse.Namespace) -> int:
     import time
 
-    from core.convert.records import list_records
+    from core.convert.records import list_records, resume_command
     from core.store import Store
 
-    records = list_records(Store(), limit=args.limit)
+    records = list_records(Store(), limit=args.limit)  # stale "running" rows come back "interrupted"
     if args.json:
-        emit_json([r.__dict__ for r in records])
+        emit_json([{**r.__dict__, "resume_command": resume_command(r)} if r.status != "completed" else r.__dict__
+                   for r in records])
         return 0
     if not records:
         print("no conversions yet")
     for r in records:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at))
-        print(f"{r.id}  {when}  {r.status:9}  {r.output_dir}")
+        print(f"{r.id}  {when}  {r.status:11}  {r.output_dir}")
+        if r.status == "interrupted":
+            print(f"    {r.extra.get('interrupted', {}).get('reason', 'interrupted')}; resume: {resume_command(r)}")
     return 0
 
 
@@ -57,10 +59,18 @@ def spec_from_args(args: argparse.Namespace) -> Any:
 
     if not args.output_dir:
         raise TunerError("--output-dir is required")
+    from core.hub_ids import is_explicit_path, validate_repo_id
+
+    if args.adapter_repo:  # a Hub id and never a path: `--adapter-repo ../../etc` is not the folder /etc
+        validate_repo_id(args.adapter_repo, field="adapter", what="adapter repo id")
+    adapter = args.adapter_repo or args.adapter_path
+    if args.adapter_path and not is_explicit_path(args.adapter_path):
+        adapter = f"./{args.adapter_path}"  # a path and never a Hub id, even when it does not exist (yet)
+    # Paths are made absolute here, once: the tools run inside the output folder, not the user's.
     return ConvertSpec(
         output_dir=Path(args.output_dir),
         base_model=args.base_model or "",
-        adapter=args.adapter_repo or args.adapter_path,
+        adapter=adapter,
         quant_types=tuple(args.quant_type or ["Q4_K_M"]),
         outtype=args.outtype,
         merge_method=args.merge_method,
@@ -75,7 +85,7 @@ def spec_from_args(args: argparse.Namespace) -> Any:
         cpu=not args.gpu,
         threads=args.threads,
         imatrix=args.imatrix,
-    )
+    ).resolved()
 
 
 def _convert(args: argparse.Namespace) -> int:
@@ -87,22 +97,27 @@ def _convert(args: argparse.Namespace) -> int:
 
     require_extra("convert", feature="conversion")
     from core.convert.pipeline import ConversionRun
+    from core.process_tree import Interrupted, quiet_output, run_until_signal
 
     spec = spec_from_args(args)
     spec.validate()  # bad options fail before anything starts, as one line
     run = ConversionRun(spec)
     try:
-        status = asyncio.run(drive(run.events(), args))
-    except KeyboardInterrupt:
-        # asyncio.run cancelled the pipeline: the tool's process group is gone, partial files deleted.
+        # SIGINT, SIGTERM and SIGHUP (a dropped SSH session) all cancel the pipeline the same way.
+        status = run_until_signal(lambda: drive(run.events(), args))
+    except Interrupted as stop:
+        # The pipeline was cancelled: the tool's process group is gone, partial files deleted.
+        if stop.name == "SIGHUP":
+            quiet_output()  # the terminal has gone: nobody reads the summary, and writing it could fail
         if args.json:
             emit_json_line({"event": "PipelineFinished", "status": "canceled", "kept": run.kept,
-                            "run_id": run.run_id, "message": run.cancel_summary()})
+                            "run_id": run.run_id, "message": run.cancel_summary(), "signal": stop.name})
         else:
-            print(f"\n{run.cancel_summary()}", file=sys.stderr)
+            print(f"\n{run.cancel_summary()} ({stop.name})", file=sys.stderr)
             print("rerun the same command to resume", file=sys.stderr)
-        return 130
-    return 0 if status == "completed" else 1
+        return stop.exit_code
+    # 2: something the user must fix (bad input, as everywhere in the CLI); 1: a tool failed.
+    return 0 if status == "completed" else 2 if run.input_error else 1
 
 
 def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:

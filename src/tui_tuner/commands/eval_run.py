@@ -11,6 +11,7 @@ runner (httpx, asyncio) loads in the handlers.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -136,6 +137,12 @@ def build_config(args: argparse.Namespace) -> Any:
     from core.eval.run_setup import RunSpec, build_run_config, named_endpoints, resume_config
 
     section = load_config().section("eval")
+    # Paths are made absolute once, here: run.json, the store and the printed resume command must name
+    # the same files from any folder.
+    for name in ("personas", "output_dir", "rubric", "resume"):
+        value = getattr(args, name, None)
+        if isinstance(value, Path):
+            setattr(args, name, Path(os.path.abspath(value.expanduser())))
     if args.resume is not None:
         fixed = [f"--{name.replace('_', '-')}" for name in _RECORDED if getattr(args, name) not in (None, [])]
         if fixed:

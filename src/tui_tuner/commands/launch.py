@@ -89,7 +89,20 @@ def build_config(args: argparse.Namespace) -> Any:
         overrides["backend"] = args.backend
     if overrides:
         config = LaunchConfig.from_dict({**config.to_dict(), **overrides}, source="command line")
-    return config
+    return absolute_local_paths(config)
+
+
+def absolute_local_paths(config: Any) -> Any:
+    """A local dataset or model folder typed relative to the user's folder, made absolute once, here: the
+    job runs in its own folder (and a detached supervisor), where `data.jsonl` would name nothing."""
+    import os
+
+    changes = {}
+    if config.dataset_is_local:
+        changes["dataset"] = os.path.abspath(os.path.expanduser(config.dataset.strip()))
+    if config.model_is_local:
+        changes["base_model"] = os.path.abspath(os.path.expanduser(config.base_model.strip()))
+    return dataclasses.replace(config, **changes) if changes else config
 
 
 def run(args: argparse.Namespace) -> int:

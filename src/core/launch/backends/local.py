@@ -63,7 +63,13 @@ def reconcile(job: JobRecord) -> JobRecord:
     fresh = get_job(job.id)
     if fresh is None or fresh.is_terminal:
         return fresh or job
-    update_job(job.id, status="ERROR", finished_at=time.time(), message="supervisor disappeared")
+    # The supervisor died without cleaning up (kill -9, OOM killer): end the training it left running.
+    from core.process_tree import children_dir, reap_stale
+
+    folder = job.extra.get("workdir") or (str(Path(job.log_path).parent) if job.log_path else None)
+    reaped = reap_stale(children_dir(Path(folder))) if folder else []
+    message = "supervisor disappeared" + ("; its job's processes were stopped" if reaped else "")
+    update_job(job.id, status="ERROR", finished_at=time.time(), message=message)
     return get_job(job.id) or job
 
 

@@ -187,7 +187,7 @@ class ConvertScreen(AreaScreen):
             return self.query_one(f"#{widget_id}", Checkbox).value
 
         quants = tuple(self.query_one("#quants", SelectionList).selected)
-        return ConvertSpec(
+        spec = ConvertSpec(
             output_dir=Path(val("output")).expanduser() if val("output") else Path(""),
             base_model=val("base"),
             adapter=val("adapter") or None,
@@ -200,7 +200,10 @@ class ConvertScreen(AreaScreen):
             upload=checked("upload"),
             gguf_repo=val("gguf-repo") or None,
             model_name=val("name") or None,
-        )
+        ).resolved()  # `./models/x` means the app's folder, not the output folder the tools run in
+        if not val("output"):
+            spec.output_dir = Path("")  # still "required", not the current folder
+        return spec
 
     def _form_problem(self, spec: ConvertSpec) -> str | None:
         if not str(spec.output_dir) or str(spec.output_dir) == ".":
