@@ -60,3 +60,18 @@ def test_old_bitsandbytes_only_for_qlora_and_round_trips() -> None:
     assert "--old-bitsandbytes" not in cli_command({**old, "method": "lora"})
     args = build_parser().parse_args(line.split()[1:])
     assert parse_fields(form_fields(args))[0] == parse_fields(old)[0]
+
+
+def test_new_inputs_round_trip_through_the_cli_line() -> None:
+    from tui_tuner.cli import build_parser
+    from tui_tuner.commands.calc import form_fields
+
+    fields = {**DEFAULT_FIELDS, "model": "llama-3.1-8b", "method": "lora", "quant": "gptq-int4",
+              "attention": "flash-attention-2", "adapter_dtype": "bf16", "optimizer_in_backward": True,
+              "grad_accum": "1", "activation_offloading": True, "loss_impl": "liger", "strategy": "fsdp-hybrid",
+              "gpus": "4", "shard_size": "2"}
+    line = cli_command(fields)
+    args = build_parser().parse_args(line.split()[1:])
+    assert parse_fields(form_fields(args))[0] == parse_fields(fields)[0]
+    result = calculate(form_fields(args))
+    assert result.estimate.parallel.world_size == 4 and result.estimate.parallel.shards == 2

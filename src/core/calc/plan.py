@@ -33,7 +33,7 @@ DEFAULT_FIELDS: dict[str, Any] = {
     "mode": "training", "weights": "bf16", "kv_dtype": "bf16", "old_bitsandbytes": False,
     "quant": "auto", "attention": "sdpa", "adapter_dtype": "fp32", "optimizer_in_backward": False,
     "activation_offloading": False, "upcast_non_quantized": False, "text_only": False,
-    "strategy": "auto", "gpus": "", "count_from": "auto",
+    "strategy": "auto", "gpus": "", "shard_size": "", "count_from": "auto",
 }
 MODES = ("training", "inference")
 INT_FIELDS = {"max_length": 10_000_000, "batch_size": 100_000, "grad_accum": 1_000_000, "lora_r": 65_536,
@@ -216,7 +216,9 @@ def calculate(fields: Mapping[str, Any], *, allow_hub: bool = True) -> CalcResul
         best = recommended(runs)
         if gpus is not None:
             chosen = "ddp" if strategy == "auto" and gpus > 1 else ("single" if strategy == "auto" else strategy)
-            estimate = estimate_training(inputs, Parallelism(chosen, gpus))
+            shard_text = str(values.get("shard_size") or "").strip()
+            shard = int(shard_text) if shard_text.isdigit() else None
+            estimate = estimate_training(inputs, Parallelism(chosen, gpus, shard))
         elif best is not None:
             estimate = next(est for fl, est in pairs if fl.name == best.flavor.name)
         else:
@@ -243,8 +245,9 @@ def cli_command(fields: Mapping[str, Any]) -> str:
                                 ("adapter_dtype", "--adapter-dtype", "fp32"), ("strategy", "--strategy", "auto")):
         if str(values.get(name) or default).strip() != default:
             parts += [flag, str(values[name]).strip()]
-    if str(values.get("gpus") or "").strip():
-        parts += ["--gpus", str(values["gpus"]).strip()]
+    for name, flag in (("gpus", "--gpus"), ("shard_size", "--shard-size")):
+        if str(values.get(name) or "").strip():
+            parts += [flag, str(values[name]).strip()]
     for name, flag in (("optimizer_in_backward", "--optimizer-in-backward"),
                        ("activation_offloading", "--activation-offloading"),
                        ("upcast_non_quantized", "--upcast-non-quantized"), ("text_only", "--text-only")):

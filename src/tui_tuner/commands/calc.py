@@ -69,6 +69,8 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
                         "gradients, optimizer states, communication buffers, CPU RAM)")
     p.add_argument("--gpus", default=None, help="show the per-GPU breakdown for this many GPUs (default: the "
                                                  "recommended flavor's)")
+    p.add_argument("--shard-size", default=None,
+                   help="fsdp-hybrid: GPUs per shard group (full shard inside, replicated across; default all)")
     p.add_argument("--text-only", action="store_true", help="do not count a multimodal checkpoint's vision tower")
     p.add_argument("--count-from", default="auto", choices=("auto", "model", "config"),
                    help="count parameters on the model built on the meta device (needs transformers; no download) "
@@ -127,7 +129,8 @@ def form_fields(args: argparse.Namespace) -> dict[str, Any]:
               "optimizer_in_backward": args.optimizer_in_backward,
               "activation_offloading": args.activation_offloading,
               "upcast_non_quantized": args.upcast_non_quantized, "text_only": args.text_only,
-              "strategy": args.strategy, "gpus": args.gpus or "", "kv_dtype": args.kv_dtype,
+              "strategy": args.strategy, "gpus": args.gpus or "", "shard_size": args.shard_size or "",
+              "kv_dtype": args.kv_dtype,
               "tokens_per_second": args.tokens_per_second or "", "count_from": args.count_from}
     if getattr(args, "inference", False):
         fields["mode"] = "inference"
