@@ -176,7 +176,12 @@ _FIXES: list[_Fix] = [
                     r"Can't load tokenizer|backend tokenizer"),
          "the model folder has no tokenizer: copy tokenizer.json, tokenizer_config.json (and chat_template.jinja) "
          "from the adapter or base model into it, then rerun"),
-    _Fix(re.compile(r"config\.json"),
+    # adapter_config.json first: "config.json" alone is a substring of it, and a damaged adapter config is no
+    # reason to point --base-model anywhere.
+    _Fix(re.compile(r"adapter_config\.json"),
+         "adapter_config.json is damaged or missing: copy or download the adapter folder again (PEFT writes "
+         "adapter_config.json with adapter_model.safetensors)"),
+    _Fix(re.compile(r"(?<![\w-])config\.json"),
          "the folder is not a Hugging Face model (no config.json): point --base-model at the model folder"),
     _Fix(re.compile(r"Can not map tensor"),
          "the checkpoint has tensors this converter cannot map (e.g. a fused lm_head on tied embeddings): merge "
@@ -184,7 +189,7 @@ _FIXES: list[_Fix] = [
     _Fix(re.compile(r"HeaderTooLarge|Error while deserializing header|SafetensorError|incomplete metadata|"
                     r"invalid load key|unexpected EOF|file is not a zip|MetadataIncompleteBuffer", re.I),
          "the adapter weights are corrupt or truncated: delete the adapter folder and download it again"),
-    _Fix(re.compile(r"adapter_config\.json|not a LoRA|lora_A or lora_B"),
+    _Fix(re.compile(r"not a LoRA|lora_A or lora_B"),
          "the adapter folder must hold adapter_config.json and adapter_model.safetensors from a PEFT LoRA run"),
     _Fix(re.compile(r"size mismatch|has wrong shape|incorrect shape"),
          "the adapter was trained on another base model (or with added tokens): use the base it was trained on"),

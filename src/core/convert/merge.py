@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core import safe_json
 from core.errors import TunerError
 
 TOKENIZER_FILES = (
@@ -65,28 +66,42 @@ def _pattern_key(patterns: dict[str, Any], key: str) -> str:
     return key
 
 
+ADAPTER_CONFIG_HINT = ("adapter_config.json is damaged: copy or download the adapter folder again (PEFT writes it "
+                       "with adapter_model.safetensors)")
+
+
+def read_adapter_config(path: Path) -> dict[str, Any]:
+    """An adapter folder's adapter_config.json as a dict; a damaged one is one line that says so."""
+    cfg_path = path / "adapter_config.json"
+    try:
+        return safe_json.load_file(cfg_path, max_bytes=16 * 1024 * 1024, expect=dict)  # type: ignore[no-any-return]
+    except safe_json.JsonInputError as exc:
+        raise TunerError(exc.message, field="adapter", hint=ADAPTER_CONFIG_HINT) from None
+
+
 def read_adapter(path: Path) -> AdapterInfo:
     """Read and check an adapter folder (one line errors for what a user can fix)."""
     cfg_path = path / "adapter_config.json"
     if not cfg_path.is_file():
         raise TunerError(f"{path}: no adapter_config.json", field="adapter",
                          hint="point at the folder saved by PEFT/TRL (adapter_config.json + adapter_model.safetensors)")
-    try:
-        config = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise TunerError(f"{cfg_path}: not valid JSON ({exc})", field="adapter") from None
+    config = read_adapter_config(path)
     if str(config.get("peft_type", "LORA")).upper() != "LORA":
         raise TunerError(f"{path}: peft_type {config.get('peft_type')} is not LoRA", field="adapter")
     weights = path / "adapter_model.safetensors"
     if not weights.is_file():
         raise TunerError(f"{path}: no adapter_model.safetensors", field="adapter",
                          hint="only safetensors adapters are supported; re-save with safe_serialization=True")
-    info = AdapterInfo(
-        path=path, config=config, weights_file=weights, r=int(config.get("r", 8)),
-        alpha=float(config.get("lora_alpha", 8)), use_rslora=bool(config.get("use_rslora", False)),
-        rank_pattern=dict(config.get("rank_pattern") or {}), alpha_pattern=dict(config.get("alpha_pattern") or {}),
-        fan_in_fan_out=bool(config.get("fan_in_fan_out", False)),
-    )
+    try:
+        info = AdapterInfo(
+            path=path, config=config, weights_file=weights, r=int(config.get("r", 8)),
+            alpha=float(config.get("lora_alpha", 8)), use_rslora=bool(config.get("use_rslora", False)),
+            rank_pattern=dict(config.get("rank_pattern") or {}), alpha_pattern=dict(config.get("alpha_pattern") or {}),
+            fan_in_fan_out=bool(config.get("fan_in_fan_out", False)),
+        )
+    except (TypeError, ValueError):
+        raise TunerError(f"{cfg_path}: r, lora_alpha, rank_pattern or alpha_pattern has the wrong type",
+                         field="adapter", hint=ADAPTER_CONFIG_HINT) from None
     if config.get("use_dora"):
         info.unsupported.append("DoRA")
     if config.get("lora_bias"):
@@ -130,10 +145,23 @@ def lora_pairs(tensors: dict[str, Any], info: AdapterInfo) -> dict[str, tuple[An
     return out
 
 
+def read_weight_map(index: Path) -> dict[str, str]:
+    """`weight_map` of a model.safetensors.index.json (tensor name -> shard file), or one line why not."""
+    try:
+        data = safe_json.load_file(index, max_bytes=64 * 1024 * 1024, expect=dict)
+    except safe_json.JsonInputError as exc:
+        raise TunerError(exc.message, field="base_model", hint="the model folder is damaged: download it again") from None
+    weight_map = data.get("weight_map", {})
+    if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+        raise TunerError(f"{index}: weight_map is not a table of tensor names to file names", field="base_model",
+                         hint="the model folder is damaged: download it again")
+    return weight_map
+
+
 def shard_files(model_dir: Path) -> list[Path]:
     index = model_dir / "model.safetensors.index.json"
     if index.is_file():
-        weight_map = json.loads(index.read_text(encoding="utf-8")).get("weight_map", {})
+        weight_map = read_weight_map(index)
         names = sorted(set(weight_map.values()))
         missing = [n for n in names if not (model_dir / n).is_file()]
         if missing:
@@ -253,7 +281,10 @@ def _apply(weight: Any, lora_a: Any, lora_b: Any, scaling: float, *, fan_in_fan_
 def _set_config_dtype(config_path: Path, dtype: str) -> None:
     if not config_path.is_file():
         return
-    data = json.loads(config_path.read_text(encoding="utf-8"))
+    try:
+        data = safe_json.load_file(config_path, max_bytes=16 * 1024 * 1024, expect=dict)
+    except safe_json.JsonInputError as exc:
+        raise TunerError(exc.message, field="base_model", hint="the model folder is damaged: download it again") from None
     key = "dtype" if "dtype" in data or "torch_dtype" not in data else "torch_dtype"
     data[key] = dtype
     config_path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")

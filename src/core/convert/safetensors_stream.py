@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from core import safe_json
 from core.errors import TunerError
 
 _DTYPES = {
@@ -45,13 +46,19 @@ def read_header(path: Path) -> tuple[list[TensorEntry], dict[str, str], int]:
             (size,) = struct.unpack("<Q", raw)
             if size > 100_000_000:
                 raise ValueError("header too large")
-            header = json.loads(f.read(size))
-    except (OSError, ValueError) as exc:
+            header = safe_json.loads(f.read(size), source="header", expect=dict)
+    except (OSError, ValueError) as exc:  # a safe_json error is a ValueError too: bytes, nesting, not an object
         raise TunerError(f"{path.name}: not a readable safetensors file ({exc})",
                          hint="the download is incomplete or corrupt: download it again") from None
     metadata = header.pop("__metadata__", None) or {}
-    entries = [TensorEntry(name, v["dtype"], tuple(v["shape"]), v["data_offsets"][0], v["data_offsets"][1])
-               for name, v in header.items()]
+    try:
+        entries = [TensorEntry(name, str(v["dtype"]), tuple(int(d) for d in v["shape"]), int(v["data_offsets"][0]),
+                               int(v["data_offsets"][1])) for name, v in header.items()]
+    except (KeyError, IndexError, TypeError, ValueError):
+        raise TunerError(f"{path.name}: not a readable safetensors file (a tensor entry without dtype, shape "
+                         "and data_offsets)", hint="the download is incomplete or corrupt: download it again") from None
+    if not isinstance(metadata, dict):
+        metadata = {}
     entries.sort(key=lambda e: e.start)
     return entries, metadata, 8 + size
 
