@@ -107,7 +107,8 @@ def test_bf16_adapters(llama3b: ModelArchitecture) -> None:
 def test_every_input_names_terms_that_exist(llama3b: ModelArchitecture) -> None:
     keys: set[str] = set()
     for kw in ({}, {"method": "full", "optimizer": "adamw_torch"}, {"method": "qlora"},
-               {"activation_offloading": True}, {"strategy": "zero3-offload"}):
+               {"activation_offloading": True}, {"strategy": "zero3-offload"},
+               {"modules_to_save": ("lm_head",)}):
         strategy = kw.pop("strategy", None)
         from core.calc import per_gpu_estimate
 
@@ -117,3 +118,21 @@ def test_every_input_names_terms_that_exist(llama3b: ModelArchitecture) -> None:
     keys |= {"kv_cache", "prefill", "logits", "step_temp", "recompute"}
     for name, terms in INPUT_TERMS.items():
         assert set(terms) <= keys, name
+
+
+def test_modules_to_save_trains_the_vocabulary_matrices_in_full() -> None:
+    from core.calc import resolve_architecture
+
+    qwen = resolve_architecture("qwen-7b")  # untied: wte and lm_head are two matrices
+    base = train(qwen, lora_targets=("c_attn", "c_proj", "w1", "w2"))
+    emb = train(qwen, lora_targets=("c_attn", "c_proj", "w1", "w2"), modules_to_save=("wte", "lm_head"))
+    assert emb.inputs.modules_to_save == ("embed_tokens", "lm_head")
+    saved = 2 * qwen.embedding_params
+    assert emb.term("saved_modules").bytes == saved * 2
+    assert emb.term("gradients").bytes - base.term("gradients").bytes == saved * 2
+    assert emb.term("optimizer").bytes - base.term("optimizer").bytes == pytest.approx(saved * 4)  # AdamW, bf16
+    keys = [t.key for t in emb.terms]
+    assert keys[:5] == ["weights", "saved_modules", "adapters", "gradients", "optimizer"]
+    with pytest.raises(TunerError, match="not a module the calculator models") as info:
+        train(qwen, lora_targets=("c_attn",), modules_to_save=("ln_f",))
+    assert info.value.field == "modules_to_save"

@@ -100,6 +100,9 @@ class MemoryInputs:
     optimizer_in_backward: bool = False
     """Step each parameter as soon as its gradient exists and free it (torchtune `optimizer_in_bwd`): only one
     parameter's gradient is alive at a time. Needs gradient accumulation 1."""
+    modules_to_save: tuple[str, ...] = ()
+    """PEFT `modules_to_save`: vocabulary matrices trained in full beside the adapter (embed_tokens / wte,
+    lm_head). PEFT keeps the frozen original and a trainable copy in the base dtype."""
     activation_offloading: bool = False
     """Saved activations move to CPU RAM as they are produced and come back for backward (torchtune
     `enable_activation_offloading`, Unsloth's offloaded checkpointing): the GPU keeps about two layers' worth."""
@@ -132,7 +135,9 @@ class MemoryInputs:
             raise TunerError("optimizer-in-backward steps after every micro-batch, so it cannot accumulate "
                              f"{self.gradient_accumulation} of them", field="optimizer_in_backward",
                              hint="use gradient accumulation 1 (raise the batch size instead)")
+        saved = normalise_saved_modules(self.modules_to_save, self.arch) if method != "full" else ()
         return replace(self, method=method, dtype=dtype, lora_targets=targets, quant=quant, loss_impl=loss,
+                       modules_to_save=saved,
                        attention=attention, adapter_dtype=adapter, optimizer=normalise_optimizer(self.optimizer))
 
     @property
@@ -153,7 +158,41 @@ class MemoryInputs:
                 "attention": self.attention, "adapter_dtype": self.adapter_dtype,
                 "upcast_non_quantized": self.upcast_non_quantized, "include_vision": self.include_vision,
                 "bnb_keeps_inputs": self.bnb_keeps_inputs, "optimizer_in_backward": self.optimizer_in_backward,
+                "modules_to_save": list(self.modules_to_save),
                 "activation_offloading": self.activation_offloading}
+
+
+_EMBEDDING_NAMES = {"embed_tokens", "wte", "word_embeddings", "embed_in", "model.embed_tokens", "transformer.wte"}
+_HEAD_NAMES = {"lm_head", "embed_out", "output"}
+
+
+def normalise_saved_modules(names: tuple[str, ...] | list[str] | str, arch: ModelArchitecture) -> tuple[str, ...]:
+    """`modules_to_save` as embed_tokens / lm_head (the vocabulary matrices, by any family's name)."""
+    if isinstance(names, str):
+        names = tuple(n.strip() for n in names.replace(";", ",").split(",") if n.strip())
+    out: list[str] = []
+    for raw in names:
+        key = raw.strip()
+        if key in _EMBEDDING_NAMES:
+            name = "embed_tokens"
+        elif key in _HEAD_NAMES:
+            name = "lm_head"
+        else:
+            raise TunerError(f"modules_to_save {raw!r} is not a module the calculator models", field="modules_to_save",
+                             hint="the vocabulary matrices: embed_tokens (wte) and lm_head")
+        if name not in out:
+            out.append(name)
+    return tuple(out)
+
+
+def saved_module_params(arch: ModelArchitecture, names: tuple[str, ...]) -> int:
+    """Parameters trained in full by modules_to_save (a tied head is the embedding itself)."""
+    params = 0
+    if "embed_tokens" in names or ("lm_head" in names and arch.tie_word_embeddings):
+        params += arch.embedding_params
+    if "lm_head" in names and not arch.tie_word_embeddings:
+        params += arch.lm_head_params
+    return params
 
 
 def base_format(method: str, quant: str | None, dtype: str) -> str:
@@ -511,8 +550,10 @@ def estimate_training(inputs: MemoryInputs, parallel: Parallelism | None = None)
     if zero:
         # DeepSpeed keeps fp32 master weights, fp32 gradients and fp32 optimizer states for 16-bit runs.
         opt_per_param = optimizer_bytes(inp.optimizer, 4.0)[0] + 4.0 + 4.0
-    grads = trainable * train_bytes
-    opt = trainable * opt_per_param
+    saved_params = saved_module_params(arch, inp.modules_to_save) if method != "full" else 0
+    saved_bytes = 2.0 if quantized else param_bytes  # the trainable copy keeps the base's 16-bit dtype
+    grads = trainable * train_bytes + saved_params * saved_bytes
+    opt = trainable * opt_per_param + saved_params * optimizer_bytes(inp.optimizer, saved_bytes)[0]
     largest_layer = arch.layer_params
 
     w_gpu, w_sharded = w, False
@@ -556,6 +597,12 @@ def estimate_training(inputs: MemoryInputs, parallel: Parallelism | None = None)
         comm_note = "gradient buckets in flight (all-reduce / reduce-scatter)"
 
     terms.append(MemoryTerm("weights", w_gpu, w_note, key="weights", sharded=w_sharded))
+    if saved_params:
+        terms.append(MemoryTerm(
+            "modules_to_save copies", saved_params * saved_bytes / (shards if w_sharded else 1),
+            f"{','.join(inp.modules_to_save)}: {saved_params / 1e9:.2f}B params trained in full, a copy beside the "
+            f"frozen original × {saved_bytes:g} B (their gradients and optimizer states are in those terms)",
+            key="saved_modules", sharded=w_sharded))
     if method != "full":
         adapters = trainable * train_bytes
         terms.append(MemoryTerm(
@@ -563,6 +610,8 @@ def estimate_training(inputs: MemoryInputs, parallel: Parallelism | None = None)
             f"{','.join(arch.short_names(inp.lora_targets))}) × {train_bytes:g} B" + (" (replicated)" if par.world_size > 1 else ""),
             key="adapters"))
     opt_note = f"{inp.optimizer}: {opt_per_param:.3g} B × {trainable / 1e6:,.1f}M trainable params"
+    if saved_params:
+        opt_note += f" + modules_to_save {saved_params / 1e9:.2f}B × {optimizer_bytes(inp.optimizer, saved_bytes)[0]:g} B"
     if zero:
         opt_note += " (fp32 master + fp32 grads + states, DeepSpeed)"
     if opt_sharded and opt_gpu:
@@ -668,6 +717,8 @@ def estimate_training(inputs: MemoryInputs, parallel: Parallelism | None = None)
     grad_at_peak = peak_at_step or inp.gradient_accumulation > 1 or method != "full"
     grad_bytes_at_peak = grads_gpu if grad_at_peak else head_grad
     grad_note = f"{trainable / 1e6:,.1f}M trainable × {train_bytes:g} B"
+    if saved_params:
+        grad_note += f" + modules_to_save {saved_params / 1e9:.2f}B × {saved_bytes:g} B"
     if grads_sharded and grads_gpu:
         grad_note += f"; ÷ {shards} GPUs"
     if zero and not grads_gpu:
@@ -678,7 +729,7 @@ def estimate_training(inputs: MemoryInputs, parallel: Parallelism | None = None)
         grad_note += f"; at the loss peak only the LM-head gradient exists (full set: {grads_gpu / C.GB:.2f} GB)"
     elif inp.gradient_accumulation > 1:
         grad_note += f"; kept across {inp.gradient_accumulation} accumulation steps"
-    at = 2 if method != "full" else 1
+    at = 1 + max(i for i, t in enumerate(terms) if t.key in {"weights", "saved_modules", "adapters"})
     terms.insert(at, MemoryTerm("gradients", grad_bytes_at_peak, grad_note, key="gradients", sharded=grads_sharded))
     terms.insert(at + 1, MemoryTerm("optimizer states", opt_gpu, opt_note, key="optimizer", sharded=opt_sharded))
     if step_temp:

@@ -82,6 +82,7 @@ INPUT_TERMS: dict[str, tuple[str, ...]] = {
     "lora_r": ("adapters", "gradients", "optimizer"),
     "lora_targets": ("adapters", "gradients", "optimizer", "activations"),
     "lora_dropout": ("activations",),
+    "modules_to_save": ("saved_modules", "gradients", "optimizer"),
     "optimizer": ("optimizer", "step_temp"),
     "optimizer_in_backward": ("gradients", "step_temp"),
     "gradient_checkpointing": ("activations", "recompute"),

@@ -33,7 +33,7 @@ DEFAULT_FIELDS: dict[str, Any] = {
     "mode": "training", "weights": "bf16", "kv_dtype": "bf16", "old_bitsandbytes": False,
     "quant": "auto", "attention": "sdpa", "adapter_dtype": "fp32", "optimizer_in_backward": False,
     "activation_offloading": False, "upcast_non_quantized": False, "text_only": False,
-    "strategy": "auto", "gpus": "", "shard_size": "", "count_from": "auto",
+    "strategy": "auto", "gpus": "", "shard_size": "", "count_from": "auto", "modules_to_save": "",
 }
 MODES = ("training", "inference")
 INT_FIELDS = {"max_length": 10_000_000, "batch_size": 100_000, "grad_accum": 1_000_000, "lora_r": 65_536,
@@ -156,6 +156,7 @@ def parse_fields(fields: Mapping[str, Any], *, allow_hub: bool = True) -> tuple[
         loss_impl=str(values["loss_impl"]), quant=str(values.get("quant") or "auto"),
         attention=str(values.get("attention") or "sdpa"), adapter_dtype=str(values.get("adapter_dtype") or "fp32"),
         optimizer_in_backward=bool(values.get("optimizer_in_backward")),
+        modules_to_save=tuple(t.strip() for t in str(values.get("modules_to_save") or "").split(",") if t.strip()),
         activation_offloading=bool(values.get("activation_offloading")),
         upcast_non_quantized=bool(values.get("upcast_non_quantized")),
         include_vision=not bool(values.get("text_only")),
@@ -245,7 +246,7 @@ def cli_command(fields: Mapping[str, Any]) -> str:
                                 ("adapter_dtype", "--adapter-dtype", "fp32"), ("strategy", "--strategy", "auto")):
         if str(values.get(name) or default).strip() != default:
             parts += [flag, str(values[name]).strip()]
-    for name, flag in (("gpus", "--gpus"), ("shard_size", "--shard-size")):
+    for name, flag in (("gpus", "--gpus"), ("shard_size", "--shard-size"), ("modules_to_save", "--modules-to-save")):
         if str(values.get(name) or "").strip():
             parts += [flag, str(values[name]).strip()]
     for name, flag in (("optimizer_in_backward", "--optimizer-in-backward"),

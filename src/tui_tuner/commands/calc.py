@@ -30,6 +30,10 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
     p.add_argument("--lora-r", default="64", help="LoRA rank (default 64)")
     p.add_argument("--lora-targets", default="q_proj,k_proj,v_proj,o_proj",
                    help="comma-separated modules or all-linear (default q,k,v,o)")
+    p.add_argument("--modules-to-save", default=None,
+                   help="LoRA: vocabulary matrices trained in full beside the adapter (PEFT modules_to_save), e.g. "
+                        "embed_tokens,lm_head or Qwen-1's wte,lm_head (changes: modules_to_save copies, gradients, "
+                        "optimizer states)")
     p.add_argument("--lora-dropout", default="0.05", help="LoRA dropout (default 0.05; 0 saves activations)")
     p.add_argument("--optimizer", default="adamw_8bit",
                    help="adamw_torch, adamw_8bit, paged_adamw_8bit, paged_adamw_32bit, adafactor, sgd "
@@ -130,7 +134,7 @@ def form_fields(args: argparse.Namespace) -> dict[str, Any]:
               "activation_offloading": args.activation_offloading,
               "upcast_non_quantized": args.upcast_non_quantized, "text_only": args.text_only,
               "strategy": args.strategy, "gpus": args.gpus or "", "shard_size": args.shard_size or "",
-              "kv_dtype": args.kv_dtype,
+              "kv_dtype": args.kv_dtype, "modules_to_save": args.modules_to_save or "",
               "tokens_per_second": args.tokens_per_second or "", "count_from": args.count_from}
     if getattr(args, "inference", False):
         fields["mode"] = "inference"
