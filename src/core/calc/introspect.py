@@ -52,7 +52,9 @@ def buildable(config: Mapping[str, Any]) -> bool:
     model_type = str(config.get("model_type") or "")
     try:
         from transformers.models.auto.configuration_auto import CONFIG_MAPPING
-    except Exception:  # a broken install is a base install here
+    except ImportError:  # the base install: the config formulas count instead
+        return False
+    except Exception:  # a broken install counts as a base install here
         return False
     if model_type not in CONFIG_MAPPING:
         return False
@@ -114,11 +116,14 @@ def _classify(path: str, d_in: int, d_out: int, hidden: int) -> str:
 
 
 def _count(config: Mapping[str, Any]) -> dict[str, Any] | None:
-    import torch
-    import transformers
-    from accelerate import init_empty_weights
-    from transformers import AutoModelForCausalLM
-    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+    try:  # optional: without the train/convert extras the config formulas count instead
+        import torch
+        import transformers
+        from accelerate import init_empty_weights
+        from transformers import AutoModelForCausalLM
+        from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+    except ImportError:
+        return None
 
     quiet = logging.getLogger("transformers")
     level = quiet.level
@@ -130,8 +135,10 @@ def _count(config: Mapping[str, Any]) -> dict[str, Any] | None:
             try:
                 model = AutoModelForCausalLM.from_config(cfg)
             except ValueError:
-                from transformers import AutoModelForImageTextToText
-
+                try:
+                    from transformers import AutoModelForImageTextToText
+                except ImportError:
+                    return None
                 model = AutoModelForImageTextToText.from_config(cfg)
         if getattr(cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg, "tie_word_embeddings", False) \
                 or getattr(cfg, "tie_word_embeddings", False):
@@ -188,7 +195,7 @@ def _cache_key(config: Mapping[str, Any]) -> str:
         import transformers
 
         version = transformers.__version__
-    except Exception:
+    except ImportError:
         version = "?"
     blob = json.dumps(config, sort_keys=True, default=str) + f"|{version}|{CACHE_VERSION}"
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
