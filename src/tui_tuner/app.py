@@ -1,9 +1,10 @@
-"""The Textual app: one mode per built area, themes from disk, errors shown and survived."""
+"""The Textual app: one lazy, resident mode per built area, themes from disk, errors shown and survived."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from textual import on
 from textual.app import App, SystemCommand
@@ -11,29 +12,42 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import Worker
 
-from core.config import Config, load_config
+from core.config import Config, load_config, save_config
 from tui_tuner.areas import built_areas, canonical_area
 from tui_tuner.broken_store import guard_store, store_commands
 from tui_tuner.screens.base import report_worker_failure
 from tui_tuner.themes import DEFAULT_DARK, DEFAULT_LIGHT, load_themes
 
+GLOBAL_CSS = Path(__file__).parent / "styles" / "global.tcss"
+
 
 class TunerApp(App[None]):
-    """plan → launch → monitor → convert → evaluate, one area per mode (keys 1-5)."""
+    """plan → launch → monitor → convert → evaluate, one area per mode (keys 1-5 outside text fields, F1-F5 anywhere)."""
 
     TITLE = "tui-tuner"
-    CSS_PATH = [Path(__file__).parent / "styles" / "global.tcss"]
+    CSS_PATH = [GLOBAL_CSS]
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
         Binding("question_mark", "toggle_help", "Help", id="app.help"),
+        # A digit works wherever a key is not text (a focused field takes digits); F1-F5 work everywhere.
+        # (alt+digit cannot: terminals send ESC+digit, which Textual reads as a macOS option character.)
+        *(Binding(key, f"goto_area('{key}')", f"Area {key}", show=False, id=f"app.area-{key}")
+          for key in "12345"),
+        *(Binding(f"f{key}", f"goto_area('{key}')", f"Area {key}", show=False, priority=True,
+                  id=f"app.area-f{key}") for key in "12345"),
     ]
 
-    def __init__(self, *, start_area: str | None = None, config: Config | None = None) -> None:
+    def __init__(self, *, start_area: str | None = None, config: Config | None = None,
+                 area_options: dict[str, dict[str, Any]] | None = None) -> None:
         super().__init__()
         self.config = config or load_config()
         self.areas = built_areas()
+        # Every area's stylesheet now (a few ms): one read later would re-style every mounted screen.
+        self.css_path = [GLOBAL_CSS, *(area.css_path for area in self.areas if area.css_path.is_file())]
+        options = area_options or {}
         for area in self.areas:
-            self.add_mode(area.mode, area.load_screen_class())
+            # A factory, not the class: the screen module is imported on the first visit only.
+            self.add_mode(area.mode, area.screen_factory(**options.get(area.mode, {})))
         self._start_area = canonical_area(start_area)
         self._startup_problems: list[str] = []
         if self.config.problem:
@@ -48,11 +62,13 @@ class TunerApp(App[None]):
             self._startup_problems.append(f"theme {wanted!r} not found; using {DEFAULT_DARK}")
             wanted = DEFAULT_DARK
         self.theme = wanted
-        self._area_bindings()
+        self._saved_theme = wanted
 
-    def _area_bindings(self) -> None:
-        for area in self.areas:
-            self.bind(area.key, f"switch_mode('{area.mode}')", description=area.title, show=False)
+    def action_goto_area(self, key: str) -> None:
+        area = next((a for a in self.areas if a.key == key), None)
+        if area is not None:
+            # An open dialog or a job's detail stays on its area's stack and is there on the way back.
+            self.switch_mode(area.mode)
 
     def on_mount(self) -> None:
         self._quit_on_signals()
@@ -99,6 +115,31 @@ class TunerApp(App[None]):
 
     def action_toggle_dark(self) -> None:
         self.theme = DEFAULT_LIGHT if self.current_theme.dark else DEFAULT_DARK
+
+    def watch_theme(self, theme: str) -> None:
+        """A theme picked in the palette (or toggled) is the next start's theme: `[ui] theme`."""
+        if not self.is_running or theme == getattr(self, "_saved_theme", theme):
+            return
+        self._saved_theme = theme
+        self.save_ui_setting("theme", theme)
+
+    def save_ui_setting(self, key: str, value: Any) -> None:
+        # Re-read the file: another tui-tuner (or the user's editor) may have changed it since start-up.
+        config = load_config(self.config.path)
+        if config.problem:
+            self.notify(f"not saved ({key}): {config.problem}", severity="warning", timeout=8)
+            return
+        ui = config.data.setdefault("ui", {})
+        if not isinstance(ui, dict):
+            self.notify(f"not saved ({key}): [ui] in {config.path} is not a table", severity="warning")
+            return
+        ui[key] = value
+        try:
+            save_config(config)
+        except OSError as exc:
+            self.notify(f"not saved ({key}): {config.path}: {exc.strerror or exc}", severity="warning")
+            return
+        self.config.data.setdefault("ui", {})[key] = value
 
     @on(Worker.StateChanged)
     def _report_worker_failure(self, event: Worker.StateChanged) -> None:

@@ -1,9 +1,17 @@
-"""The frame every area screen shares: header, the area bar (1-5), the body, the footer."""
+"""The frame every area screen shares: header, the area bar (1-5), the body, the footer.
+
+Area screens are resident (built on the first visit, kept mounted after), so this frame keeps a
+switch back cheap: styles are re-applied on resume only when the stylesheet or theme changed while
+the screen was away, and the footer is rebuilt only when the keys it shows changed.
+"""
 
 from __future__ import annotations
 
-from textual import on
+from typing import Any, ClassVar
+
+from textual import events, on
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.dom import DOMNode
 from textual.screen import Screen
@@ -31,6 +39,17 @@ def report_worker_failure(node: DOMNode, event: Worker.StateChanged) -> None:
     node.app.notify(redact(" ".join(message.split())), severity="error", timeout=10)
 
 
+class AreaTab(Static):
+    """One entry of the area bar; a click goes there (the keyboard's 1-5 / F1-F5 do the same)."""
+
+    def __init__(self, key: str, title: str, mode: str, *, current: bool) -> None:
+        super().__init__(f"{key} {title}", classes="area -current" if current else "area", id=f"area-{mode}")
+        self.mode = mode
+
+    def on_click(self) -> None:
+        self.app.switch_mode(self.mode)
+
+
 class AreaBar(Horizontal):
     """The row of areas with their keys; the current one is highlighted."""
 
@@ -46,23 +65,87 @@ class AreaBar(Horizontal):
 
     def compose(self) -> ComposeResult:
         for area in built_areas():
-            classes = "area -current" if area.mode == self.current else "area"
-            yield Static(f"{area.key} {area.title}", classes=classes, id=f"area-{area.mode}")
+            yield AreaTab(area.key, area.title, area.mode, current=area.mode == self.current)
+
+
+class AppFooter(Footer):
+    """Textual's footer, rebuilt only when the keys it would show changed.
+
+    The stock footer recomposes on every bindings update (each focus change, each switch back to a
+    resident screen), restyling 20-odd keys each time; most of those updates change nothing.
+    """
+
+    _shown: tuple[tuple[str, str, bool], ...] | None = None
+
+    def _signature(self) -> tuple[tuple[str, str, bool], ...]:
+        return tuple((key, active.binding.description, active.enabled)
+                     for key, active in self.screen.active_bindings.items() if active.binding.show)
+
+    def bindings_changed(self, screen: Screen) -> None:
+        if not screen.app.app_focus or not self.is_attached or screen is not self.screen:
+            super().bindings_changed(screen)
+            return
+        signature = self._signature()
+        if signature == self._shown and self._bindings_ready:
+            return
+        self._shown = signature
+        super().bindings_changed(screen)
 
 
 class AreaScreen(Screen):
     """Base class for the five area screens. Subclasses set AREA and implement `compose_body`."""
 
     AREA: str = ""
+    AUTO_FOCUS = "Input, Select, SelectionList, DataTable, Checkbox, Button"
+    """Where the keyboard goes on entering the area (first visit, or a return that finds nothing
+    focused): the first field, so the first keys typed land somewhere. Textual's default ("*") picks
+    the form's scroll container, which looks like nothing is focused."""
+    BINDINGS: ClassVar = [
+        # First among the screen's keys, so the footer shows it even at 80 columns.
+        Binding("question_mark", "app.toggle_help", "Help", id="area.help"),
+    ]
+
+    _styled_at: int | None = None
+    """The app's stylesheet generation when this screen was last styled (see `_on_screen_resume`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # A screen is built inside the running app and styled as it mounts, with the current rules and
+        # theme. Textual would still re-parse the whole stylesheet and re-style every mounted screen on
+        # its first visit (it sees a new screen as out of date); mark it up to date instead.
+        generation = getattr(self.app, "_css_update_count", None) if self._app_is_running() else None
+        if generation is not None:
+            self._css_update_count = generation
+            self._styled_at = generation
+
+    def _app_is_running(self) -> bool:
+        try:
+            return self.app.is_running
+        except Exception:  # built outside an app (a unit test): nothing to skip
+            return False
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
         yield AreaBar(self.AREA)
         yield from self.compose_body()
-        yield Footer()
+        yield AppFooter()
 
     def compose_body(self) -> ComposeResult:  # pragma: no cover - overridden by every area
         raise NotImplementedError
+
+    # Textual dispatches a handler of every class in the MRO, so these run before Screen's own ones
+    # (and must not call them again).
+    def _on_screen_resume(self, event: events.ScreenResume) -> None:
+        # Screen's handler re-applies every rule to every widget of a resumed screen (hundreds in
+        # Launch) in case the stylesheet changed meanwhile; it only can through a theme or CSS change,
+        # which bumps the app's CSS generation. Same generation: skip it.
+        generation = getattr(self.app, "_css_update_count", None)
+        if generation is not None and generation == self._styled_at:
+            event.refresh_styles = False
+        self._styled_at = generation
+
+    def _on_screen_suspend(self) -> None:
+        self._styled_at = getattr(self.app, "_css_update_count", None)
 
     @on(Worker.StateChanged)
     def _report_worker_failure(self, event: Worker.StateChanged) -> None:
