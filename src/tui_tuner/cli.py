@@ -144,8 +144,9 @@ def _check_config(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     sys.stdout = RedactingStream(sys.stdout)  # type: ignore[assignment]
     sys.stderr = RedactingStream(sys.stderr)  # type: ignore[assignment]
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    # The TUI alone (no arguments) skips importing every command module for a parser with nothing to parse.
+    args = build_parser().parse_args(arguments) if arguments else argparse.Namespace()
     func = getattr(args, "func", None) or _run_tui
     try:
         if func is not _run_tui:  # the TUI shows the same problem as a notification

@@ -57,6 +57,7 @@ def _fmt_bytes(n: float) -> str:
 class ConvertScreen(AreaScreen):
     AREA = "convert"
     CSS_PATH = "convert.tcss"
+    AUTO_FOCUS = "#adapter"
     BINDINGS = [
         Binding("ctrl+s", "start", "Start / resume", id="convert.start"),
         Binding("ctrl+k", "cancel", "Cancel", id="convert.cancel"),

@@ -138,6 +138,7 @@ def _text(value: Any) -> str:
 class LaunchScreen(AreaScreen):
     AREA = "launch"
     CSS_PATH = "launch.tcss"
+    AUTO_FOCUS = "#f-base_model"
     BINDINGS = [
         Binding("ctrl+l", "launch", "Launch", id="launch.launch"),
         Binding("ctrl+t", "check", "Check online", id="launch.check"),
