@@ -283,3 +283,30 @@ def test_logs_follow_exit_status_per_final_stage(fake_hub: Any, capsys: Any, sta
         assert f"ended {stage}" in err
     code, _, err = run(capsys, "jobs", "logs", other, "--exit-status")
     assert code == 2 and "needs -f" in err
+
+
+def test_log_streams_the_client_keeps_failing_to_open_move_to_http(fake_hub: Any,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx2
+    from huggingface_hub import utils
+
+    from core.jobs.jobs_source import HTTP_PATH, HubJobs
+    from core.jobs.log_follow import HubLogSource, LogFollower, LogLine
+
+    job = fake_hub.create_job(stage="COMPLETED", logs=["a", "b"])
+
+    class Unreachable:  # the client's HTTP stack cannot open a stream (a proxy it cannot use, say)
+        def stream(self, *args: Any, **kwargs: Any) -> Any:
+            raise httpx2.ConnectError("proxy refused the connection")
+
+    monkeypatch.setattr(utils, "get_session", lambda: Unreachable())
+    jobs = HubJobs(namespace="tester")
+    follower = LogFollower(HubLogSource(jobs, "tester", job, read_timeout=5), reconnect_delay=0.01,
+                           sleep=lambda s: None, stage_hint="COMPLETED")
+    seen: list[Any] = []
+    thread = threading.Thread(target=lambda: seen.extend(follower), daemon=True)
+    thread.start()
+    thread.join(15)
+    follower.stop()
+    assert [e.text for e in seen if isinstance(e, LogLine)][1:] == ["a", "b"]
+    assert jobs.path == HTTP_PATH and "stream kept failing" in (jobs.state.reason or "")

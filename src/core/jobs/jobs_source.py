@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
-import json
 import os
 import socket
 import threading
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
+from core import safe_json
 from core.errors import OfflineError, TunerError
 from core.hub import (
     DEFAULT_RETRY,
@@ -43,6 +43,7 @@ from core.hub import (
     retry_after_of,
     status_of,
 )
+from core.hub_ids import validate_job_id, validate_namespace, validate_repo_id
 from core.jobs.model import JobRow, parse_hub_time
 from core.redact import redact
 
@@ -131,6 +132,17 @@ def read_token() -> str | None:
 def _seg(value: str) -> str:
     """One URL path segment, percent-encoded: an id can never walk to another route."""
     return quote(str(value), safe="")
+
+
+def _json(resp: Any, expect: type | None = None) -> Any:
+    """A Hub reply's JSON through core.safe_json (a hostile body is a ValueError, never a RecursionError)."""
+    return safe_json.loads(resp.content, source="the Hub's reply", expect=expect)
+
+
+def _check_job(namespace: str, job_id: str) -> None:
+    """Job ids and namespaces become URL path segments: checked with the Hub's rules before any request."""
+    validate_job_id(job_id)
+    validate_namespace(namespace)
 
 
 def server_time(headers: Any) -> float | None:
@@ -275,7 +287,7 @@ class _HttpPath:
         message = resp.headers.get("x-error-message")
         if not message:
             with contextlib.suppress(Exception):
-                body = resp.json()
+                body = _json(resp)
                 message = body.get("error") if isinstance(body, dict) else None
         message = redact(" ".join(str(message or resp.reason or "").split()))[:200]
         status = resp.status_code
@@ -284,7 +296,7 @@ class _HttpPath:
                                retry_after=retry_after)
 
     def whoami(self) -> str:
-        return str(self.request("GET", f"{self.endpoint}/api/whoami-v2").json()["name"])
+        return str(_json(self.request("GET", f"{self.endpoint}/api/whoami-v2"), dict)["name"])
 
     def list_page(self, namespace: str, stages: list[str] | None, max_pages: int) -> JobsPage:
         url: str | None = f"{self.endpoint}/api/jobs/{_seg(namespace)}"
@@ -293,7 +305,7 @@ class _HttpPath:
         while url and page.requests < max_pages:
             page.requests += 1
             resp = self.request("GET", url, params=params)
-            body = resp.json()
+            body = _json(resp)
             items = body.get("jobs", []) if isinstance(body, dict) else body
             page.rows.extend(row_from_json(item, namespace=namespace, endpoint=self.endpoint) for item in items)
             url, params = resp.links.get("next", {}).get("url"), None  # the next link carries the query
@@ -302,15 +314,16 @@ class _HttpPath:
 
     def inspect(self, namespace: str, job_id: str) -> JobRow:
         resp = self.request("GET", f"{self.endpoint}/api/jobs/{_seg(namespace)}/{_seg(job_id)}")
-        return row_from_json(resp.json(), namespace=namespace, endpoint=self.endpoint)
+        return row_from_json(_json(resp, dict), namespace=namespace, endpoint=self.endpoint)
 
     def cancel(self, namespace: str, job_id: str) -> None:
         self.request("POST", f"{self.endpoint}/api/jobs/{_seg(namespace)}/{_seg(job_id)}/cancel").close()
 
     def repo_commits(self, repo_id: str) -> list[RepoCommit]:
-        resp = self.request("GET", f"{self.endpoint}/api/models/{repo_id}/commits/main")
+        path = "/".join(_seg(part) for part in validate_repo_id(repo_id, what="repo id").split("/"))
+        resp = self.request("GET", f"{self.endpoint}/api/models/{path}/commits/main")
         return [RepoCommit(str(c.get("title", "")), str(c.get("id", "")), parse_hub_time(c.get("date")))
-                for c in resp.json()]
+                for c in _json(resp, list)]
 
     @contextlib.contextmanager
     def stream(self, url: str, read_timeout: float, tolerated: tuple[int, ...] = (),
@@ -388,7 +401,7 @@ class _ClientPath:
         # page ~23 s on its own (http_backoff) under our retry policy: requests no budget could count.
         from huggingface_hub import JobInfo, utils
 
-        url: str | None = f"{self.endpoint}/api/jobs/{namespace}"
+        url: str | None = f"{self.endpoint}/api/jobs/{_seg(namespace)}"
         params: Any = [("stage", s.upper()) for s in stages or []] or None
         headers = self.api._build_hf_headers()
         page = JobsPage()
@@ -397,7 +410,7 @@ class _ClientPath:
             page.requests += 1
             resp = utils.get_session().get(url, params=params, headers=headers)
             utils.hf_raise_for_status(resp)
-            for item in resp.json():
+            for item in _json(resp, list):
                 info = JobInfo(**item, endpoint=self.endpoint)
                 page.rows.append(row_from_jobinfo(info, namespace=namespace, endpoint=self.endpoint))
             url, params = resp.links.get("next", {}).get("url"), None  # the next link carries the query
@@ -483,6 +496,7 @@ class HubJobs:
         self.on_retry = on_retry
         """Told about each retry before its wait (the CLI prints it on stderr, the TUI in the status bar)."""
         self._sleep = sleep
+        self._client_stream_failures = 0
         self.state = PathState(HTTP_PATH, "forced") if force_path == HTTP_PATH else PathState(CLIENT_PATH)
 
     @property
@@ -563,6 +577,8 @@ class HubJobs:
     def list_page(self, namespace: str, stages: list[str] | None = None, *, pages: int = 1) -> JobsPage:
         """The newest `pages` pages of a namespace's jobs (one request each) and whether more exist."""
 
+        validate_namespace(namespace)
+
         def op(path: Any) -> JobsPage:
             # huggingface_hub retries a refused connection for ~23 s (http_backoff) before failing; a TCP
             # probe first turns "the Hub is down" into one fast, clear line.
@@ -583,10 +599,12 @@ class HubJobs:
     def inspect(self, namespace: str, job_id: str, *, retry: RetryPolicy | None = None) -> JobRow:
         """The job's current row. `retry` overrides the session's policy (a poller with its own schedule
         asks once and comes back later instead of sleeping inside the call)."""
+        _check_job(namespace, job_id)
         return self._call(f"inspect job {job_id}", lambda p: p.inspect(namespace, job_id), subject="job",
                           retry=retry)
 
     def cancel(self, namespace: str, job_id: str) -> None:
+        _check_job(namespace, job_id)
         # Cancelling twice is harmless: the call is idempotent, so a 5xx is retried too.
         self._call(f"cancel job {job_id}", lambda p: p.cancel(namespace, job_id), subject="job")
 
@@ -594,29 +612,56 @@ class HubJobs:
         return self._call(f"commits of {repo_id}", lambda p: p.repo_commits(repo_id), subject="repo")
 
     def log_url(self, namespace: str, job_id: str) -> str:
+        _check_job(namespace, job_id)
         return f"{self.endpoint}/api/jobs/{_seg(namespace)}/{_seg(job_id)}/logs"
 
     def metrics_url(self, namespace: str, job_id: str) -> str:
+        _check_job(namespace, job_id)
         return f"{self.endpoint}/api/jobs/{_seg(namespace)}/{_seg(job_id)}/metrics"
+
+    STREAM_FAILURES_BEFORE_FALLBACK = 3
+    """Connections in a row that huggingface_hub could not open (no answer) before plain HTTP is tried."""
 
     @contextlib.contextmanager
     def open_stream(self, url: str, *, read_timeout: float, tolerated: tuple[int, ...] = (),
                     params: dict[str, Any] | None = None) -> Iterator[Any]:
         """One SSE connection (one attempt; the followers retry): yields an iterable of raw lines with
-        `close()` (abort from another thread), `broken` (it was cut) and `server_time` (its `Date`)."""
-        path = self._http_path() if self.state.path == HTTP_PATH else self._client_path()
+        `close()` (abort from another thread), `broken` (it was cut) and `server_time` (its `Date`).
+
+        When huggingface_hub keeps failing to open streams without an answer while plain HTTP gets one, the
+        session moves to HTTP, as for every other call."""
+        with contextlib.ExitStack() as stack:
+            path = self._http_path() if self.state.path == HTTP_PATH else self._client_path()
+            try:
+                lines = stack.enter_context(path.stream(url, read_timeout, tolerated, params))
+            except TunerError:
+                raise
+            except Exception as exc:
+                if status_of(exc) is not None:
+                    raise _translate_http(exc, "log stream", "job") from None
+                lines = self._stream_fallback(stack, path, exc, url, read_timeout, tolerated, params)
+            else:
+                self._client_stream_failures = 0
+            yield lines
+
+    def _stream_fallback(self, stack: contextlib.ExitStack, path: Any, exc: Exception, url: str,
+                         read_timeout: float, tolerated: tuple[int, ...], params: dict[str, Any] | None) -> Any:
+        """The stream over plain HTTP when huggingface_hub failed on its own or kept failing; else the error."""
+        failure = OfflineError(f"log stream: {type(exc).__name__}: {redact(str(exc))[:100]}")
+        if path is not self._client:
+            raise failure from None
+        own = is_client_failure(exc) and not is_connection_error(exc)
+        self._client_stream_failures += 1
+        if not own and self._client_stream_failures < self.STREAM_FAILURES_BEFORE_FALLBACK:
+            raise failure from None
         try:
-            with path.stream(url, read_timeout, tolerated, params) as lines:
-                yield lines
-        except (TunerError, GeneratorExit):
-            raise
-        except Exception as exc:
-            if status_of(exc) is not None:
-                raise _translate_http(exc, "log stream", "job") from None
-            if path is self._client and is_client_failure(exc) and not is_connection_error(exc):
-                with self._lock:
-                    self.state = PathState(HTTP_PATH, f"huggingface_hub stream failed: {type(exc).__name__}")
-            raise OfflineError(f"log stream: {type(exc).__name__}: {redact(str(exc))[:100]}") from None
+            lines = stack.enter_context(self._http_path().stream(url, read_timeout, tolerated, params))
+        except Exception:
+            raise failure from None  # HTTP cannot get through either: the Hub is the problem
+        with self._lock:
+            how = "failed" if own else "kept failing"
+            self.state = PathState(HTTP_PATH, f"huggingface_hub stream {how}: {type(exc).__name__}")
+        return lines
 
 
 def parse_sse_data(line: str) -> dict[str, Any] | None:
@@ -624,7 +669,7 @@ def parse_sse_data(line: str) -> dict[str, Any] | None:
     if not line.startswith("data: {"):
         return None
     try:
-        value = json.loads(line[len("data: "):])
-    except ValueError:
+        value = safe_json.loads(line[len("data: "):], source="log stream")
+    except ValueError:  # also nesting past the cap or a huge number: a line we cannot use, never a crash
         return None
     return value if isinstance(value, dict) else None
