@@ -110,28 +110,45 @@ class AppProcess(AppService):
         return self._process.pid if self._process is not None else None
 
     async def stop(self) -> None:
-        """Ask the app to quit; kill its process group if it has not ended after QUIT_GRACE_S."""
+        """Ask the app to quit; kill its process group if it has not ended after QUIT_GRACE_S.
+
+        Every caller (the tab's handler, the server's shutdown) waits for the same one stop.
+        """
+        await asyncio.shield(self.begin_stop())
+
+    def begin_stop(self) -> asyncio.Future[None]:
+        """Start the stop (once) and return it; it runs on even if the caller is cancelled."""
+        if getattr(self, "_stopping", None) is None:
+            self._stopping: asyncio.Future[None] = asyncio.ensure_future(self._stop())
+        return self._stopping
+
+    @property
+    def ended(self) -> bool:
+        return self._process is not None and self._process.returncode is not None
+
+    async def _stop(self) -> None:
         task, self._task = self._task, None
-        if task is None:
-            return
-        await self._download_manager.cancel_app_downloads(app_service_id=self.app_service_id)
-        await self.send_meta({"type": "quit"})
         process = self._process
+        if process is None:
+            return  # never started
         try:
-            if process is not None:
-                await asyncio.wait_for(process.wait(), QUIT_GRACE_S)
-            await asyncio.wait_for(asyncio.shield(task), QUIT_GRACE_S)
+            if task is not None and process.returncode is None:
+                await self._download_manager.cancel_app_downloads(app_service_id=self.app_service_id)
+                await self.send_meta({"type": "quit"})
+            await asyncio.wait_for(process.wait(), QUIT_GRACE_S)
+            if task is not None:
+                await asyncio.wait_for(asyncio.shield(task), QUIT_GRACE_S)
         except TimeoutError:
             pass
         finally:
-            if process is not None:
-                # The app has quit (or will not): end whatever is left in its group, then collect it.
-                await asyncio.to_thread(process_tree.end_groups, [process.pid], 2.0)
-                process_tree.untrack(process.pid)
-            if not task.done():
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            # The app has quit (or will not): end whatever is left in its group, then collect it.
+            await asyncio.to_thread(process_tree.end_groups, [process.pid], 2.0)
+            process_tree.untrack(process.pid)
+            if task is not None:
+                if not task.done():
+                    task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
 
 
 class TokenServer:
@@ -232,9 +249,12 @@ class TokenServer:
             await app.start(width, height)
             await self._relay(websocket, app)
         finally:
-            await app.stop()
-            self.apps.discard(app)
+            # The app leaves `apps` only once it has ended, so a server shutting down waits for it even
+            # when this handler is cancelled (aiohttp cancels it when the browser's connection drops).
+            stopping = app.begin_stop()
+            stopping.add_done_callback(lambda _: self.apps.discard(app))
             self.sockets.discard(websocket)
+            await asyncio.shield(stopping)
             await websocket.close()
         return websocket
 
