@@ -123,3 +123,36 @@ def test_calc_refuses_a_forbidden_id_before_any_request(capsys: pytest.CaptureFi
     assert err.strip() == ("error: model: unknown model 'Qwen/Q--x..y' (the Hub forbids '--' and '..' in repo ids) "
                            "(use a catalog key (e.g. gemma-3-12b, qwen3-8b, llama-3.1-8b), a Hub id or a config.json "
                            "path)")
+
+
+@pytest.mark.parametrize("argv", [
+    ["jobs", "inspect", "../../whoami-v2"], ["jobs", "inspect", "../../whoami-v2", "--http"],
+    ["jobs", "logs", "..%2F..%2Fwhoami-v2"], ["jobs", "cancel", "x/../../api/whoami-v2", "--yes"],
+    ["jobs", "wait", "68a1b2c3d4e5f60718293a4b?x=1"], ["jobs", "inspect", "../68a1b2c3d4e5f60718293a4b"],
+])
+def test_job_refs_are_checked_before_any_request(fake_hub, capsys: pytest.CaptureFixture[str],  # type: ignore[no-untyped-def]
+                                                 argv: list[str]) -> None:
+    code, _, err = cli(capsys, *argv)
+    assert code == 2 and "is not a job" in err and len(err.strip().splitlines()) == 1, err
+    assert not fake_hub.requests, [f"{r.method} {r.path}" for r in fake_hub.requests]
+
+
+def test_a_bad_namespace_is_refused_before_listing(fake_hub, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    for path in ("--http", None):
+        code, _, err = cli(capsys, "jobs", "ps", "--namespace", "../whoami-v2", *([path] if path else []))
+        assert code == 2 and "is not a Hub user or organisation name" in err, err
+    assert not [r for r in fake_hub.requests if "whoami" in r.path or "/api/jobs" in r.path]
+
+
+def test_every_path_segment_is_encoded_and_checked() -> None:
+    from core.jobs.jobs_source import HubJobs
+
+    hub = HubJobs(endpoint="http://127.0.0.1:9", namespace="tester")
+    assert hub.log_url("tester", "68a1b2c3d4e5f60718293a4b").endswith("/api/jobs/tester/68a1b2c3d4e5f60718293a4b/logs")
+    for ns, job in (("tester", "../x"), ("..", "68a1b2c3d4e5f60718293a4b"), ("a/b", "68a1b2c3d4e5f60718293a4b")):
+        with pytest.raises(TunerError):
+            hub.log_url(ns, job)
+        with pytest.raises(TunerError):
+            hub.metrics_url(ns, job)
+    with pytest.raises(TunerError, match="not a valid Hub repo id"):
+        hub.repo_commits("../../api/whoami-v2")

@@ -609,6 +609,7 @@ class HubJobs:
         self._call(f"cancel job {job_id}", lambda p: p.cancel(namespace, job_id), subject="job")
 
     def repo_commits(self, repo_id: str) -> list[RepoCommit]:
+        validate_repo_id(repo_id, what="repo id")  # before any request, on either path
         return self._call(f"commits of {repo_id}", lambda p: p.repo_commits(repo_id), subject="repo")
 
     def log_url(self, namespace: str, job_id: str) -> str:

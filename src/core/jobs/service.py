@@ -13,6 +13,7 @@ from typing import Any
 from core.config import load_config
 from core.errors import TunerError
 from core.hub import RetryNotice, RetryPolicy
+from core.hub_ids import is_job_id, namespace_problem
 from core.jobs.completion import CompletionCheck, check_completion, needs_check
 from core.jobs.diagnosis import Diagnoser, Diagnosis, diagnose_command, diagnose_loss, diagnose_status
 from core.jobs.jobs_source import HTTP_PATH, LOG_READ_TIMEOUT_S, HubJobs
@@ -100,7 +101,7 @@ class MonitorSession:
 
     def resolve(self, ref: str) -> JobRow:
         """A job from `id`, `namespace/id` or a local id; the store first, then the Hub."""
-        ref = ref.strip()
+        typed = ref = ref.strip()
         namespace = None
         if "/" in ref:
             namespace, ref = ref.split("/", 1)
@@ -111,6 +112,10 @@ class MonitorSession:
             namespace = namespace or stored.namespace
         if ref.startswith("local-") and stored is None:
             raise TunerError(f"no local job {ref!r} in the store", hint="tui-tuner jobs ps lists them")
+        # Checked before any request (even whoami): the id and the namespace become URL path segments.
+        if not is_job_id(ref) or (namespace is not None and namespace_problem(namespace)):
+            raise TunerError(f"{typed!r} is not a job: give an HF job id (24 hexadecimal characters), "
+                             "namespace/id, or a local job id", hint="`tui-tuner jobs ps` lists them")
         live = self.hub.inspect(namespace or self.hub.namespace(), ref)
         if stored is not None:
             live.extra = {**stored.extra, **live.extra}

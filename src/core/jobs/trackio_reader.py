@@ -12,7 +12,6 @@ lazily, because the local DB of a Space-mode run holds only unsent fallback rows
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core import safe_json
 from core.errors import TunerError
 from core.extras import require_extra
 from core.redact import redact
@@ -75,9 +75,9 @@ class RunMetrics:
 def _decode(payload: Any) -> dict[str, Any]:
     if payload is None:
         return {}
-    try:
-        value = json.loads(payload)
-    except (TypeError, ValueError):
+    try:  # a row a training job wrote: nesting or a huge number skips the row, never crashes the monitor
+        value = safe_json.loads(payload, source="trackio row") if isinstance(payload, (str, bytes)) else None
+    except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
 
@@ -96,17 +96,22 @@ class TrackioLocalReader:
         if not self.path.exists():
             raise TunerError(f"no Trackio project {self.project!r} at {self.path}",
                              hint="the run logs elsewhere (TRACKIO_DIR) or to a Space")
+        if not self.path.is_file():  # SQLite would wait forever on a FIFO (it retries the open)
+            raise TunerError(f"Trackio DB {self.path}: not a regular file")
         # mode=ro: never write, never create. WAL readers still need the -shm file, which the writer made.
         conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5)
         conn.execute("PRAGMA query_only = 1")
         return conn
 
     def runs(self) -> list[dict[str, Any]]:
-        with _closing(self._connect()) as conn:
-            has_run_id = _has_column(conn, "metrics", "run_id")
-            key = "run_id, run_name" if has_run_id else "run_name, run_name"
-            rows = conn.execute(f"SELECT {key}, MIN(timestamp), MAX(timestamp), COUNT(*) FROM metrics "
-                                f"GROUP BY {key.split(',')[0]} ORDER BY MIN(id)").fetchall()
+        try:
+            with _closing(self._connect()) as conn:
+                has_run_id = _has_column(conn, "metrics", "run_id")
+                key = "run_id, run_name" if has_run_id else "run_name, run_name"
+                rows = conn.execute(f"SELECT {key}, MIN(timestamp), MAX(timestamp), COUNT(*) FROM metrics "
+                                    f"GROUP BY {key.split(',')[0]} ORDER BY MIN(id)").fetchall()
+        except sqlite3.Error as exc:  # not a Trackio DB (garbage, cut off, another program's)
+            raise TunerError(f"Trackio DB {self.path.name}: {redact(str(exc))}") from None
         return [{"run_id": r[0], "run": r[1], "first": r[2], "last": r[3], "rows": r[4]} for r in rows]
 
     def remote_space(self) -> str | None:
