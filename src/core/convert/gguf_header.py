@@ -165,6 +165,8 @@ class _Cursor:
 def read_header(path: Path) -> GGUFHeader:
     """Parse `path`'s header and tensor table; raises GGUFFormatError / OSError."""
     path = Path(path)
+    if path.exists() and not path.is_file():  # opening a FIFO would wait for a writer forever
+        raise GGUFFormatError("not a regular file (a folder, FIFO or device)")
     with open(path, "rb") as f:
         size = f.seek(0, 2)
         if size < 24:
