@@ -58,6 +58,8 @@ def _port(text: str) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import signal
+
     from core import process_tree
     from tui_tuner.commands.serve_web import TokenServer, is_loopback
 
@@ -68,7 +70,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         process_tree.run_until_signal(lambda: server.run(_announce(args.json)))
     except process_tree.Interrupted as stop:
-        if stop.signum == process_tree.signal.SIGHUP:
+        if stop.signum == signal.SIGHUP:
             process_tree.quiet_output()  # the terminal is gone
         else:
             print(f"stopped ({stop.name}); every app it started has ended", file=sys.stderr, flush=True)

@@ -105,10 +105,6 @@ class AppProcess(AppService):
             with contextlib.suppress(Exception):
                 await self.remote_close()
 
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
-
     async def stop(self) -> None:
         """Ask the app to quit; kill its process group if it has not ended after QUIT_GRACE_S.
 
@@ -121,10 +117,6 @@ class AppProcess(AppService):
         if getattr(self, "_stopping", None) is None:
             self._stopping: asyncio.Future[None] = asyncio.ensure_future(self._stop())
         return self._stopping
-
-    @property
-    def ended(self) -> bool:
-        return self._process is not None and self._process.returncode is not None
 
     async def _stop(self) -> None:
         task, self._task = self._task, None
