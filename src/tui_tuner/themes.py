@@ -47,8 +47,36 @@ def theme_from_toml(path: Path) -> Theme:
         raise ValueError(f"unknown keys {sorted(unknown)}")
     if "name" not in data or "primary" not in data:
         raise ValueError("a theme needs at least 'name' and 'primary'")
+    _check_types(data)  # a wrong value must skip the file here, not fail later when the theme is applied
     variables = {**DOMAIN_VARIABLE_DEFAULTS, **data.pop("variables", {})}
     return Theme(**data, variables=variables)
+
+
+_COLOR_FIELDS = ("primary", "secondary", "warning", "error", "success", "accent", "foreground", "background",
+                 "surface", "panel", "boost")
+
+
+def _check_types(data: dict[str, object]) -> None:
+    from textual.color import Color, ColorParseError
+
+    if not isinstance(data["name"], str) or not data["name"].strip():
+        raise ValueError("'name' must be a non-empty string")
+    for key in _COLOR_FIELDS:
+        if key in data:
+            value = data[key]
+            try:
+                Color.parse(value)  # type: ignore[arg-type]
+            except (ColorParseError, TypeError, ValueError):
+                raise ValueError(f"{key!r} is not a colour: {str(value)[:40]!r}") from None
+    for key in ("dark", "ansi"):
+        if key in data and not isinstance(data[key], bool):
+            raise ValueError(f"{key!r} must be true or false")
+    for key in ("luminosity_spread", "text_alpha"):
+        if key in data and (isinstance(data[key], bool) or not isinstance(data[key], (int, float))):
+            raise ValueError(f"{key!r} must be a number")
+    variables = data.get("variables", {})
+    if not isinstance(variables, dict) or not all(isinstance(v, str) for v in variables.values()):
+        raise ValueError("[variables] must map names to strings")
 
 
 def load_themes(extra_dirs: list[Path] | None = None) -> tuple[list[Theme], list[str]]:

@@ -153,3 +153,15 @@ def test_commands_that_spend_or_publish_stop(broken_config: Path, fake_hub, tmp_
     code, _, err = run(capsys, "launch", "--model", "Qwen/Qwen3-0.6B", "--dataset", "me/chats", "--output-repo",
                        "me/out", "--offline", "--dry-run")
     assert err.startswith("warning: ") and "error: preflight" not in err
+
+
+@pytest.mark.parametrize("body", ['name = ["x"]\nprimary = "#004578"\n', 'name = "t"\nprimary = "not-a-colour"\n',
+                                  'name = "t"\nprimary = 12\n', 'name = "t"\nprimary = "#004578"\ndark = "yes"\n',
+                                  'name = "t"\nprimary = "#004578"\n[variables]\nmem-ok = [1]\n'])
+def test_a_theme_with_wrong_values_is_skipped_not_applied(body: str, tmp_path: Path) -> None:
+    from tui_tuner.themes import load_themes
+
+    (tmp_path / "bad.toml").write_text(body, encoding="utf-8")
+    themes, problems = load_themes([tmp_path])
+    assert len(problems) == 1 and problems[0].startswith("theme bad.toml skipped: ")
+    assert all(t.name != "t" for t in themes)
