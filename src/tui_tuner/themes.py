@@ -65,7 +65,9 @@ def _check_types(data: dict[str, object]) -> None:
         if key in data:
             value = data[key]
             try:
-                Color.parse(value)  # type: ignore[arg-type]
+                if not isinstance(value, str):
+                    raise TypeError(value)
+                Color.parse(value)
             except (ColorParseError, TypeError, ValueError):
                 raise ValueError(f"{key!r} is not a colour: {str(value)[:40]!r}") from None
     for key in ("dark", "ansi"):
