@@ -26,8 +26,6 @@ from typing import Any
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
-QUIT_GRACE_S = 5.0
-"""How long an app may take to quit cleanly when the server stops, before its group is killed."""
 
 
 def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
