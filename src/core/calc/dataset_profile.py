@@ -296,10 +296,12 @@ def load_tokenizer(model: str) -> ChatTokenizer:
         raise TunerError(f"{label}: tokenizer.json cannot be loaded ({type(exc).__name__})", field="tokenizer") from None
     config: dict[str, Any] = {}
     if files.get("tokenizer_config.json") is not None:
+        from core import safe_json
+
         try:
-            loaded = json.loads(Path(str(files["tokenizer_config.json"])).read_text(encoding="utf-8"))
+            loaded = safe_json.load_file(Path(str(files["tokenizer_config.json"])))
             config = loaded if isinstance(loaded, dict) else {}
-        except (OSError, ValueError):
+        except ValueError:
             config = {}
     source = None
     if files.get("chat_template.jinja") is not None:

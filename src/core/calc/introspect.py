@@ -208,9 +208,11 @@ def _cache_file(key: str) -> Path:
 
 
 def _read_cache(key: str) -> dict[str, Any] | None:
-    try:
-        data = json.loads(_cache_file(key).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    from core import safe_json
+
+    try:  # our cache: damaged, nested or a FIFO is a miss, never a crash or a wait
+        data = safe_json.load_file(_cache_file(key))
+    except ValueError:
         return None
     return data if isinstance(data, dict) and isinstance(data.get("linears"), list) else None
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core import safe_json
 from core.convert.events import Event, LogLine, Progress
 from core.convert.logparse import ServerParser
 from core.convert.process import ProcessOutcome, kill_group, shell_line, stream_process
@@ -88,10 +89,10 @@ def _http(method: str, url: str, body: dict | None = None, timeout: float = 5.0)
     req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return resp.status, json.loads(resp.read() or b"null")
+            return resp.status, safe_json.loads(resp.read() or b"null", source="llama-server's reply")
     except urllib.error.HTTPError as exc:
         try:
-            return exc.code, json.loads(exc.read() or b"null")
+            return exc.code, safe_json.loads(exc.read() or b"null", source="llama-server's reply")
         except ValueError:
             return exc.code, None
 

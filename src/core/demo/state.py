@@ -25,9 +25,11 @@ class DemoState:
 
     def load(self) -> bool:
         """Read the file; False when there is none (or it is unreadable: then everything runs again)."""
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        from core import safe_json
+
+        try:  # damaged, nested or a FIFO: start over (everything runs again), never a crash or a wait
+            data = safe_json.load_file(self.path)
+        except ValueError:
             return False
         if isinstance(data, dict) and isinstance(data.get("steps"), dict):
             self.data = data

@@ -27,7 +27,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from core import paths
+from core import paths, safe_json
 from core.convert.events import (
     Event,
     LogLine,
@@ -72,9 +72,9 @@ CONVERTER_MODULES = {
 
 
 def _marker(root: Path) -> dict:
-    try:
-        return json.loads((root / MARKER_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    try:  # damaged, nested or a FIFO: no marker, never a crash or a wait
+        return safe_json.load_file(root / MARKER_FILE, expect=dict)  # type: ignore[no-any-return]
+    except ValueError:
         return {}
 
 

@@ -15,7 +15,6 @@ site-packages `gguf` and dies with `cannot import name 'MistralTokenizerType' fr
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -25,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core import paths
+from core import paths, safe_json
 from core.config import load_config
 
 PINNED_SDIST_VERSION = "0.3.36"
@@ -128,10 +127,10 @@ def read_commit(root: Path) -> str | None:
     marker = root / MARKER_FILE
     if marker.is_file():
         try:
-            commit = json.loads(marker.read_text(encoding="utf-8")).get("commit")
+            commit = safe_json.load_file(marker, expect=dict).get("commit")
             if commit:
                 return str(commit)
-        except (OSError, ValueError):
+        except ValueError:
             pass
     git = root / ".git"
     try:

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from core import paths
+from core import paths, safe_json
 from core.llama_cpp.locate import LlamaCppInstall, probe_converter
 
 
@@ -47,9 +47,9 @@ def _file() -> Path:
 
 
 def _load() -> dict[str, Any]:
-    try:
-        return json.loads(_file().read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    try:  # our cache file: damaged, nested or a FIFO means "nothing remembered", never a crash or a wait
+        return safe_json.load_file(_file(), expect=dict)  # type: ignore[no-any-return]
+    except ValueError:
         return {}
 
 
