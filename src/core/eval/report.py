@@ -16,8 +16,6 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
-
 from core.eval import stats
 from core.eval.results import EvalResults, Problem
 from core.redact import redact
@@ -222,6 +220,7 @@ def _violations_by_persona(results: EvalResults, model: str) -> dict[str, bool]:
 
 
 def _model_summary(results: EvalResults, model: str, role: str) -> ModelSummary:
+    import numpy as np
     scores = results.scores_by_persona(model)
     means = stats.persona_means(scores)
     persona_desc = stats.describe(list(means.values()))
@@ -294,6 +293,7 @@ def _persona_rows(results: EvalResults, baseline: str | None) -> list[PersonaRow
 
 
 def _category_rows(results: EvalResults, personas: list[PersonaRow], baseline: str | None) -> list[CategoryRow]:
+    import numpy as np
     rows: list[CategoryRow] = []
     for category in results.categories:
         members = [p for p in personas if p.category == category]
@@ -312,6 +312,7 @@ def _category_rows(results: EvalResults, personas: list[PersonaRow], baseline: s
 
 
 def _criterion_rows(results: EvalResults, baseline: str | None) -> list[CriterionRow]:
+    import numpy as np
     order: list[str] = []
     safety: dict[str, bool] = {}
     # criterion → model → persona → scores

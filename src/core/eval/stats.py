@@ -21,8 +21,11 @@ import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy loads with the first computation, not with the module (the eval screen imports it)
+    import numpy as np
+
 
 ALPHA = 0.05
 POWER = 0.80
@@ -65,6 +68,7 @@ class Describe:
 
 
 def describe(values: Sequence[float], confidence: float = CONFIDENCE, *, with_ci: bool = True) -> Describe:
+    import numpy as np
     from scipy import stats  # lazy: keeps the app's start-up free of scipy
 
     x = np.asarray(values, dtype=float)
@@ -191,6 +195,7 @@ def paired_comparison(candidate: Mapping[str, float], reference: Mapping[str, fl
                       candidate_name: str = "candidate", reference_name: str = "reference",
                       confidence: float = CONFIDENCE) -> PairedComparison:
     """Compare persona means (persona id → mean score) of two models, paired by persona."""
+    import numpy as np
     from scipy import stats  # lazy: keeps the app's start-up free of scipy
 
     personas, unpaired = _pairs(candidate, reference)
@@ -234,6 +239,7 @@ def paired_comparison(candidate: Mapping[str, float], reference: Mapping[str, fl
 
 
 def _wilcoxon(result: PairedComparison, d: np.ndarray, tol: float) -> None:
+    import numpy as np
     from scipy import stats  # lazy: keeps the app's start-up free of scipy
 
     nonzero = int((np.abs(d) > tol).sum())
@@ -252,6 +258,7 @@ def _wilcoxon(result: PairedComparison, d: np.ndarray, tol: float) -> None:
 
 def sign_flip_permutation_p(d: Sequence[float]) -> tuple[float | None, bool]:
     """Two-sided sign-flip test of mean(d) = 0: (p, exact). Exact up to 2^16 flips, else seeded MC."""
+    import numpy as np
     d = np.asarray(d, dtype=float)
     n = d.size
     if n == 0:
@@ -355,6 +362,7 @@ def mcnemar_exact(candidate: Mapping[str, bool], reference: Mapping[str, bool], 
 
 def paired_t_power(d_z: float, n: int, alpha: float = ALPHA) -> float | None:
     """Probability that a two-sided paired t-test on n pairs rejects at `alpha` when the true effect is d_z."""
+    import numpy as np
     from scipy import stats  # lazy: keeps the app's start-up free of scipy
 
     if n < 2 or not math.isfinite(d_z):
@@ -451,4 +459,5 @@ def power_analysis(comparison: PairedComparison, *, target_diff: float = 0.10, a
 
 def persona_means(scores: Mapping[str, Sequence[float]]) -> dict[str, float]:
     """Average the K conversations of each persona (personas without a finished conversation drop out)."""
+    import numpy as np
     return {pid: float(np.mean(values)) for pid, values in scores.items() if len(values)}
