@@ -36,6 +36,7 @@ from core.flavors import Flavor, get_flavor, gpu_flavors
 from core.redact import redact
 from tui_tuner.screens.base import AreaScreen
 from tui_tuner.screens.calc.chart import MemoryChart
+from tui_tuner.screens.token_histogram import histogram_text
 
 DEBOUNCE_S = 0.3
 SHARED_FIELDS = {"max_length", "batch_size"}
@@ -66,7 +67,7 @@ STRATEGY_OPTIONS = [("auto (fastest that fits each flavor)", "auto"),
                     *((STRATEGY_LABELS[s], s) for s in STRATEGIES if s != "single")]
 SWITCHES = (("gradient_checkpointing", "Gradient checkpointing"), ("optimizer_in_backward", "Optimizer in backward"),
             ("activation_offloading", "Activation offloading"))
-SPARK = " ▁▂▃▄▅▆▇█"
+
 
 def _gb(value: float) -> str:
     return f"{value / 1e9:.2f}"
@@ -470,26 +471,7 @@ class CalcScreen(AreaScreen):
     def _render_profile(self, max_length: int) -> None:
         """Token-length histogram of the dataset with the max-length marker under it."""
         panel = self.query_one("#calc-dataset", Static)
-        prof = self.profile
-        if prof is None:
-            panel.update("")
-            return
-        bins = prof.histogram()
-        top = max(c for _, _, c in bins) or 1
-        spark = "".join(SPARK[min(8, -(-c * 8 // top))] if c else SPARK[0] for _, _, c in bins)
-        width = bins[0][1] - bins[0][0]
-        at = min(len(bins) - 1, max_length // width) if width else 0
-        marker = " " * at + ("▲" if max_length < bins[-1][1] else "▶")
-        text = Text()
-        sample = f" (sample of {prof.profiled:,})" if prof.sampled else ""
-        text.append(f"Data: {prof.total:,} conversations{sample} · p50 {prof.percentile(0.5):,} · p95 "
-                    f"{prof.percentile(0.95):,} · p99 {prof.percentile(0.99):,} · max {max(prof.lengths):,} tokens\n",
-                    style="bold")
-        text.append(f"0 {spark} {bins[-1][1]:,}\n  ")
-        text.append(marker, style="bold yellow")
-        text.append(f" max length {max_length:,}: {prof.truncated_share(max_length):.1%} truncated, "
-                    f"{prof.mean_tokens_at(max_length):,} tokens/example", style="yellow")
-        panel.update(text)
+        panel.update("" if self.profile is None else histogram_text(self.profile, max_length))
 
     @on(DataTable.RowHighlighted, "#calc-flavors")
     def _pick_flavor(self, event: DataTable.RowHighlighted) -> None:
