@@ -72,7 +72,7 @@ async def plan(ctx: StepContext, result: StepResult) -> AsyncIterator[DemoEvent]
     cheapest = estimate.cheapest_flavor
     shown = dict(fields, model="smollm2-135m")  # the catalog key: the same architecture, a shorter command
     yield StepLog("plan", "$ " + cli_command(shown))
-    yield StepLog("plan", f"{calc.arch.name}: peak ≈ {estimate.total_gb:.2f} GB for one training step (LoRA r={s.lora_r}, "
+    yield StepLog("plan", f"{model_title(ctx.values.get('model', {}))}: peak ≈ {estimate.total_gb:.2f} GB for one training step (LoRA r={s.lora_r}, "
                           f"batch {s.batch_size} × {s.max_length} tokens, fp32 on CPU)")
     if tokens:
         fits = tokens["max"] <= s.max_length
@@ -94,6 +94,12 @@ async def plan(ctx: StepContext, result: StepResult) -> AsyncIterator[DemoEvent]
     result.outputs = [str(path)]
     result.details = {"plan": str(path), "peak_gb": round(estimate.total_gb, 3),
                       "cheapest_flavor": cheapest.name if cheapest else None}
+
+
+def model_title(details: dict[str, object]) -> str:
+    """`HuggingFaceTB/SmolLM2-135M-Instruct`, or a GGUF's name without its quant suffix."""
+    label = str(details.get("label") or "the model")
+    return label if details.get("source") == "hub" else Path(label).name.split(".")[0]
 
 
 async def llama_cpp(ctx: StepContext, result: StepResult) -> AsyncIterator[DemoEvent]:
