@@ -24,7 +24,8 @@ from core.errors import OfflineError, TunerError
 from core.extras import has_extra, needs_line
 from core.flavors import Flavor, get_flavor, gpu_flavors
 from core.launch.config import BNB_OPTIMIZERS, LaunchConfig, human_duration
-from core.launch.dataset import DatasetReport, check_hub_dataset, check_local_jsonl
+from core.launch.data_profile import TRUNCATION_WARN, LaunchProfile, ProfileUnavailable, profile_for_launch
+from core.launch.dataset import CHARS_PER_TOKEN, DatasetReport, check_hub_dataset, check_local_jsonl
 from core.launch.naming import check_instruct_variant
 from core.launch.strategy import StrategyChoice, choose_strategy, gpu_capacity, local_gpu_count, world_size
 from core.redact import redact
@@ -76,6 +77,15 @@ class PreflightReport:
     local_gpu: LocalGpu | None = None
     strategy: StrategyChoice | None = None
     """How the run is spread over the GPUs (core.launch.strategy), with the per-GPU memory and the reason."""
+    data_profile: LaunchProfile | None = None
+    """The dataset's real token lengths (model tokenizer + chat template), when they could be had."""
+    tokens_per_example: float | None = None
+    """Mean tokens per training example at max_length: from the profile, else characters ÷ 3.8."""
+    tokens_source: str | None = None
+    """"tokenizer" or "chars/3.8"."""
+    data_memory: list[dict[str, Any]] = field(default_factory=list)
+    """Peak memory and the cheapest flavor with max_length at the data's p95, p99 and max."""
+    max_length: int | None = None
 
     @property
     def world_size(self) -> int:
@@ -119,6 +129,10 @@ class PreflightReport:
             "namespace": self.namespace,
             "strategy": self.strategy.to_dict() if self.strategy else None,
             "num_examples": self.dataset.num_examples if self.dataset else None,
+            "tokens_per_example": None if self.tokens_per_example is None else round(self.tokens_per_example, 1),
+            "tokens_source": self.tokens_source,
+            "data_profile": ({**self.data_profile.to_dict(self.max_length or 0), "memory": self.data_memory}
+                             if self.data_profile else None),
             "findings": [
                 {"severity": f.severity, "check": f.check, "field": f.field, "message": f.message, "fix": f.fix}
                 for f in self.sorted()
@@ -142,7 +156,7 @@ class PreflightOptions:
 
 def run_preflight(config: LaunchConfig, options: PreflightOptions | None = None) -> PreflightReport:
     options = options or PreflightOptions()
-    report = PreflightReport()
+    report = PreflightReport(max_length=config.max_length)
     for error in config.validate():
         report.add("error", "settings", error.message, error.fix, error.field)
     invalid = {f.field for f in report.errors}
@@ -164,6 +178,8 @@ def run_preflight(config: LaunchConfig, options: PreflightOptions | None = None)
 
     if "dataset" not in invalid:
         _check_dataset(config, report, online=report.online is not False)
+        _profile_tokens(config, report, online=options.online and report.online is not False,
+                        model_ok="base_model" not in invalid)
     if report.online and "base_model" not in invalid and not config.model_is_local:
         _check_model_access(config, report)
     if report.online and whoami and config.output_repo and "output_repo" not in invalid:
@@ -364,10 +380,52 @@ def _check_dataset(config: LaunchConfig, report: PreflightReport, *, online: boo
     report.add("ok", "dataset", f"{count}; {ds.checked_rows} rows checked, all conversations with an assistant turn")
     for note in ds.notes:
         report.add("info", "dataset", note)
-    if ds.avg_tokens and ds.avg_tokens * 1.25 > config.max_length:
-        report.add("warning", "dataset", f"average conversation ≈{ds.avg_tokens:.0f} tokens, near or over "
-                   f"max_length {config.max_length}: long conversations are truncated",
-                   "raise max_length (check memory) or shorten the data", "max_length")
+
+
+def _profile_tokens(config: LaunchConfig, report: PreflightReport, *, online: bool, model_ok: bool) -> None:
+    """Tokens per example from the dataset's real token lengths (cached profile), the share truncated at
+    max_length; else characters ÷ 3.8, said in one line. Never an error."""
+    from core.calc.dataset_profile import ROUND_TO, round_up
+
+    ds = report.dataset
+    if ds is None and (config.dataset_is_local or any(f.check == "dataset" and f.severity == "error"
+                                                      for f in report.findings)):
+        return  # the dataset itself failed its check: that error says it all
+    outcome = (profile_for_launch(config, online=online) if model_ok
+               else ProfileUnavailable("the base model is not set right"))
+    if isinstance(outcome, ProfileUnavailable):
+        if ds is None:  # a Hub dataset not checked offline: no estimate either way, nothing to add
+            return
+        report.tokens_per_example = min(float(config.max_length), ds.avg_tokens) if ds and ds.avg_tokens else None
+        report.tokens_source = f"chars/{CHARS_PER_TOKEN:g}"
+        report.add("info", "tokens", f"tokens estimated as characters ÷ {CHARS_PER_TOKEN:g} (not profiled with the "
+                   f"model's tokenizer: {outcome.reason})")
+        if ds and ds.avg_tokens and ds.avg_tokens * 1.25 > config.max_length:
+            report.add("warning", "dataset", f"average conversation ≈{ds.avg_tokens:.0f} tokens, near or over "
+                       f"max_length {config.max_length}: long conversations are truncated",
+                       "raise max_length (check memory) or shorten the data", "max_length")
+        return
+    prof = outcome.profile
+    report.data_profile = outcome
+    report.tokens_per_example = float(outcome.tokens_per_example(config.max_length))
+    report.tokens_source = "tokenizer"
+    of = f"a sample of {prof.profiled:,} of {prof.total:,}" if prof.sampled else f"all {prof.profiled:,}"
+    template = " + chat template" if prof.chat_template else ""
+    report.add("info", "tokens", f"{prof.tokenizer} tokenizer{template} on {of} conversations: p50 "
+               f"{prof.percentile(0.5):,} · p95 {prof.percentile(0.95):,} · p99 {prof.percentile(0.99):,} · max "
+               f"{max(prof.lengths):,}; {report.tokens_per_example:,.0f} tokens/example at max_length "
+               f"{config.max_length:,}")
+    share = prof.truncated_share(config.max_length)
+    suggested = round_up(prof.percentile(0.99), ROUND_TO)
+    text = f"{share:.1%} of conversations are longer than max_length {config.max_length:,} and get truncated"
+    if share > TRUNCATION_WARN:
+        report.add("warning", "truncation", text, f"set max_length to {suggested:,} (p99, covers "
+                   f"{1 - prof.truncated_share(suggested):.1%}; check memory)", "max_length")
+    elif share > 0:
+        report.add("info", "truncation", text)
+    else:
+        report.add("ok", "truncation", f"no conversation is longer than max_length {config.max_length:,}")
+
 
 
 # -- GPUs, steps, time, memory --------------------------------------------------------------------------
@@ -474,14 +532,11 @@ def _check_memory(config: LaunchConfig, report: PreflightReport, *, online: bool
         report.add("warning", "memory", f"memory fit not checked: {exc.message}", exc.hint or "", "base_model")
         return
     try:
-        est = memory.estimate_training(memory.MemoryInputs(
-            arch=arch, method="qlora" if config.load_in_4bit else "lora", max_length=config.max_length,
-            batch_size=config.batch_size, gradient_accumulation=config.gradient_accumulation,
-            lora_r=config.lora_r, lora_targets=tuple(config.lora_targets), optimizer=config.optimizer,
-            gradient_checkpointing=config.gradient_checkpointing, dtype="bf16"))
+        est = _estimate(memory, arch, config, config.max_length)
     except TunerError as exc:
         report.add("warning", "memory", f"memory fit not checked: {exc.message}", exc.hint or "")
         return
+    _memory_by_data(config, report, memory, arch)
     # Over several GPUs the verdict is the chosen strategy's per-GPU peak (DDP: about the one-GPU figure;
     # FSDP: the sharded one); the cheapest single-GPU flavor is still suggested from the one-GPU estimate.
     choice = report.strategy
@@ -529,6 +584,39 @@ def _check_memory(config: LaunchConfig, report: PreflightReport, *, online: bool
             report.add("ok", "memory", f"fits this machine's {gpu.name} ({need} of {gpu.memory_gb:.0f} GB)")
 
 
+def _estimate(memory: Any, arch: Any, config: LaunchConfig, max_length: int) -> Any:
+    return memory.estimate_training(memory.MemoryInputs(
+        arch=arch, method="qlora" if config.load_in_4bit else "lora", max_length=max_length,
+        batch_size=config.batch_size, gradient_accumulation=config.gradient_accumulation,
+        lora_r=config.lora_r, lora_targets=tuple(config.lora_targets), optimizer=config.optimizer,
+        gradient_checkpointing=config.gradient_checkpointing, dtype="bf16"))
+
+
+def _memory_by_data(config: LaunchConfig, report: PreflightReport, memory: Any, arch: Any) -> None:
+    """One-GPU peak and the cheapest single-GPU flavor with max_length at the data's p95, p99 and max."""
+    from core.calc.dataset_profile import ROUND_TO, round_up
+
+    if report.data_profile is None:
+        return
+    prof = report.data_profile.profile
+    parts = []
+    for at, length in (("p95", prof.percentile(0.95)), ("p99", prof.percentile(0.99)), ("max", max(prof.lengths))):
+        max_length = round_up(length, ROUND_TO)
+        try:
+            est = _estimate(memory, arch, config, max_length)
+        except TunerError:
+            continue
+        flavor = next((f for f in sorted(gpu_flavors(), key=lambda f: (f.price_per_hour, f.gpu_memory_gb))
+                       if est.fits_memory(f)), None)
+        report.data_memory.append({"at": at, "max_length": max_length, "peak_gb": round(est.total_bytes / 1e9, 2),
+                                   "truncated_share": round(prof.truncated_share(max_length), 4),
+                                   "flavor": flavor.name if flavor else None})
+        parts.append(f"{at} {max_length:,} → {est.total_bytes / 1e9:.1f} GB"
+                     + (f" ({flavor.name})" if flavor else " (no single GPU)"))
+    if parts:
+        report.add("info", "memory", "peak at the data's lengths: " + " · ".join(parts), field="max_length")
+
+
 def _cheapest_multi_gpu(config: LaunchConfig, arch: Any) -> tuple[Flavor, StrategyChoice] | None:
     """The cheapest multi-GPU flavor whose GPUs hold the run with the strategy the launcher would choose."""
     for flavor in sorted((f for f in gpu_flavors() if f.gpu_count > 1), key=lambda f: (f.price_per_hour, f.gpu_count)):
@@ -544,7 +632,7 @@ def _check_timeout(config: LaunchConfig, report: PreflightReport, flavor: Flavor
     if not report.expected_steps:
         report.add("info", "timeout", "run time not estimated (dataset size unknown)")
         return
-    avg = report.dataset.avg_tokens if report.dataset else None
+    avg = report.tokens_per_example
     choice = report.strategy
     train = estimate_seconds(config, steps=report.expected_steps, params=params, avg_tokens=avg, flavor=flavor,
                              attn_width=attn_width, world=report.world_size,
