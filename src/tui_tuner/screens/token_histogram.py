@@ -13,12 +13,12 @@ from textual.widgets import Static
 
 SPARK = " ▁▂▃▄▅▆▇█"
 MAX_BINS = 40
-MIN_BINS = 10
-_FRAME = 10
-"""Cells around the bars: '0 ' before, ' 12,345' after."""
+MIN_BINS = 4
+LABELLED_BINS = 12
+"""Below this many bars the top length label is dropped so the bars keep the width."""
 
 
-def histogram_text(profile: Any, max_length: int, bins: int = MAX_BINS) -> Text:
+def histogram_text(profile: Any, max_length: int, bins: int = MAX_BINS, top_label: bool = True) -> Text:
     """Summary line, sparkline of token lengths over [0, max], and a ▲ under the bin holding `max_length`
     (▶ when every conversation fits), with the share truncated and the tokens per example there.
 
@@ -34,7 +34,7 @@ def histogram_text(profile: Any, max_length: int, bins: int = MAX_BINS) -> Text:
     text.append(f"Data: {profile.total:,} conversations{sample} · p50 {profile.percentile(0.5):,} · p95 "
                 f"{profile.percentile(0.95):,} · p99 {profile.percentile(0.99):,} · max {max(profile.lengths):,} "
                 "tokens\n", style="bold")
-    text.append(f"0 {spark} {counts[-1][1]:,}\n  ")
+    text.append(f"0 {spark}" + (f" {counts[-1][1]:,}\n  " if top_label else "\n  "))
     text.append(marker, style="bold yellow")
     text.append(f" max length {max_length:,}: {profile.truncated_share(max_length):.1%} truncated, "
                 f"{profile.mean_tokens_at(max_length):,} tokens/example", style="yellow")
@@ -52,6 +52,7 @@ class TokenHistogram(Static):
         super().__init__("", *args, **kwargs)
         self.profile: Any = None
         self.max_length = 0
+        self.display = False  # nothing to show until a profile arrives: takes no line
 
     def show(self, profile: Any, max_length: int) -> None:
         self.profile, self.max_length = profile, max_length
@@ -65,5 +66,11 @@ class TokenHistogram(Static):
         if self.profile is None:
             self.update("")
             return
-        bins = max(MIN_BINS, min(MAX_BINS, (self.size.width or MAX_BINS + _FRAME) - _FRAME))
-        self.update(histogram_text(self.profile, self.max_length, bins))
+        width = self.size.width or 80
+        label = len(f"{max(self.profile.lengths) + MAX_BINS:,}") + 1
+        bins = min(MAX_BINS, width - 2 - label)
+        if bins >= LABELLED_BINS:
+            self.update(histogram_text(self.profile, self.max_length, bins))
+        else:  # a narrow panel: every cell for the bars
+            self.update(histogram_text(self.profile, self.max_length, max(MIN_BINS, min(MAX_BINS, width - 2)),
+                                       top_label=False))

@@ -43,6 +43,7 @@ from core.redact import redact
 from tui_tuner.screens.base import AreaScreen
 from tui_tuner.screens.launch.confirm import ConfirmLaunch
 from tui_tuner.screens.launch.findings import FindingsPanel
+from tui_tuner.screens.token_histogram import TokenHistogram
 
 LAST_CONFIG = "launch-last.toml"
 REFRESH_DELAY_S = 0.25
@@ -184,6 +185,7 @@ class LaunchScreen(AreaScreen):
                 yield Static("", id="command-preview")
                 with TabbedContent(id="launch-tabs"):
                     with TabPane("Preflight", id="tab-preflight"), VerticalScroll(id="findings-scroll"):
+                        yield TokenHistogram(id="launch-histogram")
                         yield FindingsPanel(id="findings")
                     with TabPane("Script", id="tab-script"), VerticalScroll(id="script-scroll"):
                         yield Static("", id="script-preview")
@@ -327,6 +329,9 @@ class LaunchScreen(AreaScreen):
         self.report = report
         self.checked_online = online
         self.query_one("#findings", FindingsPanel).show_report(report, checked_online=online)
+        # The profile was taken in the preflight's thread worker (cached per dataset and tokenizer).
+        profile = report.data_profile.profile if report.data_profile else None
+        self.query_one("#launch-histogram", TokenHistogram).show(profile, report.max_length or self.config.max_length)
         self._show_field_errors()
 
     def action_check(self) -> None:
