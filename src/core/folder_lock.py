@@ -54,8 +54,11 @@ def describe_holder(holder: dict[str, Any]) -> str:
     parts = [f"pid {holder['pid']}"]
     if holder.get("host") and holder["host"] != socket.gethostname():
         parts.append(f"on {holder['host']}")
-    if holder.get("command"):
-        parts.append(f"`{holder['command']}`")
+    command = holder.get("command")
+    if command == "tui-tuner":  # the app itself, no subcommand: say what it is doing there
+        parts.append(f"the tui-tuner app ({holder.get('purpose') or 'busy'})")
+    elif command:
+        parts.append(f"`{command}`")
     if holder.get("since"):
         parts.append("since " + time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(holder["since"]))))
     return ", ".join(parts)

@@ -154,3 +154,30 @@ def test_two_eval_runs_into_one_folder_run_each_conversation_once(tmp_path: Path
     rows = [json.loads(line) for line in conversations.read_text().splitlines()]
     keys = [(r["persona_id"], r["model"], r["conv_index"]) for r in rows]
     assert len(keys) == 2 * 2 * 3 and len(set(keys)) == len(keys)  # every conversation once: no duplicate cost
+
+
+async def test_tui_conversion_into_a_busy_folder_is_a_notification(tmp_path: Path) -> None:
+    from core.convert.pipeline import ConvertSpec
+    from tui_tuner.app import TunerApp
+
+    out = make_merged_output(tmp_path / "out")
+    app = TunerApp(start_area="convert")
+    with FolderLock(out, "convert", command="tui-tuner convert --output-dir out"):
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = app.screen
+            worker = screen.start_conversion(ConvertSpec(output_dir=out, skip_merge=True, model_name="x"))
+            for _ in range(100):
+                await pilot.pause(0.05)
+                if worker.is_finished:
+                    break
+            await pilot.pause()
+            messages = [n.message for n in app._notifications]
+            assert any(m.startswith(f"{out} is in use by pid {os.getpid()}") for m in messages), messages
+            assert app.is_running  # the app stays up
+
+
+def test_the_app_as_holder_is_named_as_such(tmp_path: Path) -> None:
+    from core.folder_lock import describe_holder
+
+    text = describe_holder({"pid": 42, "command": "tui-tuner", "purpose": "eval run", "since": 86400 * 400})
+    assert text.startswith("pid 42, the tui-tuner app (eval run), since 1971-02-0")
