@@ -191,3 +191,63 @@ def test_headless_printer_redraws_nothing_in_a_log() -> None:
     assert text.count("%") == 10 + 1, "a line per tenth, not per step"
     assert "blk.0" not in text, "tool detail only with --verbose"
     assert "✓ loss 3.3 → 2.6 (went down)  (1 min 35 s)" in text
+
+
+async def test_a_missing_llama_cpp_is_built_the_managed_way_and_says_it_takes_minutes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import core.llama_cpp
+    import core.llama_cpp.install
+    from core.convert import events as cv
+    from core.demo.runner import StepContext, StepResult
+    from core.demo.settings import DemoSettings
+    from core.demo.steps_prepare import llama_cpp
+    from core.llama_cpp import LlamaCppInstall
+
+    built = LlamaCppInstall(root=tmp_path, source="cache", convert_script=tmp_path / "convert_hf_to_gguf.py",
+                            gguf_py=tmp_path / "gguf-py", quantize_bin=tmp_path / "llama-quantize",
+                            server_bin=tmp_path / "llama-server", commit="0c1e57098bba")
+    missing = LlamaCppInstall(root=None, source="none", problems=["llama-server not found"])
+    found = iter([missing, built])
+    monkeypatch.setattr(core.llama_cpp, "locate_llama_cpp", lambda: next(found))
+    asked: list[str] = []
+
+    async def install(source: str = "sdist", **kwargs: object):  # type: ignore[no-untyped-def]
+        asked.append(source)
+        yield cv.StepStarted("build", "Build llama-quantize + llama-server")
+        yield cv.Progress("build", 50, 100, "%", "ggml")
+        yield cv.StepFinished("build", "built")
+        yield cv.PipelineFinished("completed")
+
+    monkeypatch.setattr(core.llama_cpp.install, "install_llama_cpp", install)
+    ctx = StepContext(DemoSettings(output_dir=tmp_path), tmp_path, {})
+    result = StepResult()
+    events = [event async for event in llama_cpp(ctx, result)]
+    assert asked == ["auto"], "git when GitHub answers, else the PyPI sdist"
+    texts = [e.text for e in events if isinstance(e, ev.StepLog)]
+    assert any("several minutes" in t and "only the first time" in t for t in texts)
+    assert any(isinstance(e, ev.StepProgress) and e.fraction == 0.5 for e in events)
+    assert result.summary == "cache build, commit 0c1e57098b"
+
+
+async def test_a_failed_llama_cpp_build_is_one_line_with_the_fix(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import core.llama_cpp
+    import core.llama_cpp.install
+    from core.convert import events as cv
+    from core.demo.runner import StepContext, StepError, StepResult
+    from core.demo.settings import DemoSettings
+    from core.demo.steps_prepare import llama_cpp
+    from core.llama_cpp import LlamaCppInstall
+
+    monkeypatch.setattr(core.llama_cpp, "locate_llama_cpp",
+                        lambda: LlamaCppInstall(root=None, source="none", problems=["no converter"]))
+
+    async def install(source: str = "sdist", **kwargs: object):  # type: ignore[no-untyped-def]
+        yield cv.StepFailed("source", "pip download failed: no network", "connect, or pass --sdist-file")
+        yield cv.PipelineFinished("failed", message="pip download failed")
+
+    monkeypatch.setattr(core.llama_cpp.install, "install_llama_cpp", install)
+    with pytest.raises(StepError, match=r"llama\.cpp could not be built: pip download failed") as info:
+        async for _ in llama_cpp(StepContext(DemoSettings(output_dir=tmp_path), tmp_path, {}), StepResult()):
+            pass
+    assert "llama-cpp install" in info.value.hint
