@@ -173,3 +173,19 @@ def test_dry_run_shows_it_human_and_json(smollm2_hf: Path, spread: Path, capsys:
     pre = plan["preflight"]
     assert pre["tokens_source"] == "tokenizer" and pre["data_profile"]["profiled"] == 100
     assert pre["data_profile"]["truncated_at_max_length"] > 0.4 and pre["data_profile"]["histogram"]
+
+
+def test_big_hub_dataset_is_not_downloaded_to_count_tokens(fake_hub, smollm2_hf: Path, spread: Path,  # type: ignore[no-untyped-def]
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.launch import dataset
+
+    monkeypatch.setattr(dataset, "MAX_HUB_FILE_BYTES", 1000)  # spread.jsonl is larger than this
+    repo = "HuggingFaceTB/SmolLM2-135M-Instruct"
+    fake_hub.add_repo(repo, files={name: (smollm2_hf / name).read_bytes() for name in ("config.json", "tokenizer.json")})
+    fake_hub.add_repo("tester/spread", repo_type="dataset", files={"train.jsonl": spread.read_bytes()})
+    called: list[str] = []
+    monkeypatch.setattr(data_profile, "_profile", lambda *a, **k: called.append("x"))
+    report = run_preflight(LaunchConfig(base_model=repo, dataset="tester/spread", output_repo="tester/smol",
+                                        flavor="t4-small", trackio_space="tester/trackio"))
+    (line,) = by_check(report, "tokens")
+    assert "characters ÷ 3.8" in line.message and "over" in line.message and called == []

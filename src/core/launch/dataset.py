@@ -20,7 +20,8 @@ ROLES = frozenset({"system", "user", "assistant", "tool", "developer"})
 SAMPLE_ROWS = 200
 MAX_HUB_FILE_BYTES = 64 * 1024 * 1024
 CHARS_PER_TOKEN = 3.8
-"""Rough English average for modern BPE vocabularies; only used for time estimates."""
+"""Rough English average for modern BPE vocabularies: the time estimate's fallback when the dataset cannot be
+counted with the model's own tokenizer (core.launch.data_profile)."""
 
 
 @dataclass

@@ -5,7 +5,9 @@ the launch; warnings are shown and the user decides. Checks that need the Hub ru
 be reached; offline they are skipped with a visible warning, never silently.
 
 Checks: the settings themselves; the model is the instruction-tuned variant; the dataset exists and
-its rows are conversations (validated on a sample); memory fit on the chosen flavor and the cheapest
+its rows are conversations (validated on a sample); its real token lengths with the model's tokenizer and
+chat template (core.launch.data_profile: tokens per example, truncation at max_length, memory at
+p95/p99/max; characters ÷ 3.8 when it cannot be profiled); memory fit on the chosen flavor and the cheapest
 flavor that fits (`core.calc`); a timeout long enough for the expected steps; the token exists, can
 write, and can read a gated model; what the chosen backend needs (GPU, packages, Apple Silicon).
 """
@@ -25,7 +27,13 @@ from core.extras import has_extra, needs_line
 from core.flavors import Flavor, get_flavor, gpu_flavors
 from core.launch.config import BNB_OPTIMIZERS, LaunchConfig, human_duration
 from core.launch.data_profile import TRUNCATION_WARN, LaunchProfile, ProfileUnavailable, profile_for_launch
-from core.launch.dataset import CHARS_PER_TOKEN, DatasetReport, check_hub_dataset, check_local_jsonl
+from core.launch.dataset import (
+    CHARS_PER_TOKEN,
+    MAX_HUB_FILE_BYTES,
+    DatasetReport,
+    check_hub_dataset,
+    check_local_jsonl,
+)
 from core.launch.naming import check_instruct_variant
 from core.launch.strategy import StrategyChoice, choose_strategy, gpu_capacity, local_gpu_count, world_size
 from core.redact import redact
@@ -391,8 +399,13 @@ def _profile_tokens(config: LaunchConfig, report: PreflightReport, *, online: bo
     if ds is None and (config.dataset_is_local or any(f.check == "dataset" and f.severity == "error"
                                                       for f in report.findings)):
         return  # the dataset itself failed its check: that error says it all
-    outcome = (profile_for_launch(config, online=online) if model_ok
-               else ProfileUnavailable("the base model is not set right"))
+    too_big = ds is not None and any("format not checked" in note for note in ds.notes)
+    if not model_ok:
+        outcome: LaunchProfile | ProfileUnavailable = ProfileUnavailable("the base model is not set right")
+    elif too_big:  # the same cap as the format check: no multi-GB download just to count tokens
+        outcome = ProfileUnavailable(f"the Hub dataset's data file is over {MAX_HUB_FILE_BYTES // 2**20} MB")
+    else:
+        outcome = profile_for_launch(config, online=online)
     if isinstance(outcome, ProfileUnavailable):
         if ds is None:  # a Hub dataset not checked offline: no estimate either way, nothing to add
             return
