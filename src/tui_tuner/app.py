@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from textual import on
+from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -38,8 +39,15 @@ class TunerApp(App[None]):
     ]
 
     def __init__(self, *, start_area: str | None = None, config: Config | None = None,
-                 area_options: dict[str, dict[str, Any]] | None = None) -> None:
+                 area_options: dict[str, dict[str, Any]] | None = None,
+                 progressive_start: bool | None = None) -> None:
+        """progressive_start: paint the frame (header, area bar, footer) first, then check the store in a
+        thread and build the start area. None: in a real terminal or browser, not under `run_test`
+        (tests see the start area as soon as the app is up, as before)."""
         super().__init__()
+        self._progressive_start = progressive_start
+        self._areas_open = False
+        """True once the start area is open; until then an area key only changes which one opens."""
         self.config = config or load_config()
         self.areas = built_areas()
         # Every area's stylesheet now (a few ms): one read later would re-style every mounted screen.
@@ -54,7 +62,6 @@ class TunerApp(App[None]):
             self._startup_problems.append(self.config.problem)
         themes, problems = load_themes()
         self._startup_problems.extend(problems)
-        self._startup_problems.extend(guard_store())  # a broken store: scratch store, a notice, a way out
         for theme in themes:
             self.register_theme(theme)
         wanted = self.config.get("ui", "theme", DEFAULT_DARK)
@@ -66,21 +73,48 @@ class TunerApp(App[None]):
 
     def action_goto_area(self, key: str) -> None:
         area = next((a for a in self.areas if a.key == key), None)
-        if area is not None:
-            # An open dialog or a job's detail stays on its area's stack and is there on the way back.
-            self.switch_mode(area.mode)
+        if area is None:
+            return
+        if not self._areas_open:
+            self._start_area = area.mode  # still starting: open this one instead
+            return
+        # An open dialog or a job's detail stays on its area's stack and is there on the way back.
+        self.switch_mode(area.mode)
+
+    def start_mode(self) -> str | None:
+        modes = [area.mode for area in self.areas]
+        return (self._start_area if self._start_area in modes else modes[0]) if modes else None
+
+    def get_default_screen(self) -> Screen:
+        from tui_tuner.screens.base import StartScreen
+
+        return StartScreen(self.start_mode() or "")
 
     def on_mount(self) -> None:
         self._quit_on_signals()
-        modes = [area.mode for area in self.areas]
-        if modes:
-            self.switch_mode(self._start_area if self._start_area in modes else modes[0])
+        progressive = self._progressive_start if self._progressive_start is not None else not self.is_headless
+        if progressive:
+            # Nothing heavy before the first frame: the store check (SQLite, a disk write) and the area's
+            # screen (its imports, widgets and first computation) come right after it.
+            self.call_after_refresh(self._open_start_area_in_background)
+        else:
+            self._open_start_area(guard_store())
+
+    @work(group="app-start", exit_on_error=False)
+    async def _open_start_area_in_background(self) -> None:
+        self._open_start_area(await asyncio.to_thread(guard_store))
+
+    def _open_start_area(self, store_problems: list[str]) -> None:
+        # A broken store: scratch store, a notice, a way out (store_commands).
+        self._startup_problems.extend(store_problems)
+        self._areas_open = True
+        if (mode := self.start_mode()) is not None:
+            self.switch_mode(mode)
         for problem in self._startup_problems:
             self.notify(problem, severity="warning", timeout=8)
 
     def _quit_on_signals(self) -> None:
         """SIGTERM, SIGHUP (a closed terminal or SSH session) and SIGINT quit like ctrl+q (see on_unmount)."""
-        import asyncio
         import contextlib
 
         from core.process_tree import TERMINATION_SIGNALS

@@ -272,6 +272,7 @@ async def test_recent_runs_come_from_the_store_and_no_token_is_shown(tmp_path: P
                      "VALUES ('e1', 'finished', 0, 0, ?)", (str(d),))
     app = start(None)
     async with app.run_test(size=SIZE) as pilot:
+        await app.workers.wait_for_complete()  # the recent list is read off the event loop
         await pilot.pause()
         recent = app.screen.query_one("#eval-recent", Select)
         assert not recent.disabled

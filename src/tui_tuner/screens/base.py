@@ -150,3 +150,31 @@ class AreaScreen(Screen):
     @on(Worker.StateChanged)
     def _report_worker_failure(self, event: Worker.StateChanged) -> None:
         report_worker_failure(self, event)
+
+
+class StartScreen(AreaScreen):
+    """The frame alone, painted first while the start area is being built (and the store checked).
+
+    Its footer is a plain line: Textual's footer fills in its keys a refresh later, and the area's build
+    would hold that refresh back, so the first frame would show no keys.
+    """
+
+    AUTO_FOCUS = ""
+    DEFAULT_CSS = """
+    StartScreen #start-footer { dock: bottom; height: 1; background: $footer-background;
+                                color: $footer-key-foreground; text-style: bold; }
+    """
+
+    def __init__(self, area: str) -> None:
+        super().__init__()
+        self.AREA = area
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        yield AreaBar(self.AREA)
+        yield from self.compose_body()
+        yield Static(" ? Help   ^q Quit   ^p palette", id="start-footer")
+
+    def compose_body(self) -> ComposeResult:
+        title = next((a.title for a in built_areas() if a.mode == self.AREA), "")
+        yield Static(f"Opening {title}…" if title else "No area is installed.", id="start-note", classes="muted")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -135,15 +135,20 @@ class ConvertScreen(AreaScreen):
         self.call_after_refresh(self._update_plan)
 
     # recent runs (the store's conversions table) -----------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="convert-recent", exit_on_error=False)
     def load_recent(self) -> None:
+        """Read the recent conversions off the event loop (opening the store writes to disk)."""
         from core.convert.records import list_records
         from core.store import Store
 
         try:
             records = list_records(Store(), limit=15)
         except Exception as exc:  # a broken store must not take the screen down
-            self.notify(f"cannot read recent conversions: {exc}", severity="warning")
+            self.app.call_from_thread(self.notify, f"cannot read recent conversions: {exc}", severity="warning")
             records = []
+        self.app.call_from_thread(self._show_recent, records)
+
+    def _show_recent(self, records: list[Any]) -> None:
         self._recent = {r.id: r for r in records}
         options = [(f"{r.status:<9} {Path(r.output_dir).name}  ({r.id})", r.id) for r in records]
         recent = self.query_one("#recent", Select)

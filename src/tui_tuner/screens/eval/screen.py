@@ -9,7 +9,6 @@ re-read when its files change.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -352,18 +351,15 @@ as conversations finish.
         if files_signature(self.directory) != self._signature:
             self._load(self.directory)
 
+    @work(thread=True, exclusive=True, group="eval-recent", exit_on_error=False)
     def _load_recent(self) -> None:
-        """Runs recorded by `tui-tuner eval run` in the store, newest first (absent store: no list)."""
-        try:
-            from core.store import Store
+        """Runs recorded by `tui-tuner eval run` in the store, newest first, read off the event loop."""
+        from core.eval.history import recent_runs
 
-            with Store().connect() as conn:
-                rows = conn.execute("SELECT results_dir, status FROM eval_runs ORDER BY updated_at DESC LIMIT ?",
-                                    (RECENT_RUNS,)).fetchall()
-        except (sqlite3.Error, OSError):
-            rows = []
-        options = [(f"{Path(r['results_dir']).name} ({r['status']})", r["results_dir"]) for r in rows
-                   if r["results_dir"]]
+        runs = recent_runs(RECENT_RUNS)
+        self.app.call_from_thread(self._show_recent, [(r.label, str(r.results_dir)) for r in runs])
+
+    def _show_recent(self, options: list[tuple[str, str]]) -> None:
         select = self.query_one("#eval-recent", Select)
         select.set_options([(Text(label), value) for label, value in options])
         select.disabled = not options

@@ -48,7 +48,6 @@ from core.redact import redact
 from tui_tuner.screens.base import AreaScreen
 from tui_tuner.screens.jobs.dialogs import ConfirmCancel, DescribeJob
 from tui_tuner.screens.jobs.log_view import LogView
-from tui_tuner.screens.jobs.plot import TrainingCurves
 
 STAGE_STYLES = {"RUNNING": "bold green", "SCHEDULING": "yellow", "UPDATING": "yellow", "COMPLETED": "green",
                 "ERROR": "bold red", "CANCELED": "magenta", "DELETED": "dim", "LOST": "bold red"}
@@ -109,6 +108,7 @@ class JobsScreen(_JobActions, AreaScreen):
         super().__init__()
         self._session = session
         self.rows: list[JobRow] = []
+        self.job_list: JobList | None = None
         self.sort_key = "age"
         self.last: RefreshResult | None = None
         self._wake = asyncio.Event()
@@ -133,16 +133,22 @@ class JobsScreen(_JobActions, AreaScreen):
         for key, label in COLUMNS:
             table.add_column(label, key=key)
         self.query_one("#monitor-filter", Input).display = False
-        settings = self.session.settings
-        self.job_list = JobList(self.session.hub, store=self.session.store, budget=PollBudget.from_settings(settings),
-                                deadline_s=float(settings["list_deadline_s"]), namespaces=extra_namespaces(settings))
-        self._refresh_loop()
+        # The session (Hub client, store) is built by the refresh loop, off the event loop and after the
+        # list's first frame: the area opens at once, "starting…" until the first refresh.
+        self.call_after_refresh(self._refresh_loop)
         table.focus()
+
+    def _make_job_list(self) -> JobList:
+        settings = self.session.settings
+        return JobList(self.session.hub, store=self.session.store, budget=PollBudget.from_settings(settings),
+                       deadline_s=float(settings["list_deadline_s"]), namespaces=extra_namespaces(settings))
 
     # --- refresh loop ---
 
     @work(exclusive=True, group="monitor-refresh", exit_on_error=False)
     async def _refresh_loop(self) -> None:
+        if self.job_list is None:
+            self.job_list = await asyncio.to_thread(self._make_job_list)
         while True:
             try:
                 result = await asyncio.to_thread(self.job_list.refresh)
@@ -165,7 +171,7 @@ class JobsScreen(_JobActions, AreaScreen):
     def _near_the_end(self, event: DataTable.RowHighlighted) -> None:
         # Older pages are read only when the user scrolls to them (one request each, then kept).
         table = event.data_table
-        if table.row_count and event.cursor_row >= table.row_count - 3 and self.job_list.load_more():
+        if table.row_count and event.cursor_row >= table.row_count - 3 and self.job_list is not None and self.job_list.load_more():
             self._wake.set()
 
     def _apply(self, result: RefreshResult) -> None:
@@ -376,6 +382,8 @@ class JobDetailScreen(_JobActions, AreaScreen):
                 with Vertical(id="detail-side"):
                     yield Static("metrics: waiting…", id="detail-metrics")
                     yield Sparkline([], id="detail-spark")
+                    from tui_tuner.screens.jobs.plot import TrainingCurves  # plotext: only a job's detail
+
                     yield TrainingCurves(id="detail-curves")
             yield Static(id="detail-stream")
 
@@ -490,6 +498,8 @@ class JobDetailScreen(_JobActions, AreaScreen):
     def _plot_log_curves(self) -> None:
         self._plotted_points = len(self.tracker.points)
         series = self._log_series()
+        from tui_tuner.screens.jobs.plot import TrainingCurves
+
         self.query_one("#detail-curves", TrainingCurves).show_series(series, "from the log")
         self._check_loss(series)
 
@@ -634,6 +644,8 @@ class JobDetailScreen(_JobActions, AreaScreen):
             reader = TrackioRemoteReader(str(space), str(project), str(run or ""))
         elif project:
             reader = TrackioLocalReader(str(project), str(run) if run else None)
+        from tui_tuner.screens.jobs.plot import TrainingCurves
+
         curves = self.query_one("#detail-curves", TrainingCurves)
         interval = float(self.session.settings["trackio_poll_s"])
         finished = False
