@@ -130,3 +130,18 @@ async def test_quitting_while_a_step_runs_stops_it_first(tmp_path: Path) -> None
         await wait_until(pilot, lambda: not app.is_running or rec.cleaned == ["block"])
     assert rec.cleaned == ["block"], "the running step's cleanup ran before the app exited"
     assert app.driver.status == "canceled"
+
+
+async def test_a_folder_held_by_another_demo_is_shown_not_crashed(tmp_path: Path) -> None:
+    from core.folder_lock import FolderLock
+
+    rec, gate = Recorder(), asyncio.Event()
+    app = app_for(tmp_path, rec, gate)
+    with FolderLock(tmp_path / "demo", "demo"):
+        async with app.run_test(size=(100, 30)) as pilot:
+            await wait_until(pilot, lambda: app.driver.status == "failed")
+            current = str(app.demo_screen.query_one("#demo-current").render())
+            assert "demo" in current and "✗" in current
+            assert any("demo" in n.message for n in app._notifications)
+            assert app.is_running, "the app stays up"
+    assert rec.ran == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -69,16 +70,18 @@ class DemoApp(TunerApp):
 
 
 def run_demo_app(settings: Any, *, fresh: bool = False) -> int:
+    """Run the TUI; one line on exit says where things are (exit 0 done, 2 failed, 130 stopped)."""
     from core.demo.runner import DemoRun
 
     run = DemoRun(settings, fresh=fresh)
     app = DemoApp(run.events)
     app.run()
-    if app.driver.status == "completed":
+    status = app.driver.status
+    if status == "completed":
         print(f"demo finished: everything is in {run.out}; report: {app.driver.results_dir}/evaluation_report.md")
         return 0
-    if app.driver.status in {"canceled", "running", "pending"}:
-        print(f"demo stopped: run `tui-tuner demo` again to resume (everything is in {run.out})")
-        return 130 if app.driver.status == "canceled" else 0
-    print(f"demo {app.driver.status}: see {run.out}/SUMMARY.md; run it again to resume")
-    return 2
+    if status == "failed":
+        print(f"demo failed: see {run.out}/SUMMARY.md; run `tui-tuner demo` again to resume", file=sys.stderr)
+        return 2
+    print(f"demo stopped: run `tui-tuner demo` again to resume (everything is in {run.out})", file=sys.stderr)
+    return 130

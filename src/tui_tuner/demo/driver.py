@@ -37,6 +37,10 @@ class DemoDriver:
             async with contextlib.aclosing(events) as stream:  # closing it runs each step's cleanup
                 async for event in stream:
                     await self.handle(event)
+        except Exception as exc:  # e.g. another demo holds the folder: shown here and as a notification
+            self.status = "failed"
+            self.screen.show_error(exc)
+            raise
         except BaseException:
             self.status = "canceled"
             raise

@@ -128,6 +128,13 @@ class DemoScreen(AreaScreen):
             self.finished = event
             self.show_summary(event)
 
+    def show_error(self, error: BaseException) -> None:
+        from core.errors import TunerError
+        from core.redact import redact
+
+        line = error.one_line() if isinstance(error, TunerError) else f"{type(error).__name__}: {error}"
+        self.query_one("#demo-current", Static).update(Text.assemble(("✗ ", "bold red"), (redact(line), "bold red")))
+
     def show_summary(self, event: ev.DemoFinished) -> None:
         style = {"completed": "bold green", "failed": "bold red"}.get(event.status, "magenta")
         text = Text()
