@@ -218,18 +218,35 @@ def _refuse_non_files(path: Path) -> None:
 def _check_existing(path: Path) -> None:
     """Check an existing file read-only, before anything writes to it: opening it the usual way would turn
     another program's database to WAL mode, and it must stay exactly as it was."""
-    if not path.exists() or path.stat().st_size == 0:
+    if not path.exists():
+        return
+    info = path.stat()
+    if info.st_size == 0:
         return  # a new store (SQLite treats an empty file as an empty database)
+    key = (str(path.absolute()), info.st_size, info.st_mtime_ns)
+    if key in _checked:
+        return
     try:
         conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=10)
     except sqlite3.Error as exc:
         raise _translate(exc, path) from None  # type: ignore[misc]
     try:
         _check_ours(conn, path)
+        # Damage shows only when a query reads the page that holds it: without this check one command
+        # would work and another fail on the same file. quick_check reads every page once (ms for a store).
+        problems = [str(row[0]) for row in conn.execute("PRAGMA quick_check(3)")]
     except sqlite3.Error as exc:
         raise _translate(exc, path) from None  # type: ignore[misc]
     finally:
         conn.close()
+    if problems != ["ok"]:
+        detail = "; ".join(" ".join(p.replace("*** in database main ***", "").split()) for p in problems)
+        raise StoreError(path, f"damaged: {detail[:200]}")
+    _checked.add(key)
+
+
+_checked: set[tuple[str, int, int]] = set()
+"""Store files found whole in this process (path, size, mtime): checked again only when they change."""
 
 
 def _check_ours(conn: sqlite3.Connection, path: Path) -> None:

@@ -48,6 +48,12 @@ def plant(kind: str, path: Path, tmp_path: Path) -> str:
         data = _real_store_bytes(tmp_path)
         path.write_bytes(data[: len(data) // 3])
         return "malformed"
+    if kind == "damaged-page":  # a whole file whose middle page was overwritten (a bad disk, a bad copy)
+        data = bytearray(_real_store_bytes(tmp_path))
+        middle = len(data) // 2
+        data[middle:middle + 512] = b"\xff" * 512
+        path.write_bytes(bytes(data))
+        return "damaged: "
     if kind == "directory":
         path.mkdir()
         return "a directory"
@@ -69,7 +75,7 @@ def plant(kind: str, path: Path, tmp_path: Path) -> str:
     raise AssertionError(kind)
 
 
-KINDS = ["garbage", "text", "truncated", "directory", "fifo", "dangling-link", "other-app", "other-app-jobs",
+KINDS = ["garbage", "text", "truncated", "damaged-page", "directory", "fifo", "dangling-link", "other-app", "other-app-jobs",
          "other-app-id"]
 
 
