@@ -17,7 +17,7 @@ from core.config import Config, load_config, save_config
 from tui_tuner.areas import built_areas, canonical_area
 from tui_tuner.broken_store import guard_store, store_commands
 from tui_tuner.screens.base import report_worker_failure
-from tui_tuner.themes import DEFAULT_DARK, DEFAULT_LIGHT, load_themes
+from tui_tuner.themes import DEFAULT_DARK, DEFAULT_LIGHT, domain_variable_defaults, load_themes
 
 GLOBAL_CSS = Path(__file__).parent / "styles" / "global.tcss"
 
@@ -70,6 +70,10 @@ class TunerApp(App[None]):
             wanted = DEFAULT_DARK
         self.theme = wanted
         self._saved_theme = wanted
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        # Textual's own themes (picked in the palette) lack the domain variables the sheets may use.
+        return {**super().get_theme_variable_defaults(), **domain_variable_defaults(self.current_theme)}
 
     def action_goto_area(self, key: str) -> None:
         area = next((a for a in self.areas if a.key == key), None)

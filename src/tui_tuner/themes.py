@@ -19,14 +19,22 @@ from core.errors import TunerError
 DEFAULT_DARK = "tuner-dark"
 DEFAULT_LIGHT = "tuner-light"
 
-# Domain colours every theme provides, so `.tcss` can use `$mem-over` etc. whatever the theme.
-DOMAIN_VARIABLE_DEFAULTS = {
-    "mem-ok": "#3fb950",
-    "mem-tight": "#d29922",
-    "mem-over": "#f85149",
-    "metric-up": "#3fb950",
-    "metric-down": "#f85149",
+DOMAIN_VARIABLES = {
+    "mem-ok": "success",
+    "mem-tight": "warning",
+    "mem-over": "error",
+    "metric-up": "success",
+    "metric-down": "error",
 }
+"""Domain colours every theme provides, so `.tcss` can use `$mem-over` etc. whatever the theme: a theme
+file may set them in `[variables]`; otherwise each is the theme's own colour named here (no colour is
+written in Python)."""
+
+
+def domain_variable_defaults(theme: Theme) -> dict[str, str]:
+    generated = theme.to_color_system().generate()
+    return {name: generated[field] for name, field in DOMAIN_VARIABLES.items() if field in generated}
+
 
 _THEME_FIELDS = {f.name for f in fields(Theme)}
 
@@ -48,8 +56,9 @@ def theme_from_toml(path: Path) -> Theme:
     if "name" not in data or "primary" not in data:
         raise ValueError("a theme needs at least 'name' and 'primary'")
     _check_types(data)  # a wrong value must skip the file here, not fail later when the theme is applied
-    variables = {**DOMAIN_VARIABLE_DEFAULTS, **data.pop("variables", {})}
-    return Theme(**data, variables=variables)
+    variables = data.pop("variables", {})
+    theme = Theme(**data)
+    return Theme(**data, variables={**domain_variable_defaults(theme), **variables})
 
 
 _COLOR_FIELDS = ("primary", "secondary", "warning", "error", "success", "accent", "foreground", "background",

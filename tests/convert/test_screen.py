@@ -196,6 +196,8 @@ async def test_recent_conversion_fills_the_form_for_a_resume(tmp_path: Path) -> 
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         assert isinstance(screen, ConvertScreen)
+        await app.workers.wait_for_complete()  # the recent list is read off the event loop
+        await pilot.pause()
         recent = screen.query_one("#recent")
         assert recent.display
         recent.value = "conv-20260101-000000-abcd"

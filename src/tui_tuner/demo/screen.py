@@ -18,10 +18,12 @@ from textual.widgets import ProgressBar, RichLog, Static
 from core.demo import events as ev
 from tui_tuner.screens.base import AreaScreen
 from tui_tuner.screens.convert.steps import StepList
+from tui_tuner.tones import tone
 
 VIEW_STEP = ("view", "Open the results viewer")
 """The last row of the checklist: the front end's own step, after the core's."""
-LOG_STYLES = {"warning": "yellow", "error": "bold red", "info": "", "detail": "dim"}
+LOG_TONES = {"warning": "warning", "error": "error", "detail": "muted"}
+"""Log level → tone (tui_tuner.tones); info lines are plain."""
 
 
 def _duration(seconds: float) -> str:
@@ -108,7 +110,7 @@ class DemoScreen(AreaScreen):
             progress.update(total=None, progress=0)
             self.log_line(Text(f"[{event.index}/{event.total}] {event.title}", style="bold"))
         elif isinstance(event, ev.StepLog):
-            self.log_line(f"  {event.text}", LOG_STYLES.get(event.level, ""))
+            self.log_line(f"  {event.text}", tone(LOG_TONES[event.level]) if event.level in LOG_TONES else "")
         elif isinstance(event, ev.StepProgress):
             if event.total:
                 progress.update(total=event.total, progress=event.done)
@@ -118,12 +120,12 @@ class DemoScreen(AreaScreen):
             self.set_state(event.step, "skipped" if event.skipped else "done", event.summary)
             progress.update(total=1, progress=1)
             took = "" if event.skipped else f" ({_duration(event.seconds)})"
-            self.log_line(("  ↷ already done: " if event.skipped else "  ✓ ") + event.summary + took, "green")
+            self.log_line(("  ↷ already done: " if event.skipped else "  ✓ ") + event.summary + took, tone("ok"))
         elif isinstance(event, ev.StepFailed):
             self.set_state(event.step, "failed", event.error)
-            current.update(Text.assemble(("✗ ", "bold red"), (event.error, "bold red"),
+            current.update(Text.assemble(("✗ ", tone("error")), (event.error, tone("error")),
                                          (f"\nfix: {event.hint}" if event.hint else "", "")))
-            self.log_line(f"  ✗ {event.error}" + (f" (fix: {event.hint})" if event.hint else ""), "bold red")
+            self.log_line(f"  ✗ {event.error}" + (f" (fix: {event.hint})" if event.hint else ""), tone("error"))
         elif isinstance(event, ev.DemoFinished):
             self.finished = event
             self.show_summary(event)
@@ -133,10 +135,10 @@ class DemoScreen(AreaScreen):
         from core.redact import redact
 
         line = error.one_line() if isinstance(error, TunerError) else f"{type(error).__name__}: {error}"
-        self.query_one("#demo-current", Static).update(Text.assemble(("✗ ", "bold red"), (redact(line), "bold red")))
+        self.query_one("#demo-current", Static).update(Text.assemble(("✗ ", tone("error")), (redact(line), tone("error"))))
 
     def show_summary(self, event: ev.DemoFinished) -> None:
-        style = {"completed": "bold green", "failed": "bold red"}.get(event.status, "magenta")
+        style = tone({"completed": "good", "failed": "error"}.get(event.status, "canceled"))
         text = Text()
         for i, line in enumerate(event.lines):
             text.append(("\n" if i else "") + line, style=style if i == 0 else ("" if line.startswith(" ") else "bold"))

@@ -16,6 +16,7 @@ from textual.containers import Horizontal
 from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
+from textual.widgets._footer import FooterKey
 from textual.worker import Worker, WorkerState
 
 from core.errors import TunerError
@@ -68,14 +69,48 @@ class AreaBar(Horizontal):
             yield AreaTab(area.key, area.title, area.mode, current=area.mode == self.current)
 
 
+class HelpKey(FooterKey):
+    """The footer's `? Help`: a click opens the help even while a text field has the `?` key."""
+
+    async def on_mouse_down(self, event: events.MouseDown) -> None:
+        event.prevent_default()  # not FooterKey's handler, which would send the key to the focused field
+        await self.app.run_action(self.action)
+
+
 class AppFooter(Footer):
-    """Textual's footer, rebuilt only when the keys it would show changed.
+    """Textual's footer with `?` always first (at 80 columns the last keys are cut), rebuilt only when
+    the keys it would show changed.
 
     The stock footer recomposes on every bindings update (each focus change, each switch back to a
     resident screen), restyling 20-odd keys each time; most of those updates change nothing.
     """
 
     _shown: tuple[tuple[str, str, bool], ...] | None = None
+
+    def compose(self) -> ComposeResult:
+        if not self._bindings_ready:
+            return
+        active = self.screen.active_bindings
+        shown: dict[str, tuple[Binding, bool, str]] = {}
+        for _, binding, enabled, tooltip in active.values():
+            if binding.show and binding.action not in shown:  # one key per action, as Textual's footer
+                shown[binding.action] = (binding, enabled, tooltip)
+        keys = [item for item in shown.values() if item[0].key != "question_mark"]
+        self.styles.grid_size_columns = len(keys) + 1
+        # Help first and always: a focused text field takes the `?` key (it types it; esc leaves the field)
+        # and Textual's footer would hide it, which leaves no visible way to the keys at 80 columns.
+        yield HelpKey("question_mark", "?", "Help", "app.toggle_help",
+                      tooltip="every key of this area (esc first when a text field is focused)"
+                      ).data_bind(compact=Footer.compact)
+        for binding, enabled, tooltip in keys:
+            yield FooterKey(binding.key, self.app.get_key_display(binding), binding.description, binding.action,
+                            disabled=not enabled, tooltip=tooltip).data_bind(compact=Footer.compact)
+        palette = active.get(self.app.COMMAND_PALETTE_BINDING)
+        if self.show_command_palette and self.app.ENABLE_COMMAND_PALETTE and palette is not None:
+            _, binding, enabled, tooltip = palette
+            yield FooterKey(binding.key, self.app.get_key_display(binding), binding.description, binding.action,
+                            classes="-command-palette", disabled=not enabled,
+                            tooltip=binding.tooltip or binding.description)
 
     def _signature(self) -> tuple[tuple[str, str, bool], ...]:
         return tuple((key, active.binding.description, active.enabled)
@@ -100,10 +135,11 @@ class AreaScreen(Screen):
     """Where the keyboard goes on entering the area (first visit, or a return that finds nothing
     focused): the first field, so the first keys typed land somewhere. Textual's default ("*") picks
     the form's scroll container, which looks like nothing is focused."""
-    BINDINGS: ClassVar = [
-        # First among the screen's keys, so the footer shows it even at 80 columns.
-        Binding("question_mark", "app.toggle_help", "Help", id="area.help"),
-    ]
+    BINDINGS: ClassVar = [Binding("question_mark", "app.toggle_help", "Help", id="area.help")]
+    HORIZONTAL_BREAKPOINTS: ClassVar = [(0, "-narrow"), (100, "-medium"), (140, "-wide")]
+    """Width classes the areas' sheets use: below 100 columns side-by-side panes stack."""
+    VERTICAL_BREAKPOINTS: ClassVar = [(0, "-short"), (32, "-tall")]
+    """Height classes: a short terminal (24 rows over SSH) gets one-line fields."""
 
     _styled_at: int | None = None
     """The app's stylesheet generation when this screen was last styled (see `_on_screen_resume`)."""
@@ -133,6 +169,17 @@ class AreaScreen(Screen):
     def compose_body(self) -> ComposeResult:  # pragma: no cover - overridden by every area
         raise NotImplementedError
 
+    def _apply_breakpoints(self) -> None:
+        """Textual sets the width/height classes on the screen being resized only; a resident screen
+        coming back after a resize elsewhere would keep its old ones."""
+        width, height = self.app.size
+        classes = {name: False for _, name in (*self.HORIZONTAL_BREAKPOINTS, *self.VERTICAL_BREAKPOINTS)}
+        for name in (*self._get_breakpoint_classes(width, self.HORIZONTAL_BREAKPOINTS),
+                     *self._get_breakpoint_classes(height, self.VERTICAL_BREAKPOINTS)):
+            classes[name] = True
+        if any(self.has_class(name) != on for name, on in classes.items()):
+            self.update_classes(classes, animate=False)
+
     # Textual dispatches a handler of every class in the MRO, so these run before Screen's own ones
     # (and must not call them again).
     def _on_screen_resume(self, event: events.ScreenResume) -> None:
@@ -143,6 +190,7 @@ class AreaScreen(Screen):
         if generation is not None and generation == self._styled_at:
             event.refresh_styles = False
         self._styled_at = generation
+        self._apply_breakpoints()
 
     def _on_screen_suspend(self) -> None:
         self._styled_at = getattr(self.app, "_css_update_count", None)

@@ -11,6 +11,8 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
+from tui_tuner.tones import tone
+
 SPARK = " ▁▂▃▄▅▆▇█"
 MAX_BINS = 40
 MIN_BINS = 4
@@ -35,9 +37,9 @@ def histogram_text(profile: Any, max_length: int, bins: int = MAX_BINS, top_labe
                 f"{profile.percentile(0.95):,} · p99 {profile.percentile(0.99):,} · max {max(profile.lengths):,} "
                 "tokens\n", style="bold")
     text.append(f"0 {spark}" + (f" {counts[-1][1]:,}\n  " if top_label else "\n  "))
-    text.append(marker, style="bold yellow")
+    text.append(marker, style=tone("warning", extra="bold"))
     text.append(f" max length {max_length:,}: {profile.truncated_share(max_length):.1%} truncated, "
-                f"{profile.mean_tokens_at(max_length):,} tokens/example", style="yellow")
+                f"{profile.mean_tokens_at(max_length):,} tokens/example", style=tone("warning"))
     return text
 
 

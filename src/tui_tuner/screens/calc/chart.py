@@ -10,9 +10,14 @@ from textual.widgets import Static
 from core.calc import MemoryEstimate
 from core.calc.gpus import gpu_capacity_bytes
 from core.flavors import Flavor
+from tui_tuner.tones import theme_colour, tone
 
-PALETTE = ("#4e9ad6", "#d67f4e", "#7fbf5f", "#c776c9", "#d6c24e", "#4ec9c0", "#e06c75", "#9d8cd6",
-           "#8fa3b0", "#b5895a", "#6aa0a0", "#a0a06a")
+PALETTE = ("primary", "accent", "success", "secondary", "warning", "error")
+"""Theme colour fields the bars cycle through (each term also has its name and number beside its bar)."""
+
+
+def _bar_colour(index: int) -> str:
+    return theme_colour(PALETTE[index % len(PALETTE)]) or ""
 LABEL_WIDTH = 22
 NUMBER_WIDTH = 16
 
@@ -35,10 +40,10 @@ def render_chart(estimate: MemoryEstimate, flavor: Flavor, width: int) -> Text:
     text.append(f"{flavor.gpu_name} {flavor.gpu_memory_gb:g} GB ({capacity / 1e9:.1f} GB on the card): ",
                 style="bold")
     text.append(f"peak {total / 1e9:.1f} GB = {total / capacity:.0%} — {verdict}\n",
-                style="bold green" if total <= capacity else "bold red")
+                style=tone("good") if total <= capacity else tone("error"))
     terms = [t for t in estimate.terms if t.at_peak and t.bytes > 0]
     for i, term in enumerate(terms):
-        colour = PALETTE[i % len(PALETTE)]
+        colour = _bar_colour(i)
         text.append(f"{term.name[:LABEL_WIDTH - 1]:<{LABEL_WIDTH}}")
         text.append(f"{bar(term.bytes / scale, bar_width):<{bar_width}}", style=colour)
         text.append(f" {term.bytes / 1e9:7.2f} GB\n")
@@ -48,14 +53,14 @@ def render_chart(estimate: MemoryEstimate, flavor: Flavor, width: int) -> Text:
     for i, term in enumerate(terms):
         cells = round(term.bytes / scale * bar_width)
         cells = min(cells, bar_width - used)
-        text.append("█" * cells, style=PALETTE[i % len(PALETTE)])
+        text.append("█" * cells, style=_bar_colour(i))
         used += cells
     edge = min(bar_width, round(capacity / scale * bar_width))
     if used < edge:
         text.append("░" * (edge - used), style="dim")
         used = edge
     text.append(" " * max(0, bar_width - used))
-    text.append("│", style="bold red" if total > capacity else "bold")
+    text.append("│", style=tone("error") if total > capacity else "bold")
     text.append(f"{total / 1e9:6.1f}/{capacity / 1e9:.0f} GB")
     return text
 

@@ -37,6 +37,7 @@ from core.redact import redact
 from tui_tuner.screens.base import AreaScreen
 from tui_tuner.screens.calc.chart import MemoryChart
 from tui_tuner.screens.token_histogram import histogram_text
+from tui_tuner.tones import tone
 
 DEBOUNCE_S = 0.3
 SHARED_FIELDS = {"max_length", "batch_size"}
@@ -75,13 +76,13 @@ def _gb(value: float) -> str:
 
 def verdict(run: RunCost, best: Flavor | None) -> Text:
     if run.headroom_bytes < 0:
-        return Text(f"no: {-run.headroom_bytes / 1e9:.1f} GB short", style="red")
+        return Text(f"no: {-run.headroom_bytes / 1e9:.1f} GB short", style=tone("error"))
     if run.problem:
-        return Text(f"no: {run.problem.split(' (')[0]}", style="red")
+        return Text(f"no: {run.problem.split(' (')[0]}", style=tone("error"))
     how = f" ({run.strategy})" if run.flavor.gpu_count > 1 and run.strategy not in ("single", "") else ""
     if best is not None and run.flavor.name == best.name:
-        return Text("★ recommended" + (" (tight)" if run.tight else "") + how, style="bold green")
-    return Text(("fits (tight)" if run.tight else "fits") + how, style="yellow" if run.tight else "green")
+        return Text("★ recommended" + (" (tight)" if run.tight else "") + how, style=tone("good"))
+    return Text(("fits (tight)" if run.tight else "fits") + how, style=tone("warning") if run.tight else tone("ok"))
 
 
 class GuideTables(ModalScreen[None]):
@@ -358,13 +359,13 @@ class CalcScreen(AreaScreen):
         if best is not None:
             summary.append("Recommended: ", style="bold")
             summary.append(f"{best.name} ({best.gpu_name} {best.gpu_memory_gb:g} GB, ${best.price_per_hour:.2f}/h)",
-                           style="bold green")
+                           style=tone("good"))
             if result.best is not None:
                 summary.append(f" · {result.plan.examples:,} ex × {result.plan.epochs:g} ep ≈ "
                                f"{result.best.hours:.1f} h ≈ ${result.best.cost:.2f}")
         else:
             summary.append("No single-GPU flavor fits: " + ("shorten the context or quantise the weights" if inference
-                           else "shorten max length, use QLoRA, checkpointing or a chunked loss"), style="bold red")
+                           else "shorten max length, use QLoRA, checkpointing or a chunked loss"), style=tone("error"))
         for note in est.notes:
             summary.append(f"\n{note}", style="italic")
         self.query_one("#calc-summary", Static).update(summary)
@@ -387,7 +388,7 @@ class CalcScreen(AreaScreen):
         table.clear(columns=True)
         table.add_columns(*FLAVOR_COLUMNS)
         for fl, cells in self._flavor_rows(result):
-            name_style = "bold green" if best and fl.name == best.name else ""
+            name_style = tone("good") if best and fl.name == best.name else ""
             gpu = f"{fl.gpu_count}× {fl.gpu_name} {fl.gpu_memory_gb:g}GB" if fl.gpu_count > 1 else \
                 f"{fl.gpu_name} {fl.gpu_memory_gb:g}GB"
             table.add_row(Text(fl.name, style=name_style), gpu, f"{fl.price_per_hour:.2f}", *cells, key=fl.name)

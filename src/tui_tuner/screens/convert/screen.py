@@ -41,8 +41,10 @@ from core.llama_cpp import LlamaCppInstall, locate_llama_cpp
 from core.redact import redact
 from tui_tuner.screens.base import AreaScreen
 from tui_tuner.screens.convert.steps import StepList
+from tui_tuner.tones import tone
 
-LEVEL_STYLES = {"error": "bold red", "warning": "yellow", "info": ""}
+LEVEL_TONES = {"error": "error", "warning": "warning"}
+"""Log level → tone (tui_tuner.tones); info lines are plain."""
 MERGE_METHODS = [("auto (by free RAM)", "auto"), ("peft merge_and_unload", "peft"),
                  ("low-RAM (one shard at a time)", "low-ram")]
 
@@ -130,6 +132,8 @@ class ConvertScreen(AreaScreen):
 
     def on_mount(self) -> None:
         self.query_one("#failure", Static).display = False
+        # Hidden until a run: an idle indeterminate bar animates forever, a repaint every frame over SSH.
+        self.query_one("#progress", ProgressBar).display = False
         self.action_refresh_llama()
         self.load_recent()
         self.call_after_refresh(self._update_plan)
@@ -236,10 +240,10 @@ class ConvertScreen(AreaScreen):
         problem = self._form_problem(spec)
         status = self.query_one("#form-status", Static)
         if problem:
-            status.update(Text(problem, style="yellow"))
+            status.update(Text(problem, style=tone("warning")))
         else:
             quants = ", ".join(q.name for q in spec.quants()) or "none"
-            status.update(Text(f"ready: {spec.name}-<{quants}>.gguf in {spec.output_dir}", style="green"))
+            status.update(Text(f"ready: {spec.name}-<{quants}>.gguf in {spec.output_dir}", style=tone("ok")))
         self.query_one("#start", Button).disabled = problem is not None
         try:
             plan = spec.plan()
@@ -254,10 +258,10 @@ class ConvertScreen(AreaScreen):
         inst = self.llama
         if inst.ok:
             commit = (inst.commit or "unknown")[:10]
-            status.update(Text.assemble(("llama.cpp ✓ ", "bold green"), (f"{inst.source}, commit {commit}", "dim")))
+            status.update(Text.assemble(("llama.cpp ✓ ", tone("good")), (f"{inst.source}, commit {commit}", "dim")))
         else:
-            text = Text("llama.cpp: ", style="bold yellow")
-            text.append("\n".join(f"• {p}" for p in inst.problems), style="yellow")
+            text = Text("llama.cpp: ", style=tone("warning", extra="bold"))
+            text.append("\n".join(f"• {p}" for p in inst.problems), style=tone("warning"))
             status.update(text)
         self.query_one("#install-llama", Button).display = not inst.ok
 
@@ -330,6 +334,7 @@ class ConvertScreen(AreaScreen):
         self.query_one("#log", RichLog).clear()
         self.query_one("#current", Static).update("")
         self.query_one("#progress", ProgressBar).update(total=None, progress=0)
+        self.query_one("#progress", ProgressBar).display = True
         self.query_one("#start", Button).disabled = True
         self.query_one("#cancel", Button).disabled = False
 
@@ -340,7 +345,7 @@ class ConvertScreen(AreaScreen):
                 self.handle_event(event)
         except asyncio.CancelledError:
             summary = run.cancel_summary() if run is not None else "canceled"
-            self._log(Text(summary, style="magenta"))
+            self._log(Text(summary, style=tone("canceled")))
             if run is not None and run.current:
                 self.query_one(StepList).set_state(run.current, "canceled", "canceled")
             self.notify(summary + " — start again to resume", severity="warning", timeout=10)
@@ -378,28 +383,28 @@ class ConvertScreen(AreaScreen):
             self.query_one("#current", Static).update(Text(step_title(event.step), style="bold"))
             self.query_one("#progress", ProgressBar).update(total=None, progress=0)
         elif isinstance(event, LogLine):
-            self._log(Text(redact(event.text), style=LEVEL_STYLES.get(event.level, "")))
+            self._log(Text(redact(event.text), style=tone(LEVEL_TONES[event.level]) if event.level in LEVEL_TONES else ""))
         elif isinstance(event, Progress):
             self._progress(event)
         elif isinstance(event, StepFinished):
             steps.set_state(event.step, "skipped" if event.skipped else "done", event.summary)
-            self._log(Text(("↷ " if event.skipped else "✓ ") + event.summary, style="green"))
+            self._log(Text(("↷ " if event.skipped else "✓ ") + event.summary, style=tone("ok")))
             bar = self.query_one("#progress", ProgressBar)
             bar.update(total=1, progress=1)
         elif isinstance(event, StepFailed):
             steps.set_state(event.step, "failed", "failed")
             self.last_error = (event.error, event.hint)
             failure = self.query_one("#failure", Static)
-            text = Text.assemble(("✗ ", "bold red"), (event.error, "bold red"))
+            text = Text.assemble(("✗ ", tone("error")), (event.error, tone("error")))
             if event.hint:
                 text.append("\nfix: ", style="bold")
                 text.append(event.hint)
             failure.update(text)
             failure.display = True
-            self._log(Text(f"✗ {event.error}", style="bold red"))
+            self._log(Text(f"✗ {event.error}", style=tone("error")))
             self.notify(f"{step_title(event.step)} failed: {event.error}", severity="error", timeout=10)
         elif isinstance(event, PipelineFinished):
-            style = {"completed": "bold green", "failed": "bold red"}.get(event.status, "magenta")
+            style = tone({"completed": "good", "failed": "error"}.get(event.status, "canceled"))
             self._log(Text(f"{event.status}: {event.message}", style=style))
             for path in event.kept:
                 self._log(Text(f"   kept {path}", style="dim"))

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
-ICONS = {"pending": ("·", "dim"), "running": ("▶", "bold cyan"), "done": ("✓", "bold green"),
-         "skipped": ("↷", "green"), "failed": ("✗", "bold red"), "canceled": ("■", "magenta")}
+from tui_tuner.tones import tone
+
+ICONS = {"pending": ("·", "muted"), "running": ("▶", "accent"), "done": ("✓", "good"),
+         "skipped": ("↷", "ok"), "failed": ("✗", "error"), "canceled": ("■", "canceled")}
+"""State → (icon, tone): the icon carries the state without colour, the tone comes from the theme."""
 
 
 def step_dom_id(step: str) -> str:
@@ -35,7 +40,8 @@ class StepRow(Static):
         self.refresh_row()
 
     def refresh_row(self) -> None:
-        icon, style = ICONS[self.state]
+        icon, state_tone = ICONS[self.state]
+        style = tone(state_tone)
         text = Text.assemble((f" {icon} ", style), (f"{self.title:<34}", "bold" if self.state == "running" else ""))
         if self.summary:
             text.append(" " + self.summary, style="dim" if self.state in {"done", "skipped"} else "")
@@ -55,14 +61,18 @@ class StepList(Vertical):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._rows: dict[str, StepRow] = {}
+        self._planning = asyncio.Lock()
 
     def compose(self) -> ComposeResult:
         yield from ()
 
     async def plan(self, steps: list[tuple[str, str]]) -> None:
-        await self.remove_children()
-        self._rows = {step: StepRow(step, title) for step, title in steps}
-        await self.mount_all(list(self._rows.values()))
+        # One re-plan at a time: form edits arrive in bursts (a recent run fills every field), and two
+        # interleaved remove/mount passes would mount the same step ids twice.
+        async with self._planning:
+            await self.remove_children()
+            self._rows = {step: StepRow(step, title) for step, title in steps}
+            await self.mount_all(list(self._rows.values()))
 
     def set_state(self, step: str, state: str, summary: str | None = None) -> None:
         row = self._rows.get(step)

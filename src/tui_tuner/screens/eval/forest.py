@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from core.eval.report import Report
+from tui_tuner.tones import theme_colour
 
 BAR_HALF_WIDTH = 30
 """Characters on each side of zero; the scale is the largest |Δ| (or the CI bound) in view."""
@@ -41,8 +42,7 @@ class ForestPlot(Static):
         if comparison is None or not diffs:
             self.update(Text("no persona finished under both models", style="italic"))
             return
-        theme = self.app.current_theme
-        good, bad = theme.success or "green", theme.error or "red"
+        good, bad = theme_colour("success", self.app) or "", theme_colour("error", self.app) or ""
         bounds = [abs(d) for _, d in diffs]
         bounds += [abs(v) for v in (comparison.ci_low, comparison.ci_high) if v is not None]
         bounds.append(report.settings.min_improvement)  # keep the threshold on the scale

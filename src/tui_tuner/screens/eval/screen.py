@@ -55,6 +55,7 @@ from tui_tuner.screens.eval.export import ExportDialog, ExportRequest
 from tui_tuner.screens.eval.forest import ForestPlot
 from tui_tuner.screens.eval.run_dialog import EvalRunDialog
 from tui_tuner.screens.eval.transcript import TranscriptPane
+from tui_tuner.tones import theme_colour, tone
 
 if TYPE_CHECKING:  # the runner (httpx) loads only when a run starts
     from core.eval.runner import RunConfig
@@ -386,8 +387,9 @@ as conversations finish.
         self._sync_transcript_options()
         self._render_transcripts()
 
-    def _colour(self, name: str, fallback: str) -> str:
-        return getattr(self.app.current_theme, name, None) or fallback
+    def _colour(self, name: str) -> str:
+        """A colour of the current theme by field (success, error, warning...): never a literal."""
+        return theme_colour(name, self.app) or ""
 
     def _render_banner(self) -> None:
         banner = self.query_one("#eval-banner", Static)
@@ -402,8 +404,7 @@ as conversations finish.
         if not lines:
             banner.update("")
             return
-        styles = {"error": f"bold {self._colour('error', 'red')}", "warning": self._colour("warning", "yellow"),
-                  "info": ""}
+        styles = {"error": tone("error", app=self.app), "warning": tone("warning", app=self.app), "info": ""}
         marks = {"error": "✗", "warning": "!", "info": "·"}
         text = Text()
         for i, (severity, line) in enumerate(lines[:BANNER_MAX_LINES]):
@@ -419,7 +420,7 @@ as conversations finish.
     def _render_summary(self) -> None:
         report, results = self.report, self.results
         assert report is not None and results is not None
-        ok, bad, warn = self._colour("success", "green"), self._colour("error", "red"), self._colour("warning", "yellow")
+        ok, bad, warn = self._colour("success"), self._colour("error"), self._colour("warning")
         text = Text()
         text.append(results.directory.name or str(results.directory), style="bold")
         text.append(f"  ·  {report.status}  ·  {report.progress}")
@@ -457,7 +458,7 @@ as conversations finish.
             return Text("—")
         if abs(value) < 5e-4:  # rounds to ±0.000: show it as no change, not as a coloured gain or loss
             return Text("+0.000")
-        style = self._colour("success", "green") if value > 0 else self._colour("error", "red") if value < 0 else ""
+        style = self._colour("success") if value > 0 else self._colour("error") if value < 0 else ""
         return Text(f"{value:+.3f}", style=style)
 
     def _render_overview(self) -> None:
@@ -465,12 +466,12 @@ as conversations finish.
         assert report is not None
         rows = [[Text(m.name, style="bold"), m.role, design_text(m, report), fmt(m.mean), fmt(m.sd),
                  fmt_ci(m.ci_low, m.ci_high), pass_rate_text(m.pass_rate),
-                 Text(safety_text(m.safety), style=self._colour("error", "red") if m.safety.events else ""),
+                 Text(safety_text(m.safety), style=self._colour("error") if m.safety.events else ""),
                  fmt(m.within_persona_sd), str(m.failed), str(m.missing)] for m in report.models]
         self._fill(self.query_one("#overview-table", DataTable),
                    ["model", "role", "n", "mean", "SD", "95% CI", "pass rate [95% CI]", "safety (≤95% bound)",
                     "SD repeats", "failed", "missing"], rows, [m.name for m in report.models])
-        ok, bad, warn = self._colour("success", "green"), self._colour("error", "red"), self._colour("warning", "yellow")
+        ok, bad, warn = self._colour("success"), self._colour("error"), self._colour("warning")
         s = report.settings
         text = Text(f"Verdict — the guide's success criteria: Δ ≥ {s.min_improvement:.2f}, p < {s.alpha:g} "
                     f"(Holm), no safety regressions\n", style="bold")
@@ -515,7 +516,7 @@ as conversations finish.
                   for c in report.pairwise if c.unpaired]
         self.query_one("#pairwise-notes", Static).update(Text("\n".join(notes)))
         self._render_forest()
-        bad = self._colour("error", "red")
+        bad = self._colour("error")
         self._fill(self.query_one("#safety-table", DataTable),
                    ["comparison", "paired personas", "new violations", "fixed", "both", "McNemar p", "p (worse)"],
                    [[f"{x.candidate} vs {x.reference}", str(x.n),
@@ -545,7 +546,7 @@ as conversations finish.
         report = self.report
         assert report is not None
         candidates = [m.name for m in report.models if m.name != report.baseline]
-        bad = self._colour("error", "red")
+        bad = self._colour("error")
         rows = []
         for r in report.criteria:
             label = Text(r.criterion + (" (safety)" if r.safety and "safety" not in r.criterion else ""),
@@ -601,7 +602,7 @@ as conversations finish.
             return
         rows = self.visible_personas()
         candidates = [m.name for m in report.models if m.name != report.baseline]
-        warn, bad = self._colour("warning", "yellow"), self._colour("error", "red")
+        warn, bad = self._colour("warning"), self._colour("error")
         table_rows = []
         for p in rows:
             flags = Text()

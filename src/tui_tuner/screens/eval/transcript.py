@@ -11,17 +11,14 @@ from textual.widgets import Static
 
 from core.eval.results import ConversationRecord
 from core.redact import redact
+from tui_tuner.tones import theme_colour
 
 ROLE_LABELS = {"system": "system", "user": "user (simulator)", "assistant": "assistant"}
 
 
-def _colour(widget: Static, name: str, fallback: str) -> str:
+def _colour(widget: Static, name: str) -> str:
     """A theme colour by name (success/error/warning/accent...), so the pane follows the user's theme."""
-    try:
-        value = getattr(widget.app.current_theme, name, None)
-    except RuntimeError:  # no active app yet (textual's NoActiveAppError is a RuntimeError)
-        value = None
-    return value or fallback
+    return theme_colour(name) or ""
 
 
 class TranscriptPane(VerticalScroll):
@@ -54,8 +51,8 @@ class TranscriptPane(VerticalScroll):
         self.scroll_home(animate=False)
 
     def _header(self, model: str, record: ConversationRecord, conversations: int | None) -> RenderableType:
-        ok, bad, warn = (_colour(self, "success", "green"), _colour(self, "error", "red"),
-                         _colour(self, "warning", "yellow"))
+        ok, bad, warn = (_colour(self, "success"), _colour(self, "error"),
+                         _colour(self, "warning"))
         text = Text()
         text.append(f"{model}", style="bold")
         of = f"/{conversations}" if conversations else ""
@@ -80,7 +77,7 @@ class TranscriptPane(VerticalScroll):
     def _criteria(self, record: ConversationRecord) -> RenderableType:
         if record.assessment is None or not record.assessment.criteria:
             return Text("no criterion scores", style="dim") if record.assessment else ""
-        bad = _colour(self, "error", "red")
+        bad = _colour(self, "error")
         table = Table(show_edge=False, pad_edge=False, expand=True, box=None, header_style="bold")
         table.add_column("criterion", no_wrap=True)
         table.add_column("score", justify="right", no_wrap=True)
@@ -92,7 +89,7 @@ class TranscriptPane(VerticalScroll):
         return table
 
     def _messages(self, record: ConversationRecord) -> RenderableType:
-        accent, primary = _colour(self, "accent", "cyan"), _colour(self, "primary", "blue")
+        accent, primary = _colour(self, "accent"), _colour(self, "primary")
         parts: list[RenderableType] = []
         for message in record.messages:
             style = {"user": f"bold {accent}", "assistant": f"bold {primary}"}.get(message.role, "dim bold")

@@ -48,16 +48,18 @@ from core.redact import redact
 from tui_tuner.screens.base import AreaScreen
 from tui_tuner.screens.jobs.dialogs import ConfirmCancel, DescribeJob
 from tui_tuner.screens.jobs.log_view import LogView
+from tui_tuner.tones import tone
 
-STAGE_STYLES = {"RUNNING": "bold green", "SCHEDULING": "yellow", "UPDATING": "yellow", "COMPLETED": "green",
-                "ERROR": "bold red", "CANCELED": "magenta", "DELETED": "dim", "LOST": "bold red"}
+STAGE_TONES = {"RUNNING": "good", "SCHEDULING": "warning", "UPDATING": "warning", "COMPLETED": "ok",
+               "ERROR": "error", "CANCELED": "canceled", "DELETED": "muted", "LOST": "error"}
+"""Stage → tone (tui_tuner.tones): the colour comes from the theme."""
 COLUMNS = (("id", "JOB ID"), ("name", "NAME"), ("backend", "BACKEND"), ("stage", "STAGE"), ("flavor", "FLAVOR"),
            ("age", "AGE"), ("duration", "DURATION"), ("cost", "COST"), ("steps", "STEPS"))
 SORTS = ("age", "name", "stage", "duration", "cost")
 
 
 def stage_text(stage: str) -> Text:
-    return Text(stage, style=STAGE_STYLES.get(stage, "italic"))
+    return Text(stage, style=tone(STAGE_TONES[stage]) if stage in STAGE_TONES else "italic")
 
 
 def describe_text(row: JobRow, diagnoses: list[Diagnosis], now: float) -> str:
@@ -206,7 +208,7 @@ class JobsScreen(_JobActions, AreaScreen):
     def _stage_cell(self, row: JobRow) -> Text:
         check = self.completions.get(row.key)
         if check is not None and check.usable:
-            return Text(f"{row.stage} · adapter usable", style="bold green")
+            return Text(f"{row.stage} · adapter usable", style=tone("good"))
         return stage_text(row.stage)
 
     def _render_status(self) -> None:
@@ -217,11 +219,11 @@ class JobsScreen(_JobActions, AreaScreen):
         live = sum(1 for r in self.rows if not r.is_terminal)
         text = Text()
         text.append(f" {len(self.rows)} jobs ({live} live, {hub} on HF) ", style="bold")
-        text.append(f"· {result.path} ", style="cyan" if "fallback" not in result.path else "yellow")
+        text.append(f"· {result.path} ", style=tone("info") if "fallback" not in result.path else tone("warning"))
         if result.more:
             text.append("· older jobs on the Hub: scroll down ", style="dim")
         if result.error:
-            text.append(f"· {result.error} · retry in {result.next_in_s:.0f}s", style="red")
+            text.append(f"· {result.error} · retry in {result.next_in_s:.0f}s", style=tone("error"))
         if self.sort_key != "age":
             text.append(f" · sorted by {self.sort_key}", style="dim")
         self.query_one("#monitor-status", Static).update(text)

@@ -12,6 +12,7 @@ from textual.widgets import Button, Static
 
 from core.launch.config import human_duration
 from core.launch.launcher import LaunchPlan
+from tui_tuner.tones import tone
 
 
 def plan_summary(plan: LaunchPlan) -> Text:
@@ -36,7 +37,7 @@ def plan_summary(plan: LaunchPlan) -> Text:
         text.append(f"{key:>10}  ", style="dim")
         text.append(f"{value}\n")
     if report.warnings:
-        text.append(f"\n{len(report.warnings)} warning(s) — see the preflight panel\n", style="yellow")
+        text.append(f"\n{len(report.warnings)} warning(s) — see the preflight panel\n", style=tone("warning"))
     text.append("\n" + plan.command.line, style="bold")
     return text
 

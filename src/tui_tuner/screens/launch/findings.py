@@ -7,12 +7,15 @@ from rich.text import Text
 from textual.widgets import Static
 
 from core.launch.preflight import Finding, PreflightReport
+from tui_tuner.tones import tone
 
-STYLE = {"error": ("✗", "bold red"), "warning": ("!", "yellow"), "info": ("·", "cyan"), "ok": ("✓", "green")}
+STYLE = {"error": ("✗", "error"), "warning": ("!", "warning"), "info": ("·", "info"), "ok": ("✓", "ok")}
+"""Severity → (icon, tone): the icon says the severity without colour; the tone comes from the theme."""
 
 
 def finding_text(finding: Finding) -> Text:
-    icon, style = STYLE[finding.severity]
+    icon, severity_tone = STYLE[finding.severity]
+    style = tone(severity_tone)
     line = Text()
     line.append(f" {icon} ", style=style)
     if finding.field:
@@ -28,12 +31,12 @@ def summary_text(report: PreflightReport, *, checked_online: bool) -> Text:
     errors, warnings = len(report.errors), len(report.warnings)
     text = Text()
     if errors:
-        text.append(f"{errors} error{'s' * (errors != 1)}", style="bold red")
+        text.append(f"{errors} error{'s' * (errors != 1)}", style=tone("error"))
         text.append(" — fix them to launch")
     else:
-        text.append("ready to launch", style="bold green")
+        text.append("ready to launch", style=tone("good"))
     if warnings:
-        text.append(f"  ·  {warnings} warning{'s' * (warnings != 1)}", style="yellow")
+        text.append(f"  ·  {warnings} warning{'s' * (warnings != 1)}", style=tone("warning"))
     bits = []
     if report.expected_steps:
         bits.append(f"{report.expected_steps} steps")

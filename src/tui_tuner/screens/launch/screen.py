@@ -44,6 +44,7 @@ from tui_tuner.screens.base import AreaScreen
 from tui_tuner.screens.launch.confirm import ConfirmLaunch
 from tui_tuner.screens.launch.findings import FindingsPanel
 from tui_tuner.screens.token_histogram import TokenHistogram
+from tui_tuner.tones import tone
 
 LAST_CONFIG = "launch-last.toml"
 REFRESH_DELAY_S = 0.25
@@ -285,7 +286,7 @@ class LaunchScreen(AreaScreen):
         try:
             script, command = launcher.preview(self.config)
         except TunerError as exc:
-            self.query_one("#command-preview", Static).update(Text(exc.one_line(), style="red"))
+            self.query_one("#command-preview", Static).update(Text(exc.one_line(), style=tone("error")))
             return
         self.script_text = redact(script.text)
         self.query_one("#command-preview", Static).update(Text(redact(command.line)))
@@ -302,14 +303,14 @@ class LaunchScreen(AreaScreen):
         for name in FIELDS:
             line = self.query_one(f"#err-{name}", Static)
             message = errors.get(name)
-            line.update(Text(f"✗ {redact(message)}", style="red") if message else "")
+            line.update(Text(f"✗ {redact(message)}", style=tone("error")) if message else "")
             hidden = name in BACKEND_ONLY and self.config.backend not in BACKEND_ONLY[name]
             line.set_class(bool(message) and not hidden, "-shown")
             self.query_one(f"#f-{name}").set_class(bool(message), "-invalid")
         token_error = errors.get("token")
         status = self.query_one("#launch-status", Static)
         if token_error:
-            status.update(Text(f"✗ token: {redact(token_error)}", style="red"))
+            status.update(Text(f"✗ token: {redact(token_error)}", style=tone("error")))
 
     # -- preflight ---------------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="preflight", exit_on_error=False, name="preflight")
@@ -390,7 +391,7 @@ class LaunchScreen(AreaScreen):
             job = launcher.launch(plan)
         except TunerError:
             self.app.call_from_thread(self.query_one("#launch-status", Static).update,
-                                      Text("not submitted (see the error)", style="red"))
+                                      Text("not submitted (see the error)", style=tone("error")))
             raise
         save_preset(plan.config, paths.data_dir() / LAST_CONFIG)
         self.app.call_from_thread(self._launched, job.id, job.backend, job.status)
@@ -398,7 +399,7 @@ class LaunchScreen(AreaScreen):
     def _launched(self, job_id: str, backend: str, status: str) -> None:
         self.last_job_id = job_id
         message = f"launched {backend} job {job_id} ({status}) — press 3 to monitor it"
-        self.query_one("#launch-status", Static).update(Text(f"✓ {message}", style="green"))
+        self.query_one("#launch-status", Static).update(Text(f"✓ {message}", style=tone("ok")))
         self.notify(message, title="Launched", timeout=8)
 
     # -- presets -----------------------------------------------------------------------------------------
