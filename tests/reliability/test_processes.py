@@ -5,6 +5,7 @@ Real process trees throughout: a tool in its own session that starts a grandchil
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -390,3 +391,82 @@ def test_local_job_left_by_a_killed_supervisor_is_reaped(tmp_path: Path, marker:
     job = local.reconcile(get_job(job_id))  # type: ignore[arg-type]
     assert job.status == "ERROR" and job.extra.get("message", "").startswith("supervisor disappeared; its job's")
     assert wait_gone(marker, timeout=10) == []  # ...until the next look at the job
+
+
+# ------------------------------------------------------------------------------------------------
+# eval's llama-server
+# ------------------------------------------------------------------------------------------------
+
+_FAKE_SERVER = """#!{python}
+import http.server, subprocess, sys
+subprocess.Popen([sys.executable, "-c",
+    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)", {marker!r}])
+port = int(sys.argv[sys.argv.index("--port") + 1])
+
+class Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"{{}}")
+
+    def log_message(self, *args):
+        pass
+
+http.server.HTTPServer(("127.0.0.1", port), Health).serve_forever()
+"""
+
+
+def _fake_server(tmp_path: Path, marker: str) -> tuple[Path, Path]:
+    binary = tmp_path / f"llama-server-{marker}"
+    binary.write_text(_FAKE_SERVER.format(python=sys.executable, marker=marker))
+    binary.chmod(0o755)
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"GGUF")
+    return binary, model
+
+
+async def test_eval_llama_server_is_tracked_and_ended_whole(tmp_path: Path, marker: str) -> None:
+    from core.eval.server import LlamaServer
+
+    binary, model = _fake_server(tmp_path, marker)
+    async with LlamaServer(model, binary=binary) as server:
+        assert server.process is not None
+        assert (process_tree.global_children_dir() / f"{server.process.pid}.json").is_file()
+        assert len(wait_for_tree(marker, timeout=30)) == 2
+    assert wait_gone(marker, timeout=10) == []  # the grandchild ignoring SIGTERM too
+    assert process_tree.tracked() == [] and not list(process_tree.global_children_dir().glob("*.json"))
+
+
+def test_eval_llama_server_left_by_a_killed_owner_is_reaped_by_the_next_start(tmp_path: Path, marker: str) -> None:
+    binary, model = _fake_server(tmp_path, marker)
+    owner = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import asyncio
+        from core.eval.server import LlamaServer
+
+        async def main():
+            server = LlamaServer({str(model)!r}, binary={str(binary)!r})
+            await server.start()
+            print("ready", flush=True)
+            await asyncio.sleep(600)
+
+        asyncio.run(main())
+    """)], env=env_for(tmp_path), stdout=subprocess.PIPE, text=True)
+    assert owner.stdout is not None and owner.stdout.readline().strip() == "ready"
+    orphans = wait_for_tree(marker)
+    owner.kill()
+    owner.wait(timeout=10)
+    time.sleep(0.5)
+    assert [p for p in orphans if p in survivors(marker)]  # the server outlives its owner...
+    other = f"tt-marker-{uuid.uuid4().hex[:12]}"
+    binary2, _ = _fake_server(tmp_path, other)
+    try:
+        from core.eval.server import LlamaServer
+
+        async def next_start() -> None:
+            async with LlamaServer(model, binary=binary2):
+                pass
+
+        asyncio.run(next_start())
+        assert wait_gone(marker, timeout=10) == []  # ...until the next server start reaps it
+    finally:
+        kill_marked(other)

@@ -1,8 +1,10 @@
 """Start and stop a local `llama-server` for evaluation (tests, benchmarks, `eval serve`).
 
 The server runs in its own session (process group) so stopping it, or cancelling the task that
-waits for it, never leaves a process behind. Readiness is `/health` answering 200; the process is
-watched at the same time so a load failure or a taken port fails fast with the server's own line.
+waits for it, never leaves a process behind; it is tracked by `core.process_tree` (ended at exit or on a
+signal, and recorded in the user data dir so the next start reaps one whose owner was killed with
+SIGKILL). Readiness is `/health` answering 200; the process is watched at the same time so a load failure
+or a taken port fails fast with the server's own line.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from core import paths
+from core import paths, process_tree
 from core.errors import TunerError
 from core.redact import redact
 
@@ -113,12 +115,15 @@ class LlamaServer:
         log = self.log_path.open("wb")
         self._log_file = log
         cmd = self.command()
+        pid_dir = process_tree.global_children_dir()
+        await asyncio.to_thread(process_tree.reap_stale, pid_dir)  # servers of a run killed with SIGKILL
         try:
             self.process = await asyncio.create_subprocess_exec(
                 *cmd, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
         except OSError as exc:
             log.close()
             raise TunerError(f"cannot start {cmd[0]}: {exc}") from None
+        process_tree.track(self.process.pid, cmd, pid_dir)
         try:
             await self._wait_ready(timeout_s)
         except BaseException:
@@ -156,6 +161,10 @@ class LlamaServer:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
                 await process.wait()
+        if process is not None:
+            if process_tree.group_members(process.pid):  # what the server left in its group
+                await asyncio.to_thread(process_tree.end_groups, [process.pid], 1.0)
+            process_tree.untrack(process.pid)
         if self._log_file is not None:
             self._log_file.close()  # type: ignore[attr-defined]
             self._log_file = None
