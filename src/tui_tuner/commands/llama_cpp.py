@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -136,11 +135,20 @@ def _install(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from core.llama_cpp.install import install_llama_cpp
+    from core.process_tree import Interrupted, quiet_output, run_until_signal
 
     events = install_llama_cpp(args.source, python=args.python, jobs=args.jobs,
                                sdist_file=Path(args.sdist_file) if args.sdist_file else None,
                                force_rebuild=args.rebuild)
-    status = asyncio.run(drive(events, args))
+    try:
+        # SIGINT, SIGTERM and SIGHUP stop the build with every compiler process it started.
+        status = run_until_signal(lambda: drive(events, args))
+    except Interrupted as stop:
+        if stop.name == "SIGHUP":
+            quiet_output()
+        print(f"\ninterrupted by {stop.name}: the build stopped; run the same command to start it again",
+              file=sys.stderr)
+        return stop.exit_code
     return 0 if status == "completed" else 1
 
 
