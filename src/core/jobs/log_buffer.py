@@ -128,12 +128,8 @@ class DiskLog:
         """Append log events: `LogLine`s (text and timestamp kept) or plain strings (no timestamp)."""
         if self._handle is None:
             return
-        out = []
-        for event in events:
-            if isinstance(event, str):
-                out.append(encode_event(event, None))
-            else:
-                out.append(encode_event(event.text, event.timestamp))
+        out = [encode_event(event, None) if isinstance(event, str) else encode_event(event.text, event.timestamp)
+               for event in events]
         if out:
             self._handle.write("\n".join(out) + "\n")
             self._handle.flush()
