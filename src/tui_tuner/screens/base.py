@@ -169,6 +169,14 @@ class AreaScreen(Screen):
     def compose_body(self) -> ComposeResult:  # pragma: no cover - overridden by every area
         raise NotImplementedError
 
+    def on_mount(self) -> None:
+        # The first field was focused (and scrolled to) before the area's first layout settled.
+        self.call_after_refresh(self._reveal_focus)
+
+    def _reveal_focus(self) -> None:
+        if self.focused is not None:
+            self.focused.scroll_visible(animate=False)
+
     def _apply_breakpoints(self) -> None:
         """Textual sets the width/height classes on the screen being resized only; a resident screen
         coming back after a resize elsewhere would keep its old ones."""

@@ -159,6 +159,9 @@ class ConvertScreen(AreaScreen):
         recent.set_options(options)
         recent.display = bool(options)
         self.query_one("#recent-label", Label).display = bool(options)
+        # The rows above the first field changed height, and the quant list scrolled the form to its own
+        # highlight as it mounted: show the form from its top, where the focused first field is.
+        self.call_after_refresh(self.query_one("#convert-form").scroll_home, animate=False)
 
     @on(Select.Changed, "#recent")
     def _recent_chosen(self, event: Select.Changed) -> None:

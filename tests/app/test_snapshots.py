@@ -1,0 +1,96 @@
+"""Every area at 80×24 and 160×45 in both bundled themes, the help panel and the shell's dialogs.
+
+The whole app runs (the frame, area bar and footer are what is under test); the area bar lists every
+area, llama.cpp is absent and no network is reached, so the pictures are the same on every machine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from core import paths
+from tui_tuner import areas
+from tui_tuner.app import TunerApp
+from tui_tuner.screens import base
+
+AREAS = ("calc", "launch", "jobs", "convert", "eval")
+SIZES = {"80x24": (80, 24), "160x45": (160, 45)}
+THEMES = ("tuner-dark", "tuner-light")
+
+
+@pytest.fixture
+def stable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(base, "built_areas", lambda: list(areas.AREAS))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TUI_TUNER_LLAMA_CPP", "/opt/llama.cpp-missing")
+    paths.ensure(paths.config_dir())
+    paths.config_file().write_text("[jobs]\nrefresh_s = 600\ntrackio_poll_s = 600\n", encoding="utf-8")
+
+
+def make_app(area: str, theme: str) -> TunerApp:
+    app = TunerApp(start_area=area)
+    app.theme = theme
+    app.animation_level = "none"
+    return app
+
+
+async def settle(pilot: Pilot) -> None:
+    """Until the area's workers (preflight, store reads, the jobs refresh) are done: conditions, not delays."""
+    app = pilot.app
+    for _ in range(100):
+        await pilot.pause()
+        screen = app.screen
+        if getattr(screen, "AREA", "") == "jobs" and getattr(screen, "last", None) is None:
+            await pilot.pause(0.05)
+            continue
+        busy = [w for w in app.workers if w.is_running and w.group not in {"monitor-refresh"}]
+        if not busy:
+            break
+        await app.workers.wait_for_complete(busy)
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("theme", THEMES)
+@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("area", AREAS)
+def test_area(area: str, size: str, theme: str, snap_compare: Any, stable: None) -> None:
+    assert snap_compare(make_app(area, theme), terminal_size=SIZES[size], run_before=settle)
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_help_panel(theme: str, snap_compare: Any, stable: None) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await settle(pilot)
+        await pilot.press("escape", "question_mark")  # esc leaves the first field, whose key `?` is text
+        await settle(pilot)
+
+    assert snap_compare(make_app("calc", theme), terminal_size=SIZES["80x24"], run_before=run_before)
+
+
+def test_guide_tables_dialog(snap_compare: Any, stable: None) -> None:
+    async def run_before(pilot: Pilot) -> None:
+        await settle(pilot)
+        await pilot.press("escape", "g")
+        await settle(pilot)
+
+    assert snap_compare(make_app("calc", "tuner-dark"), terminal_size=SIZES["160x45"], run_before=run_before)
+
+
+def test_eval_run_dialog_with_resume(snap_compare: Any, stable: None) -> None:
+    from tests.eval_view.fixtures import make_results
+
+    unfinished = make_results(Path("unfinished"), models=("baseline", "ft"), n_personas=3, k=2, status="running")
+
+    async def run_before(pilot: Pilot) -> None:
+        await settle(pilot)
+        screen = pilot.app.screen
+        screen.directory = unfinished  # type: ignore[attr-defined]  # relative: the same text on every machine
+        screen._run_form = {"run-output": "evals/next"}  # type: ignore[attr-defined]  # not a timestamped default
+        await pilot.press("escape", "R")
+        await settle(pilot)
+
+    assert snap_compare(make_app("eval", "tuner-dark"), terminal_size=SIZES["80x24"], run_before=run_before)
