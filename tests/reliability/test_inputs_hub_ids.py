@@ -42,7 +42,7 @@ def test_valid_repo_ids_match_huggingface_hub(text: str) -> None:
 _id_chars = st.text(alphabet="abZ09-_./é ~", max_size=12)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=500, deadline=None, database=None)
 @given(_id_chars)
 def test_same_verdict_as_huggingface_hub_on_generated_ids(text: str) -> None:
     assert hub_ids.is_repo_id(text) == hub_accepts(text), text

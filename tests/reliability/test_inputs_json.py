@@ -82,13 +82,13 @@ _json_values = st.recursive(
     max_leaves=30)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, database=None)
 @given(_json_values)
 def test_any_json_document_round_trips(value: object) -> None:
     assert safe_json.loads(json.dumps(value), source="x") == value
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, database=None)
 @given(st.binary(max_size=300))
 def test_any_bytes_parse_or_fail_as_one_line(data: bytes) -> None:
     try:

@@ -47,6 +47,11 @@ class Problem:
     """File and line, e.g. "conversations.jsonl:17", or "run" for the run as a whole."""
     message: str
 
+    def __post_init__(self) -> None:
+        # One line whatever the file held (a model named "\n" in run.json was a line break in the report).
+        object.__setattr__(self, "where", " ".join(str(self.where).split()))
+        object.__setattr__(self, "message", " ".join(str(self.message).split()))
+
     def line(self) -> str:
         return f"{self.where}: {self.message}"
 
@@ -507,8 +512,9 @@ def parse_conversation(data: Any, line_no: int = 0) -> tuple[ConversationRecord 
     conv_index = _as_int(data.get("conv_index"))
     if conv_index is None or conv_index < 0:
         return None, f"conv_index {data.get('conv_index')!r} is not a non-negative integer"
+    raw_messages = data.get("messages")
     messages = [Message(role=_text(m.get("role")), content=_text(m.get("content")))
-                for m in data.get("messages") or [] if isinstance(m, dict)]
+                for m in (raw_messages if isinstance(raw_messages, list) else []) if isinstance(m, dict)]
     error = data.get("error")
     error_text = _text(error) if error not in (None, "", False) else None
     assessment, why = (None, None)

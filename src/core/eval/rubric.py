@@ -118,6 +118,8 @@ def rubric_from_dict(data: dict[str, Any], source: str = "rubric") -> Rubric:
     def fail(message: str, fld: str | None = None) -> TunerError:
         return TunerError(f"{source}: {message}", field=fld)
 
+    if not isinstance(data, dict):  # e.g. run.json's "rubric": null, found by the fuzz suite
+        raise fail("the rubric must be a table of name, pass_threshold and [[criteria]]", "rubric")
     name = data.get("name", "rubric")
     if not isinstance(name, str) or not name.strip():
         raise fail("'name' must be a non-empty string", "name")

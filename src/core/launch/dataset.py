@@ -54,8 +54,8 @@ def check_row(row: Any, where: str) -> int:
         if not isinstance(message, dict):
             raise TunerError(f"{where}: message {i} is not an object", field="dataset")
         role, content = message.get("role"), message.get("content")
-        if role not in ROLES:
-            raise TunerError(f"{where}: message {i} has role {role!r}", field="dataset",
+        if not isinstance(role, str) or role not in ROLES:
+            raise TunerError(f"{where}: message {i} has role {repr(role)[:60]}", field="dataset",
                              hint="roles are system, user, assistant, tool")
         if not isinstance(content, str):
             raise TunerError(f"{where}: message {i} has no text `content`", field="dataset")
