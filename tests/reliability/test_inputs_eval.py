@@ -20,7 +20,7 @@ DEEP = "[" * 100_000 + "]" * 100_000
 
 @pytest.mark.parametrize("reply", [DEEP, '{"score": ' + "9" * 5000 + "}", "prose {" + '"a": ' * 50_000 + "}"])
 def test_a_hostile_judge_reply_is_a_bad_reply(reply: str) -> None:
-    with pytest.raises(ValueError, match="malformed JSON|no JSON object"):
+    with pytest.raises(ValueError, match=r"malformed JSON|no JSON object"):
         _extract_json(reply)
 
 
@@ -67,7 +67,7 @@ def test_personas_file_is_one_line(content: bytes, tmp_path: Path) -> None:
 
 def test_resume_from_a_hostile_run_json_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "run.json").write_text(DEEP, encoding="utf-8")
-    with pytest.raises(TunerError, match="run.json: cannot be read \\(nested too deeply"):
+    with pytest.raises(TunerError, match=r"run.json: cannot be read \(nested too deeply"):
         resume_config(tmp_path)
     (tmp_path / "run.json").unlink()
     os.mkfifo(tmp_path / "run.json")
