@@ -643,7 +643,14 @@ class HubJobs:
                 lines = self._stream_fallback(stack, path, exc, url, read_timeout, tolerated, params)
             else:
                 self._client_stream_failures = 0
-            yield lines
+            try:
+                yield lines
+            except (TunerError, GeneratorExit):
+                raise
+            except Exception as exc:  # raised while reading: one line, with the status if there was one
+                if status_of(exc) is not None:
+                    raise _translate_http(exc, "log stream", "job") from None
+                raise OfflineError(f"log stream: {type(exc).__name__}: {redact(str(exc))[:100]}") from None
 
     def _stream_fallback(self, stack: contextlib.ExitStack, path: Any, exc: Exception, url: str,
                          read_timeout: float, tolerated: tuple[int, ...], params: dict[str, Any] | None) -> Any:
