@@ -52,6 +52,11 @@ def state(out: Path) -> dict:
     return json.loads((out / STATE_FILE).read_text())["steps"]
 
 
+def in_folder(out: Path, recorded: str) -> Path:
+    """The state records paths inside the demo folder relative to it (`./gguf/...`)."""
+    return out / recorded[2:] if recorded.startswith("./") else Path(recorded)
+
+
 def test_demo_end_to_end_interrupted_resumed_and_rerun(smollm2_gguf: Path, tmp_path: Path) -> None:
     from core.llama_cpp import locate_llama_cpp
 
@@ -102,10 +107,10 @@ def test_demo_end_to_end_interrupted_resumed_and_rerun(smollm2_gguf: Path, tmp_p
     assert "Training loss went down" in text
 
     convert = steps["convert"]["details"]
-    gguf = Path(convert["gguf"])
+    gguf = in_folder(out, convert["gguf"])
     assert convert["verified"] and gguf.is_file() and gguf.parent == out / "gguf"
     assert gguf.name == "smollm2-135m-coach-Q8_0.gguf" and convert["smoke_reply"]
-    assert Path(steps["baseline"]["details"]["gguf"]).name == "smollm2-135m-instruct-Q8_0.gguf"
+    assert in_folder(out, steps["baseline"]["details"]["gguf"]).name == "smollm2-135m-instruct-Q8_0.gguf"
 
     report_path = out / "eval" / "evaluation_report.md"
     report = report_path.read_text()
