@@ -129,6 +129,7 @@ class JobsScreen(_JobActions, AreaScreen):
             yield Input(placeholder="filter: text in id/name/stage/flavor (! inverts)", id="monitor-filter")
             table: DataTable[Any] = DataTable(id="monitor-jobs", cursor_type="row", zebra_stripes=True)
             yield table
+            yield Static("", id="monitor-empty")
 
     def on_mount(self) -> None:
         table = self.query_one("#monitor-jobs", DataTable)
@@ -255,11 +256,41 @@ class JobsScreen(_JobActions, AreaScreen):
             table.add_row(r.id, r.name[:32], r.backend, self._stage_cell(r), r.flavor or "-",
                           format_duration(r.age(now)), format_duration(r.duration(now)), format_cost(r.cost(now)),
                           str(r.expected_steps or "-"), key=r.key)
+        self._render_empty_hint(rows)
         if cursor_key is not None:
             for index, r in enumerate(rows):
                 if r.key == cursor_key:
                     table.move_cursor(row=index, animate=False)
                     break
+
+    def _render_empty_hint(self, rows: list[JobRow]) -> None:
+        """An empty list says how jobs get there rather than looking broken."""
+        hint = self.query_one("#monitor-empty", Static)
+        hint.display = not rows
+        if rows:
+            return
+        if self.rows:
+            hint.update(f"No job matches the filter ({len(self.rows)} hidden); esc clears it.")
+            return
+        extra = extra_namespaces(self.session.settings)
+        where = "your Hub namespace" + (f" and {', '.join(extra)}" if extra else "") + " and this machine's local runs"
+        hint.update(f"No jobs yet in {where}.\n"
+                    "Launch one from area 2 (press 2 or F2): it shows here as it starts.\n"
+                    "From a shell, `tui-tuner jobs ps` lists the same jobs; other namespaces: "
+                    "[jobs] namespaces = [\"org\"] in the config.")
+
+    def _no_job_reason(self) -> str:
+        if not self.rows:
+            return "the list is empty" if self.last is not None else "the list is still loading"
+        return "no job matches the filter" if not self.visible_rows() else "no row is highlighted"
+
+    def _selected_or_say(self, what: str) -> JobRow | None:
+        """The highlighted job; without one, one notification saying why `what` does nothing."""
+        row = self.current_row()
+        if row is None:
+            self.notify(f"no job selected, so nothing to {what}: {self._no_job_reason()}", severity="warning",
+                        timeout=4)
+        return row
 
     def current_row(self) -> JobRow | None:
         table = self.query_one("#monitor-jobs", DataTable)
@@ -308,12 +339,12 @@ class JobsScreen(_JobActions, AreaScreen):
         self.action_logs()
 
     def action_logs(self) -> None:
-        row = self.current_row()
+        row = self._selected_or_say("show logs for")
         if row is not None:
             self.app.push_screen(JobDetailScreen(row, self.session))
 
     def action_describe(self) -> None:
-        row = self.current_row()
+        row = self._selected_or_say("describe")
         if row is not None:
             diagnoses = diagnose_command(row.command) + diagnose_status(row.stage, row.message)
             body = describe_text(row, diagnoses, self.clock())
@@ -322,7 +353,7 @@ class JobsScreen(_JobActions, AreaScreen):
             self.app.push_screen(DescribeJob(f"{row.name} — {row.id}", body))
 
     def action_cancel_job(self) -> None:
-        row = self.current_row()
+        row = self._selected_or_say("cancel")
         if row is None:
             return
         if row.is_terminal:
