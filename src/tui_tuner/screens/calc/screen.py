@@ -319,6 +319,7 @@ class CalcScreen(AreaScreen):
         if generation != self._latest:
             return  # a newer edit has been computed or is on its way
         errors = outcome.errors if isinstance(outcome, FormErrors) else {}
+        self.form_errors = errors
         for widget in self.query(".field-error"):
             name = (widget.id or "").removesuffix("-error")
             message = errors.get(name, "")
@@ -498,8 +499,18 @@ class CalcScreen(AreaScreen):
         self.notify("multi-GPU flavors shown (per-GPU memory with the strategy in the verdict)" if self.show_multi_gpu
                     else "multi-GPU flavors hidden", timeout=3)
 
+    form_errors: dict[str, str] = {}
+    """The fields the last computation refused (name -> message); empty when the form is valid."""
+
     def action_copy_cli(self) -> None:
-        line = cli_command(self.fields()) + " --json"
+        # The line must run as copied: a form with a refused field (an unknown model id) would copy a
+        # command that fails, so say which field to fix instead. No --json: the line is for people.
+        if self.form_errors:
+            name, message = next(iter(self.form_errors.items()))
+            self.notify(redact(f"nothing copied: fix {name} first ({message})"), severity="warning",
+                        markup=False)
+            return
+        line = cli_command(self.fields())
         self.app.copy_to_clipboard(line)
         self.notify(redact(line), title="Copied the CLI command", timeout=6)
 
