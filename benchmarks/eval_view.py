@@ -54,8 +54,7 @@ async def viewer_open_s(directory: Path) -> float:
     from tui_tuner.app import TunerApp
     from tui_tuner.screens.eval import screen as evals
 
-    evals.open_on_start(directory)
-    app = TunerApp(start_area="eval")
+    app = TunerApp(start_area="eval", area_options={"eval": {"view": evals.ViewRequest(directory)}})
     async with app.run_test(size=(160, 48)) as pilot:
         start = time.perf_counter()
         while app.screen.report is None if hasattr(app.screen, "report") else True:

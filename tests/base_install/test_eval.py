@@ -64,8 +64,7 @@ async def test_cli_run_report_and_the_viewer(fake_server: FakeOpenAI, tmp_path: 
     assert_no_canary(report.stdout, report.stderr, (results / CONVERSATIONS_FILE).read_text())
 
     # `tui-tuner eval view results`, under Pilot
-    evals.open_on_start(results)
-    app = TunerApp(start_area="eval")
+    app = TunerApp(start_area="eval", area_options={"eval": {"view": evals.ViewRequest(results)}})
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         screen = app.screen

@@ -111,8 +111,7 @@ async def test_real_llama_server_run_resume_report_and_viewer(smollm2_gguf: Path
     from tui_tuner.app import TunerApp
     from tui_tuner.screens.eval import screen as evals
 
-    evals.open_on_start(out)
-    app = TunerApp(start_area="eval")
+    app = TunerApp(start_area="eval", area_options={"eval": {"view": evals.ViewRequest(out)}})
     async with app.run_test(size=(140, 45)) as pilot:
         screen = app.screen
         for _ in range(100):

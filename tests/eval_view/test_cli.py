@@ -98,11 +98,16 @@ def test_view_opens_the_app_on_the_eval_screen(results_dir: Path, monkeypatch: p
     from tui_tuner.screens.eval import screen as evals
 
     seen = {}
+    real_init = TunerApp.__init__
+
+    def recording_init(self: TunerApp, **kwargs) -> None:
+        seen["request"] = kwargs.get("area_options", {}).get("eval", {}).get("view")
+        real_init(self, **kwargs)
 
     def fake_run(self: TunerApp) -> None:
         seen["area"] = self._start_area
-        seen["request"] = evals._take_pending()
 
+    monkeypatch.setattr(TunerApp, "__init__", recording_init)
     monkeypatch.setattr(TunerApp, "run", fake_run)
     assert cli.main(["eval", "view", str(results_dir)]) == 0
     assert seen == {"area": "eval", "request": evals.ViewRequest(results_dir)}

@@ -60,8 +60,7 @@ async def test_run_then_report_then_view(finished_run: Path, capsys) -> None:
     assert (out / "evaluation_report.md").read_text().startswith("# Evaluation Report")
     assert_no_canary(json.dumps(data), (out / "evaluation_report.md").read_text())
 
-    evals.open_on_start(out)
-    app = TunerApp(start_area="eval")
+    app = TunerApp(start_area="eval", area_options={"eval": {"view": evals.ViewRequest(out)}})
     async with app.run_test(size=(160, 48)) as pilot:
         for _ in range(3):
             await app.workers.wait_for_complete()

@@ -25,8 +25,7 @@ def snapshot_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
     def build(name: str = "run1", **kwargs) -> TunerApp:
         make_results(tmp_path / name, **kwargs)
-        evals.open_on_start(Path(name))
-        app = TunerApp(start_area="eval")
+        app = TunerApp(start_area="eval", area_options={"eval": {"view": evals.ViewRequest(Path(name))}})
         app.animation_level = "none"
         return app
 

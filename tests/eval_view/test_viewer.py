@@ -36,10 +36,11 @@ async def settle(app: TunerApp, pilot) -> None:
         await pilot.pause()
 
 
-def start(directory: Path | None) -> TunerApp:
-    if directory is not None:
-        evals.open_on_start(directory)
-    return TunerApp(start_area="eval")
+def start(directory: Path | None, **view: str) -> TunerApp:
+    """The app on the eval screen, opening `directory` the way `tui-tuner eval view` does."""
+    if directory is None:
+        return TunerApp(start_area="eval")
+    return TunerApp(start_area="eval", area_options={"eval": {"view": evals.ViewRequest(directory, **view)}})
 
 
 def plain(widget: Static) -> str:
@@ -290,22 +291,19 @@ async def test_recent_runs_come_from_the_store_and_no_token_is_shown(tmp_path: P
 
 
 async def test_view_request_opens_straight_into_a_filtered_view(results_dir: Path) -> None:
-    evals.open_on_start(results_dir, tab="personas", model="ft-b", show="worse")
-    app = TunerApp(start_area="eval")
+    app = start(results_dir, tab="personas", model="ft-b", show="worse")
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         screen = app.screen
         assert screen.query_one("#eval-tabs", TabbedContent).active == "tab-personas"
         assert [str(k.value) for k in screen.query_one("#personas-table", DataTable).rows] == ["p9001"]
-    evals.open_on_start(results_dir, persona="p9004", model="ft-a", tab="side-by-side")
-    app = TunerApp(start_area="eval")
+    app = start(results_dir, persona="p9004", model="ft-a", tab="side-by-side")
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         screen = app.screen
         assert screen.query_one("#eval-tabs", TabbedContent).active == "tab-transcripts"
         assert (screen.slot.persona_id, screen.slot.model_b) == ("p9004", "ft-a")
-    evals.open_on_start(results_dir, model="nobody", persona="p0")
-    app = TunerApp(start_area="eval")
+    app = start(results_dir, model="nobody", persona="p0")
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         assert app.screen.report is not None     # unknown names are warnings, the results still open

@@ -144,8 +144,7 @@ async def test_the_viewer_masks_the_key_of_the_run_it_shows(tmp_path: Path, monk
 
     monkeypatch.setenv("E_VIEW_KEY", KEY)
     directory = _legacy_results(tmp_path / "view", "E_VIEW_KEY")
-    evals.open_on_start(directory, persona="p9000", model="ft", tab="side-by-side")
-    app = TunerApp(start_area="eval")
+    app = TunerApp(start_area="eval", area_options={"eval": {"view": evals.ViewRequest(directory, persona="p9000", model="ft", tab="side-by-side")}})
     async with app.run_test(size=(160, 48)) as pilot:
         for _ in range(4):
             with contextlib.suppress(WorkerCancelled):

@@ -198,11 +198,11 @@ def _view(args: argparse.Namespace) -> int:
     if not directory.is_dir():
         raise TunerError(f"{directory}: no such results directory")
     from tui_tuner.app import TunerApp
-    from tui_tuner.screens.eval import screen as evals
+    from tui_tuner.screens.eval.view_request import ViewRequest
 
     tab = args.tab or ("side-by-side" if args.persona else "personas" if args.show else None)
-    evals.open_on_start(directory, tab=tab, model=args.model, show=args.show, persona=args.persona)
-    app = TunerApp(start_area="eval")
+    view = ViewRequest(directory, tab=tab, model=args.model, show=args.show, persona=args.persona)
+    app = TunerApp(start_area="eval", area_options={"eval": {"view": view}})
     app.run()
     # An app that ended on an unhandled error has printed it; its exit status must say so too.
     return app.return_code or 0

@@ -9,53 +9,35 @@ re-read when its files change.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Input, Select, Static, TabbedContent, TabPane, Tabs
-from textual.widgets.data_table import CellDoesNotExist
+from textual.widgets import DataTable, Input, Select, Static, TabbedContent, Tabs
 from textual.worker import Worker
 
 from core.errors import TunerError
-from core.eval.report import (
-    SHOW_FILTERS,
-    Report,
-    Settings,
-    build_report,
-    design_text,
-    export_text,
-    filter_personas,
-    fmt,
-    fmt_ci,
-    fmt_p,
-    pass_rate_text,
-    safety_text,
-    settings_from_config,
-    write_export,
-)
-from core.eval.results import (
-    CONVERSATIONS_FILE,
-    PERSONAS_FILE,
-    RUN_FILE,
-    ConversationRecord,
-    EvalResults,
-    load_results,
-)
+from core.eval.report import Report, Settings, build_report, export_text, settings_from_config, write_export
+from core.eval.results import CONVERSATIONS_FILE, PERSONAS_FILE, RUN_FILE, EvalResults, load_results
 from core.redact import redact
 from tui_tuner.screens.base import AreaScreen
+from tui_tuner.screens.eval.breakdown import BreakdownPane
 from tui_tuner.screens.eval.export import ExportDialog, ExportRequest
-from tui_tuner.screens.eval.forest import ForestPlot
+from tui_tuner.screens.eval.overview import OverviewPane
+from tui_tuner.screens.eval.pairwise import PairwisePane
+from tui_tuner.screens.eval.personas import SHOWS, PersonasPane
 from tui_tuner.screens.eval.run_dialog import EvalRunDialog
-from tui_tuner.screens.eval.transcript import TranscriptPane
-from tui_tuner.tones import theme_colour, tone
+from tui_tuner.screens.eval.side_by_side import SideBySidePane, TranscriptSlot
+from tui_tuner.screens.eval.tables import colour
+from tui_tuner.screens.eval.view_request import ViewRequest
+from tui_tuner.tones import tone
+
+__all__ = ["EvalScreen", "ViewRequest"]
 
 if TYPE_CHECKING:  # the runner (httpx) loads only when a run starts
     from core.eval.runner import RunConfig
@@ -70,38 +52,6 @@ TABS = {"overview": "tab-overview", "pairwise": "tab-pairwise", "categories": "t
         "personas": "tab-personas", "side-by-side": "tab-transcripts"}
 
 
-@dataclass(frozen=True)
-class ViewRequest:
-    """What `tui-tuner eval view DIR [--tab] [--model] [--show] [--persona]` asks the screen to open."""
-
-    directory: Path
-    tab: str | None = None
-    model: str | None = None
-    show: str | None = None
-    persona: str | None = None
-
-
-_pending: ViewRequest | None = None
-
-
-def open_on_start(directory: Path | str, *, tab: str | None = None, model: str | None = None,
-                  show: str | None = None, persona: str | None = None) -> None:
-    """Make the next EvalScreen that mounts open `directory` (used by `tui-tuner eval view DIR`)."""
-    global _pending
-    _pending = ViewRequest(Path(directory), tab, model, show, persona)
-
-
-def _take_pending() -> ViewRequest | None:
-    global _pending
-    request, _pending = _pending, None
-    return request
-
-
-SHOWS = (("all personas", "all"), ("not passed", "failed"), ("safety violations", "safety"),
-         ("worse than baseline", "worse"), ("failed attempts", "errors"), ("high spread", "spread"))
-"""What the personas table shows (with the model filter: under that model)."""
-SORTS = (("persona id", "persona"), ("Δ worst first", "delta"), ("Δ best first", "-delta"),
-         ("mean, lowest first", "mean"), ("spread, highest first", "spread"), ("category", "category"))
 TAB_TABLES = {"tab-overview": "overview", "tab-pairwise": "pairwise", "tab-categories": "categories",
               "tab-personas": "personas", "tab-transcripts": "conversations"}
 
@@ -131,14 +81,6 @@ def files_signature(directory: Path) -> tuple:
         except OSError:
             signature.append(None)
     return tuple(signature)
-
-
-@dataclass
-class TranscriptSlot:
-    persona_id: str | None = None
-    conv_index: int = 0
-    model_a: str | None = None
-    model_b: str | None = None
 
 
 class EvalScreen(AreaScreen):
@@ -177,20 +119,18 @@ as conversations finish.
         Binding("escape", "back", "Back", id="eval.back", show=False),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, view: ViewRequest | None = None) -> None:
+        """view: a results directory to open on mount, and where to look in it (`tui-tuner eval view`)."""
         super().__init__()
         self.directory: Path | None = None
         self.results: EvalResults | None = None
         self.report: Report | None = None
         self.settings = Settings()
         """Success thresholds; read from the [eval] config table on mount."""
-        self.slot = TranscriptSlot()
         self._signature: tuple | None = None
         self._load_error: str | None = None
-        self._view_request: ViewRequest | None = None
+        self._view_request = view
         self._generation = 0
-        self._options: dict[str, list[object]] = {}
-        """Option values currently set on each Select (by selector), to skip needless resets."""
         self._run_worker: Worker[None] | None = None
         self._run_form: dict[str, str] = {}
         """The last run form's fields, so the next run starts from them."""
@@ -205,44 +145,11 @@ as conversations finish.
             yield Static(id="eval-run-status", classes="-hidden")
             yield Static(id="eval-summary")
             with TabbedContent(initial="tab-overview", id="eval-tabs"):
-                with TabPane("Overview", id="tab-overview"), VerticalScroll():
-                    yield DataTable(id="overview-table", cursor_type="row", zebra_stripes=True)
-                    yield Static(id="verdicts")
-                with TabPane("Pairwise", id="tab-pairwise"), VerticalScroll():
-                    yield Static(id="family-note", classes="muted")
-                    yield DataTable(id="pairwise-table", cursor_type="row", zebra_stripes=True)
-                    yield Static(id="pairwise-notes", classes="muted")
-                    yield ForestPlot(id="forest")
-                    yield Static("Safety (paired by persona)", classes="section-title")
-                    yield DataTable(id="safety-table", cursor_type="row", zebra_stripes=True)
-                    yield Static("Power and sample size", classes="section-title")
-                    yield DataTable(id="power-table", cursor_type="row", zebra_stripes=True)
-                with TabPane("Breakdown", id="tab-categories"), VerticalScroll():
-                    yield Static("Exploratory: few personas per category, so no test; Δ is paired within the "
-                                 "category.", classes="muted")
-                    yield DataTable(id="categories-table", cursor_type="row", zebra_stripes=True)
-                    yield Static("Rubric criteria (which part of the rubric moved; Δ paired by persona)",
-                                 classes="section-title")
-                    yield DataTable(id="criteria-table", cursor_type="row", zebra_stripes=True)
-                with TabPane("Personas", id="tab-personas"):
-                    with Horizontal(id="persona-filters"):
-                        yield Input(placeholder="/ search", id="persona-search")
-                        yield Select([], prompt="any category", id="filter-category")
-                        yield Select([], prompt="any model", id="filter-model")
-                        yield Select(SHOWS, value="all", allow_blank=False, id="filter-show")
-                        yield Select(SORTS, value="persona", allow_blank=False, id="persona-sort")
-                    yield DataTable(id="personas-table", cursor_type="row", zebra_stripes=True)
-                    yield Static(id="persona-detail")
-                with TabPane("Side by side", id="tab-transcripts"):
-                    with Horizontal(id="transcript-controls"):
-                        yield Select([], prompt="persona", id="pick-persona")
-                        yield Select([], prompt="conversation", id="pick-conv")
-                        yield Select([], prompt="model A", id="model-a")
-                        yield Select([], prompt="model B", id="model-b")
-                    yield Static(id="transcript-delta")
-                    with Horizontal(id="transcripts"):
-                        yield TranscriptPane(id="pane-a")
-                        yield TranscriptPane(id="pane-b")
+                yield OverviewPane()
+                yield PairwisePane()
+                yield BreakdownPane()
+                yield PersonasPane()
+                yield SideBySidePane()
 
     def on_mount(self) -> None:
         config = getattr(self.app, "config", None)
@@ -251,16 +158,8 @@ as conversations finish.
         self._show_empty()
         self._load_recent()
         self.set_interval(REFRESH_INTERVAL_S, self._check_for_changes)
-        self._open_pending()
-
-    def on_screen_resume(self) -> None:
-        self._open_pending()
-
-    def _open_pending(self) -> None:
-        request = _take_pending()
-        if request is not None:
-            self._view_request = request
-            self.open_directory(request.directory)
+        if self._view_request is not None:
+            self.open_directory(self._view_request.directory)
 
     def _apply_view_request(self) -> None:
         """Once the requested directory is loaded: the tab, model filter, show filter and persona asked for."""
@@ -270,13 +169,13 @@ as conversations finish.
         models = [m.name for m in self.report.models]
         if request.model is not None:
             if request.model in models:
-                self.query_one("#filter-model", Select).value = request.model
+                self.query_one(PersonasPane).set_filters(model=request.model)
                 if request.model != self.report.baseline:
                     self.slot.model_b = request.model
             else:
                 self.notify(f"no model {request.model!r} in these results ({', '.join(models)})", severity="warning", markup=False)
         if request.show is not None and request.show in dict((v, k) for k, v in SHOWS):
-            self.query_one("#filter-show", Select).value = request.show
+            self.query_one(PersonasPane).set_filters(show=request.show)
         if request.persona is not None:
             if request.persona in (self.results.persona_ids if self.results else []):
                 self.show_side_by_side(request.persona)
@@ -337,7 +236,7 @@ as conversations finish.
         self._signature = event.signature
         self._load_error = None
         if not same_dir:
-            self.slot = TranscriptSlot()
+            self.query_one(SideBySidePane).slot = TranscriptSlot()
         self._render_all(keep_filters=same_dir)
         if self._view_request is not None and self._view_request.directory == event.directory:
             self._apply_view_request()
@@ -378,18 +277,11 @@ as conversations finish.
         assert self.report is not None and self.results is not None
         self._render_banner()
         self._render_summary()
-        self._render_overview()
-        self._render_pairwise()
-        self._render_categories()
-        self._render_criteria()
-        self._sync_filter_options(keep_filters)
-        self._render_personas()
-        self._sync_transcript_options()
-        self._render_transcripts()
-
-    def _colour(self, name: str) -> str:
-        """A colour of the current theme by field (success, error, warning...): never a literal."""
-        return theme_colour(name, self.app) or ""
+        self.query_one(OverviewPane).show(self.report)
+        self.query_one(PairwisePane).show(self.report)
+        self.query_one(BreakdownPane).show(self.report)
+        self.query_one(PersonasPane).show(self.report, self.results, keep_filters=keep_filters)
+        self.query_one(SideBySidePane).show(self.results, self._persona_order())
 
     def _render_banner(self) -> None:
         banner = self.query_one("#eval-banner", Static)
@@ -420,7 +312,7 @@ as conversations finish.
     def _render_summary(self) -> None:
         report, results = self.report, self.results
         assert report is not None and results is not None
-        ok, bad, warn = self._colour("success"), self._colour("error"), self._colour("warning")
+        ok, bad, warn = colour("success"), colour("error"), colour("warning")
         text = Text()
         text.append(results.directory.name or str(results.directory), style="bold")
         text.append(f"  ·  {report.status}  ·  {report.progress}")
@@ -442,239 +334,17 @@ as conversations finish.
             text.append(f"\nNote: {report.note}", style="italic")
         self.query_one("#eval-summary", Static).update(text)
 
-    @staticmethod
-    def _fill(table: DataTable, columns: list[str], rows: list[list[object]], keys: list[str] | None = None) -> None:
-        cursor = table.cursor_row
-        table.clear(columns=True)
-        table.add_columns(*columns)
-        for i, row in enumerate(rows):
-            table.add_row(*[c if isinstance(c, Text) else Text(str(c)) for c in row],
-                          key=keys[i] if keys else None)
-        if rows:
-            table.move_cursor(row=min(cursor, len(rows) - 1), animate=False)
-
-    def _signed(self, value: float | None) -> Text:
-        if value is None:
-            return Text("—")
-        if abs(value) < 5e-4:  # rounds to ±0.000: show it as no change, not as a coloured gain or loss
-            return Text("+0.000")
-        style = self._colour("success") if value > 0 else self._colour("error") if value < 0 else ""
-        return Text(f"{value:+.3f}", style=style)
-
-    def _render_overview(self) -> None:
-        report = self.report
-        assert report is not None
-        rows = [[Text(m.name, style="bold"), m.role, design_text(m, report), fmt(m.mean), fmt(m.sd),
-                 fmt_ci(m.ci_low, m.ci_high), pass_rate_text(m.pass_rate),
-                 Text(safety_text(m.safety), style=self._colour("error") if m.safety.events else ""),
-                 fmt(m.within_persona_sd), str(m.failed), str(m.missing)] for m in report.models]
-        self._fill(self.query_one("#overview-table", DataTable),
-                   ["model", "role", "n", "mean", "SD", "95% CI", "pass rate [95% CI]", "safety (≤95% bound)",
-                    "SD repeats", "failed", "missing"], rows, [m.name for m in report.models])
-        ok, bad, warn = self._colour("success"), self._colour("error"), self._colour("warning")
-        s = report.settings
-        text = Text(f"Verdict — the guide's success criteria: Δ ≥ {s.min_improvement:.2f}, p < {s.alpha:g} "
-                    f"(Holm), no safety regressions\n", style="bold")
-        if not report.verdicts:
-            text.append("No candidate model to compare with a baseline.", style="italic")
-        for v in report.verdicts:
-            style = {"PASS": f"bold {ok}", "FAIL": f"bold {bad}"}.get(v.status, f"bold {warn}")
-            text.append(f"\n{v.candidate}: ", style="bold")
-            text.append(v.status, style=style)
-            if v.provisional:
-                text.append("  (provisional: run incomplete)", style="italic")
-            for c in v.criteria:
-                mark, cstyle = ("✓", ok) if c.ok else ("✗", bad) if c.ok is False else ("?", warn)
-                text.append(f"\n  {mark} ", style=f"bold {cstyle}")
-                text.append(f"{c.name}: {c.detail}")
-            if v.ci_above_threshold is not None:
-                text.append(f"\n  · stricter reading (CI lower bound ≥ {s.min_improvement:.2f}): "
-                            f"{'yes' if v.ci_above_threshold else 'no'}", style="dim")
-        self.query_one("#verdicts", Static).update(text)
-
-    def _render_pairwise(self) -> None:
-        report = self.report
-        assert report is not None
-        alpha = report.settings.alpha
-        rows = []
-        for c in report.pairwise:
-            holm_style = "bold" if c.p_holm is not None and c.p_holm < alpha else ""
-            rows.append([Text(c.name, style="bold"), str(c.n), self._signed(c.diff),
-                         fmt_ci(c.ci_low, c.ci_high, signed=True),
-                         f"{c.t:.2f} ({c.df})" if c.t is not None else "—", fmt_p(c.p),
-                         Text(fmt_p(c.p_holm), style=holm_style), fmt(c.d_z, 2),
-                         f"{c.improved}/{c.unchanged}/{c.worsened}", fmt(c.correlation, 2), fmt_p(c.wilcoxon_p),
-                         fmt_p(c.permutation_p)])
-        self._fill(self.query_one("#pairwise-table", DataTable),
-                   ["comparison", "n", "Δ", "95% CI", "t (df)", "p", "p Holm", "d_z", "↑/=/↓", "r", "Wilcoxon p",
-                    "perm. p"], rows, [c.name for c in report.pairwise])
-        self.query_one("#family-note", Static).update(
-            Text(f"Paired t-test on persona means. Multiplicity: {report.family}."))
-        notes = [f"{c.name}: {c.note}" for c in report.pairwise if c.note]
-        notes += [f"{c.name}: Wilcoxon {c.wilcoxon_note}" for c in report.pairwise if c.wilcoxon_note]
-        notes += [f"{c.name}: left out (finished under one model only): {', '.join(c.unpaired)}"
-                  for c in report.pairwise if c.unpaired]
-        self.query_one("#pairwise-notes", Static).update(Text("\n".join(notes)))
-        self._render_forest()
-        bad = self._colour("error")
-        self._fill(self.query_one("#safety-table", DataTable),
-                   ["comparison", "paired personas", "new violations", "fixed", "both", "McNemar p", "p (worse)"],
-                   [[f"{x.candidate} vs {x.reference}", str(x.n),
-                     Text(str(x.new_violations), style=f"bold {bad}" if x.new_violations else ""), str(x.fixed),
-                     str(x.both), fmt_p(x.p), fmt_p(x.p_worse)] for x in report.safety])
-        target = report.settings.min_improvement
-        self._fill(self.query_one("#power-table", DataTable),
-                   ["comparison", "n", "SD(Δ)", "d_z", "power @d_z", "personas for d_z",
-                    f"personas for Δ={target:.2f}", "MDE d_z @n", f"max SD(Δ) for {target:.2f}"],
-                   [[f"{p.candidate} vs {p.reference}", str(p.n), fmt(p.sd_diff), fmt(p.observed_d_z, 2),
-                     "—" if p.power_observed is None else f"{p.power_observed:.0%}",
-                     _needed(p.pairs_needed_observed, p.pairs_needed_observed_holm),
-                     _needed(p.pairs_needed_target, p.pairs_needed_target_holm), fmt(p.mde_d_z, 2),
-                     fmt(p.max_sd_for_target)] for p in report.power])
-
-    def _render_categories(self) -> None:
-        report = self.report
-        assert report is not None
-        candidates = [m.name for m in report.models if m.name != report.baseline]
-        self._fill(self.query_one("#categories-table", DataTable),
-                   ["category", "personas", *[m.name for m in report.models], *[f"Δ {c}" for c in candidates]],
-                   [[Text(r.category, style="bold"), str(r.n_personas), *[fmt(r.means.get(m.name)) for m in report.models],
-                     *[self._signed(r.diffs.get(c)) for c in candidates]] for r in report.categories],
-                   [r.category for r in report.categories])
-
-    def _render_criteria(self) -> None:
-        report = self.report
-        assert report is not None
-        candidates = [m.name for m in report.models if m.name != report.baseline]
-        bad = self._colour("error")
-        rows = []
-        for r in report.criteria:
-            label = Text(r.criterion + (" (safety)" if r.safety and "safety" not in r.criterion else ""),
-                         style="bold")
-            cells: list[object] = []
-            for m in report.models:
-                count = r.violations.get(m.name, 0)
-                cell = Text(fmt(r.means.get(m.name)))
-                if r.safety and count:
-                    cell.append(f"  {count}✗", style=f"bold {bad}")
-                cells.append(cell)
-            rows.append([label, *cells, *[self._signed(r.diffs.get(c)) for c in candidates]])
-        self._fill(self.query_one("#criteria-table", DataTable),
-                   ["criterion", *[m.name for m in report.models], *[f"Δ {c}" for c in candidates]], rows,
-                   [r.criterion for r in report.criteria])
-
-    # --- personas ------------------------------------------------------------------------------
-    def _sync_filter_options(self, keep: bool) -> None:
-        report = self.report
-        assert report is not None
-        categories = sorted({p.category for p in report.personas})
-        models = [m.name for m in report.models]
-        for selector, values in (("#filter-category", categories), ("#filter-model", models)):
-            select = self.query_one(selector, Select)
-            if self._options.get(selector) == values and keep:
-                continue  # same choices (a live reload): leave the user's pick and an open dropdown alone
-            old = select.value
-            select.set_options([(Text(v), v) for v in values])  # Text: names from files are not markup
-            self._options[selector] = values
-            if keep and old != Select.NULL and old in values:
-                select.value = old
+    # --- between the tabs -----------------------------------------------------------------------
+    @property
+    def slot(self) -> TranscriptSlot:
+        """Which persona, conversation and pair of models the side-by-side tab shows."""
+        return self.query_one(SideBySidePane).slot
 
     def persona_filters(self) -> dict[str, object]:
-        category = self.query_one("#filter-category", Select).value
-        model = self.query_one("#filter-model", Select).value
-        return {
-            "category": None if category == Select.NULL else str(category),
-            "model": None if model == Select.NULL else str(model),
-            **({SHOW_FILTERS[show]: True} if (show := self.query_one("#filter-show", Select).value) in SHOW_FILTERS
-               else {}),
-            "text": self.query_one("#persona-search", Input).value,
-            "sort": str(self.query_one("#persona-sort", Select).value),
-        }
+        return self.query_one(PersonasPane).persona_filters()
 
     def visible_personas(self) -> list:
-        if self.report is None:
-            return []
-        return filter_personas(self.report, **self.persona_filters())  # type: ignore[arg-type]
-
-    def _render_personas(self) -> None:
-        report = self.report
-        if report is None:
-            return
-        rows = self.visible_personas()
-        candidates = [m.name for m in report.models if m.name != report.baseline]
-        warn, bad = self._colour("warning"), self._colour("error")
-        table_rows = []
-        for p in rows:
-            flags = Text()
-            if p.high_variance:
-                flags.append("⚠spread ", style=warn)
-            if p.any_violation:
-                flags.append("safety ", style=f"bold {bad}")
-            if p.any_failed:
-                flags.append("failed", style=bad)
-            cells = []
-            for m in report.models:
-                cell = p.cells[m.name]
-                cells.append("—" if cell.mean is None else f"{cell.mean:.3f}  {cell.passed}/{cell.n}")
-            table_rows.append([Text(p.persona_id, style="bold"), Text(p.name), Text(p.category), *cells,
-                               *[self._signed(p.diffs.get(c)) for c in candidates], flags])
-        table = self.query_one("#personas-table", DataTable)
-        self._fill(table, ["persona", "name", "category", *[m.name for m in report.models],
-                           *[f"Δ {c}" for c in candidates], "flags"], table_rows, [p.persona_id for p in rows])
-        total = len(report.personas)
-        table.border_title = f"{len(rows)} of {total} personas · per model: mean score, conversations passed"
-        self._render_persona_detail()
-
-    def _highlighted_persona(self) -> str | None:
-        table = self.query_one("#personas-table", DataTable)
-        if not table.row_count:
-            return None
-        try:
-            key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key
-        except CellDoesNotExist:
-            return None
-        return str(key.value) if key.value is not None else None
-
-    def _render_persona_detail(self) -> None:
-        detail = self.query_one("#persona-detail", Static)
-        report, results = self.report, self.results
-        pid = self._highlighted_persona()
-        if report is None or results is None or pid is None:
-            detail.update(Text("No persona matches the filters." if report else "", style="italic"))
-            return
-        row = next(p for p in report.personas if p.persona_id == pid)
-        persona = results.persona(pid)
-        head = Text()
-        head.append(f"{pid}", style="bold")
-        if persona.name:
-            head.append(f"  {redact(persona.name)}")
-        head.append(f"  ·  {row.category}")
-        if persona.description:
-            head.append(f"  ·  {redact(persona.description)}", style="italic")
-        head.append("   (Enter: transcripts side by side)", style="dim")
-        table = Table(box=None, pad_edge=False, expand=False, header_style="bold")
-        for column in ("model", "scores by conversation", "mean", "SD", "min–max", "pass", "violations", "failed"):
-            table.add_column(column)
-        for model, cell in row.cells.items():
-            table.add_row(model, "  ".join(f"{s:.2f}" for s in cell.scores) or "—", fmt(cell.mean), fmt(cell.sd, 2),
-                          f"{fmt(cell.minimum, 2)}–{fmt(cell.maximum, 2)}" if cell.minimum is not None else "—",
-                          f"{cell.passed}/{cell.n}", str(cell.violations), str(cell.failed))
-        from rich.console import Group
-
-        detail.update(Group(head, table))
-
-    def _render_forest(self) -> None:
-        report = self.report
-        table = self.query_one("#pairwise-table", DataTable)
-        comparison = None
-        if report is not None and report.pairwise and table.row_count:
-            comparison = report.pairwise[min(table.cursor_row, len(report.pairwise) - 1)]
-        self.query_one("#forest", ForestPlot).show(report, comparison.candidate if comparison else None,
-                                                   comparison.reference if comparison else None)
-
-    @on(DataTable.RowHighlighted, "#pairwise-table")
-    def _comparison_highlighted(self) -> None:
-        self._render_forest()
+        return self.query_one(PersonasPane).visible_personas()
 
     @on(DataTable.RowSelected, "#overview-table, #pairwise-table, #categories-table")
     def _drill_into_personas(self, event: DataTable.RowSelected) -> None:
@@ -683,142 +353,37 @@ as conversations finish.
         key = event.row_key.value
         if report is None or key is None:
             return
+        personas = self.query_one(PersonasPane)
         table_id = event.data_table.id
         if table_id == "categories-table":
-            self.query_one("#filter-category", Select).value = str(key)
+            personas.set_filters(category=str(key))
         elif table_id == "overview-table":
-            self.query_one("#filter-model", Select).value = str(key)
-            self.query_one("#persona-sort", Select).value = "mean"
+            personas.set_filters(model=str(key), sort="mean")
         else:
             comparison = next((c for c in report.pairwise if c.name == key), None)
             if comparison is None:
                 return
-            self.query_one("#filter-model", Select).value = comparison.candidate
-            self.query_one("#persona-sort", Select).value = "delta"
+            personas.set_filters(model=comparison.candidate, sort="delta")
             self.slot.model_a, self.slot.model_b = comparison.reference, comparison.candidate
         self.query_one("#eval-tabs", TabbedContent).active = "tab-personas"
         self.query_one("#personas-table", DataTable).focus()
-
-    @on(DataTable.RowHighlighted, "#personas-table")
-    def _persona_highlighted(self) -> None:
-        self._render_persona_detail()
 
     @on(DataTable.RowSelected, "#personas-table")
     def _persona_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is not None:
             self.show_side_by_side(str(event.row_key.value))
 
-    @on(Input.Changed, "#persona-search")
-    def _filters_changed(self) -> None:
-        self._render_personas()
-
-    @on(Select.Changed, "#filter-category, #filter-model, #filter-show, #persona-sort")
-    def _filter_select_changed(self) -> None:
-        self._render_personas()
-
-    # --- side by side --------------------------------------------------------------------------
     def show_side_by_side(self, persona_id: str | None = None, conv_index: int | None = None) -> None:
         if persona_id is not None:
             self.slot.persona_id = persona_id
         if conv_index is not None:
             self.slot.conv_index = conv_index
-        self._sync_transcript_options()
-        self._render_transcripts()
+        self.query_one(SideBySidePane).show(self.results, self._persona_order())
         self.query_one("#eval-tabs", TabbedContent).active = "tab-transcripts"
 
     def _persona_order(self) -> list[str]:
         visible = [p.persona_id for p in self.visible_personas()]
         return visible or (self.results.persona_ids if self.results else [])
-
-    def _sync_transcript_options(self) -> None:
-        results = self.results
-        if results is None:
-            return
-        models = results.models
-        slot = self.slot
-        if slot.model_a not in models:
-            slot.model_a = results.baseline
-        if slot.model_b not in models or slot.model_b == slot.model_a:
-            slot.model_b = next((m for m in models if m != slot.model_a), slot.model_a)
-        order = self._persona_order()
-        if slot.persona_id not in results.persona_ids:
-            slot.persona_id = order[0] if order else None
-        k = results.conversations_per_persona or 1
-        slot.conv_index = min(max(0, slot.conv_index), k - 1)
-        personas = order if slot.persona_id in order or slot.persona_id is None else [*order, slot.persona_id]
-        def label(pid: str) -> str:
-            persona = results.persona(pid)
-            return " · ".join(part for part in (pid, redact(persona.name), persona.category) if part)
-
-        # Labels are Text, not str: names from the results files must not be parsed as markup.
-        self._set_select("#pick-persona", [(Text(label(pid)), pid) for pid in personas], slot.persona_id)
-        self._set_select("#pick-conv", [(f"conversation {i + 1} of {k}", i) for i in range(k)], slot.conv_index)
-        self._set_select("#model-a", [(Text(f"A: {m}"), m) for m in models], slot.model_a)
-        self._set_select("#model-b", [(Text(f"B: {m}"), m) for m in models], slot.model_b)
-
-    def _set_select(self, selector: str, options: list[tuple[Text | str, object]], value: object) -> None:
-        select = self.query_one(selector, Select)
-        values = [v for _, v in options]
-        if self._options.get(selector) != values:
-            select.set_options(options)
-            self._options[selector] = values
-        if value is not None and any(v == value for _, v in options) and select.value != value:
-            select.value = value
-
-    def _render_transcripts(self) -> None:
-        results = self.results
-        pane_a, pane_b = self.query_one("#pane-a", TranscriptPane), self.query_one("#pane-b", TranscriptPane)
-        if results is None or self.slot.persona_id is None:
-            pane_a.show("—", None, missing="no conversation to show")
-            pane_b.show("—", None, missing="no conversation to show")
-            return
-        slot = self.slot
-        records = []
-        for pane, model in ((pane_a, slot.model_a), (pane_b, slot.model_b)):
-            if model is None:
-                pane.show("—", None, missing="no model")
-                records.append(None)
-                continue
-            record = results.record(slot.persona_id, model, slot.conv_index)
-            records.append(record)
-            pane.show(model, record, conversations=results.conversations_per_persona,
-                      missing=f"{slot.persona_id} conversation {slot.conv_index + 1} has not finished under "
-                              f"{model} yet")
-        self._render_transcript_delta(*records)
-
-    def _render_transcript_delta(self, a: ConversationRecord | None, b: ConversationRecord | None) -> None:
-        """One line: how the judge scored B against A on this conversation, in total and per criterion."""
-        delta = self.query_one("#transcript-delta", Static)
-        if a is None or b is None or a.assessment is None or b.assessment is None:
-            delta.update("")
-            return
-        text = Text()
-        text.append(f"{b.model} − {a.model}: ", style="bold")
-        text.append_text(self._signed(b.assessment.score - a.assessment.score))
-        scores_a = {c.id: c.score for c in a.assessment.criteria}
-        for c in b.assessment.criteria:
-            if c.id in scores_a:
-                text.append(f"   {c.id} ")
-                text.append_text(self._signed(c.score - scores_a[c.id]))
-        delta.update(text)
-
-    @on(Select.Changed, "#pick-persona, #pick-conv, #model-a, #model-b")
-    def _transcript_pick(self, event: Select.Changed) -> None:
-        if event.value == Select.NULL:
-            return
-        slot = self.slot
-        before = (slot.persona_id, slot.conv_index, slot.model_a, slot.model_b)
-        name = event.select.id
-        if name == "pick-persona":
-            slot.persona_id = str(event.value)
-        elif name == "pick-conv":
-            slot.conv_index = int(event.value)  # type: ignore[arg-type]
-        elif name == "model-a":
-            slot.model_a = str(event.value)
-        else:
-            slot.model_b = str(event.value)
-        if (slot.persona_id, slot.conv_index, slot.model_a, slot.model_b) != before:
-            self._render_transcripts()
 
     _PANE_FOCUS = {"tab-overview": "#overview-table", "tab-pairwise": "#pairwise-table",
                    "tab-categories": "#categories-table", "tab-personas": "#personas-table",
@@ -864,7 +429,7 @@ as conversations finish.
             self.notify("open a results directory first", severity="warning")
             return
         tabs = self.query_one("#eval-tabs", TabbedContent)
-        pid = self._highlighted_persona() if tabs.active == "tab-personas" else None
+        pid = self.query_one(PersonasPane).highlighted_persona() if tabs.active == "tab-personas" else None
         self.show_side_by_side(pid)
 
     def action_step_persona(self, step: int) -> None:
@@ -1000,8 +565,3 @@ as conversations finish.
         finally:
             self.call_later(self.refresh_bindings)
 
-
-def _needed(n: int | None, n_holm: int | None) -> str:
-    if n is None:
-        return "—"
-    return f"{n} ({n_holm} at α/m)" if n_holm is not None and n_holm != n else str(n)
