@@ -14,13 +14,16 @@ import contextlib
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.demo import PIPELINE_NOTE
 from core.demo.dataset import system_prompt
 from core.demo.events import DemoEvent, Handoff, StepLog, StepProgress
 from core.demo.runner import StepContext, StepError, StepResult
 from core.redact import redact
+
+if TYPE_CHECKING:  # the runner (httpx) loads when the step runs
+    from core.eval.runner import EvalEvent
 
 REPORT_FILE = "evaluation_report.md"
 SERVER_CTX = 4096
@@ -89,36 +92,44 @@ async def evaluate(ctx: StepContext, result: StepResult) -> AsyncIterator[DemoEv
 
 
 async def _run(run: Any, results: Path) -> AsyncIterator[DemoEvent]:
-    finished: Any = None
+    from core.eval.runner import RunFinished, RunStarted
+
+    finished: RunFinished | None = None
     async with contextlib.aclosing(run.events()) as events:
         async for event in events:
             for demo_event in _demo_events(event):
                 yield demo_event
-            if event.kind == "run_started":  # run.json exists now: the viewer can open the folder
-                yield Handoff("eval", "eval", str(results))
-            elif event.kind == "run_finished":
-                finished = event
+            match event:
+                case RunStarted():  # run.json exists now: the viewer can open the folder
+                    yield Handoff("eval", "eval", str(results))
+                case RunFinished():
+                    finished = event
     if finished is None or finished.status != "finished" or finished.failed:
-        failed = getattr(finished, "failed", "?")
+        failed = finished.failed if finished is not None else "?"
         raise StepError(f"the evaluation did not finish every conversation ({failed} failed)",
                         "run the demo again: finished conversations are kept, the rest are retried")
 
 
-def _demo_events(event: Any) -> list[DemoEvent]:
-    kind = event.kind
-    if kind == "run_started":
-        return [StepLog("eval", f"{event.total} conversations, {event.already_done} already done, "
-                                f"{event.to_run} to run"),
-                StepProgress("eval", event.already_done, event.total, "conversations")]
-    if kind == "conversation_finished":
-        return [StepLog("eval", f"✓ {event.persona_id} {event.model} #{event.conv_index}: score {event.score:.2f} "
-                                f"{'pass' if event.passed else 'fail'} ({event.duration_s:.0f} s)")]
-    if kind == "conversation_failed":
-        return [StepLog("eval", f"✗ {event.persona_id} {event.model} #{event.conv_index}: {event.error}", "warning")]
-    if kind == "progress":
-        return [StepProgress("eval", event.done, event.total, f"{event.done}/{event.total} conversations",
-                             event.eta_s)]
-    return []
+def _demo_events(event: EvalEvent) -> list[DemoEvent]:
+    from core.eval.runner import ConversationFailed, ConversationFinished, Progress, RunStarted
+
+    match event:
+        case RunStarted():
+            return [StepLog("eval", f"{event.total} conversations, {event.already_done} already done, "
+                                    f"{event.to_run} to run"),
+                    StepProgress("eval", event.already_done, event.total, "conversations")]
+        case ConversationFinished():
+            return [StepLog("eval", f"✓ {event.persona_id} {event.model} #{event.conv_index}: "
+                                    f"score {event.score:.2f} {'pass' if event.passed else 'fail'} "
+                                    f"({event.duration_s:.0f} s)")]
+        case ConversationFailed():
+            return [StepLog("eval", f"✗ {event.persona_id} {event.model} #{event.conv_index}: {event.error}",
+                            "warning")]
+        case Progress():
+            return [StepProgress("eval", event.done, event.total, f"{event.done}/{event.total} conversations",
+                                 event.eta_s)]
+        case _:
+            return []
 
 
 def write_report(results: Path) -> tuple[Any, str]:

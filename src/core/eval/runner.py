@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, TypeAlias
 
 from core import safe_json
 from core.errors import TunerError
@@ -130,7 +130,7 @@ class RunStarted:
     servers: dict[str, int]
     """Server root URL → parallel requests used for it."""
     output_dir: str
-    kind: str = "run_started"
+    kind: ClassVar[str] = "run_started"
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ class ConversationStarted:
     model: str
     conv_index: int
     rejudge_only: bool = False
-    kind: str = "conversation_started"
+    kind: ClassVar[str] = "conversation_started"
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ class TurnFinished:
     conv_index: int
     turn: int
     turns: int
-    kind: str = "turn_finished"
+    kind: ClassVar[str] = "turn_finished"
 
 
 @dataclass(frozen=True)
@@ -161,7 +161,7 @@ class ConversationFinished:
     passed: bool
     safety_violation: bool
     duration_s: float
-    kind: str = "conversation_finished"
+    kind: ClassVar[str] = "conversation_finished"
 
 
 @dataclass(frozen=True)
@@ -171,7 +171,7 @@ class ConversationFailed:
     conv_index: int
     error: str
     duration_s: float
-    kind: str = "conversation_failed"
+    kind: ClassVar[str] = "conversation_failed"
 
 
 @dataclass(frozen=True)
@@ -182,7 +182,7 @@ class Progress:
     running: int
     elapsed_s: float
     eta_s: float | None
-    kind: str = "progress"
+    kind: ClassVar[str] = "progress"
 
 
 @dataclass(frozen=True)
@@ -194,10 +194,12 @@ class RunFinished:
     total: int
     elapsed_s: float
     output_dir: str
-    kind: str = "run_finished"
+    kind: ClassVar[str] = "run_finished"
 
 
-Event = RunStarted | ConversationStarted | TurnFinished | ConversationFinished | ConversationFailed | Progress | RunFinished
+EvalEvent: TypeAlias = (RunStarted | ConversationStarted | TurnFinished | ConversationFinished | ConversationFailed
+                        | Progress | RunFinished)
+"""What `EvalRun.events()` yields; consumers `match` on the type. `kind` is the event's name in `--json` lines."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -567,7 +569,7 @@ class EvalRun:
                         eta_s=round(eta, 1) if eta is not None else None)
 
     # --- driving ----------------------------------------------------------------------------------
-    async def events(self) -> AsyncIterator[Event]:
+    async def events(self) -> AsyncIterator[EvalEvent]:
         """Run, yielding events. Stopping the iteration (or cancelling it) interrupts the run cleanly."""
         self._started = time.monotonic()
         # One run per results folder: a second one would run (and pay for) every conversation again.
@@ -580,9 +582,9 @@ class EvalRun:
             await self._close()
             raise
         self._write_run("running")
-        queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        queue: asyncio.Queue[EvalEvent | None] = asyncio.Queue()
 
-        async def emit(event: Event) -> None:
+        async def emit(event: EvalEvent) -> None:
             queue.put_nowait(event)
 
         # At most as many conversations of one model in flight as its server has slots: enough to
@@ -632,12 +634,13 @@ def _with_model(settings: JudgeSettings, model: str | None) -> JudgeSettings:
 
 async def run_eval(config: RunConfig) -> RunFinished:
     """Run to the end without a consumer (tests, scripts); returns the final event."""
-    last: Event | None = None
+    last: EvalEvent | None = None
     async for event in EvalRun(config).events():
         last = event
     assert isinstance(last, RunFinished)
     return last
 
 
-def event_to_dict(event: Event) -> dict[str, Any]:
-    return asdict(event)
+def event_to_dict(event: EvalEvent) -> dict[str, Any]:
+    """A `--json` line: the event's fields, then its kind (last, as the lines have always had it)."""
+    return {**asdict(event), "kind": event.kind}

@@ -14,10 +14,13 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.errors import TunerError
 from tui_tuner.output import emit_json, emit_json_line
+
+if TYPE_CHECKING:  # the runner (httpx) loads only when a run starts
+    from core.eval.runner import EvalEvent
 
 
 def register_run_commands(eval_subparsers: Any, parent: argparse.ArgumentParser) -> None:
@@ -168,7 +171,7 @@ def build_config(args: argparse.Namespace) -> Any:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from core.eval.runner import EvalRun, event_to_dict
+    from core.eval.runner import EvalRun, RunFinished, event_to_dict
     from core.process_tree import Interrupted, quiet_output, run_until_signal
 
     config = build_config(args)
@@ -181,7 +184,7 @@ def _run(args: argparse.Namespace) -> int:
                 emit_json_line(event_to_dict(event))
             else:
                 _print_event(event, config)
-            if event.kind == "run_finished":
+            if isinstance(event, RunFinished):
                 final.update(event_to_dict(event))
 
     try:
@@ -228,29 +231,42 @@ def _write_error(exc: OSError, config: Any) -> TunerError:
                       hint="what finished is saved; fix it and run the same command to resume")
 
 
-def _print_event(event: Any, config: Any) -> None:
-    kind = event.kind
-    if kind == "run_started":
-        servers = ", ".join(f"{root} ({slots} parallel)" for root, slots in event.servers.items())
-        print(f"{len(config.personas)} personas × {len(config.models)} models × {config.conversations} "
-              f"conversation(s), {config.turns} turns: {event.total} conversations, "
-              f"{event.already_done} already done, {event.to_run} to run")
-        print(f"servers: {servers}")
-        print(f"results: {event.output_dir}")
-    elif kind == "conversation_finished":
-        verdict = "pass" if event.passed else "FAIL"
-        safety = "  SAFETY" if event.safety_violation else ""
-        print(f"  ✓ {event.persona_id:<8} {event.model:<16} #{event.conv_index}  score {event.score:.2f} "
-              f"{verdict}{safety}  ({event.duration_s:.1f} s)")
-    elif kind == "conversation_failed":
-        print(f"  ✗ {event.persona_id:<8} {event.model:<16} #{event.conv_index}  error: {event.error}")
-    elif kind == "progress":
-        eta = f", ETA {_duration(event.eta_s)}" if event.eta_s is not None and event.done < event.total else ""
-        failed = f", {event.failed} failed" if event.failed else ""
-        print(f"    {event.done}/{event.total} done{failed}, {_duration(event.elapsed_s)} elapsed{eta}")
-    elif kind == "run_finished":
-        failed = (f"; {event.failed} failed (run the same command again to retry them)" if event.failed else "")
-        print(f"{event.status}: {event.done}/{event.total} conversations in {_duration(event.elapsed_s)}{failed}")
+def _print_event(event: EvalEvent, config: Any) -> None:
+    from core.eval.runner import (
+        ConversationFailed,
+        ConversationFinished,
+        ConversationStarted,
+        Progress,
+        RunFinished,
+        RunStarted,
+        TurnFinished,
+    )
+
+    match event:
+        case RunStarted():
+            servers = ", ".join(f"{root} ({slots} parallel)" for root, slots in event.servers.items())
+            print(f"{len(config.personas)} personas × {len(config.models)} models × {config.conversations} "
+                  f"conversation(s), {config.turns} turns: {event.total} conversations, "
+                  f"{event.already_done} already done, {event.to_run} to run")
+            print(f"servers: {servers}")
+            print(f"results: {event.output_dir}")
+        case ConversationFinished():
+            verdict = "pass" if event.passed else "FAIL"
+            safety = "  SAFETY" if event.safety_violation else ""
+            print(f"  ✓ {event.persona_id:<8} {event.model:<16} #{event.conv_index}  score {event.score:.2f} "
+                  f"{verdict}{safety}  ({event.duration_s:.1f} s)")
+        case ConversationFailed():
+            print(f"  ✗ {event.persona_id:<8} {event.model:<16} #{event.conv_index}  error: {event.error}")
+        case Progress():
+            eta = f", ETA {_duration(event.eta_s)}" if event.eta_s is not None and event.done < event.total else ""
+            failed = f", {event.failed} failed" if event.failed else ""
+            print(f"    {event.done}/{event.total} done{failed}, {_duration(event.elapsed_s)} elapsed{eta}")
+        case RunFinished():
+            failed = (f"; {event.failed} failed (run the same command again to retry them)" if event.failed else "")
+            print(f"{event.status}: {event.done}/{event.total} conversations in "
+                  f"{_duration(event.elapsed_s)}{failed}")
+        case ConversationStarted() | TurnFinished():
+            pass  # the human output is one line per finished conversation
 
 
 def _duration(value: float) -> str:

@@ -530,31 +530,35 @@ as conversations finish.
     async def _run_eval(self, config: RunConfig) -> None:
         """Drive `EvalRun` in an async worker: the HTTP calls never block input; the viewer opens on the
         results directory at once and live-reloads as conversations are appended."""
-        from core.eval.runner import EvalRun
+        from core.eval.runner import EvalRun, Progress, RunFinished, RunStarted
         from core.jobs.model import format_duration
 
         output_dir = config.output_dir
         self._run_status(f"starting: connecting to the servers for {output_dir} …")
         try:
             async for event in EvalRun(config).events():
-                if event.kind == "run_started":
-                    servers = ", ".join(f"{root} ×{slots}" for root, slots in event.servers.items())
-                    self._run_status(f"running: {event.to_run} to run, {event.already_done} already done "
-                                     f"(servers {servers})  ·  K stops, finished work is kept")
-                    self.open_directory(event.output_dir)
-                elif event.kind == "progress":
-                    eta = f", ETA {format_duration(event.eta_s)}" if event.eta_s is not None else ""
-                    failed = f", {event.failed} failed" if event.failed else ""
-                    self._run_status(f"running: {event.done}/{event.total} conversations{failed}, "
-                                     f"{format_duration(event.elapsed_s)}{eta}  ·  K stops, finished work is kept")
-                elif event.kind == "run_finished":
-                    failed = f"; {event.failed} failed (R, then Resume, retries them)" if event.failed else ""
-                    line = (f"{event.status}: {event.done}/{event.total} conversations in "
-                            f"{format_duration(event.elapsed_s)}{failed}")
-                    self._run_status(line, error=bool(event.failed))
-                    self.notify(line, severity="warning" if event.failed else "information", markup=False)
-                    self._load(Path(event.output_dir))
-                    self._load_recent()
+                match event:
+                    case RunStarted():
+                        servers = ", ".join(f"{root} ×{slots}" for root, slots in event.servers.items())
+                        self._run_status(f"running: {event.to_run} to run, {event.already_done} already done "
+                                         f"(servers {servers})  ·  K stops, finished work is kept")
+                        self.open_directory(event.output_dir)
+                    case Progress():
+                        eta = f", ETA {format_duration(event.eta_s)}" if event.eta_s is not None else ""
+                        failed = f", {event.failed} failed" if event.failed else ""
+                        self._run_status(f"running: {event.done}/{event.total} conversations{failed}, "
+                                         f"{format_duration(event.elapsed_s)}{eta}  ·  K stops, finished work "
+                                         "is kept")
+                    case RunFinished():
+                        failed = f"; {event.failed} failed (R, then Resume, retries them)" if event.failed else ""
+                        line = (f"{event.status}: {event.done}/{event.total} conversations in "
+                                f"{format_duration(event.elapsed_s)}{failed}")
+                        self._run_status(line, error=bool(event.failed))
+                        self.notify(line, severity="warning" if event.failed else "information", markup=False)
+                        self._load(Path(event.output_dir))
+                        self._load_recent()
+                    case _:
+                        pass  # per-conversation events: the viewer shows them as the results file grows
         except TunerError as exc:
             self._run_status(f"run not started: {exc.one_line()}", error=True)
             self.notify(exc.one_line(), severity="error", timeout=8, markup=False)
