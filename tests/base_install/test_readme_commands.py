@@ -60,6 +60,18 @@ COMMANDS: dict[str, Expect] = {
     "--port finetuned=8081 --simulator 8082 --judge 8082": Expect(stdout="finished"),
     "tui-tuner eval report results": Expect(stdout="finetuned"),
     "tui-tuner eval view results": Expect(skip="a full-screen app: test_eval opens the viewer under Pilot"),
+    "tui-tuner calc --model qwen3-8b --dataset chats.jsonl": Expect(
+        skip="needs the user's chats.jsonl and Qwen3-8B's tokenizer from the Hub; tests/calc and tests/launch "
+             "profile datasets with SmolLM2's tokenizer"),
+    "tui-tuner calc --model llama-3.1-8b --method full --strategy fsdp --gpus 4": Expect(stdout="fsdp"),
+    "tui-tuner jobs logs -n 50 -f --exit-status JOB_ID": Expect(stdout="Training complete"),
+    "tui-tuner convert --history": Expect(),
+    "tui-tuner demo": Expect(skip="opens the TUI on the whole loop (minutes): tests/demo drives the demo "
+                                  "screen under Pilot and runs the headless demo for real"),
+    "tui-tuner demo --headless": Expect(skip="the whole loop (minutes): tests/demo runs it for real with "
+                                             "SmolLM2's GGUF"),
+    "tui-tuner demo --model-gguf FILE.gguf": Expect(skip="FILE.gguf stands for the user's GGUF: tests/demo "
+                                                         "runs the demo with SmolLM2's"),
     "tui-tuner serve": Expect(skip="a server that runs until stopped: tests/serve drives it from chromium"),
 }
 EVAL_PORTS = (8080, 8081, 8082)

@@ -144,7 +144,8 @@ def test_cli_bad_input_is_one_line_per_field(hub_with_data, capsys: pytest.Captu
     out = capsys.readouterr()
     assert code == 2
     assert "Traceback" not in out.err + out.out
-    assert "base_model: no such folder ./nope" in out.out
+    # Paths are resolved once, at the edge, so the message names the folder the CLI actually looked for.
+    assert f"base_model: no such folder {Path('nope').resolve()}" in out.out
     assert "dataset: bad.jsonl line 1: not valid JSON" in out.out
     assert out.err.startswith("error: preflight found")
     assert hub_with_data.created_job_bodies == []
