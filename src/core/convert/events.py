@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 
 @dataclass(frozen=True)
@@ -74,13 +74,17 @@ class PipelineFinished:
     message: str = ""
 
 
-Event = StepStarted | LogLine | Progress | StepFinished | StepFailed | PipelineFinished
+ConvertEvent: TypeAlias = StepStarted | LogLine | Progress | StepFinished | StepFailed | PipelineFinished
+"""What a conversion (and the llama.cpp installer) yields; consumers `match` on the type."""
+Event: TypeAlias = ConvertEvent
+"""The short name core.convert's own modules use."""
 
 
-def event_to_dict(event: Event) -> dict[str, Any]:
+def event_to_dict(event: ConvertEvent) -> dict[str, Any]:
     """A flat JSON-able dict with the event's kind first (for `--json` lines)."""
     data: dict[str, Any] = {"event": type(event).__name__}
     data.update(dataclasses.asdict(event))
-    if isinstance(event, Progress):
-        data["fraction"] = event.fraction
+    match event:
+        case Progress():
+            data["fraction"] = event.fraction
     return data

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
+
+from core.convert.events import ConvertEvent
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ class Forward:
 
     step: str
     area: str
-    event: Any
+    event: ConvertEvent
 
 
 @dataclass(frozen=True)
@@ -95,19 +97,23 @@ class DemoFinished:
     results_dir: str = ""
 
 
-DemoEvent = DemoStarted | StepStarted | StepLog | StepProgress | Handoff | Forward | StepFinished | StepFailed | DemoFinished
+DemoEvent: TypeAlias = (DemoStarted | StepStarted | StepLog | StepProgress | Handoff | Forward | StepFinished | StepFailed
+                        | DemoFinished)
+"""What `DemoRun.events()` yields; the printers and the demo screen `match` on the type."""
 
 
 def event_to_dict(event: DemoEvent) -> dict[str, Any]:
     """One flat JSON-able dict, the kind first (`--json` lines). A forwarded event is nested as a dict."""
     data: dict[str, Any] = {"event": type(event).__name__}
-    if isinstance(event, Forward):
-        inner = event.event
-        nested = dataclasses.asdict(inner) if dataclasses.is_dataclass(inner) and not isinstance(inner, type) else {}
-        data.update({"step": event.step, "area": event.area,
-                     "inner": {"event": type(inner).__name__, **nested}})
-        return data
-    data.update(dataclasses.asdict(event))
-    if isinstance(event, StepProgress):
-        data["fraction"] = event.fraction
+    match event:
+        case Forward(event=inner):
+            nested = dataclasses.asdict(inner) if dataclasses.is_dataclass(inner) and not isinstance(inner, type) else {}
+            data.update({"step": event.step, "area": event.area,
+                         "inner": {"event": type(inner).__name__, **nested}})
+            return data
+        case StepProgress():
+            data.update(dataclasses.asdict(event))
+            data["fraction"] = event.fraction
+        case _:
+            data.update(dataclasses.asdict(event))
     return data

@@ -20,27 +20,28 @@ from core.demo.events import DemoEvent, StepLog, StepProgress
 _TQDM = re.compile(r"^(?P<label>[^|]*?):?\s*(?P<pct>\d{1,3})%\|[^|]*\|\s*(?P<n>\d+)/(?P<total>\d+)")
 
 
-def relay(step: str, event: Any) -> list[DemoEvent]:
+def relay(step: str, event: cv.ConvertEvent) -> list[DemoEvent]:
     """Demo events for one event of a pipeline (core.convert.events), prefixed with the sub-step."""
-    if isinstance(event, cv.StepStarted):
-        out: list[DemoEvent] = [StepLog(step, f"▸ {event.title}")]
-        if event.command:
-            out.append(StepLog(step, f"$ {event.command}"))
-        return out
-    if isinstance(event, cv.LogLine):
-        # A tool's own info lines (per-tensor lines, build output) are detail: the log keeps them, the
-        # headless output shows them with --verbose only.
-        return [StepLog(step, event.text, "detail" if event.level == "info" else event.level)]
-    if isinstance(event, cv.Progress):
-        label = event.label or event.step
-        return [StepProgress(step, event.done, event.total, f"{event.step}: {label}"[:80])]
-    if isinstance(event, cv.StepFinished):
-        return [StepLog(step, ("↷ " if event.skipped else "✓ ") + event.summary)]
-    if isinstance(event, cv.StepFailed):
-        text = f"✗ {event.step}: {event.error}" + (f" (fix: {event.hint})" if event.hint else "")
-        return [StepLog(step, text, "error")]
-    if isinstance(event, cv.PipelineFinished):
-        return [StepLog(step, f"{event.status}: {event.message}" if event.message else event.status)]
+    match event:
+        case cv.StepStarted():
+            out: list[DemoEvent] = [StepLog(step, f"▸ {event.title}")]
+            if event.command:
+                out.append(StepLog(step, f"$ {event.command}"))
+            return out
+        case cv.LogLine():
+            # A tool's own info lines (per-tensor lines, build output) are detail: the log keeps them, the
+            # headless output shows them with --verbose only.
+            return [StepLog(step, event.text, "detail" if event.level == "info" else event.level)]
+        case cv.Progress():
+            label = event.label or event.step
+            return [StepProgress(step, event.done, event.total, f"{event.step}: {label}"[:80])]
+        case cv.StepFinished():
+            return [StepLog(step, ("↷ " if event.skipped else "✓ ") + event.summary)]
+        case cv.StepFailed():
+            text = f"✗ {event.step}: {event.error}" + (f" (fix: {event.hint})" if event.hint else "")
+            return [StepLog(step, text, "error")]
+        case cv.PipelineFinished():
+            return [StepLog(step, f"{event.status}: {event.message}" if event.message else event.status)]
     return []
 
 

@@ -31,10 +31,11 @@ async def _run_pipeline(step: str, spec: Any, ctx: StepContext, result: StepResu
             yield Forward(step, "convert", event)
             for demo_event in relay(step, event):
                 yield demo_event
-            if isinstance(event, StepFailed):
-                failure = (event.error, event.hint)
-            elif isinstance(event, PipelineFinished):
-                finished = event
+            match event:
+                case StepFailed():
+                    failure = (event.error, event.hint)
+                case PipelineFinished():
+                    finished = event
     if failure is not None or finished is None or finished.status != "completed":
         error, hint = failure or ("the conversion did not finish", "")
         raise StepError(f"{step}: {error}", hint or f"rerun to resume the conversion in {spec.output_dir}")

@@ -6,9 +6,12 @@ import argparse
 import sys
 import time
 from collections.abc import AsyncIterator
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from tui_tuner.output import emit_json, emit_json_line
+
+if TYPE_CHECKING:
+    from core.convert.events import ConvertEvent, Progress
 
 
 class EventPrinter:
@@ -34,7 +37,7 @@ class EventPrinter:
         self.stream.write(text + "\n")
         self.stream.flush()
 
-    def handle(self, event: Any) -> None:
+    def handle(self, event: ConvertEvent) -> None:
         from core.convert.events import (
             LogLine,
             PipelineFinished,
@@ -44,29 +47,30 @@ class EventPrinter:
             StepStarted,
         )
 
-        if isinstance(event, StepStarted):
-            self._line(f"==> {event.step}: {event.title}")
-            if event.command:
-                self._line(f"    $ {event.command}")
-        elif isinstance(event, LogLine):
-            if self.verbose or event.level in {"warning", "error"} or event.text.startswith("$ "):
-                self._line(f"    {event.text}")
-        elif isinstance(event, Progress):
-            self._progress(event)
-        elif isinstance(event, StepFinished):
-            tag = "skip" if event.skipped else "done"
-            took = f" ({event.seconds:.1f}s)" if event.seconds >= 0.1 else ""
-            self._line(f"    [{tag}] {event.summary}{took}")
-        elif isinstance(event, StepFailed):
-            self._line(f"    [FAILED] {event.step}: {event.error}")
-            if event.hint:
-                self._line(f"    fix: {event.hint}")
-        elif isinstance(event, PipelineFinished):
-            self._line(f"{event.status}: {event.message}" if event.message else event.status)
-            for path in event.kept:
-                self._line(f"    kept {path}")
+        match event:
+            case StepStarted():
+                self._line(f"==> {event.step}: {event.title}")
+                if event.command:
+                    self._line(f"    $ {event.command}")
+            case LogLine():
+                if self.verbose or event.level in {"warning", "error"} or event.text.startswith("$ "):
+                    self._line(f"    {event.text}")
+            case Progress():
+                self._progress(event)
+            case StepFinished():
+                tag = "skip" if event.skipped else "done"
+                took = f" ({event.seconds:.1f}s)" if event.seconds >= 0.1 else ""
+                self._line(f"    [{tag}] {event.summary}{took}")
+            case StepFailed():
+                self._line(f"    [FAILED] {event.step}: {event.error}")
+                if event.hint:
+                    self._line(f"    fix: {event.hint}")
+            case PipelineFinished():
+                self._line(f"{event.status}: {event.message}" if event.message else event.status)
+                for path in event.kept:
+                    self._line(f"    kept {path}")
 
-    def _progress(self, event: Any) -> None:
+    def _progress(self, event: Progress) -> None:
         frac = event.fraction
         pct = "" if frac is None else f"{frac * 100:5.1f}% "
         text = f"    {pct}{event.label}"[:100]
@@ -86,7 +90,7 @@ class EventPrinter:
             self._line(text)
 
 
-async def drive(events: AsyncIterator[Any], args: argparse.Namespace) -> str:
+async def drive(events: AsyncIterator[ConvertEvent], args: argparse.Namespace) -> str:
     """Consume an event stream for the CLI; returns the final status."""
     from core.convert.events import PipelineFinished, event_to_dict
 
@@ -98,8 +102,9 @@ async def drive(events: AsyncIterator[Any], args: argparse.Namespace) -> str:
         else:
             assert printer is not None
             printer.handle(event)
-        if isinstance(event, PipelineFinished):
-            status = event.status
+        match event:
+            case PipelineFinished():
+                status = event.status
     return status
 
 

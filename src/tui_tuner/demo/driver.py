@@ -46,22 +46,23 @@ class DemoDriver:
             raise
         return self.status
 
-    async def handle(self, event: Any) -> None:
+    async def handle(self, event: ev.DemoEvent) -> None:
         self.screen.handle(event)
-        if isinstance(event, ev.DemoStarted):
-            await self.screen.plan(list(event.steps))
-        elif isinstance(event, ev.Handoff):
-            await self._handoff(event)
-        elif isinstance(event, ev.Forward) and event.area == "convert" and self._convert_screen is not None:
-            self._convert_screen.handle_event(event.event)
-        elif isinstance(event, ev.StepFinished | ev.StepFailed) and self._convert_screen is not None:
-            screen, self._convert_screen = self._convert_screen, None
-            await screen.external_run_finished()
-        elif isinstance(event, ev.DemoFinished):
-            self.status = event.status
-            self.results_dir = event.results_dir
-            if event.status == "completed" and event.results_dir:
-                await self.open_viewer(event.results_dir)
+        match event:
+            case ev.DemoStarted():
+                await self.screen.plan(list(event.steps))
+            case ev.Handoff():
+                await self._handoff(event)
+            case ev.Forward(area="convert") if self._convert_screen is not None:
+                self._convert_screen.handle_event(event.event)
+            case ev.StepFinished() | ev.StepFailed() if self._convert_screen is not None:
+                screen, self._convert_screen = self._convert_screen, None
+                await screen.external_run_finished()
+            case ev.DemoFinished():
+                self.status = event.status
+                self.results_dir = event.results_dir
+                if event.status == "completed" and event.results_dir:
+                    await self.open_viewer(event.results_dir)
 
     async def _handoff(self, event: ev.Handoff) -> None:
         if event.area == "convert":

@@ -58,39 +58,40 @@ class HeadlessPrinter:
         self.console.print(text)
 
     # -- events ---------------------------------------------------------------------------------------
-    def handle(self, event: Any) -> None:
-        if isinstance(event, ev.DemoStarted):
-            verb = "resuming in" if event.resumed else "writing to"
-            self.print(Text.assemble(("tui-tuner demo", "bold"), f": {len(event.steps)} steps, {verb} ",
-                                     (event.output_dir, "bold")))
-        elif isinstance(event, ev.StepStarted):
-            self._bucket = None
-            self.print(Text.assemble((f"[{event.index}/{event.total}] ", "bold cyan"), (event.title, "bold")))
-            self._start_bar(event.title)
-        elif isinstance(event, ev.StepLog):
-            self._log(event)
-        elif isinstance(event, ev.StepProgress):
-            self._progress(event)
-        elif isinstance(event, ev.StepFinished):
-            self._stop_bar()
-            if event.skipped:
-                self.print(Text(f"    ↷ already done: {event.summary}", style="green"))
-            else:
-                self.print(Text.assemble(("    ✓ ", "bold green"), event.summary, (f"  ({_duration(event.seconds)})",
-                                                                                   "dim")))
-        elif isinstance(event, ev.StepFailed):
-            self._stop_bar()
-            self.print(Text.assemble(("    ✗ ", "bold red"), (event.error, "bold red")))
-            if event.hint:
-                self.print(Text.assemble(("      fix: ", "bold"), event.hint))
-        elif isinstance(event, ev.DemoFinished):
-            self._stop_bar()
-            self.status = event.status
-            self.print("")
-            for line in event.lines:
-                self.print(Text(line, style="bold" if not line.startswith(" ") else ""))
-            if event.summary_path:
-                self.print(Text(f"(also in {event.summary_path})", style="dim"))
+    def handle(self, event: ev.DemoEvent) -> None:
+        match event:
+            case ev.DemoStarted():
+                verb = "resuming in" if event.resumed else "writing to"
+                self.print(Text.assemble(("tui-tuner demo", "bold"), f": {len(event.steps)} steps, {verb} ",
+                                         (event.output_dir, "bold")))
+            case ev.StepStarted():
+                self._bucket = None
+                self.print(Text.assemble((f"[{event.index}/{event.total}] ", "bold cyan"), (event.title, "bold")))
+                self._start_bar(event.title)
+            case ev.StepLog():
+                self._log(event)
+            case ev.StepProgress():
+                self._progress(event)
+            case ev.StepFinished():
+                self._stop_bar()
+                if event.skipped:
+                    self.print(Text(f"    ↷ already done: {event.summary}", style="green"))
+                else:
+                    self.print(Text.assemble(("    ✓ ", "bold green"), event.summary,
+                                             (f"  ({_duration(event.seconds)})", "dim")))
+            case ev.StepFailed():
+                self._stop_bar()
+                self.print(Text.assemble(("    ✗ ", "bold red"), (event.error, "bold red")))
+                if event.hint:
+                    self.print(Text.assemble(("      fix: ", "bold"), event.hint))
+            case ev.DemoFinished():
+                self._stop_bar()
+                self.status = event.status
+                self.print("")
+                for line in event.lines:
+                    self.print(Text(line, style="bold" if not line.startswith(" ") else ""))
+                if event.summary_path:
+                    self.print(Text(f"(also in {event.summary_path})", style="dim"))
 
     def _log(self, event: ev.StepLog) -> None:
         if event.level == "detail" and not self.verbose:
@@ -133,8 +134,9 @@ def run_headless(settings: Any, *, fresh: bool = False, json_lines: bool = False
                     emit_json_line(ev.event_to_dict(event))
                 else:
                     printer.handle(event)
-                if isinstance(event, ev.DemoFinished):
-                    final["status"] = event.status
+                match event:
+                    case ev.DemoFinished():
+                        final["status"] = event.status
 
     try:
         run_until_signal(main)

@@ -95,40 +95,43 @@ class DemoScreen(AreaScreen):
         self.states[step] = state
         self.query_one(StepList).set_state(step, state, summary)
 
-    def handle(self, event: object) -> None:
+    def handle(self, event: ev.DemoEvent) -> None:
         """Show one demo event (the driver calls this for every event, whatever area is on screen)."""
         progress = self.query_one("#demo-progress", ProgressBar)
         current = self.query_one("#demo-current", Static)
-        if isinstance(event, ev.DemoStarted):
-            self.output_dir = event.output_dir
-            verb = "resuming in" if event.resumed else "writing to"
-            self.log_line(Text.assemble(("tui-tuner demo ", "bold"), f"{verb} {event.output_dir}"))
-        elif isinstance(event, ev.StepStarted):
-            self.set_state(event.step, "running", "")
-            self._title = f"[{event.index}/{event.total}] {event.title}"
-            current.update(Text(self._title, style="bold"))
-            progress.update(total=None, progress=0)
-            self.log_line(Text(f"[{event.index}/{event.total}] {event.title}", style="bold"))
-        elif isinstance(event, ev.StepLog):
-            self.log_line(f"  {event.text}", tone(LOG_TONES[event.level]) if event.level in LOG_TONES else "")
-        elif isinstance(event, ev.StepProgress):
-            if event.total:
-                progress.update(total=event.total, progress=event.done)
-            eta = f", ETA {_duration(event.eta_s)}" if event.eta_s is not None else ""
-            current.update(Text.assemble((self._title, "bold"), f"\n{event.label}{eta}"))
-        elif isinstance(event, ev.StepFinished):
-            self.set_state(event.step, "skipped" if event.skipped else "done", event.summary)
-            progress.update(total=1, progress=1)
-            took = "" if event.skipped else f" ({_duration(event.seconds)})"
-            self.log_line(("  ↷ already done: " if event.skipped else "  ✓ ") + event.summary + took, tone("ok"))
-        elif isinstance(event, ev.StepFailed):
-            self.set_state(event.step, "failed", event.error)
-            current.update(Text.assemble(("✗ ", tone("error")), (event.error, tone("error")),
-                                         (f"\nfix: {event.hint}" if event.hint else "", "")))
-            self.log_line(f"  ✗ {event.error}" + (f" (fix: {event.hint})" if event.hint else ""), tone("error"))
-        elif isinstance(event, ev.DemoFinished):
-            self.finished = event
-            self.show_summary(event)
+        match event:
+            case ev.DemoStarted():
+                self.output_dir = event.output_dir
+                verb = "resuming in" if event.resumed else "writing to"
+                self.log_line(Text.assemble(("tui-tuner demo ", "bold"), f"{verb} {event.output_dir}"))
+            case ev.StepStarted():
+                self.set_state(event.step, "running", "")
+                self._title = f"[{event.index}/{event.total}] {event.title}"
+                current.update(Text(self._title, style="bold"))
+                progress.update(total=None, progress=0)
+                self.log_line(Text(f"[{event.index}/{event.total}] {event.title}", style="bold"))
+            case ev.StepLog():
+                self.log_line(f"  {event.text}", tone(LOG_TONES[event.level]) if event.level in LOG_TONES else "")
+            case ev.StepProgress():
+                if event.total:
+                    progress.update(total=event.total, progress=event.done)
+                eta = f", ETA {_duration(event.eta_s)}" if event.eta_s is not None else ""
+                current.update(Text.assemble((self._title, "bold"), f"\n{event.label}{eta}"))
+            case ev.StepFinished():
+                self.set_state(event.step, "skipped" if event.skipped else "done", event.summary)
+                progress.update(total=1, progress=1)
+                took = "" if event.skipped else f" ({_duration(event.seconds)})"
+                self.log_line(("  ↷ already done: " if event.skipped else "  ✓ ") + event.summary + took,
+                              tone("ok"))
+            case ev.StepFailed():
+                self.set_state(event.step, "failed", event.error)
+                current.update(Text.assemble(("✗ ", tone("error")), (event.error, tone("error")),
+                                             (f"\nfix: {event.hint}" if event.hint else "", "")))
+                self.log_line(f"  ✗ {event.error}" + (f" (fix: {event.hint})" if event.hint else ""),
+                              tone("error"))
+            case ev.DemoFinished():
+                self.finished = event
+                self.show_summary(event)
 
     def show_error(self, error: BaseException) -> None:
         from core.errors import TunerError

@@ -33,7 +33,15 @@ from textual.widgets.selection_list import Selection
 from textual.worker import Worker
 
 from core.config import load_config
-from core.convert.events import LogLine, PipelineFinished, Progress, StepFailed, StepFinished, StepStarted
+from core.convert.events import (
+    ConvertEvent,
+    LogLine,
+    PipelineFinished,
+    Progress,
+    StepFailed,
+    StepFinished,
+    StepStarted,
+)
 from core.convert.pipeline import ConversionRun, ConvertSpec, step_title
 from core.convert.quant_types import DEFAULT_QUANT, QUANT_TYPES
 from core.errors import TunerError
@@ -378,41 +386,43 @@ class ConvertScreen(AreaScreen):
     def _log(self, text: Text | str) -> None:
         self.query_one("#log", RichLog).write(text)
 
-    def handle_event(self, event: Any) -> None:
+    def handle_event(self, event: ConvertEvent) -> None:
         steps = self.query_one(StepList)
-        if isinstance(event, StepStarted):
-            steps.set_state(event.step, "running", "")
-            self._log(Text(f"==> {step_title(event.step)}", style="bold"))
-            self.query_one("#current", Static).update(Text(step_title(event.step), style="bold"))
-            self.query_one("#progress", ProgressBar).update(total=None, progress=0)
-        elif isinstance(event, LogLine):
-            self._log(Text(redact(event.text), style=tone(LEVEL_TONES[event.level]) if event.level in LEVEL_TONES else ""))
-        elif isinstance(event, Progress):
-            self._progress(event)
-        elif isinstance(event, StepFinished):
-            steps.set_state(event.step, "skipped" if event.skipped else "done", event.summary)
-            self._log(Text(("↷ " if event.skipped else "✓ ") + event.summary, style=tone("ok")))
-            bar = self.query_one("#progress", ProgressBar)
-            bar.update(total=1, progress=1)
-        elif isinstance(event, StepFailed):
-            steps.set_state(event.step, "failed", "failed")
-            self.last_error = (event.error, event.hint)
-            failure = self.query_one("#failure", Static)
-            text = Text.assemble(("✗ ", tone("error")), (event.error, tone("error")))
-            if event.hint:
-                text.append("\nfix: ", style="bold")
-                text.append(event.hint)
-            failure.update(text)
-            failure.display = True
-            self._log(Text(f"✗ {event.error}", style=tone("error")))
-            self.notify(f"{step_title(event.step)} failed: {event.error}", severity="error", timeout=10)
-        elif isinstance(event, PipelineFinished):
-            style = tone({"completed": "good", "failed": "error"}.get(event.status, "canceled"))
-            self._log(Text(f"{event.status}: {event.message}", style=style))
-            for path in event.kept:
-                self._log(Text(f"   kept {path}", style="dim"))
-            if event.status == "completed":
-                self.notify(event.message or "done", timeout=8)
+        match event:
+            case StepStarted():
+                steps.set_state(event.step, "running", "")
+                self._log(Text(f"==> {step_title(event.step)}", style="bold"))
+                self.query_one("#current", Static).update(Text(step_title(event.step), style="bold"))
+                self.query_one("#progress", ProgressBar).update(total=None, progress=0)
+            case LogLine():
+                self._log(Text(redact(event.text),
+                               style=tone(LEVEL_TONES[event.level]) if event.level in LEVEL_TONES else ""))
+            case Progress():
+                self._progress(event)
+            case StepFinished():
+                steps.set_state(event.step, "skipped" if event.skipped else "done", event.summary)
+                self._log(Text(("↷ " if event.skipped else "✓ ") + event.summary, style=tone("ok")))
+                bar = self.query_one("#progress", ProgressBar)
+                bar.update(total=1, progress=1)
+            case StepFailed():
+                steps.set_state(event.step, "failed", "failed")
+                self.last_error = (event.error, event.hint)
+                failure = self.query_one("#failure", Static)
+                text = Text.assemble(("✗ ", tone("error")), (event.error, tone("error")))
+                if event.hint:
+                    text.append("\nfix: ", style="bold")
+                    text.append(event.hint)
+                failure.update(text)
+                failure.display = True
+                self._log(Text(f"✗ {event.error}", style=tone("error")))
+                self.notify(f"{step_title(event.step)} failed: {event.error}", severity="error", timeout=10)
+            case PipelineFinished():
+                style = tone({"completed": "good", "failed": "error"}.get(event.status, "canceled"))
+                self._log(Text(f"{event.status}: {event.message}", style=style))
+                for path in event.kept:
+                    self._log(Text(f"   kept {path}", style="dim"))
+                if event.status == "completed":
+                    self.notify(event.message or "done", timeout=8)
 
     def _progress(self, event: Progress) -> None:
         bar = self.query_one("#progress", ProgressBar)
