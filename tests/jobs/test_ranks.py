@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
 from typing import Any
 
+from core.jobs.log_follow import FileLogFollower, LogLine
 from core.jobs.ranks import RankTracker
+from core.launch.local_runner import copy_redacted
 
 
 def test_every_rank_and_its_device() -> None:
@@ -20,6 +24,41 @@ def test_every_rank_and_its_device() -> None:
     assert tracker.summary() == ("2/4 ranks (fsdp): 0 cuda:0 (NVIDIA A100-SXM4-80GB) · "
                                  "1 cuda:1 (NVIDIA A100-SXM4-80GB)")
     assert tracker.to_dict()["ranks"][1] == {"rank": 1, "local_rank": 1, "device": "cuda:1 (NVIDIA A100-SXM4-80GB)"}
+
+
+def _ranks_through_the_local_log(tmp_path: Path, writes: list[bytes]) -> RankTracker:
+    """The ranks' writes, in the order they reached the shared pipe, through the local runner's copy to the
+    log file and the follower that `jobs inspect` reads it with."""
+    log = tmp_path / "job.log"
+    with log.open("wb") as sink:
+        copy_redacted(io.BufferedReader(io.BytesIO(b"".join(writes))), sink)  # type: ignore[arg-type]
+    tracker = RankTracker()
+    for event in FileLogFollower(log, is_running=lambda: False, follow=False):
+        if isinstance(event, LogLine):
+            tracker.feed_line(event.text)
+    return tracker
+
+
+def test_two_ranks_announcing_at_once_on_one_line_are_both_seen(tmp_path: Path) -> None:
+    """Unbuffered, print() writes its text and its newline in two writes: two ranks starting together left
+    rank 1's text, then rank 0's, then both newlines, so `jobs inspect` saw only rank 1 (the e2e flake)."""
+    line = "tui-tuner: rank={0} local_rank={0} world_size=2 strategy=ddp device=cpu"
+    tracker = _ranks_through_the_local_log(tmp_path, [line.format(1).encode(), line.format(0).encode(), b"\n", b"\n"])
+    assert tracker.to_dict() == {"world_size": 2, "strategy": "ddp",
+                                 "ranks": [{"rank": 0, "local_rank": 0, "device": "cpu"},
+                                           {"rank": 1, "local_rank": 1, "device": "cpu"}]}
+    assert tracker.summary() == "2/2 ranks (ddp): 0 cpu · 1 cpu"
+
+
+def test_a_rank_line_inside_another_ranks_progress_bar(tmp_path: Path) -> None:
+    """Rank 1's bar redraws with \\r while rank 0 announces itself: the device stops at the segment's end."""
+    writes = [b"Map:  50%|#####     | 8/16\r", b"tui-tuner: rank=0 local_rank=0 world_size=2 strategy=ddp ",
+              b"device=cuda:0 (NVIDIA A100-SXM4-80GB)", b"\rMap: 100%|##########| 16/16",
+              b"tui-tuner: rank=1 local_rank=1 world_size=2 strategy=ddp device=cuda:1 (NVIDIA A100-SXM4-80GB)",
+              b"\n", b"\n"]
+    tracker = _ranks_through_the_local_log(tmp_path, writes)
+    assert tracker.summary() == ("2/2 ranks (ddp): 0 cuda:0 (NVIDIA A100-SXM4-80GB) · "
+                                 "1 cuda:1 (NVIDIA A100-SXM4-80GB)")
 
 
 def test_one_process_job_has_no_ranks_line() -> None:

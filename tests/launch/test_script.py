@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import ast
+import io
 import re
+import sys
 import tomllib
 import warnings
 
 import pytest
 
 from core.launch.config import LaunchConfig
+from core.launch.local_runner import copy_redacted
 from core.launch.script import render_script, unique_run_name
 from tests.conftest import CANARY_TOKEN, assert_no_canary
 
@@ -117,6 +120,48 @@ def test_prefix_masks_cover_assistant_turns_and_end_of_turn(smollm2_hf) -> None:
     dropped = tokenizer.decode([t for t, m in zip(out["input_ids"], out["assistant_masks"], strict=True) if not m])
     assert kept == "Hello!<|im_end|>\nGoodbye.<|im_end|>\n"
     assert "Hi there" in dropped and "Bye" in dropped and "Hello" not in dropped
+
+
+class _SharedPipe:
+    """Every rank's stdout is one pipe: each write() call reaches it whole, but another rank's may come between."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append(text.encode())
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_each_rank_announces_itself_in_one_write_on_a_line_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under PYTHONUNBUFFERED, print() sends the text and its newline in two writes, so two ranks' lines could
+    merge (`jobs inspect` then saw one rank of two). One write, led by a newline, stands alone whatever
+    another rank left half-written on the pipe."""
+    for name, value in (("RANK", "1"), ("LOCAL_RANK", "1"), ("WORLD_SIZE", "2")):
+        monkeypatch.setenv(name, value)
+    namespace: dict = {}
+    config = LaunchConfig(base_model="HuggingFaceTB/SmolLM2-135M-Instruct", dataset="x.jsonl", backend="local",
+                          load_in_4bit=False, gpus=2)
+    source = render_script(config).text.replace('if __name__ == "__main__":\n    main()', "")
+    exec(compile(source, "train.py", "exec"), namespace)
+    pipe = _SharedPipe()
+    monkeypatch.setattr(sys, "stdout", pipe)
+    namespace["announce_rank"]("cpu")
+    (announcement,) = pipe.writes
+    line = f"tui-tuner: rank=1 local_rank=1 world_size=2 strategy={namespace['STRATEGY']} device=cpu"
+    for unfinished in (b"", b"Loaded 16 examples", b"Map:  50%|#####     | 8/16\r", b"UserWarning: half a warn"):
+        log = io.BytesIO()
+        copy_redacted(io.BufferedReader(io.BytesIO(unfinished + announcement + b"\n")), log)  # type: ignore[arg-type]
+        assert line in re.split(r"[\r\n]", log.getvalue().decode()), log.getvalue()
+
+    # Rank 0's own lines go out whole too, so nothing lands between a line and its newline.
+    pipe.writes.clear()
+    namespace["IS_MAIN"] = True
+    namespace["log"]("tui-tuner: expected_steps=8 examples=16 world_size=2")
+    assert pipe.writes == [b"tui-tuner: expected_steps=8 examples=16 world_size=2\n"]
 
 
 def test_requires_python_is_one_every_dependency_accepts(hub_config: LaunchConfig) -> None:

@@ -14,8 +14,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+_MARK = "tui-tuner: rank="
+# The device runs to the end of the line or to the next rank's announcement: ranks share one stdout, and an
+# older script's unbuffered print() wrote its text and newline separately, so two ranks starting together
+# could leave `tui-tuner: rank=1 ... device=cputui-tuner: rank=0 ... device=cpu` on one line.
 _RANK = re.compile(r"tui-tuner: rank=(?P<rank>\d+) local_rank=(?P<local>\d+) world_size=(?P<world>\d+) "
-                   r"strategy=(?P<strategy>[\w-]+) device=(?P<device>.+?)\s*$")
+                   r"strategy=(?P<strategy>[\w-]+) device=(?P<device>.+?)\s*(?=tui-tuner: |$)")
 
 
 @dataclass(frozen=True)
@@ -32,17 +36,19 @@ class RankTracker:
     ranks: dict[int, RankInfo] = field(default_factory=dict)
 
     def feed_line(self, text: str) -> bool:
-        """Take one log line; True when it announced a rank."""
-        if "tui-tuner: rank=" not in text:
+        """Take one log line; True when it announced a rank (or several, merged on one line)."""
+        if _MARK not in text:
             return False
-        m = _RANK.search(text.rstrip("\r\n"))
-        if not m:
-            return False
-        rank = int(m.group("rank"))
-        self.world_size = int(m.group("world"))
-        self.strategy = m.group("strategy")
-        self.ranks[rank] = RankInfo(rank, int(m.group("local")), m.group("device"))
-        return True
+        found = False
+        # A progress bar redrawn with \r by another rank may share the line: every segment counts.
+        for segment in re.split(r"[\r\n]", text):
+            for m in _RANK.finditer(segment):
+                rank = int(m.group("rank"))
+                self.world_size = int(m.group("world"))
+                self.strategy = m.group("strategy")
+                self.ranks[rank] = RankInfo(rank, int(m.group("local")), m.group("device"))
+                found = True
+        return found
 
     @property
     def distributed(self) -> bool:
