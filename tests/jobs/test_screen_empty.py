@@ -25,7 +25,7 @@ async def test_empty_list_explains_how_jobs_get_there(fake_hub: Any) -> None:
         text = str(hint(app).render())
         assert hint(app).display
         assert "No jobs yet" in text and "tui-tuner jobs ps" in text and "namespace" in text
-        assert "press 2" in text
+        assert "press 2" in text and "[jobs] namespaces" in text
         assert hint(app).region.height > 0  # on screen at 80x24, not pushed off by the table
 
 

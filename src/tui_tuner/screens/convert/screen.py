@@ -102,7 +102,7 @@ class ConvertScreen(AreaScreen):
                 yield Label("Base model (Hub id or folder; empty = adapter's base)")
                 yield Input(placeholder="Qwen/Qwen3-14B", id="base")
                 yield Label("Output folder")
-                yield Input(value=str(d.get("output_dir", "")), placeholder="./models/my-model-gguf", id="output")
+                yield Input(value=str(d.get("output_dir", "")), placeholder="required, e.g. ./my-gguf", id="output")
                 yield Label("Model name (files: <name>-<QUANT>.gguf)")
                 yield Input(placeholder="from the adapter", id="name")
                 yield Label("Quantization (bits per weight)")

@@ -274,10 +274,10 @@ class JobsScreen(_JobActions, AreaScreen):
             return
         extra = extra_namespaces(self.session.settings)
         where = "your Hub namespace" + (f" and {', '.join(extra)}" if extra else "") + " and this machine's local runs"
-        hint.update(f"No jobs yet in {where}.\n"
-                    "Launch one from area 2 (press 2 or F2): it shows here as it starts.\n"
-                    "From a shell, `tui-tuner jobs ps` lists the same jobs; other namespaces: "
-                    "[jobs] namespaces = [\"org\"] in the config.")
+        hint.update(Text(f"No jobs yet in {where}.\n"  # Text: the config line's brackets are not markup
+                         "Launch one from area 2 (press 2 or F2): it shows here as it starts.\n"
+                         "From a shell, `tui-tuner jobs ps` lists the same jobs; other namespaces: "
+                         "[jobs] namespaces = [\"org\"] in the config."))
 
     def _no_job_reason(self) -> str:
         if not self.rows:
