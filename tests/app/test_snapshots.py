@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from core import paths
 from tui_tuner import areas
@@ -47,10 +48,16 @@ async def settle(pilot: Pilot) -> None:
         if getattr(screen, "AREA", "") == "jobs" and getattr(screen, "last", None) is None:
             await pilot.pause(0.05)
             continue
+        if not getattr(screen, "form_ready", True):  # Launch mounts most of its form after the first frame
+            await pilot.pause(0.05)
+            continue
         busy = [w for w in app.workers if w.is_running and w.group not in {"monitor-refresh"}]
         if not busy:
             break
         await app.workers.wait_for_complete(busy)
+    # A focused field's cursor blinks every half second: shown, so the picture does not depend on timing.
+    for field in app.screen.query(Input):
+        field.cursor_blink = False
     await pilot.pause()
 
 

@@ -31,6 +31,9 @@ def app(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> TunerApp:
 async def _fill(pilot: Pilot, config: LaunchConfig) -> LaunchScreen:
     screen = pilot.app.screen
     assert isinstance(screen, LaunchScreen)
+    while not screen.form_ready:  # most of the form is mounted after the first frame
+        await pilot.pause(0.02)
+    await _settle(pilot)  # the first preflight done (a new one would cancel it mid-wait)
     screen._apply(config)
     screen._refresh_now()
     await _settle(pilot)

@@ -153,6 +153,9 @@ class AreaScreen(Screen):
         if generation is not None:
             self._css_update_count = generation
             self._styled_at = generation
+            # The width/height classes before the first mount, so widgets are styled once: set on the
+            # first resume instead, they re-style every widget of the new screen (a quarter second in Launch).
+            self.add_class(*self._breakpoint_classes())
 
     def _app_is_running(self) -> bool:
         try:
@@ -180,13 +183,15 @@ class AreaScreen(Screen):
     def _apply_breakpoints(self) -> None:
         """Textual sets the width/height classes on the screen being resized only; a resident screen
         coming back after a resize elsewhere would keep its old ones."""
-        width, height = self.app.size
         classes = {name: False for _, name in (*self.HORIZONTAL_BREAKPOINTS, *self.VERTICAL_BREAKPOINTS)}
-        for name in (*self._get_breakpoint_classes(width, self.HORIZONTAL_BREAKPOINTS),
-                     *self._get_breakpoint_classes(height, self.VERTICAL_BREAKPOINTS)):
-            classes[name] = True
+        classes.update(dict.fromkeys(self._breakpoint_classes(), True))
         if any(self.has_class(name) != on for name, on in classes.items()):
             self.update_classes(classes, animate=False)
+
+    def _breakpoint_classes(self) -> list[str]:
+        width, height = self.app.size
+        return [*self._get_breakpoint_classes(width, self.HORIZONTAL_BREAKPOINTS),
+                *self._get_breakpoint_classes(height, self.VERTICAL_BREAKPOINTS)]
 
     # Textual dispatches a handler of every class in the MRO, so these run before Screen's own ones
     # (and must not call them again).

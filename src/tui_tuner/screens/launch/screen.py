@@ -20,6 +20,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static, TabbedContent, TabPane
 
 from core import paths
@@ -162,6 +163,8 @@ class LaunchScreen(AreaScreen):
         self.last_job_id: str | None = None
         self.script_text = ""
         """The script the preview shows (plain text)."""
+        self.form_ready = False
+        """Every field mounted (all but the first section are mounted after the first frame)."""
 
     # -- layout ----------------------------------------------------------------------------------------
     def compose_body(self) -> ComposeResult:
@@ -171,13 +174,9 @@ class LaunchScreen(AreaScreen):
                     yield Input(placeholder="preset.toml", id="preset-path", compact=True)
                     yield Button("Load", id="preset-load", compact=True)
                     yield Button("Save", id="preset-save", compact=True)
-                for title, specs in FORM:
-                    yield Static(title, classes="section-title")
-                    for spec in specs:
-                        with Horizontal(classes="field", id=f"row-{spec.name}"):
-                            yield Label(spec.label, classes="field-label")
-                            yield self._widget(spec)
-                        yield Static("", classes="field-error", id=f"err-{spec.name}")
+                # The first section only: the rest (most of the form's 200-odd widgets) is mounted right
+                # after the first frame, so entering Launch paints at once and the first field takes keys.
+                yield from self._section(*FORM[0])
                 with Horizontal(id="launch-buttons"):
                     yield Button("Check online", id="check", compact=True)
                     yield Button("Launch…", id="launch", variant="warning", compact=True)
@@ -192,6 +191,22 @@ class LaunchScreen(AreaScreen):
                         yield Static("", id="script-preview")
                 yield Static("", id="launch-status")
 
+    def _section(self, title: str, specs: tuple[FieldSpec, ...]) -> list[Widget]:
+        widgets: list[Widget] = [Static(title, classes="section-title")]
+        for spec in specs:
+            widgets.append(Horizontal(Label(spec.label, classes="field-label"), self._widget(spec),
+                                      classes="field", id=f"row-{spec.name}"))
+            widgets.append(Static("", classes="field-error", id=f"err-{spec.name}"))
+        return widgets
+
+    async def _mount_rest_of_form(self) -> None:
+        rest = [widget for title, specs in FORM[1:] for widget in self._section(title, specs)]
+        await self.query_one("#launch-form").mount_all(rest, before="#launch-buttons")
+        self.form_ready = True
+        for problem in self._apply(self._initial_config()):
+            self.notify(problem, severity="warning", timeout=8)
+        self._refresh_now()
+
     @staticmethod
     def _widget(spec: FieldSpec) -> Input | Select[str] | Checkbox:
         wid = f"f-{spec.name}"
@@ -202,9 +217,8 @@ class LaunchScreen(AreaScreen):
         return Input(placeholder=spec.placeholder, id=wid, compact=True)
 
     def on_mount(self) -> None:
-        for problem in self._apply(self._initial_config()):
-            self.notify(problem, severity="warning", timeout=8)
-        self._refresh_now()
+        self._apply(self._initial_config())  # the first section's fields, for the first frame
+        self.call_after_refresh(self._mount_rest_of_form)
 
     def _initial_config(self) -> LaunchConfig:
         last = paths.data_dir() / LAST_CONFIG
@@ -226,7 +240,10 @@ class LaunchScreen(AreaScreen):
         try:
             for name, spec in FIELDS.items():
                 value = getattr(config, name)
-                widget = self.query_one(f"#f-{name}")
+                found = self.query(f"#f-{name}")
+                if not found:  # the rest of the form is not mounted yet
+                    continue
+                widget = found.first()
                 if spec.kind == "select":
                     allowed = {v for _, v in spec.options}
                     if value in allowed:
@@ -268,6 +285,8 @@ class LaunchScreen(AreaScreen):
         self._timer = self.set_timer(REFRESH_DELAY_S, self._refresh_now)
 
     def _refresh_now(self) -> None:
+        if not self.form_ready:  # mounting the rest of the form refreshes
+            return
         self.config, self.form_errors = self.read_form()
         self.checked_online = False
         self._show_backend_rows()
@@ -336,6 +355,8 @@ class LaunchScreen(AreaScreen):
         self._show_field_errors()
 
     def action_check(self) -> None:
+        if not self.form_ready:
+            return
         self._refresh_form_only()
         self.query_one("#findings", FindingsPanel).show_busy("checking the Hub…")
         self.query_one("#launch-tabs", TabbedContent).active = "tab-preflight"
@@ -350,6 +371,8 @@ class LaunchScreen(AreaScreen):
 
     # -- launch ------------------------------------------------------------------------------------------
     def action_launch(self) -> None:
+        if not self.form_ready:
+            return
         self._refresh_form_only()
         if self.form_errors:
             self.notify(f"{len(self.form_errors)} field(s) need fixing; nothing was submitted", severity="error")
@@ -412,6 +435,8 @@ class LaunchScreen(AreaScreen):
         return Path(text).expanduser()
 
     def action_save_preset(self) -> None:
+        if not self.form_ready:
+            return
         path = self._preset_path()
         if path is None:
             return
@@ -424,6 +449,8 @@ class LaunchScreen(AreaScreen):
         self.notify(f"preset saved to {saved}")
 
     def action_load_preset(self) -> None:
+        if not self.form_ready:
+            return
         path = self._preset_path()
         if path is None:
             return
