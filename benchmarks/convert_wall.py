@@ -12,6 +12,7 @@ Runs alternate (hand, wizard, wizard, hand, …) on fresh output folders after o
 each (page cache, the converter probe cache); the medians are compared. The wizard's per-step times
 come from its `--json` events, the hand ones from timing each command.
 Usage: .venv/bin/python benchmarks/convert_wall.py [--reps 5]
+       .venv/bin/python benchmarks/convert_wall.py --from-log LOG   (rewrite the section from a run's output)
 """
 
 from __future__ import annotations
@@ -93,7 +94,8 @@ def wizard(base: Path, adapter: Path, out: Path, smoke: bool, home: Path) -> tup
     seconds = time.monotonic() - started
     events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not events or events[-1].get("status") != "completed":
-        raise SystemExit(f"wizard run failed ({proc.returncode}): {proc.stderr[-2000:]}")
+        failed = [e for e in events if e["event"] == "StepFailed"]
+        raise SystemExit(f"wizard run failed ({proc.returncode}): {failed} {proc.stderr[-2000:]}")
     steps = {e["step"].split(":")[0]: e["seconds"] for e in events if e["event"] == "StepFinished"}
     return seconds, steps
 
@@ -101,7 +103,12 @@ def wizard(base: Path, adapter: Path, out: Path, smoke: bool, home: Path) -> tup
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--from-log", type=Path, help="the printed lines of an earlier run")
     args = parser.parse_args()
+    if args.from_log:
+        parsed = _parse_log(args.from_log.read_text(encoding="utf-8"))
+        write_section("wall-time", report(parsed, len(parsed[True]["hand"])))
+        return
     base = sharded_smollm2()
     adapter = adapter_for(base)
     work = bench_dir() / "wall"
@@ -130,6 +137,22 @@ def main() -> None:
     write_section("wall-time", report(results, args.reps))
 
 
+def _parse_log(text: str) -> dict[bool, dict[str, list]]:
+    results: dict[bool, dict[str, list]] = {True: {"hand": [], "wizard": []}, False: {"hand": [], "wizard": []}}
+    seen = set()
+    for line in text.splitlines():
+        if not line.startswith("smoke=") or line in seen:
+            continue
+        seen.add(line)
+        head, _, rest = line.partition(": ")
+        smoke_part, label, rep = head.split()
+        if rep == "#-1":
+            continue  # the warm-up
+        seconds, _, steps = rest.partition(" s ")
+        results[smoke_part == "smoke=True"][label].append((float(seconds), json.loads(steps)))
+    return results
+
+
 def _median(runs: list, step: str | None = None) -> float:
     values = [s for s, _ in runs] if step is None else [steps.get(step, 0.0) for _, steps in runs]
     return statistics.median(values)
@@ -154,6 +177,12 @@ def report(results: dict[bool, dict[str, list]], reps: int) -> str:
         name = "with the smoke test" if smoke else "`--no-smoke-test`"
         lines.append(f"| {name} | {', '.join(f'{s:.1f}' for s, _ in runs['hand'])} | {hand:.1f} s | "
                      f"{', '.join(f'{s:.1f}' for s, _ in runs['wizard'])} | {wiz:.1f} s | **{wiz / hand:.2f}×** |")
+    outside = {smoke: statistics.median(total - sum(steps.values()) for total, steps in results[smoke]["wizard"])
+               for smoke in (True, False)}
+    lines += ["", "Time the wizard spends outside its steps (process start-up, imports, argument parsing, lock, "
+                  "store, exit: wall time minus the sum of its `StepFinished` times, median): "
+                  f"**{outside[True]:.2f} s** with the smoke test, **{outside[False]:.2f} s** without. This figure "
+                  "hardly moves with the machine's load, unlike the totals."]
     lines += ["", "Per step (medians, s; the wizard's from its own `StepFinished` events, so the CLI start-up, "
                   "preflight and download appear only in the totals):", "",
               "| variant | step | by hand | wizard |", "|---|---|---|---|"]

@@ -470,12 +470,14 @@ class ConversionRun:
             self._record_update(final=True)
             raise
         finally:
-            if self.status == "running":  # an unexpected error: keep the record honest
-                self.status = "failed"
-                self._cleanup_parts()
-                self._collect_kept()
-                self._record_update(final=True)
-            self._lock.release()
+            try:
+                if self.status == "running":  # an unexpected error: keep the record honest
+                    self.status = "failed"
+                    self._cleanup_parts()
+                    self._collect_kept()
+                    self._record_update(final=True)
+            finally:
+                self._lock.release()  # whatever failed above, the folder is free again
 
     def _restore_inputs(self) -> None:
         """Where a finished download step put the base and the adapter, so later steps can fingerprint them."""
