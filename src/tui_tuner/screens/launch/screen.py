@@ -238,12 +238,13 @@ class LaunchScreen(AreaScreen):
         skipped: list[str] = []
         self._applying = True
         try:
+            # One walk of the form, not one query per field (36 walks of the screen, on the first frame).
+            fields = {w.id: w for w in self.query_one("#launch-form").query("Input, Select, Checkbox")}
             for name, spec in FIELDS.items():
                 value = getattr(config, name)
-                found = self.query(f"#f-{name}")
-                if not found:  # the rest of the form is not mounted yet
+                widget = fields.get(f"f-{name}")
+                if widget is None:  # the rest of the form is not mounted yet
                     continue
-                widget = found.first()
                 if spec.kind == "select":
                     allowed = {v for _, v in spec.options}
                     if value in allowed:
