@@ -90,7 +90,9 @@ async def test_the_areas_follow_the_steps_and_the_viewer_opens_on_the_results(tm
         await wait_until(pilot, lambda: isinstance(app.screen, JobDetailScreen))
         assert app.current_mode == "jobs" and app.screen.row.name == "demo-run"
         assert demo.states["data"] == "done" and demo.states["train"] == "running"
-        log = app.screen.query_one("#detail-log")
+        detail = app.screen
+        await wait_until(pilot, lambda: bool(detail.query("#detail-log")))
+        log = detail.query_one("#detail-log")
         await wait_until(pilot, lambda: any("Job completed" in line for line in log.buffer.lines))  # the live log
         await pilot.press("0")  # back to the demo's checklist while the step runs
         await wait_until(pilot, lambda: isinstance(app.screen, DemoScreen))
@@ -112,7 +114,7 @@ async def test_the_areas_follow_the_steps_and_the_viewer_opens_on_the_results(tm
         assert convert.query_one("#name").value == "smollm2-135m-coach"  # the form shows what ran
         convert.query_one("#name").value = "my-own-name"  # the user takes the form over: it plans again
         await wait_until(pilot, lambda: set(convert.query_one(StepList).states().values()) == {"pending"})
-        await pilot.press("0")
+        await pilot.press("f6")  # a text field has the focus in Convert: F6 goes home from anywhere
         await wait_until(pilot, lambda: isinstance(app.screen, DemoScreen))
         summary = str(demo.query_one("#demo-summary").render())
         assert "proves the pipeline" in summary and str(tmp_path / "demo") in summary

@@ -36,6 +36,7 @@ async def test_tui_follows_the_real_training_job_and_quitting_stops_it(smollm2_g
         assert states["train"] == "running"
         job_id = detail.row.id
         # the job's live log reaches the screen (the trainer's first loss line)
+        await wait_until(pilot, lambda: bool(detail.query("#detail-log")))
         log = detail.query_one("#detail-log")
         await wait_until(pilot, lambda: any("'loss'" in line for line in log.buffer.lines), timeout=300)
         started = time.monotonic()

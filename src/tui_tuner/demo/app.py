@@ -26,7 +26,9 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 class DemoApp(TunerApp):
     BINDINGS = [
+        # 0 outside text fields (a focused field takes digits), F6 anywhere: the areas' own keys are 1-5 / F1-F5.
         Binding("0", "switch_mode('demo')", "Demo", id="demo.home"),
+        Binding("f6", "switch_mode('demo')", "Demo", show=False, priority=True, id="demo.home-f6"),
         Binding("f", "toggle_follow", "Follow steps", id="demo.follow"),
     ]
 

@@ -72,7 +72,7 @@ class DemoScreen(AreaScreen):
                 yield ProgressBar(total=None, show_eta=False, id="demo-progress")
                 yield Static(Text.assemble(
                     "The areas follow each step: ", ("3", "bold"), " the training job, ", ("4", "bold"),
-                    " the conversion, ", ("5", "bold"), " the evaluation; ", ("0", "bold"), " comes back here. ",
+                    " the conversion, ", ("5", "bold"), " the evaluation; ", ("0", "bold"), " (", ("F6", "bold"), " in a text field) comes back here. ",
                     ("ctrl+q", "bold"), " stops the demo and every process it started; run it again to resume."),
                     id="demo-hint")
                 yield Static("", id="demo-summary")
