@@ -218,7 +218,9 @@ class LaunchScreen(AreaScreen):
 
     def on_mount(self) -> None:
         self._apply(self._initial_config())  # the first section's fields, for the first frame
-        self.call_after_refresh(self._mount_rest_of_form)
+        # Two refreshes on: the footer fills in its keys a refresh after the screen mounts; the frame that
+        # shows them (and the first section) comes before the rest of the form's build.
+        self.call_after_refresh(self.call_after_refresh, self._mount_rest_of_form)
 
     def _initial_config(self) -> LaunchConfig:
         last = paths.data_dir() / LAST_CONFIG
