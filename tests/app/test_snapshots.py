@@ -1,4 +1,5 @@
-"""Every area at 80×24 and 160×45 in both bundled themes, the help panel and the shell's dialogs.
+"""Every area at 80×24 and 160×45 in both bundled themes, the help panel, every dialog and a conversion in
+progress.
 
 The whole app runs (the frame, area bar and footer are what is under test); the area bar lists every
 area, llama.cpp is absent and no network is reached, so the pictures are the same on every machine.
@@ -101,3 +102,81 @@ def test_eval_run_dialog_with_resume(snap_compare: Any, stable: None) -> None:
         await settle(pilot)
 
     assert snap_compare(make_app("eval", "tuner-dark"), terminal_size=SIZES["80x24"], run_before=run_before)
+
+
+def test_launch_confirm_dialog(snap_compare: Any, stable: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import datetime
+
+    from core.launch import launcher, script
+    from core.launch.config import LaunchConfig
+    from core.launch.preflight import PreflightOptions
+    from tui_tuner.screens.launch.confirm import ConfirmLaunch
+
+    config = LaunchConfig(base_model="google/gemma-3-12b-it", dataset="me/coaching", output_repo="me/gemma-coach",
+                          namespace="me", flavor="a100-large")
+    monkeypatch.setattr(script.secrets, "token_hex", lambda n: "beef")  # the run name's random suffix
+    plan = launcher.plan(config, PreflightOptions(online=False), now=datetime(2026, 1, 2, 3, 4, 5))
+
+    async def run_before(pilot: Pilot) -> None:
+        await settle(pilot)
+        pilot.app.push_screen(ConfirmLaunch(plan))
+        await settle(pilot)
+
+    assert snap_compare(make_app("launch", "tuner-dark"), terminal_size=SIZES["80x24"], run_before=run_before)
+
+
+@pytest.mark.parametrize("dialog", ["cancel", "describe"])
+def test_jobs_dialogs(dialog: str, snap_compare: Any, stable: None) -> None:
+    from core.jobs.diagnosis import diagnose_status
+    from core.jobs.model import JobRow
+    from tui_tuner.screens.jobs.dialogs import ConfirmCancel, DescribeJob
+    from tui_tuner.screens.jobs.screen import describe_text
+
+    row = JobRow(id="6812ab34cd", name="gemma-coach-sft", backend="hf-jobs", stage="ERROR", flavor="a10g-large",
+                 created_at=1_767_000_000.0, started_at=1_767_000_060.0, finished_at=1_767_003_660.0,
+                 message="CUDA out of memory. Tried to allocate 2.00 GiB", namespace="me")
+
+    async def run_before(pilot: Pilot) -> None:
+        await settle(pilot)
+        if dialog == "cancel":
+            pilot.app.push_screen(ConfirmCancel(f"{row.name} ({row.id})"))
+        else:
+            body = describe_text(row, diagnose_status(row.stage, row.message), 1_767_010_000.0)
+            pilot.app.push_screen(DescribeJob(f"{row.name} — {row.id}", body))
+        await settle(pilot)
+
+    assert snap_compare(make_app("jobs", "tuner-dark"), terminal_size=SIZES["80x24"], run_before=run_before)
+
+
+def test_eval_export_dialog(snap_compare: Any, stable: None) -> None:
+    from tui_tuner.screens.eval.export import ExportDialog
+
+    async def run_before(pilot: Pilot) -> None:
+        await settle(pilot)
+        pilot.app.push_screen(ExportDialog(Path("evals/gemma-vs-base"), table="pairwise"))
+        await settle(pilot)
+
+    assert snap_compare(make_app("eval", "tuner-dark"), terminal_size=SIZES["80x24"], run_before=run_before)
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_conversion_in_progress(size: str, snap_compare: Any, stable: None) -> None:
+    """Merged, converting (a tensor in flight, its bar part-way), quantize and verify still to come."""
+    from core.convert.events import LogLine, Progress, StepFinished, StepStarted
+
+    async def run_before(pilot: Pilot) -> None:
+        await settle(pilot)
+        screen = pilot.app.screen
+        spec = {"adapter": "me/gemma-coach", "base_model": "google/gemma-3-12b-it", "model_name": "gemma-coach",
+                "mode": "merge", "smoke_test": True}
+        await screen.show_external_run(spec, "gguf", ["preflight", "merge", "convert", "quantize:Q4_K_M", "verify"])
+        for event in (StepStarted("preflight", "Preflight"), StepFinished("preflight", "llama.cpp b6000, 40 GB free"),
+                      StepStarted("merge", "Merge"), StepFinished("merge", "merged in bfloat16 (23.4 GB)"),
+                      StepStarted("convert", "Convert"),
+                      LogLine("convert", "INFO:hf-to-gguf:blk.17.attn_q.weight, torch.bfloat16 --> BF16"),
+                      LogLine("convert", "WARNING: tokenizer has no chat template; using the model card's"),
+                      Progress("convert", 17, 48, "layers", "blk.17.attn_q.weight")):
+            screen.handle_event(event)
+        await settle(pilot)
+
+    assert snap_compare(make_app("convert", "tuner-dark"), terminal_size=SIZES[size], run_before=run_before)
