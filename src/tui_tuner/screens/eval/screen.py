@@ -105,6 +105,9 @@ as conversations finish.
 """
     BINDINGS = [
         Binding("o", "focus_open", "Open", id="eval.open", tooltip="type or pick a results directory"),
+        # The tabs by key (the tab strip is four Tabs away from the open bar otherwise).
+        Binding("right_square_bracket", "step_tab(1)", "Next tab", id="eval.next-tab", key_display="]"),
+        Binding("left_square_bracket", "step_tab(-1)", "Prev tab", id="eval.prev-tab", key_display="["),
         Binding("r", "reload", "Reload", id="eval.reload"),
         Binding("slash", "focus_filter", "Filter", id="eval.filter"),
         Binding("t", "side_by_side", "Side by side", id="eval.side-by-side"),
@@ -450,6 +453,12 @@ as conversations finish.
     def action_swap_models(self) -> None:
         self.slot.model_a, self.slot.model_b = self.slot.model_b, self.slot.model_a
         self.show_side_by_side()
+
+    def action_step_tab(self, step: int) -> None:
+        # Through the tab strip, which the tabbed content follows: setting the content's `active` from
+        # here raced with the strip's own activation message when keys came fast (a tab came back).
+        strip = self.query_one("#eval-tabs", TabbedContent).query_one(Tabs)
+        strip.action_next_tab() if step > 0 else strip.action_previous_tab()
 
     def action_back(self) -> None:
         tabs = self.query_one("#eval-tabs", TabbedContent)
