@@ -97,3 +97,60 @@ def test_llama_cpp_install_cli_is_a_noop_here() -> None:
     result = cli("llama-cpp", "install", "--source", "sdist")
     assert result.returncode == 0, result.stderr
     assert "[skip] already built" in result.stdout and "completed: llama.cpp ready" in result.stdout
+
+
+@needs_llama_cpp
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_signal_during_verify_leaves_no_llama_server(full_run: RunResult, sharded_base: Path, lora_adapter: Path,
+                                                     tmp_path: Path, sig: int) -> None:
+    from core.convert.pipeline import STATE_FILE
+    from tests.convert.conftest import light_copy
+
+    out = light_copy(full_run.output_dir, tmp_path / "verify")
+    state = json.loads((out / STATE_FILE).read_text())
+    del state["steps"]["verify"]  # everything else is done: the run goes straight to llama-server
+    (out / STATE_FILE).write_text(json.dumps(state))
+    proc = subprocess.Popen([sys.executable, "-m", "tui_tuner", "convert", "--output-dir", str(out),
+                             "--adapter-path", str(lora_adapter), "--base-model", str(sharded_base),
+                             "--merge-method", "low-ram", "--model-name", "smol-coach", "--verbose"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if ("llama-server" in line and "$ " in line) or not line:
+            break
+    server = []
+    while time.monotonic() < deadline and not server:  # the server process exists
+        server = [p for p in _pids_with(str(out / "smol-coach-Q4_K_M.gguf")) if "llama-server" in _cmd(p)]
+        time.sleep(0.1)
+    assert server, "llama-server did not start"
+    proc.send_signal(sig)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 128 + sig
+    for _ in range(100):
+        if not _pids_with(str(out)):
+            break
+        time.sleep(0.1)
+    assert _pids_with(str(out)) == []  # no llama-server (or anything else) holding the port and the memory
+
+
+def _cmd(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _pids_with(text: str) -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit() and int(name) != os.getpid() and text in _cmd(int(name)):
+            try:
+                state = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if state != "Z":
+                found.append(int(name))
+    return found
