@@ -3,7 +3,7 @@
 Each scenario starts a real process tree (a tool in its own session that starts a grandchild ignoring
 SIGTERM, like `tests/reliability`), stops the command the way a user or the system would, and counts the
 tree's processes still alive 15 s later. Run it against this checkout and against an older commit
-(`git worktree add /tmp/old <commit>`; `--src /tmp/old/src`) to compare.
+(`git worktree add ../old <commit>`; `--src ../old/src`: a full checkout, themes included) to compare.
 Usage: .venv/bin/python benchmarks/convert_orphans.py [--src DIR] [--label NAME]
 """
 
