@@ -203,8 +203,15 @@ class LaunchScreen(AreaScreen):
         rest = [widget for title, specs in FORM[1:] for widget in self._section(title, specs)]
         await self.query_one("#launch-form").mount_all(rest, before="#launch-buttons")
         self.form_ready = True
+        # The first section took keys while the rest was mounting: what the user typed there stays.
+        first = [self.query_one(f"#f-{spec.name}") for spec in FORM[0][1]]
+        typed = [getattr(widget, "value", None) for widget in first]
         for problem in self._apply(self._initial_config()):
             self.notify(problem, severity="warning", timeout=8)
+        with self.prevent(Input.Changed, Select.Changed, Checkbox.Changed):
+            for widget, value in zip(first, typed, strict=True):
+                if getattr(widget, "value", None) != value:
+                    widget.value = value  # type: ignore[attr-defined]
         self._refresh_now()
 
     @staticmethod
