@@ -7,6 +7,7 @@ area, llama.cpp is absent and no network is reached, so the pictures are the sam
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,10 @@ def make_app(area: str, theme: str) -> TunerApp:
 async def settle(pilot: Pilot) -> None:
     """Until the area's workers (preflight, store reads, the jobs refresh) are done: conditions, not delays."""
     app = pilot.app
-    for _ in range(100):
+    # Bounded by time, not by rounds: the jobs list's first refresh retries an unreachable Hub with
+    # back-off (seconds, more on a loaded machine) before it shows the error the picture holds.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
         await pilot.pause()
         screen = app.screen
         if getattr(screen, "AREA", "") == "jobs" and getattr(screen, "last", None) is None:

@@ -134,6 +134,10 @@ async def test_tui_local_launch_without_the_extra_is_a_notification(monkeypatch:
     async with app.run_test(size=(120, 40)) as pilot:
         screen = app.screen
         assert isinstance(screen, LaunchScreen)
+        for _ in range(100):  # the form mounts all but its first section after the first frame
+            if screen.form_ready:
+                break
+            await pilot.pause(0.05)
         screen._apply(LaunchConfig(backend="local", base_model="HuggingFaceTB/SmolLM2-135M-Instruct",
                                    dataset=str(data), output_repo="you/smol", load_in_4bit=False,
                                    optimizer="adamw_torch", max_steps=5))
