@@ -105,24 +105,37 @@ def _convert(gguf: Path, out: Path) -> None:
     tokenizer.save_pretrained(out)
 
 
+def _hub_cache_dir() -> Path:
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    home = os.environ.get("HF_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "huggingface")
+    return Path(home).expanduser() / "hub"
+
+
 def hub_model_dir(repo_id: str = DEMO_MODEL_ID, *, timeout_s: float = HUB_TIMEOUT_S) -> Path:
     """The model's snapshot folder: from the local HF cache when it is there, else downloaded.
 
     Fails within about `timeout_s` when the Hub cannot be reached (offline, firewall), so the caller can
     fall back to a local GGUF without a long wait.
     """
-    from huggingface_hub import HfApi, snapshot_download
+    from huggingface_hub import snapshot_download
 
+    from core.hub import hf_api, hub_endpoint
+
+    # huggingface_hub fixes its cache folder and endpoint at import; read them now, as the user set them.
+    cache = _hub_cache_dir()
     try:
-        return Path(snapshot_download(repo_id, allow_patterns=HUB_PATTERNS, local_files_only=True))
+        return Path(snapshot_download(repo_id, allow_patterns=HUB_PATTERNS, local_files_only=True,
+                                      cache_dir=cache))
     except Exception:  # not cached (LocalEntryNotFoundError and friends): try the network
         pass
     if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}:
         raise TunerError(f"{repo_id} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set")
     try:
         # One cheap call with a short timeout decides "reachable" before a download with long retries.
-        HfApi().model_info(repo_id, timeout=timeout_s)
-        return Path(snapshot_download(repo_id, allow_patterns=HUB_PATTERNS, etag_timeout=timeout_s))
+        hf_api().model_info(repo_id, timeout=timeout_s)
+        return Path(snapshot_download(repo_id, allow_patterns=HUB_PATTERNS, etag_timeout=timeout_s,
+                                      cache_dir=cache, endpoint=hub_endpoint()))
     except Exception as exc:
         reason = " ".join(str(exc).split())[:160] or type(exc).__name__
         raise TunerError(f"cannot download {repo_id} from the Hub ({type(exc).__name__}: {reason})") from None
