@@ -13,6 +13,7 @@ venv (TUI_TUNER_BASE_INSTALL=1), which has neither the browser driver nor the de
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import time
@@ -111,7 +112,9 @@ def _field(screen: str, label: str) -> str:
     at = next((i for i, row in enumerate(rows) if row.lstrip().startswith(label)), None)
     if at is None or at + 2 >= len(rows):
         return ""
-    return rows[at + 2].split("▊", 1)[-1].split("▎", 1)[0].strip()
+    # A field's edges: ▊ … ▎ unfocused, ┃ … ┃ (a heavy border) when it has the focus.
+    match = re.match(r"\s*[▊┃](.*?)[▎┃]", rows[at + 2])
+    return match.group(1).strip() if match else ""
 
 
 def _keep_screenshot(page: Any, tmp_path: Path, name: str) -> Path:
