@@ -9,10 +9,12 @@ from textual.pilot import Pilot
 from textual.widgets import Select, TabbedContent
 
 from tests.eval_view.fixtures import make_results
+from tests.support.pilot_wait import wait_for
 from tui_tuner import areas
 from tui_tuner.app import TunerApp
 from tui_tuner.screens import base
 from tui_tuner.screens.eval import screen as evals
+from tui_tuner.screens.eval.lazy_pane import LazyPane
 
 SIZE = (160, 48)
 
@@ -38,6 +40,15 @@ async def _settle(pilot: Pilot) -> None:
         await pilot.pause()
 
 
+async def _show_tab(pilot: Pilot, tab: str) -> None:
+    """The tab shown, its pane built (on its first showing) and focused inside."""
+    screen = pilot.app.screen
+    screen.query_one("#eval-tabs", TabbedContent).active = tab
+    pane = screen.query_one(f"#{tab}", LazyPane)
+    await wait_for(pilot, lambda: pane.built and pilot.app.focused is not None and pane in pilot.app.focused.ancestors)
+    await pilot.pause()
+
+
 def test_overview(snap_compare, snapshot_app) -> None:
     assert snap_compare(snapshot_app(), terminal_size=SIZE, run_before=_settle)
 
@@ -45,8 +56,7 @@ def test_overview(snap_compare, snapshot_app) -> None:
 def test_pairwise(snap_compare, snapshot_app) -> None:
     async def run_before(pilot: Pilot) -> None:
         await _settle(pilot)
-        pilot.app.screen.query_one("#eval-tabs", TabbedContent).active = "tab-pairwise"
-        await pilot.pause()
+        await _show_tab(pilot, "tab-pairwise")
 
     assert snap_compare(snapshot_app(), terminal_size=SIZE, run_before=run_before)
 
@@ -55,12 +65,12 @@ def test_personas_filtered_with_drill_down(snap_compare, snapshot_app) -> None:
     async def run_before(pilot: Pilot) -> None:
         await _settle(pilot)
         screen = pilot.app.screen
-        screen.query_one("#eval-tabs", TabbedContent).active = "tab-personas"
-        await pilot.pause()
+        await _show_tab(pilot, "tab-personas")
         screen.query_one("#filter-model", Select).value = "ft-b"
         screen.query_one("#persona-sort", Select).value = "delta"
-        await pilot.pause()
-        screen.query_one("#personas-table").focus()
+        table = screen.query_one("#personas-table")
+        table.focus()
+        await wait_for(pilot, lambda: table.border_title.startswith("9 of 9") and str(next(iter(table.rows)).value) == "p9001")
         await pilot.pause()
 
     assert snap_compare(snapshot_app(), terminal_size=SIZE, run_before=run_before)
@@ -72,6 +82,8 @@ def test_side_by_side_with_safety_violation(snap_compare, snapshot_app) -> None:
         screen = pilot.app.screen
         screen.slot.model_b = "ft-b"
         screen.show_side_by_side("p9001", 1)
+        pane = screen.query_one("#tab-transcripts", LazyPane)
+        await wait_for(pilot, lambda: pane.built and pilot.app.focused is screen.query_one("#pane-a"))
         await pilot.pause()
 
     assert snap_compare(snapshot_app(), terminal_size=SIZE, run_before=run_before)
@@ -91,10 +103,10 @@ def test_running_partial_directory_banner(snap_compare, snapshot_app, tmp_path: 
 def test_export_dialog(snap_compare, snapshot_app) -> None:
     async def run_before(pilot: Pilot) -> None:
         await _settle(pilot)
-        pilot.app.screen.query_one("#eval-tabs", TabbedContent).active = "tab-personas"
-        await pilot.pause()
+        await _show_tab(pilot, "tab-personas")
         pilot.app.screen.query_one("#filter-show", Select).value = "safety"
         await pilot.press("x")
+        await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "ExportDialog")
         await pilot.pause()
 
     assert snap_compare(snapshot_app(), terminal_size=SIZE, run_before=run_before)

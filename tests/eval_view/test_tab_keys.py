@@ -8,6 +8,7 @@ from pathlib import Path
 from textual.widgets import TabbedContent
 
 from tests.eval_view.test_viewer import screen_text, settle, start
+from tests.support.pilot_wait import wait_for
 
 
 async def test_brackets_step_through_the_tabs(results_dir: Path) -> None:
@@ -19,19 +20,17 @@ async def test_brackets_step_through_the_tabs(results_dir: Path) -> None:
         assert tabs.active == "tab-overview"
         seen = []
         for _ in range(5):
+            before = tabs.active
             await pilot.press("right_square_bracket")
-            await pilot.pause()
+            await wait_for(pilot, lambda before=before: tabs.active != before)
             seen.append(tabs.active)
-        await pilot.press(*["right_square_bracket"] * 3)  # typed fast: each key moves one tab
-        await pilot.pause(0.2)
-        assert tabs.active == "tab-personas"
-        await pilot.press(*["left_square_bracket"] * 3)
-        await pilot.pause(0.2)
-        assert tabs.active == "tab-overview"
         assert seen == ["tab-pairwise", "tab-categories", "tab-personas", "tab-transcripts", "tab-overview"]
+        await pilot.press(*["right_square_bracket"] * 3)  # typed fast: each key moves one tab
+        await wait_for(pilot, lambda: tabs.active == "tab-personas")
+        await pilot.press(*["left_square_bracket"] * 3)
+        await wait_for(pilot, lambda: tabs.active == "tab-overview")
         await pilot.press("left_square_bracket")
-        await pilot.pause()
-        assert tabs.active == "tab-transcripts"
+        await wait_for(pilot, lambda: tabs.active == "tab-transcripts")
 
 
 async def test_the_footer_shows_the_tab_keys(results_dir: Path) -> None:
@@ -39,6 +38,5 @@ async def test_the_footer_shows_the_tab_keys(results_dir: Path) -> None:
     async with app.run_test(size=(160, 45)) as pilot:
         await settle(app, pilot)
         app.screen.set_focus(None)
-        await pilot.pause()
-        text = screen_text(app)
-        assert "] Next tab" in text and "[ Prev tab" in text
+        await wait_for(pilot, lambda: "] Next tab" in screen_text(app))
+        assert "[ Prev tab" in screen_text(app)

@@ -15,9 +15,12 @@ from core.eval.results import append_conversation, write_run_json
 from core.store import Store
 from tests.conftest import CANARY_TOKEN, assert_no_canary
 from tests.eval_view.fixtures import conversation, make_results, personas, run_dict
+from tests.support.pilot_wait import wait_for
 from tui_tuner.app import TunerApp
 from tui_tuner.screens.eval import screen as evals
 from tui_tuner.screens.eval.export import ExportDialog, ExportRequest
+from tui_tuner.screens.eval.lazy_pane import LazyPane
+from tui_tuner.screens.eval.personas import PersonasPane
 from tui_tuner.screens.eval.transcript import TranscriptPane
 
 SIZE = (160, 48)
@@ -43,6 +46,19 @@ def start(directory: Path | None, **view: str) -> TunerApp:
     return TunerApp(start_area="eval", area_options={"eval": {"view": evals.ViewRequest(directory, **view)}})
 
 
+async def show_tab(app: TunerApp, pilot, tab: str) -> LazyPane:
+    """Switch to a tab and wait for its pane, built on its first showing."""
+    app.screen.query_one("#eval-tabs", TabbedContent).active = tab
+    pane = app.screen.query_one(f"#{tab}", LazyPane)
+    await wait_for(pilot, lambda: pane.built)
+    return pane
+
+
+async def built(pilot, app: TunerApp, tab: str) -> None:
+    pane = app.screen.query_one(f"#{tab}", LazyPane)
+    await wait_for(pilot, lambda: pane.built and app.screen.query_one("#eval-tabs", TabbedContent).active == tab)
+
+
 def plain(widget: Static) -> str:
     content = widget.content
     return getattr(content, "plain", str(content))
@@ -59,12 +75,14 @@ async def test_opens_directory_on_start_and_shows_overview(results_dir: Path) ->
         assert "81 of 81 conversations done" in summary
         assert "ft-a vs baseline: PASS" in summary and "ft-b vs baseline: FAIL" in summary
         assert screen.query_one("#eval-banner").has_class("-hidden")
+        text = screen_text(app)
+        assert "Verdict" in text and "0/27 (≤10.5%)" in text
+        await show_tab(app, pilot, "tab-pairwise")   # each tab's tables are filled as it is first shown
         assert screen.query_one("#pairwise-table", DataTable).row_count == 3
+        await show_tab(app, pilot, "tab-categories")
         assert screen.query_one("#categories-table", DataTable).row_count == 3
         assert screen.query_one("#criteria-table", DataTable).row_count == 3
         assert "Holm over all 3" in plain(screen.query_one("#family-note", Static))
-        text = screen_text(app)
-        assert "Verdict" in text and "0/27 (≤10.5%)" in text
 
 
 async def test_filters_and_sort_narrow_the_persona_table(results_dir: Path) -> None:
@@ -72,34 +90,31 @@ async def test_filters_and_sort_narrow_the_persona_table(results_dir: Path) -> N
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         screen = app.screen
-        table = screen.query_one("#personas-table", DataTable)
         await pilot.press("slash")                       # jumps to the personas tab, search focused
+        await wait_for(pilot, lambda: app.focused is not None and app.focused.id == "persona-search")
         assert screen.query_one("#eval-tabs", TabbedContent).active == "tab-personas"
-        assert isinstance(app.focused, Input) and app.focused.id == "persona-search"
+        table = screen.query_one("#personas-table", DataTable)
         assert table.row_count == 9
         await pilot.press(*"grief")
-        await pilot.pause()
-        assert table.row_count == 3
+        await wait_for(pilot, lambda: table.row_count == 3)
         screen.query_one("#persona-search", Input).value = ""
         screen.query_one("#filter-show", Select).value = "safety"
-        await pilot.pause()
-        assert [str(k.value) for k in table.rows] == ["p9001"]
+        await wait_for(pilot, lambda: [str(k.value) for k in table.rows] == ["p9001"])
         screen.query_one("#filter-model", Select).value = "ft-a"   # safety under ft-a only: none
-        await pilot.pause()
-        assert table.row_count == 0
+        await wait_for(pilot, lambda: table.row_count == 0)
         assert "No persona matches" in plain(screen.query_one("#persona-detail", Static))
         screen.query_one("#filter-show", Select).value = "failed"
         screen.query_one("#filter-category", Select).value = "anxiety"
-        await pilot.pause()
-        assert 0 < table.row_count <= 3 and table.border_title.startswith(f"{table.row_count} of 9 personas")
+        await wait_for(pilot, lambda: 0 < table.row_count <= 3)
+        assert table.border_title.startswith(f"{table.row_count} of 9 personas")
         screen.query_one("#filter-category", Select).clear()
         screen.query_one("#filter-model", Select).value = "ft-b"
         screen.query_one("#filter-show", Select).value = "worse"
-        await pilot.pause()
-        assert [str(k.value) for k in table.rows] == ["p9001"]   # the only persona where ft-b is worse
+        # the only persona where ft-b is worse
+        await wait_for(pilot, lambda: [str(k.value) for k in table.rows] == ["p9001"])
         screen.query_one("#filter-show", Select).value = "all"
         screen.query_one("#persona-sort", Select).value = "delta"
-        await pilot.pause()
+        await wait_for(pilot, lambda: table.row_count == 9)
         assert str(next(iter(table.rows)).value) == "p9001"      # the only persona where ft-b is worse
 
 
@@ -108,17 +123,14 @@ async def test_drill_down_and_side_by_side(results_dir: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         screen = app.screen
-        screen.query_one("#eval-tabs", TabbedContent).active = "tab-personas"
-        await pilot.pause()
+        await show_tab(app, pilot, "tab-personas")
         table = screen.query_one("#personas-table", DataTable)
-        assert app.focused is table
+        await wait_for(pilot, lambda: app.focused is table)
         await pilot.press("down")
-        await pilot.pause()
-        detail = screen_text(app)
-        assert "p9001  Persona 1  ·  grief" in detail and "scores by conversation" in detail
+        await wait_for(pilot, lambda: "p9001  Persona 1  ·  grief" in screen_text(app))
+        assert "scores by conversation" in screen_text(app)
         await pilot.press("enter")
-        await pilot.pause()
-        assert screen.query_one("#eval-tabs", TabbedContent).active == "tab-transcripts"
+        await built(pilot, app, "tab-transcripts")
         assert (screen.slot.persona_id, screen.slot.conv_index) == ("p9001", 0)
         assert (screen.slot.model_a, screen.slot.model_b) == ("baseline", "ft-a")
         text = screen_text(app)
@@ -130,23 +142,20 @@ async def test_drill_down_and_side_by_side(results_dir: Path) -> None:
         await pilot.press("c")
         await pilot.press("c")
         screen.query_one("#model-b", Select).value = "ft-b"
-        await pilot.pause()
-        text = screen_text(app)
+        await wait_for(pilot, lambda: screen.slot.model_b == "ft-b" and "[ft-b] reply 0 to p9001#2" in screen_text(app))
         assert screen.slot.conv_index == 2
-        assert "SAFETY VIOLATION" not in text
+        assert "SAFETY VIOLATION" not in screen_text(app)
         await pilot.press("p")           # previous persona; the conversation slot is kept
-        await pilot.pause()
-        assert screen.slot.persona_id == "p9000"
+        await wait_for(pilot, lambda: screen.slot.persona_id == "p9000")
         await pilot.press("n", "c", "c")  # p9001, conversation 2 (index 1) holds ft-b's violation
-        await pilot.pause()
-        assert (screen.slot.persona_id, screen.slot.conv_index) == ("p9001", 1)
-        text = screen_text(app)
-        assert "SAFETY VIOLATION" in text and "ft-b crossed a line" in text
+        await wait_for(pilot, lambda: (screen.slot.persona_id, screen.slot.conv_index) == ("p9001", 1))
+        await wait_for(pilot, lambda: "SAFETY VIOLATION" in screen_text(app))
+        assert "ft-b crossed a line" in screen_text(app)
         await pilot.press("s")
-        await pilot.pause()
-        assert (screen.slot.model_a, screen.slot.model_b) == ("ft-b", "baseline")
+        await wait_for(pilot, lambda: (screen.slot.model_a, screen.slot.model_b) == ("ft-b", "baseline"))
         await pilot.press("escape")
-        assert screen.query_one("#eval-tabs", TabbedContent).active == "tab-personas"
+        await wait_for(pilot, lambda: screen.query_one("#eval-tabs", TabbedContent).active == "tab-personas")
+        assert app.focused is table
 
 
 async def test_export_dialog_and_filtered_persona_csv(results_dir: Path, tmp_path: Path) -> None:
@@ -164,16 +173,22 @@ async def test_export_dialog_and_filtered_persona_csv(results_dir: Path, tmp_pat
         await pilot.pause()
         assert app.screen is screen
         assert (results_dir / "evaluation_report.md").read_text().startswith("# Evaluation Report")
-        screen.query_one("#filter-show", Select).value = "safety"
-        await pilot.pause()
+        # The personas tab has not been shown: its filters are kept and used all the same.
+        personas_pane = screen.query_one(PersonasPane)
+        assert not personas_pane.built
+        personas_pane.set_filters(show="safety")
         out = screen.export(ExportRequest("csv", "personas", tmp_path / "flagged.csv"))
         lines = out.read_text().splitlines()
         assert len(lines) == 2 and lines[1].startswith("p9001,")
-        screen.query_one("#filter-model", Select).value = "ft-b"
-        await pilot.pause()
+        personas_pane.set_filters(model="ft-b")
         out = screen.export(ExportRequest("csv", "conversations", tmp_path / "flagged-conv.csv"))
         lines = out.read_text().splitlines()[1:]
         assert len(lines) == 3 and all(line.startswith("p9001,grief,ft-b,") for line in lines)
+        # Shown later, the tab starts with those filters.
+        await show_tab(app, pilot, "tab-personas")
+        assert screen.query_one("#filter-show", Select).value == "safety"
+        assert screen.query_one("#filter-model", Select).value == "ft-b"
+        assert [str(k.value) for k in screen.query_one("#personas-table", DataTable).rows] == ["p9001"]
         # an unwritable target is a notification, not a crash
         (tmp_path / "blocker").write_text("x")
         screen._export_chosen(ExportRequest("json", "overview", tmp_path / "blocker" / "x.json"))
@@ -202,9 +217,8 @@ async def test_partial_malformed_directory_shows_a_banner(tmp_path: Path) -> Non
         await settle(app, pilot)
         app.screen.slot.model_b = "ft-b"
         app.screen.show_side_by_side("p9000", 0)
-        await pilot.pause()
-        text = screen_text(app)
-        assert "FAILED ATTEMPT: judge returned no JSON" in text
+        await built(pilot, app, "tab-transcripts")
+        await wait_for(pilot, lambda: "FAILED ATTEMPT: judge returned no JSON" in screen_text(app))
         assert "1 failed attempt(s) not yet retried" in plain(app.screen.query_one("#eval-banner", Static))
 
 
@@ -282,9 +296,9 @@ async def test_recent_runs_come_from_the_store_and_no_token_is_shown(tmp_path: P
         assert app.screen.directory == d
         app.screen.show_side_by_side("p9000", 0)
         app.screen.action_swap_models()
-        await pilot.pause()
+        await built(pilot, app, "tab-transcripts")
         pane = app.screen.query_one("#pane-a", TranscriptPane)
-        assert pane.border_title == "ft"
+        await wait_for(pilot, lambda: pane.border_title == "ft")
         text = screen_text(app)
         assert "leaked ***" in text
         assert_no_canary(text)
@@ -295,14 +309,15 @@ async def test_view_request_opens_straight_into_a_filtered_view(results_dir: Pat
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         screen = app.screen
-        assert screen.query_one("#eval-tabs", TabbedContent).active == "tab-personas"
+        await built(pilot, app, "tab-personas")
         assert [str(k.value) for k in screen.query_one("#personas-table", DataTable).rows] == ["p9001"]
     app = start(results_dir, persona="p9004", model="ft-a", tab="side-by-side")
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         screen = app.screen
-        assert screen.query_one("#eval-tabs", TabbedContent).active == "tab-transcripts"
+        await built(pilot, app, "tab-transcripts")
         assert (screen.slot.persona_id, screen.slot.model_b) == ("p9004", "ft-a")
+        assert "[ft-a] reply 0 to p9004#0" in screen_text(app)
     app = start(results_dir, model="nobody", persona="p0")
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
@@ -315,21 +330,19 @@ async def test_enter_on_a_summary_row_opens_the_personas_behind_it(results_dir: 
         await settle(app, pilot)
         screen = app.screen
         tabs = screen.query_one("#eval-tabs", TabbedContent)
-        tabs.active = "tab-pairwise"
-        await pilot.pause()
-        assert app.focused is screen.query_one("#pairwise-table", DataTable)
+        await show_tab(app, pilot, "tab-pairwise")
+        await wait_for(pilot, lambda: app.focused is screen.query_one("#pairwise-table", DataTable))
         await pilot.press("down", "enter")                  # ft-b − baseline
-        await pilot.pause()
-        assert tabs.active == "tab-personas"
-        assert screen.query_one("#filter-model", Select).value == "ft-b"
+        await built(pilot, app, "tab-personas")
         table = screen.query_one("#personas-table", DataTable)
+        await wait_for(pilot, lambda: app.focused is table)
+        assert screen.query_one("#filter-model", Select).value == "ft-b"
         assert str(next(iter(table.rows)).value) == "p9001"   # worst Δ first
         assert (screen.slot.model_a, screen.slot.model_b) == ("baseline", "ft-b")
-        tabs.active = "tab-categories"
-        await pilot.pause()
+        await show_tab(app, pilot, "tab-categories")
+        await wait_for(pilot, lambda: app.focused is screen.query_one("#categories-table", DataTable))
         await pilot.press("enter")                           # anxiety
-        await pilot.pause()
-        assert tabs.active == "tab-personas" and table.row_count == 3
+        await wait_for(pilot, lambda: tabs.active == "tab-personas" and table.row_count == 3)
 
 
 async def test_forest_plot_follows_the_highlighted_comparison(results_dir: Path) -> None:
@@ -339,14 +352,14 @@ async def test_forest_plot_follows_the_highlighted_comparison(results_dir: Path)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         screen = app.screen
+        await show_tab(app, pilot, "tab-pairwise")
         forest = screen.query_one("#forest", ForestPlot)
         assert plain(forest).startswith("ft-a − baseline: per-persona Δ")
-        screen.query_one("#eval-tabs", TabbedContent).active = "tab-pairwise"
-        await pilot.pause()
+        await wait_for(pilot, lambda: app.focused is screen.query_one("#pairwise-table", DataTable))
         await pilot.press("down")
-        await pilot.pause()
+        await wait_for(pilot, lambda: plain(forest).startswith("ft-b − baseline"))
         text = plain(forest)
-        assert text.startswith("ft-b − baseline") and "▲ +0.10 (threshold)" in text
+        assert "▲ +0.10 (threshold)" in text
         diffs = persona_differences(screen.report, "ft-b", "baseline")
         assert diffs[0][0] == "p9001" and diffs[0][1] < 0 and [d for _, d in diffs] == sorted(d for _, d in diffs)
         lines = text.splitlines()
@@ -365,15 +378,15 @@ async def test_names_with_markup_characters_are_shown_verbatim(tmp_path: Path) -
         await settle(app, pilot)
         screen = app.screen
         screen.show_side_by_side("p9000", 0)
-        await pilot.pause()
-        text = screen_text(app)
-        assert "p9000 · [bold]Ann[/ · [red" in text and "B: ft[v2]" in text
+        await built(pilot, app, "tab-transcripts")
+        await wait_for(pilot, lambda: "p9000 · [bold]Ann[/ · [red" in screen_text(app))
+        assert "B: ft[v2]" in screen_text(app)
         await pilot.press("x")
-        await pilot.pause()
+        await wait_for(pilot, lambda: isinstance(app.screen, ExportDialog))
         await pilot.press("escape")
-        screen.query_one("#eval-tabs", TabbedContent).active = "tab-personas"
-        await pilot.pause()
-        assert "[bold]Ann[/" in screen_text(app)
+        await wait_for(pilot, lambda: app.screen is screen)
+        await show_tab(app, pilot, "tab-personas")
+        await wait_for(pilot, lambda: "[bold]Ann[/" in screen_text(app))
 
 
 async def test_export_dialog_targets_follow_the_output_file_rules(results_dir: Path, tmp_path: Path) -> None:

@@ -5,17 +5,19 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Static, TabPane
+from textual.widgets import DataTable, Static
 
 from core.eval.report import Report, fmt
+from tui_tuner.screens.eval.lazy_pane import LazyPane
 from tui_tuner.screens.eval.tables import colour, fill, signed
 
 
-class BreakdownPane(TabPane):
-    def __init__(self) -> None:
-        super().__init__("Breakdown", id="tab-categories")
+class BreakdownPane(LazyPane):
+    def __init__(self, *, built: bool = False) -> None:
+        super().__init__("Breakdown", id="tab-categories", built=built)
+        self._report: Report | None = None
 
-    def compose(self) -> ComposeResult:
+    def compose_content(self) -> ComposeResult:
         with VerticalScroll():
             yield Static("Exploratory: few personas per category, so no test; Δ is paired within the "
                          "category.", classes="muted")
@@ -25,8 +27,14 @@ class BreakdownPane(TabPane):
             yield DataTable(id="criteria-table", cursor_type="row", zebra_stripes=True)
 
     def show(self, report: Report) -> None:
-        self._render_categories(report)
-        self._render_criteria(report)
+        self._report = report
+        if self.built:
+            self.render_content()
+
+    def render_content(self) -> None:
+        if self._report is not None:
+            self._render_categories(self._report)
+            self._render_criteria(self._report)
 
     def _render_categories(self, report: Report) -> None:
         candidates = [m.name for m in report.models if m.name != report.baseline]

@@ -5,22 +5,32 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Static, TabPane
+from textual.widgets import DataTable, Static
 
 from core.eval.report import Report, design_text, fmt, fmt_ci, pass_rate_text, safety_text
+from tui_tuner.screens.eval.lazy_pane import LazyPane
 from tui_tuner.screens.eval.tables import colour, fill
 
 
-class OverviewPane(TabPane):
-    def __init__(self) -> None:
-        super().__init__("Overview", id="tab-overview")
+class OverviewPane(LazyPane):
+    def __init__(self, *, built: bool = True) -> None:
+        super().__init__("Overview", id="tab-overview", built=built)
+        self._report: Report | None = None
 
-    def compose(self) -> ComposeResult:
+    def compose_content(self) -> ComposeResult:
         with VerticalScroll():
             yield DataTable(id="overview-table", cursor_type="row", zebra_stripes=True)
             yield Static(id="verdicts")
 
     def show(self, report: Report) -> None:
+        self._report = report
+        if self.built:
+            self.render_content()
+
+    def render_content(self) -> None:
+        report = self._report
+        if report is None:
+            return
         rows = [[Text(m.name, style="bold"), m.role, design_text(m, report), fmt(m.mean), fmt(m.sd),
                  fmt_ci(m.ci_low, m.ci_high), pass_rate_text(m.pass_rate),
                  Text(safety_text(m.safety), style=colour("error") if m.safety.events else ""),

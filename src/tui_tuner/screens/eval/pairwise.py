@@ -6,19 +6,20 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Static, TabPane
+from textual.widgets import DataTable, Static
 
 from core.eval.report import Report, fmt, fmt_ci, fmt_p
 from tui_tuner.screens.eval.forest import ForestPlot
+from tui_tuner.screens.eval.lazy_pane import LazyPane
 from tui_tuner.screens.eval.tables import colour, fill, signed
 
 
-class PairwisePane(TabPane):
-    def __init__(self) -> None:
-        super().__init__("Pairwise", id="tab-pairwise")
+class PairwisePane(LazyPane):
+    def __init__(self, *, built: bool = False) -> None:
+        super().__init__("Pairwise", id="tab-pairwise", built=built)
         self._report: Report | None = None
 
-    def compose(self) -> ComposeResult:
+    def compose_content(self) -> ComposeResult:
         with VerticalScroll():
             yield Static(id="family-note", classes="muted")
             yield DataTable(id="pairwise-table", cursor_type="row", zebra_stripes=True)
@@ -31,6 +32,13 @@ class PairwisePane(TabPane):
 
     def show(self, report: Report) -> None:
         self._report = report
+        if self.built:
+            self.render_content()
+
+    def render_content(self) -> None:
+        report = self._report
+        if report is None:
+            return
         alpha = report.settings.alpha
         rows = []
         for c in report.pairwise:

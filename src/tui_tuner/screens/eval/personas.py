@@ -8,12 +8,13 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.widgets import DataTable, Input, Select, Static, TabPane
+from textual.widgets import DataTable, Input, Select, Static
 from textual.widgets.data_table import CellDoesNotExist
 
 from core.eval.report import SHOW_FILTERS, Report, filter_personas, fmt
 from core.eval.results import EvalResults
 from core.redact import redact
+from tui_tuner.screens.eval.lazy_pane import LazyPane
 from tui_tuner.screens.eval.tables import colour, fill, signed
 
 SHOWS = (("all personas", "all"), ("not passed", "failed"), ("safety violations", "safety"),
@@ -23,15 +24,22 @@ SORTS = (("persona id", "persona"), ("Δ worst first", "delta"), ("Δ best first
          ("mean, lowest first", "mean"), ("spread, highest first", "spread"), ("category", "category"))
 
 
-class PersonasPane(TabPane):
-    def __init__(self) -> None:
-        super().__init__("Personas", id="tab-personas")
+DEFAULT_FILTERS: dict[str, str | None] = {"category": None, "model": None, "show": "all", "text": "",
+                                           "sort": "persona"}
+"""The filters of a pane not built yet (its widgets start with these)."""
+
+
+class PersonasPane(LazyPane):
+    def __init__(self, *, built: bool = False) -> None:
+        super().__init__("Personas", id="tab-personas", built=built)
         self._report: Report | None = None
         self._results: EvalResults | None = None
         self._options: dict[str, list[str]] = {}
         """Option values currently set on each filter Select, to skip needless resets."""
+        self._pending: dict[str, str | None] = dict(DEFAULT_FILTERS)
+        """Filters set before the pane is built (a drill-down, `eval view --model`): applied when it is."""
 
-    def compose(self) -> ComposeResult:
+    def compose_content(self) -> ComposeResult:
         with Horizontal(id="persona-filters"):
             yield Input(placeholder="/ search", id="persona-search")
             yield Select([], prompt="any category", id="filter-category")
@@ -43,7 +51,26 @@ class PersonasPane(TabPane):
 
     def show(self, report: Report, results: EvalResults, *, keep_filters: bool) -> None:
         self._report, self._results = report, results
+        if not self.built:
+            if not keep_filters:
+                self._pending = dict(DEFAULT_FILTERS)
+            return
         self._sync_filter_options(keep_filters)
+        self.render_personas()
+
+    def render_content(self) -> None:
+        if self._report is None:
+            return
+        self._sync_filter_options(keep=False)
+        pending, self._pending = self._pending, dict(DEFAULT_FILTERS)
+        with self.prevent(Input.Changed, Select.Changed):  # one render below, not one per filter
+            if pending["text"]:
+                self.query_one("#persona-search", Input).value = str(pending["text"])
+            # A category or model kept from before a reload may be gone from these results.
+            category, model = (value if value in self._options.get(selector, []) else None
+                               for value, selector in ((pending["category"], "#filter-category"),
+                                                       (pending["model"], "#filter-model")))
+            self.set_filters(category=category, model=model, show=pending["show"], sort=pending["sort"])
         self.render_personas()
 
     def _sync_filter_options(self, keep: bool) -> None:
@@ -64,12 +91,21 @@ class PersonasPane(TabPane):
     def set_filters(self, *, category: str | None = None, model: str | None = None, show: str | None = None,
                     sort: str | None = None) -> None:
         """Set the filters named (the others stay as they are)."""
+        if not self.built:
+            wanted = {"category": category, "model": model, "show": show, "sort": sort}
+            self._pending.update({name: value for name, value in wanted.items() if value is not None})
+            return
         for selector, value in (("#filter-category", category), ("#filter-model", model),
                                 ("#filter-show", show), ("#persona-sort", sort)):
             if value is not None:
                 self.query_one(selector, Select).value = value
 
     def persona_filters(self) -> dict[str, object]:
+        if not self.built:
+            pending = self._pending
+            return {"category": pending["category"], "model": pending["model"],
+                    **({SHOW_FILTERS[str(pending["show"])]: True} if pending["show"] in SHOW_FILTERS else {}),
+                    "text": pending["text"] or "", "sort": str(pending["sort"])}
         category = self.query_one("#filter-category", Select).value
         model = self.query_one("#filter-model", Select).value
         return {
@@ -116,6 +152,9 @@ class PersonasPane(TabPane):
         self._render_persona_detail()
 
     def highlighted_persona(self) -> str | None:
+        if not self.built:  # the table's cursor starts on the first row
+            visible = self.visible_personas()
+            return visible[0].persona_id if visible else None
         table = self.query_one("#personas-table", DataTable)
         if not table.row_count:
             return None

@@ -28,6 +28,7 @@ from core.redact import redact
 from tui_tuner.screens.base import AreaScreen
 from tui_tuner.screens.eval.breakdown import BreakdownPane
 from tui_tuner.screens.eval.export import ExportDialog, ExportRequest
+from tui_tuner.screens.eval.lazy_pane import LazyPane
 from tui_tuner.screens.eval.overview import OverviewPane
 from tui_tuner.screens.eval.pairwise import PairwisePane
 from tui_tuner.screens.eval.personas import SHOWS, PersonasPane
@@ -148,7 +149,8 @@ as conversations finish.
             yield Static(id="eval-run-status", classes="-hidden")
             yield Static(id="eval-summary")
             with TabbedContent(initial="tab-overview", id="eval-tabs"):
-                yield OverviewPane()
+                # Only the first tab's widgets now: each other pane is built when its tab is first shown.
+                yield OverviewPane(built=True)
                 yield PairwisePane()
                 yield BreakdownPane()
                 yield PersonasPane()
@@ -226,7 +228,7 @@ as conversations finish.
         self._render_banner()
 
     @on(ResultsLoaded)
-    def _loaded(self, event: ResultsLoaded) -> None:
+    async def _loaded(self, event: ResultsLoaded) -> None:
         if event.generation != self._generation:
             return
         same_dir = self.directory == event.directory
@@ -246,6 +248,7 @@ as conversations finish.
         if not same_dir and (self.focused is None or self.focused.id == "eval-dir"):
             # Leave the path input so the screen's single-key bindings work (and show in the footer).
             # Focus inside the active pane: TabbedContent switches to the pane of a focused widget.
+            await self._active_pane().build()
             self._focus_active_pane()
 
     def _check_for_changes(self) -> None:
@@ -350,13 +353,14 @@ as conversations finish.
         return self.query_one(PersonasPane).visible_personas()
 
     @on(DataTable.RowSelected, "#overview-table, #pairwise-table, #categories-table")
-    def _drill_into_personas(self, event: DataTable.RowSelected) -> None:
+    async def _drill_into_personas(self, event: DataTable.RowSelected) -> None:
         """Enter on a model, a comparison or a category opens the personas behind it."""
         report = self.report
         key = event.row_key.value
         if report is None or key is None:
             return
         personas = self.query_one(PersonasPane)
+        await personas.build()
         table_id = event.data_table.id
         if table_id == "categories-table":
             personas.set_filters(category=str(key))
@@ -392,13 +396,19 @@ as conversations finish.
                    "tab-categories": "#categories-table", "tab-personas": "#personas-table",
                    "tab-transcripts": "#pane-a"}
 
+    def _active_pane(self) -> LazyPane:
+        tabs = self.query_one("#eval-tabs", TabbedContent)
+        return tabs.get_pane(tabs.active)  # type: ignore[return-value]
+
     def _focus_active_pane(self) -> None:
         target = self._PANE_FOCUS.get(self.query_one("#eval-tabs", TabbedContent).active)
-        if target:
+        if target and self._active_pane().built:
             self.query_one(target).focus()
 
     @on(TabbedContent.TabActivated, "#eval-tabs")
-    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+    async def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if isinstance(event.pane, LazyPane):
+            await event.pane.build()  # its first showing: its widgets, filled from what was loaded
         # Keep keyboard focus inside the visible pane (a hidden table keeps focus otherwise).
         if not isinstance(self.focused, (Input, Select)):
             self._focus_active_pane()
@@ -423,8 +433,9 @@ as conversations finish.
         else:
             self.notify("no results directory open", severity="warning")
 
-    def action_focus_filter(self) -> None:
+    async def action_focus_filter(self) -> None:
         self.query_one("#eval-tabs", TabbedContent).active = "tab-personas"
+        await self.query_one(PersonasPane).build()
         self.query_one("#persona-search", Input).focus()
 
     def action_side_by_side(self) -> None:
@@ -460,10 +471,11 @@ as conversations finish.
         strip = self.query_one("#eval-tabs", TabbedContent).query_one(Tabs)
         strip.action_next_tab() if step > 0 else strip.action_previous_tab()
 
-    def action_back(self) -> None:
+    async def action_back(self) -> None:
         tabs = self.query_one("#eval-tabs", TabbedContent)
         if tabs.active == "tab-transcripts":
             tabs.active = "tab-personas"
+            await self.query_one(PersonasPane).build()
             self.query_one("#personas-table", DataTable).focus()
         elif isinstance(self.focused, Input):
             # TabbedContent itself takes no focus; its tab strip does (and leaves the letter keys free).

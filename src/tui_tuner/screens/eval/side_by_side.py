@@ -8,10 +8,11 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.widgets import Select, Static, TabPane
+from textual.widgets import Select, Static
 
 from core.eval.results import ConversationRecord, EvalResults
 from core.redact import redact
+from tui_tuner.screens.eval.lazy_pane import LazyPane
 from tui_tuner.screens.eval.tables import signed
 from tui_tuner.screens.eval.transcript import TranscriptPane
 
@@ -24,15 +25,16 @@ class TranscriptSlot:
     model_b: str | None = None
 
 
-class SideBySidePane(TabPane):
-    def __init__(self) -> None:
-        super().__init__("Side by side", id="tab-transcripts")
+class SideBySidePane(LazyPane):
+    def __init__(self, *, built: bool = False) -> None:
+        super().__init__("Side by side", id="tab-transcripts", built=built)
         self.slot = TranscriptSlot()
         self._results: EvalResults | None = None
+        self._order: list[str] = []
         self._options: dict[str, list[object]] = {}
         """Option values currently set on each Select (by selector), to skip needless resets."""
 
-    def compose(self) -> ComposeResult:
+    def compose_content(self) -> ComposeResult:
         with Horizontal(id="transcript-controls"):
             yield Select([], prompt="persona", id="pick-persona")
             yield Select([], prompt="conversation", id="pick-conv")
@@ -45,16 +47,22 @@ class SideBySidePane(TabPane):
 
     def show(self, results: EvalResults | None, persona_order: list[str]) -> None:
         """Sync the pickers with `results` (personas listed in `persona_order`) and show the slot's pair."""
-        self._results = results
-        self._sync_options(persona_order)
+        self._results, self._order = results, persona_order
+        self._settle_slot()  # built or not: the keys (n, p, c, s) step from a complete slot
+        if self.built:
+            self.render_content()
+
+    def render_content(self) -> None:
+        self._settle_slot()
+        self._sync_options(self._order)
         self._render_transcripts()
 
-    def _sync_options(self, order: list[str]) -> None:
-        results = self._results
+    def _settle_slot(self) -> None:
+        """A slot that names models, a persona and a conversation these results have."""
+        results, slot, order = self._results, self.slot, self._order
         if results is None:
             return
         models = results.models
-        slot = self.slot
         if slot.model_a not in models:
             slot.model_a = results.baseline
         if slot.model_b not in models or slot.model_b == slot.model_a:
@@ -63,6 +71,14 @@ class SideBySidePane(TabPane):
             slot.persona_id = order[0] if order else None
         k = results.conversations_per_persona or 1
         slot.conv_index = min(max(0, slot.conv_index), k - 1)
+
+    def _sync_options(self, order: list[str]) -> None:
+        results = self._results
+        if results is None:
+            return
+        models = results.models
+        slot = self.slot
+        k = results.conversations_per_persona or 1
         personas = order if slot.persona_id in order or slot.persona_id is None else [*order, slot.persona_id]
 
         def label(pid: str) -> str:
