@@ -14,19 +14,11 @@ from textual.widgets import Input
 
 from core import paths
 from core.config import load_config
+from tests.support.pilot_wait import wait_for
 from tui_tuner.app import TunerApp
 from tui_tuner.screens.base import AppFooter, AreaScreen, StartScreen
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-async def wait_for(pilot, condition, *, tries: int = 200) -> None:  # type: ignore[no-untyped-def]
-    """Wait on a condition, not a fixed delay."""
-    for _ in range(tries):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError("condition not met")
 
 
 def test_start_imports_no_area_but_the_first_and_builds_others_on_first_visit(tmp_path: Path) -> None:

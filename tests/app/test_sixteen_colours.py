@@ -11,6 +11,7 @@ from rich.segment import Segment
 from textual.widgets._toggle_button import ToggleButton
 
 from core import paths
+from tests.support.pilot_wait import busy_workers, wait_for
 from tui_tuner import areas
 from tui_tuner.app import TunerApp
 from tui_tuner.screens import base
@@ -22,7 +23,8 @@ def stable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TUI_TUNER_LLAMA_CPP", "/opt/llama.cpp-missing")
     paths.ensure(paths.config_dir())
-    paths.config_file().write_text("[jobs]\nrefresh_s = 600\n", encoding="utf-8")
+    # The jobs list still tries the unreachable Hub, without seconds of back-off before the app can end.
+    paths.config_file().write_text("[jobs]\nrefresh_s = 600\nretry_base_s = 0.01\n", encoding="utf-8")
 
 
 def unreadable(segments: list[Segment]) -> list[str]:
@@ -50,12 +52,9 @@ async def test_no_text_in_its_background_colour(area: str, theme: str) -> None:
     app = TunerApp(start_area=area)
     app.theme = theme
     async with app.run_test(size=(80, 24)) as pilot:
-        for _ in range(50):
-            await pilot.pause()
-            if app.current_mode == area and not [w for w in app.workers if w.is_running
-                                                 and w.group != "monitor-refresh"]:
-                break
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: app.current_mode == area and not busy_workers(pilot, {"monitor-refresh"}),
+                       timeout=30, what=f"{area} open and its workers done")
+        await pilot.pause()
         update = app.screen._compositor.render_full_update()
         segments = [segment for strips in update.strips for strip in strips for segment in strip]
         assert segments

@@ -7,15 +7,16 @@ area, llama.cpp is absent and no network is reached, so the pictures are the sam
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import Input, ProgressBar
+from textual.widgets._progress_bar import Bar
 
 from core import paths
+from tests.support.pilot_wait import wait_for
 from tui_tuner import areas
 from tui_tuner.app import TunerApp
 from tui_tuner.screens import base
@@ -23,6 +24,9 @@ from tui_tuner.screens import base
 AREAS = ("calc", "launch", "jobs", "convert", "eval")
 SIZES = {"80x24": (80, 24), "160x45": (160, 45)}
 THEMES = ("tuner-dark", "tuner-light")
+FAST_RETRY = "retry_base_s = 0.01\n"
+"""The jobs list's first refresh still tries the unreachable Hub as often as by default and shows the same
+error, without seconds of back-off in every picture of the jobs area."""
 
 
 @pytest.fixture
@@ -31,7 +35,7 @@ def stable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TUI_TUNER_LLAMA_CPP", "/opt/llama.cpp-missing")
     paths.ensure(paths.config_dir())
-    paths.config_file().write_text("[jobs]\nrefresh_s = 600\ntrackio_poll_s = 600\n", encoding="utf-8")
+    paths.config_file().write_text("[jobs]\nrefresh_s = 600\ntrackio_poll_s = 600\n" + FAST_RETRY, encoding="utf-8")
 
 
 def make_app(area: str, theme: str) -> TunerApp:
@@ -41,27 +45,23 @@ def make_app(area: str, theme: str) -> TunerApp:
     return app
 
 
+def ready(app: TunerApp) -> bool:
+    """The area's workers (preflight, store reads) are done and what they fill in is on screen."""
+    screen = app.screen
+    if getattr(screen, "AREA", "") == "jobs" and getattr(screen, "last", None) is None:
+        return False  # the jobs list's first refresh (it retries the unreachable Hub) has not ended
+    if not getattr(screen, "form_ready", True):
+        return False  # Launch mounts most of its form after the first frame
+    return not [w for w in app.workers if w.is_running and w.group != "monitor-refresh"]
+
+
 async def settle(pilot: Pilot) -> None:
-    """Until the area's workers (preflight, store reads, the jobs refresh) are done: conditions, not delays."""
-    app = pilot.app
-    # Bounded by time, not by rounds: the jobs list's first refresh retries an unreachable Hub with
-    # back-off (seconds, more on a loaded machine) before it shows the error the picture holds.
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        await pilot.pause()
-        screen = app.screen
-        if getattr(screen, "AREA", "") == "jobs" and getattr(screen, "last", None) is None:
-            await pilot.pause(0.05)
-            continue
-        if not getattr(screen, "form_ready", True):  # Launch mounts most of its form after the first frame
-            await pilot.pause(0.05)
-            continue
-        busy = [w for w in app.workers if w.is_running and w.group not in {"monitor-refresh"}]
-        if not busy:
-            break
-        await app.workers.wait_for_complete(busy)
+    """Until the area is ready: conditions, not delays (bounded generously: the jobs list's first refresh
+    retries an unreachable Hub with back-off, seconds, more on a loaded machine)."""
+    await pilot.pause()
+    await wait_for(pilot, lambda: ready(pilot.app), timeout=60, what="the area's workers done")
     # A focused field's cursor blinks every half second: shown, so the picture does not depend on timing.
-    for field in app.screen.query(Input):
+    for field in pilot.app.screen.query(Input):
         field.cursor_blink = False
     await pilot.pause()
 
@@ -182,8 +182,10 @@ def test_conversion_in_progress(size: str, snap_compare: Any, stable: None) -> N
                       Progress("convert", 17, 48, "layers", "blk.17.attn_q.weight")):
             screen.handle_event(event)
         await settle(pilot)
-        # The progress bar eases to 17/48 even with animations off: the picture is taken where it lands.
-        await pilot.wait_for_scheduled_animations()
-        await pilot.pause(0.3)
+        # The bar is drawn at 17/48 once it has its width (its fill is rounded to the cells it has).
+        bar = screen.query_one("#progress", ProgressBar).query_one(Bar)
+        await wait_for(pilot, lambda: bar.size.width > 0 and bar.percentage == bar._validate_percentage(17 / 48),
+                       what="the progress bar drawn at 17/48")
+        await pilot.pause()
 
     assert snap_compare(make_app("convert", "tuner-dark"), terminal_size=SIZES[size], run_before=run_before)

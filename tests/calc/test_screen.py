@@ -11,6 +11,8 @@ from textual.widgets import DataTable, Input, Select, Static, Switch
 from core.calc.catalog import find_entry
 from core.calc.plan import cli_command
 from tests.conftest import assert_no_canary
+from tests.support.host_app import ScreenHost
+from tests.support.pilot_wait import wait_for
 from tui_tuner import areas
 from tui_tuner.app import TunerApp
 from tui_tuner.screens import base
@@ -27,24 +29,33 @@ def all_areas(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _app() -> TunerApp:
+    """The whole app, for snapshots: the picture is the area as a user sees it, frame included."""
     app = TunerApp(start_area="calc")
     app.animation_level = "none"
     return app
+
+
+def _host() -> ScreenHost:
+    """The calculator alone, for behaviour."""
+    return ScreenHost(CalcScreen)
 
 
 def text_of(screen: CalcScreen, selector: str) -> str:
     return str(screen.query_one(selector, Static).render())
 
 
-async def settle(pilot: Pilot, seconds: float = 0.5) -> None:
-    """Wait out the debounce and any Hub worker (polling: the test machine may be slow)."""
-    await pilot.pause(seconds)
+def calc_idle(screen: CalcScreen) -> bool:
+    """No debounce pending (the estimate, the dataset profile) and no Hub fetch or profile in a thread."""
+    return (screen._timer is None and screen._profile_timer is None
+            and not [w for w in screen.app.workers if w.is_running])
+
+
+async def settle(pilot: Pilot) -> None:
+    """Until what the last edit started is on screen: its debounced recompute and any worker it ran."""
+    await pilot.pause()  # the edit's Changed message is handled: its debounce is pending from here on
     screen = pilot.app.screen
-    for _ in range(100):
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause(0.05)
-        if getattr(screen, "_timer", None) is None and not pilot.app.workers:
-            break
+    assert isinstance(screen, CalcScreen)
+    await wait_for(pilot, lambda: calc_idle(screen), timeout=60, what="the debounce and the calculator's workers")
     await pilot.pause()
 
 
@@ -64,7 +75,7 @@ async def pick_gemma_16k(pilot: Pilot) -> None:
 
 
 async def test_done_when_gemma3_12b_qlora_16k() -> None:
-    app = _app()
+    app = _host()
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         assert isinstance(screen, CalcScreen)
@@ -80,7 +91,7 @@ async def test_done_when_gemma3_12b_qlora_16k() -> None:
 
 
 async def test_updates_as_you_type_and_keeps_last_good_result_on_error() -> None:
-    app = _app()
+    app = _host()
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         await settle(pilot)
@@ -103,7 +114,7 @@ async def test_updates_as_you_type_and_keeps_last_good_result_on_error() -> None
 async def test_bad_model_and_broken_config_show_under_the_field(tmp_path) -> None:  # type: ignore[no-untyped-def]
     broken = tmp_path / "config.json"
     broken.write_text('{"hidden_size": 1,')
-    app = _app()
+    app = _host()
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         await settle(pilot)
@@ -114,25 +125,25 @@ async def test_bad_model_and_broken_config_show_under_the_field(tmp_path) -> Non
         await settle(pilot)
         assert text_of(screen, "#model-error").startswith("broken config.json")
         screen.query_one("#model", Input).value = "someone/offline-model"  # HF_ENDPOINT is a dead port
-        await settle(pilot, 1.0)
+        await settle(pilot)
         assert "unreachable" in text_of(screen, "#model-error")
         assert screen.is_attached and app.screen is screen
 
 
 async def test_hub_model_is_fetched_in_the_background(fake_hub) -> None:  # type: ignore[no-untyped-def]
     fake_hub.add_repo("tester/my-qwen", files={"config.json": json.dumps(find_entry("qwen3-8b").config).encode()})
-    app = _app()
+    app = _host()
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         await settle(pilot)
         screen.query_one("#model", Input).value = "tester/my-qwen"
-        await settle(pilot, 1.0)
+        await settle(pilot)
         assert screen.result.arch.source == "hub:tester/my-qwen"
         assert "tester/my-qwen" in text_of(screen, "#calc-summary")
 
 
 async def test_picking_a_flavor_row_moves_the_chart_and_keys() -> None:
-    app = _app()
+    app = _host()
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         await pick_gemma_16k(pilot)
@@ -191,7 +202,7 @@ def test_snapshot_guide_tables(snap_compare, all_areas) -> None:  # type: ignore
 
 
 async def test_escape_leaves_the_form_and_m_shows_multi_gpu_rows() -> None:
-    app = _app()
+    app = _host()
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         await pick_gemma_16k(pilot)  # focus is in the max-length input
@@ -219,7 +230,7 @@ async def inference_qwen3_8b_32k(pilot: Pilot) -> None:
 
 
 async def test_inference_mode() -> None:
-    app = _app()
+    app = _host()
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         await inference_qwen3_8b_32k(pilot)
@@ -240,7 +251,7 @@ async def test_inference_mode() -> None:
 
 
 async def test_old_bitsandbytes_switch_adds_kept_inputs_for_qlora_only() -> None:
-    app = _app()
+    app = _host()
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         await pick_gemma_16k(pilot)
@@ -274,14 +285,14 @@ async def test_dataset_histogram_and_new_inputs(smollm2_hf, tmp_path) -> None:  
             for n in range(20, 2020, 20)]
     data = tmp_path / "chats.jsonl"
     data.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
-    app = _app()
+    app = _host()
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         await type_into(pilot, "model", str(smollm2_hf))
         await settle(pilot)
         await type_into(pilot, "max_length", "1024")
         screen.query_one("#dataset", Input).value = str(data)
-        await settle(pilot, 1.5)
+        await settle(pilot)
         assert screen.profile is not None and screen.profile.profiled == 100
         panel = text_of(screen, "#calc-dataset")
         assert "p50" in panel and "▲" in panel and "max length 1,024" in panel and "truncated" in panel
@@ -294,5 +305,5 @@ async def test_dataset_histogram_and_new_inputs(smollm2_hf, tmp_path) -> None:  
         assert est.inputs.quant == "gptq-int4" and est.inputs.attention == "flash-attention-2"
         assert "--quant gptq-int4" in cli_command(screen.fields())
         screen.query_one("#dataset", Input).value = str(tmp_path / "missing.jsonl")
-        await settle(pilot, 1.5)
+        await settle(pilot)
         assert "no such dataset file" in text_of(screen, "#dataset-error")

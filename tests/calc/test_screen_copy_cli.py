@@ -7,13 +7,13 @@ import shlex
 
 from textual.widgets import Input
 
-from tests.calc.test_screen import _app, settle
+from tests.calc.test_screen import _host, settle
 from tui_tuner.cli import main
 from tui_tuner.screens.calc.screen import CalcScreen
 
 
 async def test_copy_cli_copies_a_runnable_line_without_json(capsys) -> None:
-    app = _app()
+    app = _host()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         screen = app.screen
@@ -30,7 +30,7 @@ async def test_copy_cli_copies_a_runnable_line_without_json(capsys) -> None:
 
 
 async def test_copy_cli_with_an_unknown_model_copies_nothing() -> None:
-    app = _app()
+    app = _host()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         screen = app.screen

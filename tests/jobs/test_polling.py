@@ -12,6 +12,7 @@ from textual.widgets import Static
 from core.store import Store
 from tests.jobs.conftest import store_job
 from tests.jobs.test_screen import MonitorApp, table_ids, wait_until
+from tests.support.pilot_wait import stays_true
 from tui_tuner.screens.jobs.screen import JobDetailScreen
 
 pytestmark = pytest.mark.timeout(120)
@@ -113,10 +114,11 @@ async def test_tui_at_rest_with_1000_jobs_stays_within_the_budget(fake_hub: Any)
     async with app.run_test(size=(140, 30)) as pilot:
         await wait_until(pilot, lambda: len(table_ids(app)) == 100)
         start, started = len(fake_hub.requests), time.monotonic()
-        await pilot.pause(4.0)
+        # Four refreshes: at 2 requests/s (one burst request allowed) they cannot all come within 1.5 s.
+        await wait_until(pilot, lambda: len(api_requests(fake_hub, start)) >= 4)
         window = time.monotonic() - started
         made = api_requests(fake_hub, start)
-        assert 2 <= len(made) <= 2 * window + 1, [r.path for r in made]
+        assert len(made) <= 2 * window + 1, ([r.path for r in made], window)
         assert all(r.path == "/api/jobs/tester" and "cursor" not in r.query for r in made)  # newest page only
         assert "older jobs on the Hub" in str(app.screen.query_one("#monitor-status", Static).render())
         # Scrolling to the end of the list reads the next page, once.
@@ -137,20 +139,23 @@ async def test_detail_screen_pauses_the_list_and_stops_at_the_end(fake_hub: Any)
         await wait_until(pilot, lambda: table_ids(app)[:1] == [job])
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, JobDetailScreen))
-        await pilot.pause(0.5)
-        start = len(fake_hub.requests)
-        await pilot.pause(3.0)
+        status = rf"^/api/jobs/tester/{job}$"
+        # Counted from the detail's first status poll: a list request already on its way is not counted.
+        await wait_until(pilot, lambda: len(fake_hub.requests_to(status)) >= 1)
+        start, started = len(fake_hub.requests), time.monotonic()
+        await wait_until(pilot, lambda: len(fake_hub.requests_to(status)) >= 4)  # three more polls: >= 1 s
+        window = time.monotonic() - started
         during = api_requests(fake_hub, start)
         assert not [r for r in during if r.path == "/api/jobs/tester"]  # the list is paused
         polls = [r for r in during if r.path == f"/api/jobs/tester/{job}"]
-        assert 1 <= len(polls) <= 2 * 3.0 + 1  # the job's status, within the budget
+        assert 3 <= len(polls) <= 2 * window + 1, window  # the job's status, within the budget
         fake_hub.set_stage(job, "COMPLETED")
         await wait_until(pilot, lambda: "COMPLETED" in str(app.screen.query_one("#detail-title", Static).render()))
         await wait_until(pilot, lambda: "none" in str(app.screen.query_one("#detail-metrics", Static).render()))
-        await pilot.pause(0.5)
+        # The status poller has ended; for three of its poll intervals (0.5 s at this budget) nothing is asked.
+        await wait_until(pilot, lambda: not [w for w in app.workers if w.group == "monitor-status" and w.is_running])
         start = len(fake_hub.requests)
-        await pilot.pause(2.0)
-        assert api_requests(fake_hub, start) == []  # an ended job: nothing more to ask
+        await stays_true(pilot, lambda: api_requests(fake_hub, start) == [], seconds=1.5)  # an ended job
         await pilot.press("escape")
         await wait_until(pilot, lambda: len(api_requests(fake_hub, start)) >= 1)  # the list resumes
 
@@ -169,5 +174,5 @@ async def test_a_forbidden_job_is_not_polled_forever(fake_hub: Any) -> None:
         await wait_until(pilot, lambda: isinstance(app.screen, JobDetailScreen))
         stream = app.screen.query_one("#detail-stream", Static)
         await wait_until(pilot, lambda: "not asking again" in str(stream.render()))
-        await pilot.pause(2.0)
-        assert len(fake_hub.requests_to(rf"^/api/jobs/tester/{job}$")) == 1
+        # Five poll intervals at this budget (0.2 s): one request, never a second.
+        await stays_true(pilot, lambda: len(fake_hub.requests_to(rf"^/api/jobs/tester/{job}$")) == 1, seconds=1.0)

@@ -14,6 +14,8 @@ from textual.widgets import DataTable, Static
 from core.store import Store
 from tests.conftest import assert_no_canary
 from tests.jobs.conftest import store_job
+from tests.support.pilot_wait import wait_for as wait_until
+from tests.support.pilot_wait import wait_for_workers
 from tui_tuner.screens.jobs.log_view import LogView
 from tui_tuner.screens.jobs.screen import JobDetailScreen, JobsScreen
 
@@ -27,15 +29,6 @@ class MonitorApp(App[None]):
 
     def on_mount(self) -> None:
         self.push_screen(JobsScreen())
-
-
-async def wait_until(pilot: Any, predicate: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            notes = [n.message for n in pilot.app._notifications]
-            raise AssertionError(f"condition not reached in time; notifications: {notes}")
-        await pilot.pause(0.05)
 
 
 def table_ids(app: App[None]) -> list[str]:
@@ -120,7 +113,9 @@ async def test_cancel_asks_first(fake_hub: Any) -> None:
         await pilot.press("ctrl+k")
         await pilot.pause()
         await pilot.press("n")
-        await pilot.pause(0.3)
+        await wait_until(pilot, lambda: isinstance(app.screen, JobsScreen))  # the dialog closed
+        await wait_for_workers(pilot, ignore_groups={"monitor-refresh"})
+        assert fake_hub.requests_to(rf"/{job}/cancel$") == []
         assert fake_hub.jobs[job]["status"]["stage"] == "RUNNING"
         await pilot.press("ctrl+k")
         await pilot.pause()
@@ -138,8 +133,9 @@ async def test_ui_stays_responsive_while_the_hub_is_slow_or_down(fake_hub: Any) 
     async with app.run_test(size=(120, 30)) as pilot:
         await wait_until(pilot, lambda: table_ids(app) == [job])
         fake_hub.set_delay(r"^/api/jobs", 8.0)
+        before = len(fake_hub.requests_to(r"^/api/jobs"))
         await pilot.press("r")  # a refresh now hangs for 8 s in its thread
-        await pilot.pause(0.2)
+        await wait_until(pilot, lambda: len(fake_hub.requests_to(r"^/api/jobs")) > before)  # the Hub has it
         started = time.monotonic()
         await pilot.press("slash", *"zzz")
         await wait_until(pilot, lambda: table_ids(app) == [], timeout=2.0)
@@ -153,8 +149,8 @@ async def test_ui_stays_responsive_while_the_hub_is_slow_or_down(fake_hub: Any) 
                          timeout=20)
         started = time.monotonic()
         await pilot.press("s")
-        await pilot.pause(0.05)
-        assert app.screen.sort_key == "stage" and time.monotonic() - started < 1.0
+        await wait_until(pilot, lambda: app.screen.sort_key == "stage", timeout=1.0)
+        assert time.monotonic() - started < 1.0
         assert table_ids(app) == [job]  # the last good rows stay
         fake_hub.start()
         await pilot.press("r")

@@ -11,10 +11,13 @@ from core import paths
 from core.store import Store
 from tests.jobs.conftest import store_job
 from tests.jobs.test_screen import MonitorApp
+from tests.support.pilot_wait import wait_for, wait_for_workers
 from tui_tuner import areas
 from tui_tuner.screens import base
 from tui_tuner.screens.jobs.screen import JobsScreen
 
+PERIODIC = ("monitor-refresh", "monitor-curves")
+"""Workers that wait for their next round (600 s here) rather than end."""
 T0 = datetime(2026, 3, 2, 12, 0, 0, tzinfo=UTC)
 SIZE = (150, 40)
 
@@ -69,11 +72,9 @@ def test_snapshot_job_list(pinned: Any, snap_compare: Any) -> None:
     seed(pinned)
 
     async def settle(pilot: Any) -> None:
-        await pilot.pause(0.3)
         screen = pilot.app.screen
-        while not screen.rows:
-            await pilot.pause(0.1)
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: screen.rows, what="the first refresh's rows")
+        await wait_for_workers(pilot, ignore_groups=PERIODIC)
 
     assert snap_compare(MonitorApp(), terminal_size=SIZE, run_before=settle)
 
@@ -83,16 +84,17 @@ def test_snapshot_job_detail_with_diagnosis(pinned: Any, snap_compare: Any) -> N
 
     async def open_detail(pilot: Any) -> None:
         screen = pilot.app.screen
-        while not screen.rows:
-            await pilot.pause(0.1)
+        await wait_for(pilot, lambda: screen.rows, what="the first refresh's rows")
         await pilot.press("slash", *"oom", "enter", "l")
-        for _ in range(100):
-            await pilot.pause(0.1)
+
+        def detail_complete() -> bool:
             detail = pilot.app.screen
-            if getattr(detail, "row", None) is not None and detail.diagnoses and detail.row.id == ids["error"]:
-                text = str(detail.query_one("#detail-stream").render())
-                if "log complete" in text and "metrics: none" in str(detail.query_one("#detail-metrics").render()):
-                    break
-        await pilot.pause(0.3)
+            return (getattr(detail, "row", None) is not None and bool(detail.diagnoses)
+                    and detail.row.id == ids["error"]
+                    and "log complete" in str(detail.query_one("#detail-stream").render())
+                    and "metrics: none" in str(detail.query_one("#detail-metrics").render()))
+
+        await wait_for(pilot, detail_complete, what="the failed job's detail: diagnosis, whole log, no metrics")
+        await wait_for_workers(pilot, ignore_groups=PERIODIC)
 
     assert snap_compare(MonitorApp(), terminal_size=SIZE, run_before=open_detail)
