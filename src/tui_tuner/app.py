@@ -10,6 +10,7 @@ from typing import Any
 from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.driver import Driver
 from textual.screen import Screen
 from textual.worker import Worker
 
@@ -70,6 +71,18 @@ class TunerApp(App[None]):
             wanted = DEFAULT_DARK
         self.theme = wanted
         self._saved_theme = wanted
+
+    def get_driver_class(self) -> type[Driver]:
+        """In a terminal on Linux/macOS, Textual's driver that quits when the terminal is gone (EOF/EIO)
+        instead of spinning (tui_tuner.terminal_driver); the web and headless drivers are kept."""
+        from textual.drivers.linux_driver import LinuxDriver
+
+        driver = super().get_driver_class()
+        if driver is LinuxDriver:
+            from tui_tuner.terminal_driver import HangupAwareDriver
+
+            return HangupAwareDriver
+        return driver
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         # Textual's own themes (picked in the palette) lack the domain variables the sheets may use.

@@ -291,6 +291,42 @@ def test_tui_ends_its_tools_on_quit_and_on_signals(tmp_path: Path, marker: str, 
     assert wait_gone(marker) == []
 
 
+def test_tui_exits_and_ends_its_tools_when_its_terminal_closes_without_a_hangup(tmp_path: Path, marker: str) -> None:
+    """The pty is the app's stdin/stdout but not its controlling terminal (a multiplexer's or web terminal's
+    pane, `setsid`), so closing the master sends no SIGHUP: reads then hit end-of-file at once, forever.
+    Textual's input loop took that for "nothing typed" and spun at a full core with the tools left running."""
+    import pty
+
+    app_script = tmp_path / "app.py"
+    app_script.write_text(_APP.format(tool=str(_tool(tmp_path, marker)), marker=marker))
+    env = {**env_for(tmp_path), "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "30"}
+    master, slave = pty.openpty()
+    app = subprocess.Popen([sys.executable, str(app_script)], stdin=slave, stdout=slave, stderr=slave, env=env,
+                           start_new_session=True)  # a new session that never takes the pty as its terminal
+    os.close(slave)
+    try:
+        import select
+
+        deadline = time.monotonic() + 60
+        settled = None  # drain half a second more once the tool and its grandchild run
+        while time.monotonic() < deadline and (settled is None or time.monotonic() < settled):
+            if select.select([master], [], [], 0.1)[0]:
+                os.read(master, 65536)  # a terminal that nobody reads blocks the app
+            if settled is None and len(survivors(marker)) >= 2:
+                settled = time.monotonic() + 0.5
+        wait_for_tree(marker, timeout=1)
+        os.close(master)
+        master = -1
+        app.wait(timeout=30)  # before the fix: still running, a core busy, the tools alive
+    finally:
+        if master >= 0:
+            os.close(master)
+        if app.poll() is None:
+            os.killpg(app.pid, signal.SIGKILL)
+            app.wait()
+    assert wait_gone(marker) == []
+
+
 def test_run_until_signal_reports_the_signal_and_ends_tracked_groups(tmp_path: Path, marker: str) -> None:
     script = tmp_path / "runner.py"
     script.write_text(textwrap.dedent(f"""
