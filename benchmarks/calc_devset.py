@@ -149,6 +149,18 @@ def _train(row: dict[str, str], group: str, key: str, assumption: str, metric: s
     return Mapped(row["id"], group, measured_bytes(row), predict, accel, assumption, metric)
 
 
+def _sharded(row: dict[str, str], key: str, strategy: str, gpus: int, assumption: str,
+             **kwargs: object) -> Mapped:
+    """A multi-GPU row: one GPU's peak under the strategy (per_gpu_estimate)."""
+    from core.calc import per_gpu_estimate
+
+    def predict() -> float:
+        arch = resolve_architecture(key, allow_hub=False, counting="config") if key.endswith(".json") else _arch(key)
+        return per_gpu_estimate(MemoryInputs(arch=arch, **kwargs), strategy, gpus).allocated_bytes  # type: ignore[arg-type]
+
+    return Mapped(row["id"], "multi-gpu", measured_bytes(row), predict, lambda: None, assumption, "allocated")
+
+
 def _infer(row: dict[str, str], key: str, fmt: str, context: int, assumption: str, *, untie: bool = False) -> Mapped:
     def predict() -> float:
         inputs = InferenceInputs(arch=_arch(key, untie=untie), context_length=context, weights=fmt)
@@ -171,12 +183,14 @@ def map_row(row: dict[str, str]) -> Mapped | Unmapped:
         if method.startswith("full fine-tune"):
             return _train(row, "training", "llama-3.2-3b", assumption, "reserved", reserved=True,
                           accel_dtype="bf16", method="full", **common)
-        m = re.match(r"(rs)?LoRA r=(\d+)(?: alpha=\d+)? on (.+)$", method)
+        m = re.match(r"(rs|Do)?(?:LoRA|RA) r=(\d+)(?: alpha=\d+)? on (.+)$", method)
         if m:
             targets = ("gate_proj", "up_proj", "down_proj") if "gate/up/down" in m.group(3) else ("q_proj", "v_proj")
-            return _train(row, "training", "llama-3.2-3b", assumption + "; fp32 adapters, dropout 0", "reserved",
+            dora = m.group(1) == "Do"
+            return _train(row, "training", "llama-3.2-3b", assumption + "; fp32 adapters, dropout 0"
+                          + ("; DoRA (magnitude vectors, base and LoRA outputs kept)" if dora else ""), "reserved",
                           reserved=True, accel_dtype="bf16", method="lora", lora_r=int(m.group(2)),
-                          lora_targets=targets, **common)
+                          lora_targets=targets, dora=dora, **common)
         return Unmapped(rid, f"PEFT method '{method}' is not one the calculator models (full, LoRA, QLoRA)")
 
     if source == "LitGPT config hub":
@@ -218,24 +232,56 @@ def map_row(row: dict[str, str]) -> Mapped | Unmapped:
                           dtype="bf16", loss_impl="fp32-logits")
         if rid == "torchtune-3B-baseline":
             return Unmapped(rid, "unpacked: padded length of the longest batch not stated")
-        ladder = {"torchtune-3B-+AC": {}, "torchtune-3B-+optinbwd": {"optimizer_in_backward": True},
-                  "torchtune-3B-+actoffload": {"optimizer_in_backward": True, "activation_offloading": True}}
-        if rid in ladder:
+        # Cumulative flags (the README's table): each row adds its flag to the previous one.
+        steps: list[tuple[str, str, dict[str, object]]] = [
+            ("torchtune-3B-+compile", "torch.compile", {"compiled": True}),
+            ("torchtune-3B-+chunkedCE", "chunked-output CE", {"loss_impl": "chunked-outputs"}),
+            ("torchtune-3B-+AC", "activation checkpointing", {"gradient_checkpointing": True}),
+            ("torchtune-3B-+optinbwd", "optimizer in backward", {"optimizer_in_backward": True}),
+            ("torchtune-3B-+actoffload", "activation offloading", {"activation_offloading": True}),
+            ("torchtune-3B-+8bitAdamW", "torchao 8-bit AdamW", {"optimizer": "adamw_torch_8bit"}),
+        ]
+        flags: dict[str, object] = {"optimizer": "adamw_torch_fused", "gradient_checkpointing": False,
+                                    "loss_impl": "fp32-logits"}
+        said = ["full FT, packed 2 × 4096 tokens, fused AdamW (bf16 states), fp32 logits kept"]
+        for step_id, label, change in steps:
+            flags.update(change)
+            said.append(label)
+            if step_id == rid:
+                return _train(row, "training", "llama-3.2-3b", ", ".join(said), "allocated", reserved=False,
+                              accel_dtype="bf16", method="full", max_length=4096, batch_size=2,
+                              gradient_accumulation=1, dtype="bf16", **flags)  # type: ignore[arg-type]
+        if rid == "torchtune-3B-LoRA":
+            # The README's reproduce line for these rows: the 3B LoRA config of that commit (r=64 on q, v, output
+            # and the MLP, dropout 0), packed, compile, chunked-output CE, AC, activation offloading, fused AdamW.
             return _train(row, "training", "llama-3.2-3b",
-                          "full FT, packed 2 × 4096 tokens, fused AdamW (bf16 states), chunked CE, activation "
-                          "checkpointing" + (", optimizer in backward" if ladder[rid] else "")
-                          + (", activation offloading" if "activation_offloading" in ladder[rid] else "")
-                          + "; torch.compile not modelled (with checkpointing it touches one layer's activations)",
-                          "allocated", reserved=False, accel_dtype="bf16", method="full", max_length=4096,
-                          batch_size=2, gradient_accumulation=1, optimizer="adamw_torch_fused",
-                          gradient_checkpointing=True, dtype="bf16", loss_impl="chunked", **ladder[rid])
-        if rid in {"torchtune-3B-LoRA", "torchtune-3B-QLoRA"}:
-            return Unmapped(rid, "torchtune's LoRA recipes (QLoRA quantises only the LoRA-wrapped Linears) with "
-                                 "torch.compile are not modelled")
-        if rid == "torchtune-3B-+8bitAdamW":
-            return Unmapped(rid, "torchao's 8-bit AdamW (not bitsandbytes') is not modelled")
-        return Unmapped(rid, "torch.compile without activation checkpointing is not modelled "
-                             "(it changes every layer's saved activations)")
+                          "LoRA r=64 on q,v,o + MLP (dropout 0), bf16 adapters, packed 2 × 4096, compile, "
+                          "chunked-output CE, AC, activation offloading, fused AdamW", "allocated", reserved=False,
+                          accel_dtype=None, method="lora", lora_r=64,
+                          lora_targets=("q_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
+                          lora_dropout=0.0, adapter_dtype="bf16", max_length=4096, batch_size=2,
+                          gradient_accumulation=1, optimizer="adamw_torch_fused", gradient_checkpointing=True,
+                          dtype="bf16", loss_impl="chunked-outputs", compiled=True, activation_offloading=True)
+        return Unmapped(rid, "torchtune's QLoRA quantises only the LoRA-wrapped Linears (k_proj stays bf16 in "
+                             "this config): a per-module base format is not modelled")
+
+    if source == "torchtune README memory and training speed (multi-GPU)":
+        common = dict(max_length=2048, batch_size=2, gradient_accumulation=1, optimizer="adamw_torch_fused",
+                      gradient_checkpointing=True, dtype="bf16", loss_impl="chunked-outputs", compiled=True)
+        said = "packed 2 × 2048, compile, chunked-output CE, AC, fused AdamW"
+        if rid.endswith("70B-full-8xA100"):
+            return _sharded(row, "llama-3.3-70b", "fsdp-offload", 8, said + "; FSDP + CPU offload over 8 GPUs",
+                            method="full", **common)
+        if rid.endswith("70B-lora-8xA100"):
+            return _sharded(row, "llama-3.3-70b", "fsdp", 8, said + "; LoRA r=16 q,k,v, bf16 adapters; FSDP over 8",
+                            method="lora", lora_r=16, lora_targets=("q_proj", "k_proj", "v_proj"), lora_dropout=0.0,
+                            adapter_dtype="bf16", **common)
+        if rid.endswith("405B-qlora-8xA100"):
+            return _sharded(row, str(DATA / "configs" / "llama-3.1-405b.json"), "fsdp", 8,
+                            said + "; QLoRA r=16 all-linear (torchao NF4 ≈ NF4+DQ), bf16 adapters; FSDP over 8",
+                            method="qlora", quant="nf4-dq", lora_r=16, lora_targets=("all-linear",),
+                            lora_dropout=0.0, adapter_dtype="bf16", **common)
+        return Unmapped(rid, "row not mapped")
 
     if source.startswith("torchtune") and rid == "torchtune-L31-8B-qlora-init":
         def weights_only() -> float:

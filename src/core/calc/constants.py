@@ -34,6 +34,14 @@ CE_PEAK_BYTES = {
 """
 CE_CHUNK_TOKENS = 1024
 """Chunked loss (TRL fused LM head, torchtune's chunked CE): only one chunk of logits exists at a time."""
+TORCHTUNE_OUTPUT_CHUNKS = 8
+"""torchtune's `num_output_chunks`: with CEWithChunkedOutputLoss the model returns its logits as 8 bf16 chunks
+(all of them, before the loss runs); each chunk is upcast and its CE computed on its own."""
+CHUNKED_OUTPUTS_KEPT_BYTES = {True: 2.0, False: 6.0}
+"""torchtune chunked-output CE, per token × vocab kept for backward over all chunks. Compiled (torchtune
+compiles the loss with the model): the bf16 logits are the compiled CE's saved input, the fp32 upcast and
+softmax are recomputed in backward (2 B). Eager: each chunk's fp32 log-softmax output is saved (4 B) while
+the list of bf16 logits is still held by the recipe during the loss (2 B)."""
 LIGER_CHUNK_BYTES = 10.0
 """Liger fused linear cross-entropy: per token × vocab of its one live chunk (bf16 logits, the fp32 upcast
 and the fp32 gradient written in place). With the chunk rule and the hidden-state gradient below, Liger's

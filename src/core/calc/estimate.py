@@ -106,6 +106,13 @@ class MemoryInputs:
     activation_offloading: bool = False
     """Saved activations move to CPU RAM as they are produced and come back for backward (torchtune
     `enable_activation_offloading`, Unsloth's offloaded checkpointing): the GPU keeps about two layers' worth."""
+    compiled: bool = False
+    """torch.compile on the training step (torchtune `compile=True`, HF `torch_compile`): Inductor's min-cut
+    partitioner saves matmul inputs/outputs and recomputes cheap pointwise ops in backward, so RMSNorm outputs,
+    act(gate) and act(gate)·up are no longer kept per layer (see `activation_bytes_per_token_layer`)."""
+    dora: bool = False
+    """DoRA (PEFT `use_dora=True`): a trainable magnitude vector per wrapped Linear, and per token the base
+    output and the scaled LoRA output that the magnitude rescales are kept for backward."""
 
     def validated(self) -> MemoryInputs:
         method = (self.method or "").strip().lower()
@@ -136,6 +143,8 @@ class MemoryInputs:
                              f"{self.gradient_accumulation} of them", field="optimizer_in_backward",
                              hint="use gradient accumulation 1 (raise the batch size instead)")
         saved = normalise_saved_modules(self.modules_to_save, self.arch) if method != "full" else ()
+        if self.dora and method == "full":
+            raise TunerError("DoRA is an adapter method: it needs --method lora or qlora", field="dora")
         return replace(self, method=method, dtype=dtype, lora_targets=targets, quant=quant, loss_impl=loss,
                        modules_to_save=saved,
                        attention=attention, adapter_dtype=adapter, optimizer=normalise_optimizer(self.optimizer))
@@ -159,7 +168,7 @@ class MemoryInputs:
                 "upcast_non_quantized": self.upcast_non_quantized, "include_vision": self.include_vision,
                 "bnb_keeps_inputs": self.bnb_keeps_inputs, "optimizer_in_backward": self.optimizer_in_backward,
                 "modules_to_save": list(self.modules_to_save),
-                "activation_offloading": self.activation_offloading}
+                "activation_offloading": self.activation_offloading, "compile": self.compiled, "dora": self.dora}
 
 
 _EMBEDDING_NAMES = {"embed_tokens", "wte", "word_embeddings", "embed_in", "model.embed_tokens", "transformer.wte"}
@@ -388,6 +397,14 @@ def lora_params(arch: ModelArchitecture, r: int, targets: Sequence[str]) -> int:
     return arch.num_layers * per_layer + vocab
 
 
+def dora_magnitude_params(arch: ModelArchitecture, targets: Sequence[str]) -> int:
+    """DoRA's trainable magnitude: one value per output feature of every wrapped matrix."""
+    names = normalise_targets(tuple(targets), arch) if targets else ()
+    per_layer = sum(lin.d_out * lin.experts for lin in arch.linears if lin.name in names)
+    vocab = sum(arch.vocab_size if name == "lm_head" else arch.hidden_size for name in VOCAB_TARGETS if name in names)
+    return arch.num_layers * per_layer + vocab
+
+
 def weight_terms(arch: ModelArchitecture, *, linear_bytes: float, other_bytes: float,
                  include_vision: bool, label: str) -> tuple[float, str]:
     """Bytes of the model weights: decoder Linears at `linear_bytes`, the rest at `other_bytes`."""
@@ -412,11 +429,18 @@ def _wrapped_feeds(arch: ModelArchitecture, targets: Sequence[str]) -> dict[str,
 
 
 def activation_bytes_per_token_layer(arch: ModelArchitecture, method: str, targets: Sequence[str],
-                                     act_bytes: float, lora_dropout: float) -> float:
+                                     act_bytes: float, lora_dropout: float, *, compiled: bool = False,
+                                     dora: bool = False, adapter_bytes: float = 4.0) -> float:
     """Saved activations of one decoder layer per token, without checkpointing (§2.6, derived).
 
     Full fine-tuning keeps every Linear's input for its weight gradient; with a frozen base only the
     inputs of LoRA-wrapped modules are kept (plus a dropout copy and mask each when dropout > 0).
+
+    compiled: torch.compile's partitioner (min-cut, the default for training) keeps the tensors that are
+    expensive to recompute (matmul outputs, the residual stream, SDPA's inputs and output) and recomputes
+    pointwise ops in backward from them: the RMSNorm outputs that feed q/k/v and gate/up come back from the
+    saved norm input and its per-token rstd, and act(gate) and act(gate)·up from the saved gate and up.
+    Dropout copies are random and stay saved.
     """
     p = act_bytes
     h, q, k, inter = arch.hidden_size, arch.q_width, arch.kv_width, arch.active_mlp_width
@@ -427,8 +451,11 @@ def activation_bytes_per_token_layer(arch: ModelArchitecture, method: str, targe
     qkv = p * (q + 2 * k) + qk_norm                                       # saved by SDPA (+ q/k-norm inputs)
     attn_out = p * q + C.FLASH_LSE_BYTES_PER_HEAD * arch.num_heads      # SDPA output (= o_proj input), LSE
     mlp = (3 if arch.gated_mlp else 1) * p * inter                      # gate, up, act(gate) | act input
+    if compiled and arch.gated_mlp:
+        mlp -= p * inter                                                 # act(gate) recomputed from gate
     if method == "full":
-        inputs = 2 * p * h + (p * inter)                                 # norm outputs + down_proj input
+        # norm outputs + down_proj input; compiled: both recomputed (pointwise of saved tensors)
+        inputs = 0.0 if compiled else 2 * p * h + (p * inter)
         return norms + qkv + attn_out + mlp + inputs
     wrapped = _wrapped_feeds(arch, targets)
     dropout = lora_dropout > 0
@@ -438,11 +465,20 @@ def activation_bytes_per_token_layer(arch: ModelArchitecture, method: str, targe
         if hits:
             # One shared input without dropout; with dropout each module keeps its own copy + bool mask.
             width = arch.feed_width(feeds)
-            inputs += (hits * (p + 1) * width) if dropout else p * width
+            if dropout:
+                inputs += hits * (p + 1) * width
+            elif not compiled:                                           # the norm output, recomputed when compiled
+                inputs += p * width
     if wrapped.get(ATTN_OUT) and dropout:
         inputs += wrapped[ATTN_OUT] * (p + 1) * q                        # attn output itself is already saved
     if wrapped.get(MLP_MID):
-        inputs += p * inter + (inter if dropout else 0) + (p * inter if dropout else 0)
+        inputs += (0.0 if compiled else p * inter) + (inter if dropout else 0) + (p * inter if dropout else 0)
+    if dora:
+        # PEFT's DoRA forward: (m/‖W+sBA‖ − 1)·base_out + m/‖W+sBA‖ · (s·lora_out). The magnitude's gradient
+        # needs base_out (activation dtype) and s·lora_out (the adapter path, fp32 by PEFT's default) per
+        # wrapped module and token; the norm itself is detached (DoRA paper §4.3), so nothing else is kept.
+        out_width = sum(lin.d_out * lin.experts for lin in arch.linears if lin.name in targets)
+        inputs += (p + adapter_bytes) * out_width
     return norms + qkv + attn_out + mlp + inputs
 
 
@@ -463,8 +499,17 @@ def legacy_bnb_inputs(arch: ModelArchitecture, wrapped: set[str], p: float, drop
     return extra
 
 
-def loss_terms(loss_impl: str, vocab: int, tokens: int, hidden: int = 0) -> tuple[float, float, str]:
+def loss_terms(loss_impl: str, vocab: int, tokens: int, hidden: int = 0, *,
+               compiled: bool = False) -> tuple[float, float, str]:
     """(fp32 logits copy, the rest of the loss peak, explanation) for one micro-batch."""
+    if loss_impl == "chunked-outputs":
+        chunk = math.ceil(tokens / C.TORCHTUNE_OUTPUT_CHUNKS)
+        kept = C.CHUNKED_OUTPUTS_KEPT_BYTES[compiled]
+        return 0.0, (kept * tokens + C.CE_PEAK_BYTES["hf"] * chunk) * vocab, (
+            f"torchtune chunked-output CE: {kept:g} B × vocab × {tokens:,} tokens kept for backward "
+            + ("(the bf16 logits, saved by the compiled loss)" if compiled
+               else "(fp32 log-softmax of every chunk + the bf16 logits list)")
+            + f" + one chunk of {chunk:,} tokens × {C.CE_PEAK_BYTES['hf']:g} B × vocab")
     if loss_impl == "chunked":
         chunk = min(tokens, C.CE_CHUNK_TOKENS)
         return 0.0, C.CE_PEAK_BYTES["hf"] * vocab * chunk, (
@@ -543,6 +588,8 @@ def estimate_training(inputs: MemoryInputs, parallel: Parallelism | None = None)
         train_bytes = param_bytes
     else:
         trainable = lora_params(arch, inp.lora_r, inp.lora_targets)
+        if inp.dora:
+            trainable += dora_magnitude_params(arch, inp.lora_targets)
         train_bytes = 4.0 if inp.adapter_dtype == "fp32" else (
             float(DTYPE_BYTES[inp.adapter_dtype]) if inp.adapter_dtype in DTYPE_BYTES else param_bytes)
     zero = strategy.startswith("zero")
@@ -585,10 +632,28 @@ def estimate_training(inputs: MemoryInputs, parallel: Parallelism | None = None)
     if strategy == "zero3-offload":
         w_gpu = 0.0
         w_note += "; parameters live in CPU RAM, gathered layer by layer"
-    if strategy in {"fsdp", "fsdp-hybrid"}:
-        # The unit being computed is gathered unsharded, the next prefetched, and its gradients reduce-scattered.
-        comm = 3 * largest_layer * (param_bytes if not quantized else 2.0)
-        comm_note = "one decoder layer all-gathered + the next prefetched + its gradients for reduce-scatter"
+    if strategy == "fsdp-offload":
+        # FSDP CPUOffload(offload_params=True): each rank's parameter shard, its gradient shard and the
+        # optimizer step are in host RAM (the step runs on the CPU); what is on the GPU is the unit being
+        # all-gathered (and the next, prefetched) and the gradients being reduce-scattered: the comm term.
+        # Host RAM per node holds every rank's shards: the whole model states once.
+        cpu_terms.append(MemoryTerm(
+            "CPU RAM (offload)", w + grads + opt,
+            "FSDP CPU offload: parameter, gradient and optimizer-state shards of every rank in host RAM",
+            at_peak=False, key="cpu_offload", sharded=True, device="cpu"))
+        w_gpu, grads_gpu, opt_gpu = 0.0, 0.0, 0.0
+        w_sharded = grads_sharded = opt_sharded = True
+        w_note += "; sharded in CPU RAM, each layer gathered to the GPU when used"
+    if strategy in {"fsdp", "fsdp-hybrid", "fsdp-offload"}:
+        # The unit being computed is gathered unsharded, the next prefetched, and (full fine-tuning) its gradients
+        # reduce-scattered. The largest unit is a decoder layer or, for large vocabularies, the embedding / LM
+        # head. A quantised base is gathered in its stored format (FSDP all-gathers the NF4 tensors themselves);
+        # a frozen base has no full-size gradients to reduce, only the adapters' (in the adapter term).
+        unit = max(largest_layer, arch.embedding_params, arch.lm_head_params if not arch.tie_word_embeddings else 0)
+        unit_bytes = WEIGHT_FORMATS[inp.quant] if quantized else param_bytes
+        comm = 2 * unit * unit_bytes + (unit * param_bytes if method == "full" else 0.0)
+        comm_note = (f"the largest FSDP unit ({unit / 1e9:.2f}B params) all-gathered + the next prefetched"
+                     + (" + its gradients for reduce-scatter" if method == "full" else "; frozen: no gradients"))
     elif strategy.startswith("zero3"):
         comm = ZERO3_LARGEST_LAYER_BYTES * largest_layer
         comm_note = f"DeepSpeed: {ZERO3_LARGEST_LAYER_BYTES} B × the largest layer's params (gathered weights + grads)"
@@ -605,10 +670,15 @@ def estimate_training(inputs: MemoryInputs, parallel: Parallelism | None = None)
             key="saved_modules", sharded=w_sharded))
     if method != "full":
         adapters = trainable * train_bytes
+        # FSDP shards every parameter of a wrapped unit, the adapters included; DDP and DeepSpeed replicate them.
+        adapters_sharded = strategy in {"fsdp", "fsdp-hybrid", "fsdp-offload"}
+        if adapters_sharded:
+            adapters /= shards
         terms.append(MemoryTerm(
             "LoRA adapters", adapters, f"{trainable / 1e6:.1f}M params (r={inp.lora_r} on "
-            f"{','.join(arch.short_names(inp.lora_targets))}) × {train_bytes:g} B" + (" (replicated)" if par.world_size > 1 else ""),
-            key="adapters"))
+            f"{','.join(arch.short_names(inp.lora_targets))}{'; DoRA magnitudes' if inp.dora else ''}) × {train_bytes:g} B"
+            + (f"; ÷ {shards} GPUs" if adapters_sharded else " (replicated)" if par.world_size > 1 else ""),
+            key="adapters", sharded=adapters_sharded))
     opt_note = f"{inp.optimizer}: {opt_per_param:.3g} B × {trainable / 1e6:,.1f}M trainable params"
     if saved_params:
         opt_note += f" + modules_to_save {saved_params / 1e9:.2f}B × {optimizer_bytes(inp.optimizer, saved_bytes)[0]:g} B"
@@ -625,7 +695,8 @@ def estimate_training(inputs: MemoryInputs, parallel: Parallelism | None = None)
         opt_note += "; on the CPU (offload)"
 
     # ---- activations and the loss --------------------------------------------------------------------
-    per_layer = activation_bytes_per_token_layer(arch, method, inp.lora_targets, act_bytes, inp.lora_dropout)
+    per_layer = activation_bytes_per_token_layer(arch, method, inp.lora_targets, act_bytes, inp.lora_dropout,
+                                                 compiled=inp.compiled, dora=inp.dora, adapter_bytes=train_bytes)
     if quantized and inp.bnb_keeps_inputs and inp.quant in {"nf4", "nf4-dq", "fp4", "fp4-dq"}:
         legacy = legacy_bnb_inputs(arch, set(inp.lora_targets), act_bytes, inp.lora_dropout > 0)
         per_layer += legacy
@@ -637,7 +708,7 @@ def estimate_training(inputs: MemoryInputs, parallel: Parallelism | None = None)
         # Softmax probabilities are saved per layer (b·a·s² × p); the fp32 upcast is transient.
         eager = inp.batch_size * arch.num_heads * inp.max_length**2 * act_bytes
     one_layer = per_layer * tokens + eager
-    logits, ce, ce_note = loss_terms(inp.loss_impl, arch.vocab_size, tokens, arch.hidden_size)
+    logits, ce, ce_note = loss_terms(inp.loss_impl, arch.vocab_size, tokens, arch.hidden_size, compiled=inp.compiled)
     if inp.loss_impl == "liger" and method == "full":
         ce += C.LOGITS_FP32_BYTES * arch.embedding_params  # fp32 accumulator of the LM-head gradient
         ce_note += "; fp32 LM-head gradient accumulator (trainable head)"
@@ -692,7 +763,8 @@ def estimate_training(inputs: MemoryInputs, parallel: Parallelism | None = None)
     # Full fine-tuning can peak at the optimizer step instead (weights + grads + states + step temporaries).
     activation_peak = sum(t.bytes for t in act_terms if t.at_peak) + (logits + ce if loss_at_peak else 0.0)
     step_temp = 0.0
-    if method == "full" and inp.optimizer == "adamw_torch" and not zero:  # DeepSpeed steps with its fused Adam
+    if method == "full" and inp.optimizer == "adamw_torch" and not zero and strategy != "fsdp-offload":
+        # (DeepSpeed steps with its fused Adam; FSDP CPU offload steps on the CPU)
         step_temp = (largest_param if inp.optimizer_in_backward else trainable / (shards if opt_sharded else 1)) \
             * train_bytes
     if inp.optimizer_in_backward:

@@ -36,36 +36,59 @@ QLORA_FORMATS = ("nf4-dq", "nf4", "fp4-dq", "fp4")
 QUANT_FORMATS = ("nf4-dq", "nf4", "fp4-dq", "fp4", "int8", "gptq-int4", "gptq-int8", "awq-int4", "fp8")
 """Frozen quantised bases an adapter can be trained on (QLoRA-style): its Linears stay in this format."""
 
-# name -> (bytes per trainable parameter of optimizer state on the GPU, paged?)
-# AdamW keeps two states in the parameter dtype (torch), so its size depends on the dtype: None below.
+# name -> (bytes per trainable parameter of optimizer state on the GPU, paged?). The names are HF
+# TrainingArguments' `optim` values. torch optimizers keep their states in the parameter dtype, so their size
+# depends on it: None below, with the number of parameter-sized states in PARAM_DTYPE_STATES.
 OPTIMIZERS: dict[str, tuple[float | None, bool]] = {
     "adamw_torch": (None, False),
     "adamw_torch_fused": (None, False),                 # fused kernel: no parameter-sized step temporary
     "adamw_8bit": (2.0 + 2 * 4 / 256, False),           # bnb: 1 B per state + fp32 absmax per 256-block
     "paged_adamw_8bit": (2.0 + 2 * 4 / 256, True),
     "paged_adamw_32bit": (8.0, True),
+    # torchao's low-bit AdamW (HF `adamw_torch_8bit` / `adamw_torch_4bit`, torchtune's `torchao.optim.AdamW8bit`):
+    # 8-bit codes with one fp32 scale per block of 256 values; 4-bit: two codes a byte, fp32 scale per 128.
+    "adamw_torch_8bit": (2 * (1.0 + 4 / 256), False),
+    "adamw_torch_4bit": (2 * (0.5 + 4 / 128), False),
+    # Lion keeps one momentum state (bitsandbytes: fp32 for 32-bit, blockwise 8-bit like its AdamW).
+    "lion_32bit": (4.0, False),
+    "lion_8bit": (1.0 + 4 / 256, False),
+    "paged_lion_32bit": (4.0, True),
+    "paged_lion_8bit": (1.0 + 4 / 256, True),
     "adafactor": (0.0, False),                          # factored second moment: O(rows+cols), ~0
-    "sgd": (0.0, False),
+    "adagrad": (None, False),                           # torch: one state (sum of squares)
+    "rmsprop": (None, False),                           # torch: one state (square average)
+    "sgd": (0.0, False),                                # torch SGD, momentum 0 (HF's default)
+    "sgd_momentum": (None, False),                      # torch SGD with momentum: one buffer
 }
+PARAM_DTYPE_STATES = {"adamw_torch": 2, "adamw_torch_fused": 2, "adagrad": 1, "rmsprop": 1, "sgd_momentum": 1}
+"""torch optimizers: how many parameter-sized states they keep, in the parameter's dtype."""
+LOW_BIT_TORCHAO = ("adamw_torch_8bit", "adamw_torch_4bit")
 OPTIMIZER_ALIASES = {
     "adamw": "adamw_torch", "adam": "adamw_torch", "adamw_fused": "adamw_torch_fused",
     "adamw_bnb_8bit": "adamw_8bit", "adamw8bit": "adamw_8bit", "8bit": "adamw_8bit",
     "paged_adamw": "paged_adamw_32bit", "paged_adamw8bit": "paged_adamw_8bit",
+    "torchao_adamw_8bit": "adamw_torch_8bit", "ao_adamw_8bit": "adamw_torch_8bit", "adamw8bit_torchao": "adamw_torch_8bit",
+    "torchao_adamw_4bit": "adamw_torch_4bit", "ao_adamw_4bit": "adamw_torch_4bit",
+    "lion": "lion_32bit", "lion8bit": "lion_8bit", "paged_lion": "paged_lion_32bit",
+    "sgd_nesterov": "sgd_momentum", "momentum": "sgd_momentum",
 }
 
 # How the loss is computed (constants.CE_PEAK_BYTES): what is alive per token × vocab at the loss peak.
-LOSS_IMPLS = ("hf", "hf-outputs-kept", "fp32-logits", "bf16-logits", "chunked", "liger", "cce")
+LOSS_IMPLS = ("hf", "hf-outputs-kept", "fp32-logits", "bf16-logits", "chunked", "chunked-outputs", "liger", "cce")
 LOSS_LABELS = {
     "hf": "full fp32 logits (transformers loss; the guide)",
     "hf-outputs-kept": "transformers loss, own loop keeping outputs",
     "fp32-logits": "fp32 logits kept (transformers ≤4.45, torchtune)",
     "bf16-logits": "bf16 logits and CE (LitGPT)",
-    "chunked": "chunked CE (TRL ≥1.16 fused LM head, torchtune)",
+    "chunked": "chunked CE (TRL ≥1.16 fused LM head)",
+    "chunked-outputs": "torchtune chunked-output CE (bf16 logits of every chunk kept)",
     "liger": "Liger fused linear cross-entropy",
     "cce": "Cut Cross-Entropy (Apple; Unsloth, axolotl)",
 }
 LOSS_ALIASES = {"fused": "chunked", "chunked-ce": "chunked", "liger-flce": "liger", "flce": "liger",
-                "cut-cross-entropy": "cce", "cut_cross_entropy": "cce", "transformers": "hf"}
+                "cut-cross-entropy": "cce", "cut_cross_entropy": "cce", "transformers": "hf",
+                "torchtune": "chunked-outputs", "torchtune-chunked": "chunked-outputs",
+                "cewithchunkedoutputloss": "chunked-outputs"}
 ATTENTION_IMPLS = ("sdpa", "eager", "flash-attention-2")
 ATTENTION_ALIASES = {"flash": "flash-attention-2", "fa2": "flash-attention-2", "flash_attention_2": "flash-attention-2",
                      "flash-attn": "flash-attention-2", "flash_attn": "flash-attention-2", "flash-attention": "flash-attention-2"}
@@ -85,6 +108,8 @@ INPUT_TERMS: dict[str, tuple[str, ...]] = {
     "modules_to_save": ("saved_modules", "gradients", "optimizer"),
     "optimizer": ("optimizer", "step_temp"),
     "optimizer_in_backward": ("gradients", "step_temp"),
+    "compile": ("activations", "recompute"),
+    "dora": ("adapters", "gradients", "optimizer", "activations"),
     "gradient_checkpointing": ("activations", "recompute"),
     "activation_offloading": ("activations", "recompute"),
     "attention": ("activations", "prefill"),
@@ -108,8 +133,9 @@ def normalise_optimizer(name: str) -> str:
 
 def optimizer_bytes(name: str, param_bytes: float) -> tuple[float, bool]:
     """(bytes of optimizer state per trainable parameter, paged?)."""
-    per_param, paged = OPTIMIZERS[normalise_optimizer(name)]
-    return (2 * param_bytes if per_param is None else per_param), paged
+    key = normalise_optimizer(name)
+    per_param, paged = OPTIMIZERS[key]
+    return (PARAM_DTYPE_STATES[key] * param_bytes if per_param is None else per_param), paged
 
 
 def normalise_format(fmt: str, field: str = "quant") -> str:

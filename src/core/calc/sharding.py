@@ -8,6 +8,9 @@ so activations, logits and the loss are never divided):
 - ddp: DistributedDataParallel. Everything replicated; gradients live in DDP's buckets.
 - fsdp: FSDP FULL_SHARD. Weights, gradients and optimizer states ÷ N; each wrapped unit (one decoder layer)
   is all-gathered for its forward/backward, the next one prefetched, and its gradients reduce-scattered.
+- fsdp-offload: FSDP full shard with CPUOffload(offload_params=True) (torchtune `fsdp_cpu_offload`, accelerate
+  `fsdp_offload_params`): the sharded parameters, their gradients and the optimizer step live in host RAM;
+  the GPU holds only the units being all-gathered (current + prefetched) and the gradients being reduced.
 - fsdp-hybrid: HYBRID_SHARD. Full shard inside a group of `shard_size` GPUs, replicated across groups.
 - zero2 / zero2-offload: DeepSpeed ZeRO-2 (optimizer states and fp32 gradients partitioned; fp32 master
   weights as DeepSpeed keeps them for bf16 runs); offload puts the optimizer on the CPU.
@@ -25,11 +28,11 @@ from dataclasses import dataclass
 
 from core.errors import TunerError
 
-STRATEGIES = ("single", "ddp", "fsdp", "fsdp-hybrid", "zero2", "zero2-offload", "zero3", "zero3-offload",
+STRATEGIES = ("single", "ddp", "fsdp", "fsdp-offload", "fsdp-hybrid", "zero2", "zero2-offload", "zero3", "zero3-offload",
               "device-map")
 STRATEGY_ALIASES = {
     "none": "single", "1gpu": "single", "fsdp-full": "fsdp", "full-shard": "fsdp", "full_shard": "fsdp",
-    "fsdp_full_shard": "fsdp", "hybrid": "fsdp-hybrid", "hybrid-shard": "fsdp-hybrid", "hybrid_shard": "fsdp-hybrid",
+    "fsdp_full_shard": "fsdp", "fsdp-cpu-offload": "fsdp-offload", "fsdp-cpu": "fsdp-offload", "hybrid": "fsdp-hybrid", "hybrid-shard": "fsdp-hybrid", "hybrid_shard": "fsdp-hybrid",
     "zero-2": "zero2", "zero-3": "zero3", "deepspeed-zero2": "zero2", "deepspeed-zero3": "zero3",
     "zero2-cpu": "zero2-offload", "zero3-cpu": "zero3-offload", "zero-2-offload": "zero2-offload",
     "zero-3-offload": "zero3-offload", "device_map": "device-map", "pipeline": "device-map",
@@ -37,11 +40,11 @@ STRATEGY_ALIASES = {
 STRATEGY_LABELS = {
     "single": "one GPU", "ddp": "DDP (replicated)", "fsdp": "FSDP full shard", "fsdp-hybrid": "FSDP hybrid shard",
     "zero2": "DeepSpeed ZeRO-2", "zero2-offload": "ZeRO-2 + CPU optimizer", "zero3": "DeepSpeed ZeRO-3",
-    "zero3-offload": "ZeRO-3 + CPU params/optimizer", "device-map": "device_map=auto (layers split)",
+    "zero3-offload": "ZeRO-3 + CPU params/optimizer", "fsdp-offload": "FSDP + CPU params/optimizer", "device-map": "device_map=auto (layers split)",
 }
 # Throughput of N GPUs relative to N × one GPU (communication, CPU optimizer steps): an assumption for the
 # cost estimate, not a measurement. device-map runs the GPUs one after another: one GPU's speed in total.
-SCALING_EFFICIENCY = {"single": 1.0, "ddp": 0.95, "fsdp": 0.85, "fsdp-hybrid": 0.9, "zero2": 0.9,
+SCALING_EFFICIENCY = {"single": 1.0, "ddp": 0.95, "fsdp": 0.85, "fsdp-offload": 0.45, "fsdp-hybrid": 0.9, "zero2": 0.9,
                       "zero2-offload": 0.55, "zero3": 0.8, "zero3-offload": 0.45, "device-map": 1.0}
 AUTO_ORDER = ("ddp", "zero2", "fsdp", "zero3", "zero2-offload", "zero3-offload")
 """What `auto` tries on a multi-GPU flavor, fastest first; the first that fits is used."""
@@ -88,7 +91,7 @@ class Parallelism:
         """Over how many GPUs the sharded states are divided."""
         if self.strategy == "fsdp-hybrid":
             return self.shard_size or self.world_size
-        if self.strategy in {"fsdp", "zero2", "zero2-offload", "zero3", "zero3-offload", "device-map"}:
+        if self.strategy in {"fsdp", "fsdp-offload", "zero2", "zero2-offload", "zero3", "zero3-offload", "device-map"}:
             return self.world_size
         return 1
 
