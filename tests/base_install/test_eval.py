@@ -4,18 +4,17 @@ because `httpx` was not installed)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
 
 import pytest
 from textual.widgets import DataTable, Input, Static
-from textual.worker import WorkerCancelled
 
 from core.eval.results import CONVERSATIONS_FILE, RUN_FILE
 from tests.base_install.conftest import run_cli
 from tests.conftest import assert_no_canary
 from tests.eval_run.fake_openai import FakeOpenAI
+from tests.support.pilot_wait import wait_for, wait_for_workers
 from tui_tuner.app import TunerApp
 from tui_tuner.screens.eval import screen as evals
 from tui_tuner.screens.eval.run_dialog import EvalRunDialog
@@ -30,10 +29,8 @@ def plain(widget: Static) -> str:
 
 
 async def settle(app: TunerApp, pilot) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(3):
-        with contextlib.suppress(WorkerCancelled):
-            await app.workers.wait_for_complete()
-        await pilot.pause()
+    await pilot.pause()
+    await wait_for_workers(pilot)
 
 
 def cli_run(server: FakeOpenAI, workdir: Path) -> Path:
@@ -84,7 +81,7 @@ async def test_run_from_the_evaluate_form(fake_server: FakeOpenAI, tmp_path: Pat
         if isinstance(app.focused, Input):
             await pilot.press("escape")
         await pilot.press("R")
-        await pilot.pause()
+        await wait_for(pilot, lambda: isinstance(app.screen, EvalRunDialog), what="the run dialog open")
         dialog = app.screen
         assert isinstance(dialog, EvalRunDialog)
         for key, value in {"run-output": str(out), "run-personas": "2",
@@ -95,10 +92,8 @@ async def test_run_from_the_evaluate_form(fake_server: FakeOpenAI, tmp_path: Pat
             dialog.query_one(f"#{key}", Input).value = value
         await pilot.pause()
         await pilot.click("#run-start")
-        for _ in range(600):
-            if app.screen is screen and not screen.run_in_progress:
-                break
-            await pilot.pause(0.05)
+        await wait_for(pilot, lambda: app.screen is screen and not screen.run_in_progress, timeout=60,
+                       what="the dialog closed and the run ended")
         await settle(app, pilot)
         status = plain(screen.query_one("#eval-run-status", Static))
         assert status.startswith("finished: 4/4 conversations"), status

@@ -17,6 +17,7 @@ from core.errors import TunerError
 from core.extras import MissingExtra, has_extra, missing_modules, require_extra
 from tests.base_install.conftest import base_install_only, run_cli
 from tests.conftest import assert_no_canary
+from tests.support.pilot_wait import wait_for, wait_for_workers
 from tui_tuner.app import TunerApp
 from tui_tuner.cli import main
 
@@ -110,10 +111,8 @@ async def test_tui_conversion_without_the_extra_is_a_notification(monkeypatch: p
         screen.query_one("#output", Input).value = str(tmp_path / "out")
         await pilot.pause()
         await pilot.press("escape", "ctrl+s")
-        for _ in range(100):
-            if screen.worker is not None and screen.worker.is_finished:
-                break
-            await pilot.pause(0.05)
+        await wait_for(pilot, lambda: screen.worker is not None and screen.worker.is_finished,
+                       what="the conversion's worker ended")
         await pilot.pause()
         notes = [n.message for n in app._notifications]
         assert CONVERT_LINE in notes, notes
@@ -134,19 +133,15 @@ async def test_tui_local_launch_without_the_extra_is_a_notification(monkeypatch:
     async with app.run_test(size=(120, 40)) as pilot:
         screen = app.screen
         assert isinstance(screen, LaunchScreen)
-        for _ in range(100):  # the form mounts all but its first section after the first frame
-            if screen.form_ready:
-                break
-            await pilot.pause(0.05)
+        # The form mounts all but its first section after the first frame.
+        await wait_for(pilot, lambda: screen.form_ready, what="Launch's whole form")
         screen._apply(LaunchConfig(backend="local", base_model="HuggingFaceTB/SmolLM2-135M-Instruct",
                                    dataset=str(data), output_repo="you/smol", load_in_4bit=False,
                                    optimizer="adamw_torch", max_steps=5))
         screen._refresh_now()
-        await pilot.pause(0.3)
+        await wait_for_workers(pilot, timeout=30)  # the script and preflight for that config
         await pilot.press("ctrl+l")
-        await pilot.pause(0.3)
-        notes = [n.message for n in app._notifications]
-        assert TRAIN_LINE in notes, notes
+        await wait_for(pilot, lambda: TRAIN_LINE in [n.message for n in app._notifications], timeout=30)
         assert app.is_running and app.screen is screen
 
 

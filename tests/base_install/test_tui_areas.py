@@ -7,6 +7,8 @@ import pytest
 from textual.notifications import SeverityLevel
 from textual.widgets import Input
 
+from core import paths
+from tests.support.pilot_wait import wait_for
 from tui_tuner.app import TunerApp
 from tui_tuner.areas import AREAS
 
@@ -15,6 +17,9 @@ pytestmark = pytest.mark.timeout(300)
 
 @pytest.mark.parametrize("size", [(80, 24), (140, 44)])
 async def test_every_area_opens(size: tuple[int, int]) -> None:
+    # The jobs area lists the (unreachable) Hub without seconds of back-off: the app ends at once.
+    paths.ensure(paths.config_dir())
+    paths.config_file().write_text("[jobs]\nretry_base_s = 0.01\n", encoding="utf-8")
     app = TunerApp()
     async with app.run_test(size=size) as pilot:
         await pilot.pause()
@@ -23,9 +28,9 @@ async def test_every_area_opens(size: tuple[int, int]) -> None:
             if isinstance(app.focused, Input):
                 await pilot.press("escape")  # a digit typed in a field is text: leave the field first
             await pilot.press(area.key)
-            await pilot.pause(0.2)
-            assert app.current_mode == area.mode
-            assert type(app.screen).__name__ == area.screen_class
+            await wait_for(pilot, lambda mode=area.mode, name=area.screen_class: app.current_mode == mode
+                           and type(app.screen).__name__ == name, timeout=30)
+            await pilot.pause()  # the area's first frame, where an error would show
         errors: list[tuple[SeverityLevel, str]] = [(n.severity, n.message) for n in app._notifications
                                                    if n.severity == "error"]
         assert not errors

@@ -15,6 +15,8 @@ from core.convert.events import LogLine, Progress, StepFailed, StepFinished, Ste
 from core.convert.pipeline import step_title
 from tests.conftest import assert_no_canary
 from tests.convert.conftest import RunResult, needs_llama_cpp
+from tests.support.host_app import ScreenHost
+from tests.support.pilot_wait import wait_for, wait_for_workers
 from tui_tuner import areas
 from tui_tuner.app import TunerApp
 from tui_tuner.screens import base
@@ -30,11 +32,8 @@ def log_text(screen: ConvertScreen) -> str:
 
 
 async def wait_done(pilot: Pilot, screen: ConvertScreen, timeout: float = 400) -> None:
-    waited = 0.0
-    while screen.worker is None or not screen.worker.is_finished:
-        await pilot.pause(0.25)
-        waited += 0.25
-        assert waited < timeout, "conversion did not finish"
+    await wait_for(pilot, lambda: screen.worker is not None and screen.worker.is_finished, timeout=timeout,
+                   what="the conversion finished")
     await pilot.pause()
 
 
@@ -58,7 +57,7 @@ def _merged_copy(full_run: RunResult, dest: Path) -> Path:
 @pytest.mark.slow
 async def test_wizard_runs_the_pipeline_and_streams_the_tools_lines(sharded_base: Path, lora_adapter: Path,
                                                                      tmp_path: Path) -> None:
-    app = TunerApp(start_area="convert")
+    app = ScreenHost(ConvertScreen)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         assert isinstance(screen, ConvertScreen)
@@ -87,7 +86,7 @@ async def test_failing_step_shows_the_tool_line_and_fix_and_stays_up(full_run: R
     config = json.loads((out / "merged" / "config.json").read_text())
     config["architectures"] = ["FooBarForCausalLM"]
     (out / "merged" / "config.json").write_text(json.dumps(config))
-    app = TunerApp(start_area="convert")
+    app = ScreenHost(ConvertScreen)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         assert isinstance(screen, ConvertScreen)
@@ -108,7 +107,7 @@ async def test_failing_step_shows_the_tool_line_and_fix_and_stays_up(full_run: R
 @pytest.mark.slow
 async def test_cancel_key_kills_the_tool_and_says_what_was_kept(full_run: RunResult, tmp_path: Path) -> None:
     out = _merged_copy(full_run, tmp_path / "cancel")
-    app = TunerApp(start_area="convert")
+    app = ScreenHost(ConvertScreen)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         assert isinstance(screen, ConvertScreen)
@@ -116,10 +115,8 @@ async def test_cancel_key_kills_the_tool_and_says_what_was_kept(full_run: RunRes
         screen.query_one("#skip-merge", Checkbox).value = True
         await pilot.pause()
         await pilot.press("escape", "ctrl+s")
-        for _ in range(400):
-            await pilot.pause(0.05)
-            if screen.query_one(StepList).states().get("convert") == "running" and "$ " in log_text(screen):
-                break
+        await wait_for(pilot, lambda: screen.query_one(StepList).states().get("convert") == "running"
+                       and "$ " in log_text(screen), timeout=60, what="the converter running")
         await pilot.press("ctrl+k")
         await wait_done(pilot, screen)
         assert "canceled during convert; kept: merged" in log_text(screen)
@@ -138,15 +135,15 @@ def snapshot_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _app() -> TunerApp:
+    """The whole app, for snapshots: the picture is the area as a user sees it, frame included."""
     app = TunerApp(start_area="convert")
     app.animation_level = "none"
     return app
 
 
 async def _settle(pilot: Pilot) -> None:
-    for _ in range(3):
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
+    await pilot.pause()
+    await wait_for_workers(pilot)
 
 
 def test_snapshot_empty_form_with_missing_llama_cpp(snap_compare, snapshot_env) -> None:
@@ -192,7 +189,7 @@ async def test_recent_conversion_fills_the_form_for_a_resume(tmp_path: Path) -> 
     store = Store()
     start_record(store, "conv-20260101-000000-abcd", str(spec.output_dir), spec.to_dict(), {})
     update_record(store, "conv-20260101-000000-abcd", status="canceled")
-    app = TunerApp(start_area="convert")
+    app = ScreenHost(ConvertScreen)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         assert isinstance(screen, ConvertScreen)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from textual.widgets import Input
 
-from tui_tuner.app import TunerApp
+from tests.support.host_app import ScreenHost
+from tests.support.pilot_wait import wait_for
+from tui_tuner.screens.convert.screen import ConvertScreen
 
 
 async def test_output_folder_placeholder_is_a_hint(monkeypatch, tmp_path) -> None:
-    app = TunerApp(start_area="convert")
+    app = ScreenHost(ConvertScreen)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause(0.3)
         output = app.screen.query_one("#output", Input)
+        await wait_for(pilot, lambda: output.content_region.width > 0, what="the output field laid out")
         output.value = ""
         # A bare path ("./models/x-gguf") in the placeholder's dim colour looks like a default already
         # set; the field is required and has none.

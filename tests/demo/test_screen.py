@@ -6,13 +6,12 @@ the end-to-end test."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from core import paths
 from core.convert import events as cv
 from core.demo import events as ev
 from core.demo.runner import DemoRun, Step, StepContext, StepResult
@@ -20,16 +19,16 @@ from core.demo.settings import DemoSettings
 from core.launch import job_store
 from tests.demo.fake_steps import Recorder, make_step
 from tests.eval_view.fixtures import make_results
+from tests.support.pilot_wait import wait_for as wait_until
 from tui_tuner.demo.app import DemoApp
 from tui_tuner.demo.screen import DemoScreen
 
 
-async def wait_until(pilot: Any, condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.05)
+@pytest.fixture(autouse=True)
+def quick_hub_retries() -> None:
+    """The jobs area the demo opens lists the (unreachable) Hub without seconds of back-off: the app ends at once."""
+    paths.ensure(paths.config_dir())
+    paths.config_file().write_text("[jobs]\nretry_base_s = 0.01\n", encoding="utf-8")
 
 
 def local_job(tmp_path: Path) -> str:

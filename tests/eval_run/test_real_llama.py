@@ -108,16 +108,14 @@ async def test_real_llama_server_run_resume_report_and_viewer(smollm2_gguf: Path
     # ... and the viewer opens on it
     from textual.widgets import DataTable
 
+    from tests.support.pilot_wait import wait_for
     from tui_tuner.app import TunerApp
     from tui_tuner.screens.eval import screen as evals
 
     app = TunerApp(start_area="eval", area_options={"eval": {"view": evals.ViewRequest(out)}})
     async with app.run_test(size=(140, 45)) as pilot:
         screen = app.screen
-        for _ in range(100):
-            await pilot.pause(0.05)
-            if getattr(screen, "results", None) is not None:
-                break
+        await wait_for(pilot, lambda: getattr(screen, "results", None) is not None, what="the results read")
         assert isinstance(screen, evals.EvalScreen) and screen.results is not None
         assert screen.results.is_complete
         table = screen.query_one("#overview-table", DataTable)

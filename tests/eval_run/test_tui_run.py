@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
 
-from textual.widgets import DataTable, Input, Static
-from textual.worker import WorkerCancelled
+from textual.widgets import Button, DataTable, Input, Static
 
 from core.eval.results import CONVERSATIONS_FILE, RUN_FILE
 from tests.conftest import assert_no_canary
 from tests.eval_run.fake_openai import FakeOpenAI
+from tests.support.host_app import ScreenHost
+from tests.support.pilot_wait import wait_for, wait_for_workers
 from tui_tuner.app import TunerApp
 from tui_tuner.screens.eval.run_dialog import EvalRunDialog
 from tui_tuner.screens.eval.screen import EvalScreen
@@ -28,7 +28,7 @@ async def fill(pilot, values: dict[str, str]) -> EvalRunDialog:  # type: ignore[
     if isinstance(pilot.app.focused, Input):
         await pilot.press("escape")   # the empty screen starts in the directory field, as a user sees it
     await pilot.press("R")
-    await pilot.pause()
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, EvalRunDialog), what="the run dialog open")
     dialog = pilot.app.screen
     assert isinstance(dialog, EvalRunDialog)
     for key, value in values.items():
@@ -38,21 +38,12 @@ async def fill(pilot, values: dict[str, str]) -> EvalRunDialog:  # type: ignore[
 
 async def wait_back(pilot, screen: EvalScreen) -> None:  # type: ignore[no-untyped-def]
     """Until the dialog has closed (dismissing takes a few turns of the message loop)."""
-    for _ in range(100):
-        if pilot.app.screen is screen:
-            return
-        await pilot.pause(0.02)
+    await wait_for(pilot, lambda: pilot.app.screen is screen, what="the dialog closed")
 
 
 async def wait_run(pilot, screen: EvalScreen) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(400):
-        if not screen.run_in_progress:
-            break
-        await pilot.pause(0.05)
-    for _ in range(3):
-        with contextlib.suppress(WorkerCancelled):
-            await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
+    await wait_for(pilot, lambda: not screen.run_in_progress, timeout=60, what="the run ended")
+    await wait_for_workers(pilot)
 
 
 def form(server: FakeOpenAI, out: Path, rubric: Path, personas: str = "2") -> dict[str, str]:
@@ -65,7 +56,7 @@ def form(server: FakeOpenAI, out: Path, rubric: Path, personas: str = "2") -> di
 async def test_run_from_the_form_opens_the_results_as_they_come(fake_server: FakeOpenAI, small_rubric_file: Path,
                                                                 tmp_path: Path) -> None:
     out = tmp_path / "results"
-    app = TunerApp(start_area="eval")
+    app = ScreenHost(EvalScreen)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         assert isinstance(screen, EvalScreen)
@@ -76,7 +67,9 @@ async def test_run_from_the_form_opens_the_results_as_they_come(fake_server: Fak
         assert app.screen is dialog
         assert plain(dialog.query_one("#run-error", Static)).startswith("model: no model to evaluate")
         dialog.query_one("#run-models", Input).value = f"baseline={fake_server.url}, coach={fake_server.url}"
-        await pilot.pause(0.3)   # a Button ignores a second press during its 0.2 s press effect
+        start = dialog.query_one("#run-start", Button)
+        # A Button ignores a press during its 0.2 s press effect, which the first click started.
+        await wait_for(pilot, lambda: not start.has_class("-active"), what="the start button's press effect over")
         await pilot.click("#run-start")
         await wait_back(pilot, screen)
         assert app.screen is screen, plain(dialog.query_one("#run-error", Static))
@@ -91,7 +84,7 @@ async def test_run_from_the_form_opens_the_results_as_they_come(fake_server: Fak
         assert_no_canary(status, app.export_screenshot(), (out / CONVERSATIONS_FILE).read_text())
         # The next run starts from the same form.
         await pilot.press("R")
-        await pilot.pause()
+        await wait_for(pilot, lambda: isinstance(app.screen, EvalRunDialog))
         assert app.screen.query_one("#run-output", Input).value == str(out)
         await pilot.press("escape")
 
@@ -101,17 +94,15 @@ async def test_stop_keeps_finished_work_and_the_same_directory_resumes(small_rub
     server = FakeOpenAI(slots=1, delay_s=0.05).start()
     out = tmp_path / "results"
     try:
-        app = TunerApp(start_area="eval")
+        app = ScreenHost(EvalScreen)
         async with app.run_test(size=SIZE) as pilot:
             screen = app.screen
             assert isinstance(screen, EvalScreen)
             await fill(pilot, form(server, out, small_rubric_file, personas="4"))
             await pilot.click("#run-start")
             await wait_back(pilot, screen)
-            for _ in range(400):   # until at least one conversation is on disk
-                if (out / CONVERSATIONS_FILE).exists() and (out / CONVERSATIONS_FILE).read_text().strip():
-                    break
-                await pilot.pause(0.05)
+            conversations = out / CONVERSATIONS_FILE
+            await wait_for(pilot, lambda: conversations.exists() and conversations.read_text().strip(), timeout=30)
             assert screen.run_in_progress
             await pilot.press("K")
             await wait_run(pilot, screen)
@@ -121,7 +112,7 @@ async def test_stop_keeps_finished_work_and_the_same_directory_resumes(small_rub
             assert 1 <= saved < 8
             # R on the unfinished run offers Resume, with the settings the run recorded.
             await pilot.press("R")
-            await pilot.pause()
+            await wait_for(pilot, lambda: isinstance(app.screen, EvalRunDialog))
             note = plain(app.screen.query_one("#run-resume-note", Static))
             assert f"{saved} of 8 conversations done" in note
             await pilot.click("#run-resume")
@@ -140,7 +131,7 @@ async def test_a_dead_server_is_one_line_and_the_screen_stays_up(small_rubric_fi
     from core.eval.server import free_port
 
     dead = f"http://127.0.0.1:{free_port()}/v1"
-    app = TunerApp(start_area="eval")
+    app = ScreenHost(EvalScreen)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         await fill(pilot, {"run-output": str(tmp_path / "r"), "run-personas": "1", "run-models": f"baseline={dead}",

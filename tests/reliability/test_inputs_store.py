@@ -12,6 +12,7 @@ import pytest
 from core import paths
 from core.store import Store, move_aside
 from tests.eval_run.conftest import SMALL_RUBRIC_TOML
+from tests.support.pilot_wait import wait_for
 from tui_tuner.cli import main
 
 
@@ -181,19 +182,27 @@ def test_a_store_from_before_the_application_id_still_opens(tmp_path: Path) -> N
 
 
 async def test_tui_stays_up_says_so_and_moves_it_aside(tmp_path: Path) -> None:
+    from textual.widgets import Input
+
+    from tui_tuner import areas
     from tui_tuner.app import TunerApp
 
     store = paths.store_file()
     plant("garbage", store, tmp_path)
     original = store.read_bytes()
+    # The jobs list tries the unreachable Hub without seconds of back-off (the app ends sooner).
+    paths.ensure(paths.config_dir())
+    paths.config_file().write_text("[jobs]\nretry_base_s = 0.01\n", encoding="utf-8")
     app = TunerApp(start_area="jobs")
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause(0.5)
-        messages = [n.message for n in app._notifications]
-        assert any("is not a tui-tuner store" in m and "move the broken store aside" in m for m in messages)
-        for key in "12345":  # every area opens on the scratch store
-            await pilot.press(key)
-            await pilot.pause(0.2)
+        await wait_for(pilot, lambda: any("is not a tui-tuner store" in n.message
+                                          and "move the broken store aside" in n.message for n in app._notifications))
+        for area in areas.AREAS:  # every area opens on the scratch store
+            if isinstance(app.focused, Input):
+                await pilot.press("escape")  # a digit typed in a field is text
+            await pilot.press(area.key)
+            await wait_for(pilot, lambda mode=area.mode, name=area.screen_class: app.current_mode == mode
+                           and type(app.screen).__name__ == name)
         assert app.is_running
         assert store.read_bytes() == original
         commands = [c.title for c in app.get_system_commands(app.screen)]

@@ -158,18 +158,18 @@ def test_two_eval_runs_into_one_folder_run_each_conversation_once(tmp_path: Path
 
 async def test_tui_conversion_into_a_busy_folder_is_a_notification(tmp_path: Path) -> None:
     from core.convert.pipeline import ConvertSpec
-    from tui_tuner.app import TunerApp
+    from tests.support.host_app import ScreenHost
+    from tests.support.pilot_wait import wait_for
+    from tui_tuner.screens.convert.screen import ConvertScreen
 
     out = make_merged_output(tmp_path / "out")
-    app = TunerApp(start_area="convert")
+    app = ScreenHost(ConvertScreen)
     with FolderLock(out, "convert", command="tui-tuner convert --output-dir out"):
         async with app.run_test(size=(120, 40)) as pilot:
             screen = app.screen
+            assert isinstance(screen, ConvertScreen)
             worker = screen.start_conversion(ConvertSpec(output_dir=out, skip_merge=True, model_name="x"))
-            for _ in range(100):
-                await pilot.pause(0.05)
-                if worker.is_finished:
-                    break
+            await wait_for(pilot, lambda: worker.is_finished, what="the conversion's worker ended")
             await pilot.pause()
             messages = [n.message for n in app._notifications]
             assert any(m.startswith(f"{out} is in use by pid {os.getpid()}") for m in messages), messages

@@ -28,7 +28,7 @@ def describe(condition: Callable[[], object]) -> str:
         source = inspect.getsource(condition).strip()
     except (OSError, TypeError):
         return getattr(condition, "__qualname__", repr(condition))
-    found = re.search(r"lambda\s*:(.*)", source, re.DOTALL)
+    found = re.search(r"lambda[^:]*:(.*)", source, re.DOTALL)
     text = found.group(1) if found else source
     return " ".join(text.split())[:200]
 
