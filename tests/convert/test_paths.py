@@ -43,11 +43,11 @@ def test_resume_command_names_absolute_paths(tmp_path: Path) -> None:
 async def test_tui_form_resolves_against_the_app_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from textual.widgets import Input
 
-    from tui_tuner.app import TunerApp
+    from tests.support.host_app import ScreenHost
     from tui_tuner.screens.convert.screen import ConvertScreen
 
     monkeypatch.chdir(tmp_path)
-    app = TunerApp(start_area="convert")
+    app = ScreenHost(ConvertScreen)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = app.screen
         assert isinstance(screen, ConvertScreen)

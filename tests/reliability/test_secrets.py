@@ -8,7 +8,6 @@ every file under the test's folders (results, exports, the SQLite store and its 
 
 from __future__ import annotations
 
-import contextlib
 import html
 import json
 import re
@@ -136,20 +135,19 @@ def test_the_eval_config_and_the_run_form_register_the_key(tmp_path: Path, monke
 
 async def test_the_viewer_masks_the_key_of_the_run_it_shows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from textual.widgets import Static
-    from textual.worker import WorkerCancelled
 
-    from tui_tuner.app import TunerApp
+    from tests.support.host_app import ScreenHost
+    from tests.support.pilot_wait import wait_for, wait_for_workers
     from tui_tuner.screens.eval import screen as evals
     from tui_tuner.screens.eval.transcript import TranscriptPane
 
     monkeypatch.setenv("E_VIEW_KEY", KEY)
     directory = _legacy_results(tmp_path / "view", "E_VIEW_KEY")
-    app = TunerApp(start_area="eval", area_options={"eval": {"view": evals.ViewRequest(directory, persona="p9000", model="ft", tab="side-by-side")}})
+    request = evals.ViewRequest(directory, persona="p9000", model="ft", tab="side-by-side")
+    app = ScreenHost(lambda: evals.EvalScreen(view=request))
     async with app.run_test(size=(160, 48)) as pilot:
-        for _ in range(4):
-            with contextlib.suppress(WorkerCancelled):
-                await app.workers.wait_for_complete()
-            await pilot.pause()
+        await wait_for(pilot, lambda: getattr(app.screen, "results", None) is not None, what="the results read")
+        await wait_for_workers(pilot)
         assert (app.screen.slot.persona_id, app.screen.slot.model_b) == ("p9000", "ft")
         assert "ft" in {app.screen.query_one(f"#pane-{side}", TranscriptPane).border_title for side in "ab"}
         text = html.unescape(re.sub(r"<[^>]+>", "", app.export_screenshot())).replace("\xa0", " ")
