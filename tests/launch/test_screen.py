@@ -13,6 +13,7 @@ from textual.widgets import Input, Select, Static
 from core.launch.config import LaunchConfig
 from core.launch.job_store import list_jobs
 from tests.conftest import assert_no_canary
+from tests.support.pilot_wait import wait_for, wait_for_workers
 from tui_tuner.app import TunerApp
 from tui_tuner.screens.launch.confirm import ConfirmLaunch
 from tui_tuner.screens.launch.screen import LaunchScreen
@@ -25,11 +26,14 @@ def text_of(screen, selector: str) -> str:
     return getattr(widget, "plain_text", None) or str(widget.render())
 
 
-async def settle(pilot: Pilot, delay: float = 0.4) -> None:
-    await pilot.pause(delay)
-    for _ in range(3):
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
+async def settle(pilot: Pilot) -> None:
+    """Until the form is whole, no typed change waits for its refresh and the preflight workers are done."""
+    await wait_for(pilot, lambda: getattr(pilot.app.screen, "form_ready", True))
+    while True:
+        await wait_for(pilot, lambda: not getattr(pilot.app.screen, "refresh_pending", False))
+        await wait_for_workers(pilot)
+        if not getattr(pilot.app.screen, "refresh_pending", False):
+            return
 
 
 def screen_of(app: TunerApp) -> LaunchScreen:

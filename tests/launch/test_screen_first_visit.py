@@ -6,10 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input
+from textual.widgets import Input, TabbedContent
 
 from core import paths
 from core.launch.config import LaunchConfig, save_preset
+from tests.launch.test_screen import settle
+from tests.support.pilot_wait import wait_for
 from tui_tuner.app import TunerApp
 from tui_tuner.screens.calc.screen import CalcScreen
 from tui_tuner.screens.launch.screen import FIELDS, FORM, LAST_CONFIG, LaunchScreen
@@ -29,21 +31,21 @@ async def test_first_frame_has_the_first_section_and_the_rest_follows(monkeypatc
         # Runs after the area's first refresh: what that frame held.
         seen["mounted"] = {name for name in FIELDS if self.query(f"#f-{name}")}
         seen["base_model"] = self.query_one("#f-base_model", Input).value
+        seen["side_tabs"] = bool(self.query("#launch-tabs, #findings, #script-preview, #launch-histogram"))
         await original(self)
 
     monkeypatch.setattr(LaunchScreen, "_mount_rest_of_form", spy)
     app = TunerApp(start_area="calc")
     async with app.run_test(size=(80, 24)) as pilot:
-        while not isinstance(app.screen, CalcScreen):
-            await pilot.pause(0.05)
+        await wait_for(pilot, lambda: isinstance(app.screen, CalcScreen))
         app.switch_mode("launch")
+        await wait_for(pilot, lambda: getattr(app.screen, "form_ready", False))
         screen = app.screen
-        while not getattr(screen, "form_ready", False):
-            await pilot.pause(0.05)
-            screen = app.screen
         assert seen["mounted"] == {spec.name for spec in FORM[0][1]}  # the first section only
+        assert not seen["side_tabs"]  # the preflight and script tabs come with the rest
         assert seen["base_model"] == "google/gemma-3-12b-it"  # already filled in on the first frame
-        await pilot.pause(0.5)
+        await settle(pilot)
+        assert screen.query_one("#launch-tabs", TabbedContent).active == "tab-preflight"
         assert all(screen.query(f"#f-{name}") for name in FIELDS)
         assert screen.query_one("#f-epochs", Input).value == "7"
         assert screen.query_one("#f-lora_r", Input).value == "32"

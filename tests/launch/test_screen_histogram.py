@@ -13,6 +13,7 @@ from textual.widgets import Input
 from core.launch import data_profile
 from tests.launch.conftest import cpu_config
 from tests.launch.test_screen import fill, settle, text_of
+from tests.support.pilot_wait import wait_for
 from tui_tuner.app import TunerApp
 from tui_tuner.screens.token_histogram import TokenHistogram
 
@@ -37,7 +38,7 @@ async def test_histogram_with_max_length_marker(smollm2_hf: Path, spread: Path, 
     async with app.run_test(size=size) as pilot:
         await settle(pilot)
         screen = await fill(pilot, cpu_config(smollm2_hf, spread, max_length=1024))
-        await settle(pilot, 0.6)
+        await settle(pilot)
         histogram = screen.query_one("#launch-histogram", TokenHistogram)
         assert histogram.display and histogram.profile is not None and histogram.profile.profiled == 100
         shown = text_of(screen, "#launch-histogram")
@@ -46,7 +47,7 @@ async def test_histogram_with_max_length_marker(smollm2_hf: Path, spread: Path, 
         assert len(lines[1]) <= histogram.size.width  # the bars fit the panel: no wrapped sparkline
         assert "get truncated" in text_of(screen, "#findings")
         screen.query_one("#f-max_length", Input).value = "4096"  # everything fits: the marker moves right
-        await settle(pilot, 0.6)
+        await settle(pilot)
         assert "▶ max length 4,096: 0.0% truncated" in text_of(screen, "#launch-histogram")
 
 
@@ -63,16 +64,17 @@ async def test_profiling_never_blocks_the_form(smollm2_hf: Path, spread: Path,
     monkeypatch.setattr(data_profile, "_profile", slow)
     app = TunerApp(start_area="launch")
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: getattr(app.screen, "form_ready", False))
         screen = app.screen
         screen._apply(cpu_config(smollm2_hf, spread, max_length=512))
         screen._refresh_now()
-        await pilot.pause(0.3)
+        # the preflight is in its thread, held inside the profile
+        await wait_for(pilot, lambda: any(w.name == "preflight" and w.is_running for w in app.workers))
         field = screen.query_one("#f-seed", Input)
         field.focus()
         field.value = ""
         await pilot.press("4", "2")
         assert field.value == "42" and not screen.query_one("#launch-histogram", TokenHistogram).display
         release.set()
-        await settle(pilot, 0.6)
+        await settle(pilot)
         assert "max length 512" in text_of(screen, "#launch-histogram")

@@ -23,16 +23,16 @@ async def test_strategy_shown_with_memory_and_reason_and_overridable() -> None:
         await settle(pilot)
         screen = await fill(pilot, LaunchConfig(base_model="google/gemma-3-12b-it", dataset="tester/coaching",
                                                 output_repo="tester/out", trackio_space="tester/t", flavor="a100x4"))
-        await settle(pilot, 1.0)
+        await settle(pilot)
         findings = text_of(screen, "#findings")
         assert "DDP × 4" in findings and "GB per GPU" in findings and "fit one GPU" in findings
         assert constant(screen.script_text, "STRATEGY") == "ddp" and constant(screen.script_text, "NUM_PROCESSES") == 4
         screen.query_one("#f-strategy", Select).value = "fsdp"
         screen.query_one("#f-gpus", Input).value = "2"
-        await settle(pilot, 1.0)
+        await settle(pilot)
         assert constant(screen.script_text, "STRATEGY") == "fsdp" and constant(screen.script_text, "NUM_PROCESSES") == 2
         assert "FSDP full-shard × 2" in text_of(screen, "#findings")
         assert "chosen with --strategy fsdp" in text_of(screen, "#findings")
         screen.query_one("#f-gpus", Input).value = "9"
-        await settle(pilot, 1.0)
+        await settle(pilot)
         assert "-shown" in screen.query_one("#err-gpus").classes  # a100x4 has four

@@ -9,6 +9,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input, TabbedContent
 
 from core.launch.config import LaunchConfig
+from tests.launch.test_screen import settle
 from tui_tuner import areas
 from tui_tuner.app import TunerApp
 from tui_tuner.screens import base
@@ -31,9 +32,7 @@ def app(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> TunerApp:
 async def _fill(pilot: Pilot, config: LaunchConfig) -> LaunchScreen:
     screen = pilot.app.screen
     assert isinstance(screen, LaunchScreen)
-    while not screen.form_ready:  # most of the form is mounted after the first frame
-        await pilot.pause(0.02)
-    await _settle(pilot)  # the first preflight done (a new one would cancel it mid-wait)
+    await _settle(pilot)  # most of the form is mounted after the first frame; the first preflight done  # the first preflight done (a new one would cancel it mid-wait)
     screen._apply(config)
     screen._refresh_now()
     await _settle(pilot)
@@ -41,10 +40,7 @@ async def _fill(pilot: Pilot, config: LaunchConfig) -> LaunchScreen:
 
 
 async def _settle(pilot: Pilot) -> None:
-    await pilot.pause(0.3)
-    for _ in range(3):
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
+    await settle(pilot)
     pilot.app.screen.set_focus(None)
     await pilot.pause()
 

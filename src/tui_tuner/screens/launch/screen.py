@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.syntax import Syntax
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -22,12 +21,12 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static, TabbedContent, TabPane
+from textual.widgets._footer import FooterKey
 
 from core import paths
 from core.config import load_config
 from core.errors import TunerError
 from core.flavors import FLAVORS
-from core.launch import launcher
 from core.launch.config import (
     BACKENDS,
     LOSS_ON,
@@ -39,16 +38,18 @@ from core.launch.config import (
     load_preset,
     save_preset,
 )
-from core.launch.preflight import PreflightOptions, PreflightReport, run_preflight
 from core.redact import redact
 from tui_tuner.screens.base import AreaScreen
-from tui_tuner.screens.launch.confirm import ConfirmLaunch
-from tui_tuner.screens.launch.findings import FindingsPanel
-from tui_tuner.screens.token_histogram import TokenHistogram
 from tui_tuner.tones import tone
+
+if TYPE_CHECKING:  # the launcher, preflight and their panels load with the rest of the form
+    from core.launch import launcher
+    from core.launch.preflight import PreflightReport
 
 LAST_CONFIG = "launch-last.toml"
 REFRESH_DELAY_S = 0.25
+REST_OF_FORM_AT_LATEST_S = 0.5
+"""Should no frame with the footer's keys be painted (a screen never shown), the form is completed anyway."""
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,7 @@ class LaunchScreen(AreaScreen):
         """The script the preview shows (plain text)."""
         self.form_ready = False
         """Every field mounted (all but the first section are mounted after the first frame)."""
+        self._rest_scheduled = False
 
     # -- layout ----------------------------------------------------------------------------------------
     def compose_body(self) -> ComposeResult:
@@ -183,12 +185,7 @@ class LaunchScreen(AreaScreen):
             with Vertical(id="launch-side"):
                 yield Static("Command", classes="section-title")
                 yield Static("", id="command-preview")
-                with TabbedContent(id="launch-tabs"):
-                    with TabPane("Preflight", id="tab-preflight"), VerticalScroll(id="findings-scroll"):
-                        yield TokenHistogram(id="launch-histogram")
-                        yield FindingsPanel(id="findings")
-                    with TabPane("Script", id="tab-script"), VerticalScroll(id="script-scroll"):
-                        yield Static("", id="script-preview")
+                # The preflight and script tabs come with the rest of the form (they show nothing before it).
                 yield Static("", id="launch-status")
 
     def _section(self, title: str, specs: tuple[FieldSpec, ...]) -> list[Widget]:
@@ -199,9 +196,23 @@ class LaunchScreen(AreaScreen):
             widgets.append(Static("", classes="field-error", id=f"err-{spec.name}"))
         return widgets
 
+    @staticmethod
+    def _side_tabs() -> TabbedContent:
+        from tui_tuner.screens.launch.findings import FindingsPanel
+        from tui_tuner.screens.token_histogram import TokenHistogram
+
+        tabs = TabbedContent(id="launch-tabs")
+        # What `with TabbedContent(): with TabPane(...)` does in compose.
+        tabs.compose_add_child(TabPane("Preflight", VerticalScroll(
+            TokenHistogram(id="launch-histogram"), FindingsPanel(id="findings"), id="findings-scroll"), id="tab-preflight"))
+        tabs.compose_add_child(TabPane("Script", VerticalScroll(Static("", id="script-preview"), id="script-scroll"),
+                                       id="tab-script"))
+        return tabs
+
     async def _mount_rest_of_form(self) -> None:
         rest = [widget for title, specs in FORM[1:] for widget in self._section(title, specs)]
         await self.query_one("#launch-form").mount_all(rest, before="#launch-buttons")
+        await self.query_one("#launch-side").mount(self._side_tabs(), before="#launch-status")
         self.form_ready = True
         # The first section took keys while the rest was mounting: what the user typed there stays.
         first = [self.query_one(f"#f-{spec.name}") for spec in FORM[0][1]]
@@ -225,9 +236,20 @@ class LaunchScreen(AreaScreen):
 
     def on_mount(self) -> None:
         self._apply(self._initial_config())  # the first section's fields, for the first frame
-        # Two refreshes on: the footer fills in its keys a refresh after the screen mounts; the frame that
-        # shows them (and the first section) comes before the rest of the form's build.
-        self.call_after_refresh(self.call_after_refresh, self._mount_rest_of_form)
+        # The rest of the form is built once a frame with the footer's keys (and the first section) has been
+        # painted (`_compositor_refresh`). "Two refreshes on" raced with the screen becoming current: the
+        # callbacks could run before any paint, and the first frame then waited for the whole form.
+        self.set_timer(REST_OF_FORM_AT_LATEST_S, self._schedule_rest_of_form)
+
+    def _compositor_refresh(self) -> None:
+        super()._compositor_refresh()
+        if not self._rest_scheduled and any(isinstance(w, FooterKey) for w in self._compositor.visible_widgets):
+            self._schedule_rest_of_form()
+
+    def _schedule_rest_of_form(self) -> None:
+        if not self._rest_scheduled:
+            self._rest_scheduled = True
+            self.call_later(self._mount_rest_of_form)
 
     def _initial_config(self) -> LaunchConfig:
         last = paths.data_dir() / LAST_CONFIG
@@ -294,7 +316,13 @@ class LaunchScreen(AreaScreen):
             self._timer.stop()
         self._timer = self.set_timer(REFRESH_DELAY_S, self._refresh_now)
 
+    @property
+    def refresh_pending(self) -> bool:
+        """A typed change waits for its debounced refresh (preview, errors, preflight)."""
+        return self._timer is not None
+
     def _refresh_now(self) -> None:
+        self._timer = None
         if not self.form_ready:  # mounting the rest of the form refreshes
             return
         self.config, self.form_errors = self.read_form()
@@ -312,6 +340,10 @@ class LaunchScreen(AreaScreen):
                 self.query_one(f"#err-{name}").set_class(False, "-shown")
 
     def _update_preview(self) -> None:
+        from rich.syntax import Syntax
+
+        from core.launch import launcher
+
         try:
             script, command = launcher.preview(self.config)
         except TunerError as exc:
@@ -345,6 +377,8 @@ class LaunchScreen(AreaScreen):
     @work(thread=True, exclusive=True, group="preflight", exit_on_error=False, name="preflight")
     def _auto_preflight(self, config: LaunchConfig) -> None:
         """Everything that needs no network, as you type (Hub checks would hit its rate limits)."""
+        from core.launch.preflight import PreflightOptions, run_preflight
+
         options = PreflightOptions(online=False, offline_note="Hub checks (token, gated model, dataset, repo) not run yet",
                                    offline_fix="ctrl+t checks them; Launch always does")
         report = run_preflight(config, options)
@@ -352,10 +386,15 @@ class LaunchScreen(AreaScreen):
 
     @work(thread=True, exclusive=True, group="preflight", exit_on_error=False, name="preflight (online)")
     def _online_preflight(self, config: LaunchConfig) -> None:
+        from core.launch.preflight import PreflightOptions, run_preflight
+
         report = run_preflight(config, PreflightOptions(online=True))
         self.app.call_from_thread(self._show_report, report, True)
 
     def _show_report(self, report: PreflightReport, online: bool) -> None:
+        from tui_tuner.screens.launch.findings import FindingsPanel
+        from tui_tuner.screens.token_histogram import TokenHistogram
+
         self.report = report
         self.checked_online = online
         self.query_one("#findings", FindingsPanel).show_report(report, checked_online=online)
@@ -368,13 +407,14 @@ class LaunchScreen(AreaScreen):
         if not self.form_ready:
             return
         self._refresh_form_only()
-        self.query_one("#findings", FindingsPanel).show_busy("checking the Hub…")
+        self.query_one("#findings").show_busy("checking the Hub…")  # type: ignore[attr-defined]
         self.query_one("#launch-tabs", TabbedContent).active = "tab-preflight"
         self._online_preflight(self.config)
 
     def _refresh_form_only(self) -> None:
         if self._timer is not None:
             self._timer.stop()
+            self._timer = None
         self.config, self.form_errors = self.read_form()
         self._show_field_errors()
         self._update_preview()
@@ -383,6 +423,8 @@ class LaunchScreen(AreaScreen):
     def action_launch(self) -> None:
         if not self.form_ready:
             return
+        from core.launch import launcher
+
         self._refresh_form_only()
         if self.form_errors:
             self.notify(f"{len(self.form_errors)} field(s) need fixing; nothing was submitted", severity="error")
@@ -392,16 +434,21 @@ class LaunchScreen(AreaScreen):
         except TunerError as exc:  # a missing extra: its one line, nothing checked or submitted
             self.notify(exc.one_line(), severity="error", timeout=10, markup=False)
             return
-        self.query_one("#findings", FindingsPanel).show_busy("preflight before launch…")
+        self.query_one("#findings").show_busy("preflight before launch…")  # type: ignore[attr-defined]
         self.query_one("#launch-tabs", TabbedContent).active = "tab-preflight"
         self._plan_for_launch(self.config)
 
     @work(thread=True, exclusive=True, group="preflight", exit_on_error=False, name="preflight")
     def _plan_for_launch(self, config: LaunchConfig) -> None:
+        from core.launch import launcher
+        from core.launch.preflight import PreflightOptions
+
         plan = launcher.plan(config, PreflightOptions(online=True))
         self.app.call_from_thread(self._confirm, plan)
 
     def _confirm(self, plan: launcher.LaunchPlan) -> None:
+        from tui_tuner.screens.launch.confirm import ConfirmLaunch
+
         self._show_report(plan.report, True)
         if plan.report.errors:
             self.notify(f"preflight found {len(plan.report.errors)} error(s); nothing was submitted",
@@ -420,6 +467,8 @@ class LaunchScreen(AreaScreen):
 
     @work(thread=True, exclusive=True, group="submit", exit_on_error=False, name="launch")
     def _submit(self, plan: launcher.LaunchPlan) -> None:
+        from core.launch import launcher
+
         try:
             job = launcher.launch(plan)
         except TunerError:
@@ -500,6 +549,8 @@ class LaunchScreen(AreaScreen):
         self.notify(f"flavor set to {cheapest}, the cheapest that fits")
 
     def action_toggle_script(self) -> None:
+        if not self.form_ready:
+            return
         tabs = self.query_one("#launch-tabs", TabbedContent)
         tabs.active = "tab-script" if tabs.active == "tab-preflight" else "tab-preflight"
 
