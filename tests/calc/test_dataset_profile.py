@@ -144,3 +144,43 @@ def test_hub_dataset_and_hub_tokenizer(fake_hub, smollm2_hf: Path) -> None:  # t
     with pytest.raises(TunerError) as info:
         profile_dataset("tester/no-such-dataset", model="tester/smol")
     assert info.value.field == "dataset" and "\n" not in info.value.one_line()
+
+
+def _go_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # huggingface_hub reads it at import
+
+
+def test_offline_tokenizer_not_in_cache_says_so(fake_hub, smollm2_hf: Path, chats: Path,  # type: ignore[no-untyped-def]
+                                                monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Offline, a cached tokenizer is used; an uncached one is "not in the local cache", not "no tokenizer.json"."""
+    fake_hub.add_repo("tester/smol", repo_type="model", files={
+        name: (smollm2_hf / name).read_bytes() for name in ("tokenizer.json", "tokenizer_config.json",
+                                                            "chat_template.jinja") if (smollm2_hf / name).is_file()})
+    fake_hub.add_repo("tester/uncached", repo_type="model", files={
+        "tokenizer.json": (smollm2_hf / "tokenizer.json").read_bytes()})
+    online = load_tokenizer("tester/smol")  # fills the local cache
+    _go_offline(monkeypatch)
+    assert load_tokenizer("tester/smol").tokenizer.get_vocab_size() == online.tokenizer.get_vocab_size()
+    with pytest.raises(TunerError) as info:
+        load_tokenizer("tester/uncached")
+    line = info.value.one_line()
+    assert "not in the local cache" in line and "offline" in line and "no tokenizer.json" not in line
+    assert info.value.field == "tokenizer" and "--tokenizer" in (info.value.hint or "")
+    code = main(["calc", "-m", "tester/uncached", "--method", "lora", "--count-from", "config",
+                 "--dataset", str(chats)])
+    _, err = capsys.readouterr()
+    assert code == 2 and err.count("\n") == 1 and "not in the local cache and the Hub is offline" in err
+
+
+@pytest.mark.slow
+def test_unreachable_hub_tokenizer_not_in_cache_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No fake Hub: the tests' HF_ENDPOINT is a dead port (huggingface_hub retries for ~20 s first)."""
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    with pytest.raises(TunerError) as info:
+        load_tokenizer("tester/never-cached")
+    line = info.value.one_line()
+    assert "not in the local cache and the Hub cannot be reached" in line and "\n" not in line

@@ -16,7 +16,8 @@ from __future__ import annotations
 import json
 import math
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -321,12 +322,24 @@ def _hub_tokenizer_files(repo: str) -> dict[str, Path | None]:
     out: dict[str, Path | None] = {}
     try:
         from huggingface_hub import hf_hub_download
-        from huggingface_hub.errors import EntryNotFoundError
+        from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
     except ImportError:  # pragma: no cover - huggingface_hub is in the base install
         raise TunerError("huggingface_hub is missing", field="tokenizer") from None
     for fname in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
         try:
-            out[fname] = Path(hf_hub_download(repo, fname))
+            with _quiet_hub_retries():
+                out[fname] = Path(hf_hub_download(repo, fname))
+        except LocalEntryNotFoundError:
+            # A subclass of EntryNotFoundError: the file is not in the local cache and the Hub could not be asked
+            # (HF_HUB_OFFLINE, or no connection), which says nothing about whether the repo has it.
+            if fname != "tokenizer.json":
+                out[fname] = None
+                continue
+            why = ("the Hub is offline (HF_HUB_OFFLINE=1)" if _hub_offline()
+                   else "the Hub cannot be reached")
+            raise TunerError(f"the tokenizer of {repo} is not in the local cache and {why}", field="tokenizer",
+                             hint="run once with the Hub reachable to cache it, or pass --tokenizer with a local "
+                                  "folder holding tokenizer.json") from None
         except EntryNotFoundError:
             out[fname] = None
         except Exception as exc:
@@ -336,6 +349,30 @@ def _hub_tokenizer_files(repo: str) -> dict[str, Path | None]:
             err = hub_error(exc, f"tokenizer of {repo}")
             raise TunerError(err.message, field="tokenizer", hint=err.hint) from None
     return out
+
+
+def _hub_offline() -> bool:
+    """HF_HUB_OFFLINE as huggingface_hub reads it (set in the environment, or fixed at its import)."""
+    import os
+
+    from huggingface_hub import constants
+
+    value = os.environ.get("HF_HUB_OFFLINE", "").strip().upper()
+    return bool(getattr(constants, "HF_HUB_OFFLINE", False)) or value in {"1", "ON", "YES", "TRUE"}
+
+
+@contextmanager
+def _quiet_hub_retries() -> Iterator[None]:
+    """huggingface_hub logs every retry of an unreachable Hub as a warning; the caller reports one line."""
+    import logging
+
+    hub_logger = logging.getLogger("huggingface_hub")
+    level = hub_logger.level
+    hub_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        hub_logger.setLevel(level)
 
 
 # ---- the profile ----------------------------------------------------------------------------------------

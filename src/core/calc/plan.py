@@ -32,7 +32,7 @@ DEFAULT_FIELDS: dict[str, Any] = {
     "examples": "1000", "epochs": "3", "tokens_per_example": "", "mfu": "",
     "mode": "training", "weights": "bf16", "kv_dtype": "bf16", "old_bitsandbytes": False,
     "quant": "auto", "attention": "sdpa", "adapter_dtype": "fp32", "optimizer_in_backward": False,
-    "activation_offloading": False, "upcast_non_quantized": False, "text_only": False,
+    "activation_offloading": False, "compile": False, "dora": False, "upcast_non_quantized": False, "text_only": False,
     "strategy": "auto", "gpus": "", "shard_size": "", "count_from": "auto", "modules_to_save": "",
 }
 MODES = ("training", "inference")
@@ -158,6 +158,7 @@ def parse_fields(fields: Mapping[str, Any], *, allow_hub: bool = True) -> tuple[
         optimizer_in_backward=bool(values.get("optimizer_in_backward")),
         modules_to_save=tuple(t.strip() for t in str(values.get("modules_to_save") or "").split(",") if t.strip()),
         activation_offloading=bool(values.get("activation_offloading")),
+        compiled=bool(values.get("compile")), dora=bool(values.get("dora")) and method != "full",
         upcast_non_quantized=bool(values.get("upcast_non_quantized")),
         include_vision=not bool(values.get("text_only")),
         # Only QLoRA runs 4-bit matmuls; for LoRA/full the switch would be meaningless.
@@ -250,12 +251,14 @@ def cli_command(fields: Mapping[str, Any]) -> str:
         if str(values.get(name) or "").strip():
             parts += [flag, str(values[name]).strip()]
     for name, flag in (("optimizer_in_backward", "--optimizer-in-backward"),
-                       ("activation_offloading", "--activation-offloading"),
+                       ("activation_offloading", "--activation-offloading"), ("compile", "--compile"),
                        ("upcast_non_quantized", "--upcast-non-quantized"), ("text_only", "--text-only")):
         if values.get(name):
             parts.append(flag)
     if not values["gradient_checkpointing"]:
         parts.append("--no-gradient-checkpointing")
+    if values["method"] != "full" and values.get("dora"):
+        parts.append("--dora")
     if values["method"] == "qlora" and values.get("old_bitsandbytes"):
         parts.append("--old-bitsandbytes")
     parts += ["--examples", str(values["examples"]).strip(), "--epochs", str(values["epochs"]).strip()]

@@ -34,15 +34,24 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
                    help="LoRA: vocabulary matrices trained in full beside the adapter (PEFT modules_to_save), e.g. "
                         "embed_tokens,lm_head or Qwen-1's wte,lm_head (changes: modules_to_save copies, gradients, "
                         "optimizer states)")
+    p.add_argument("--dora", action="store_true",
+                   help="DoRA (PEFT use_dora): magnitude vectors, and the base and LoRA outputs kept per wrapped "
+                        "module (changes: adapters, gradients, optimizer states, activations)")
     p.add_argument("--lora-dropout", default="0.05", help="LoRA dropout (default 0.05; 0 saves activations)")
     p.add_argument("--optimizer", default="adamw_8bit",
-                   help="adamw_torch, adamw_8bit, paged_adamw_8bit, paged_adamw_32bit, adafactor, sgd "
-                        "(changes: optimizer states)")
+                   help="HF optim names: adamw_torch, adamw_torch_fused, adamw_8bit, paged_adamw_8bit, "
+                        "paged_adamw_32bit, adamw_torch_8bit / adamw_torch_4bit (torchao), lion_32bit, lion_8bit, "
+                        "paged_lion_32bit, paged_lion_8bit, adafactor, adagrad, rmsprop, sgd, sgd_momentum "
+                        "(changes: optimizer states, optimizer step temps)")
     p.add_argument("--optimizer-in-backward", action="store_true",
                    help="step and free each gradient during backward (torchtune optimizer_in_bwd; needs "
                         "--grad-accum 1) (changes: gradients, optimizer step temps)")
     p.add_argument("--no-gradient-checkpointing", dest="gradient_checkpointing", action="store_false",
                    help="turn gradient checkpointing off (it is on by default) (changes: activations)")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the training step (torchtune compile, HF torch_compile): pointwise "
+                        "intermediates are recomputed in backward (changes: activations, layer recompute; with "
+                        "--loss chunked-outputs, cross-entropy)")
     p.add_argument("--activation-offloading", action="store_true",
                    help="saved activations go to CPU RAM (torchtune / Unsloth offloading) (changes: activations)")
     p.add_argument("--dtype", default="bf16", help="bf16, fp16 or fp32 (fp32 = AMP with fp32 master weights); "
@@ -53,8 +62,9 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
                         "on that base; with --inference it is the weight format (changes: weights, dequant)")
     p.add_argument("--loss", dest="loss_impl", default="hf",
                    help="hf (transformers loss under Trainer/TRL, default), hf-outputs-kept, fp32-logits "
-                        "(transformers ≤4.45, torchtune), bf16-logits (LitGPT), chunked (TRL fused head, "
-                        "torchtune chunked CE), liger (Liger FLCE), cce (Cut Cross-Entropy) "
+                        "(transformers ≤4.45, torchtune), bf16-logits (LitGPT), chunked (TRL fused head), "
+                        "chunked-outputs (torchtune CEWithChunkedOutputLoss), liger (Liger FLCE), cce (Cut "
+                        "Cross-Entropy) "
                         "(changes: logits, cross-entropy)")
     p.add_argument("--attention", default="sdpa",
                    help="sdpa (default), flash-attention-2 (alias flash; Ampere+ GPUs) or eager "
@@ -68,7 +78,7 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
                    help="QLoRA with bitsandbytes < 0.43.2, whose 4-bit matmuls keep their inputs for backward "
                         "(changes: activations)")
     p.add_argument("--strategy", default="auto",
-                   help="multi-GPU: ddp, fsdp, fsdp-hybrid, zero2, zero2-offload, zero3, zero3-offload, "
+                   help="multi-GPU: ddp, fsdp, fsdp-offload (FSDP CPU offload), fsdp-hybrid, zero2, zero2-offload, zero3, zero3-offload, "
                         "device-map; auto (default) picks the fastest that fits each flavor (changes: weights, "
                         "gradients, optimizer states, communication buffers, CPU RAM)")
     p.add_argument("--gpus", default=None, help="show the per-GPU breakdown for this many GPUs (default: the "
@@ -131,7 +141,8 @@ def form_fields(args: argparse.Namespace) -> dict[str, Any]:
               "mfu": args.mfu or "", "old_bitsandbytes": args.old_bitsandbytes, "quant": args.quant or "auto",
               "attention": args.attention, "adapter_dtype": args.adapter_dtype,
               "optimizer_in_backward": args.optimizer_in_backward,
-              "activation_offloading": args.activation_offloading,
+              "activation_offloading": args.activation_offloading, "compile": args.compile,
+              "dora": args.dora,
               "upcast_non_quantized": args.upcast_non_quantized, "text_only": args.text_only,
               "strategy": args.strategy, "gpus": args.gpus or "", "shard_size": args.shard_size or "",
               "kv_dtype": args.kv_dtype, "modules_to_save": args.modules_to_save or "",

@@ -67,7 +67,7 @@ ATTENTION_OPTIONS = [("sdpa", "sdpa"), ("flash-attention-2 (Ampere+)", "flash-at
 STRATEGY_OPTIONS = [("auto (fastest that fits each flavor)", "auto"),
                     *((STRATEGY_LABELS[s], s) for s in STRATEGIES if s != "single")]
 SWITCHES = (("gradient_checkpointing", "Gradient checkpointing"), ("optimizer_in_backward", "Optimizer in backward"),
-            ("activation_offloading", "Activation offloading"))
+            ("activation_offloading", "Activation offloading"), ("compile", "torch.compile"), ("dora", "DoRA"))
 
 
 def _gb(value: float) -> str:
@@ -179,7 +179,8 @@ class CalcScreen(AreaScreen):
                                  id="optimizer")
                     yield Static("", id="optimizer-error", classes="field-error")
                     for name, label in SWITCHES:
-                        with Horizontal(classes="switch-row"):
+                        # DoRA is an adapter option: hidden for a full fine-tune.
+                        with Horizontal(classes="switch-row adapter-only" if name == "dora" else "switch-row"):
                             yield Switch(value=bool(defaults[name]), id=name)
                             yield Label(label)
                     with Horizontal(classes="switch-row qlora-only"):
@@ -277,6 +278,8 @@ class CalcScreen(AreaScreen):
         """The old-bitsandbytes switch only changes a QLoRA estimate, so it shows only for QLoRA."""
         for widget in self.query(".qlora-only"):
             widget.set_class(method != "qlora", "-hidden")
+        for widget in self.query(".adapter-only"):
+            widget.set_class(method == "full", "-hidden")
 
     def _schedule(self) -> None:
         if self._timer is not None:

@@ -1,0 +1,130 @@
+"""Knobs that public memory tables vary and the calculator used to refuse or ignore: torch.compile, torchtune's
+chunked-output loss, torchao low-bit AdamW and the other HF `optim` names, DoRA, FSDP CPU offload. Each one
+changes the breakdown terms INPUT_TERMS names for it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core.calc import MemoryInputs, ModelArchitecture, estimate_training, per_gpu_estimate
+from core.calc import constants as C
+from core.calc.formats import INPUT_TERMS, optimizer_bytes
+from core.calc.plan import DEFAULT_FIELDS, calculate, cli_command, parse_fields
+from core.errors import TunerError
+from tui_tuner.cli import main
+
+FULL = dict(method="full", max_length=4096, batch_size=2, gradient_accumulation=1, optimizer="adamw_torch_fused",
+            gradient_checkpointing=False, dtype="bf16", loss_impl="fp32-logits")
+
+
+def train(arch: ModelArchitecture, **kw: object):
+    return estimate_training(MemoryInputs(arch=arch, **{**FULL, **kw}))  # type: ignore[arg-type]
+
+
+def test_compile_drops_the_recomputed_pointwise_outputs(llama3b: ModelArchitecture) -> None:
+    eager, compiled = train(llama3b), train(llama3b, compiled=True)
+    p, h, inter = 2, llama3b.hidden_size, llama3b.intermediate_size
+    # two RMSNorm outputs, act(gate) and act(gate)·up per token and layer, recomputed in backward
+    dropped = (2 * p * h + 2 * p * inter) * C.ACTIVATION_SCALE * 2 * 4096 * llama3b.num_layers
+    assert eager.term("activations").bytes - compiled.term("activations").bytes == pytest.approx(dropped)
+    for key in ("weights", "optimizer", "cross_entropy"):
+        assert eager.term(key).bytes == compiled.term(key).bytes  # type: ignore[union-attr]
+    assert set(INPUT_TERMS["compile"]) == {"activations", "recompute"}
+    # LoRA without dropout: the wrapped modules' shared norm output is recomputed too
+    lora = dict(method="lora", lora_targets=("q_proj", "v_proj"), lora_dropout=0.0)
+    assert train(llama3b, **lora, compiled=True).term("activations").bytes < \
+        train(llama3b, **lora).term("activations").bytes  # type: ignore[union-attr]
+
+
+def test_torchtune_chunked_output_loss_keeps_every_chunks_logits(llama3b: ModelArchitecture) -> None:
+    tokens, vocab = 2 * 4096, llama3b.vocab_size
+    chunk = tokens // C.TORCHTUNE_OUTPUT_CHUNKS
+    compiled = train(llama3b, loss_impl="chunked-outputs", compiled=True).term("cross_entropy")
+    eager = train(llama3b, loss_impl="torchtune").term("cross_entropy")  # alias
+    assert compiled.bytes == pytest.approx((2 * tokens + C.CE_PEAK_BYTES["hf"] * chunk) * vocab)
+    assert eager.bytes == pytest.approx((6 * tokens + C.CE_PEAK_BYTES["hf"] * chunk) * vocab)
+    # TRL's fused head never builds the whole logits: far less than torchtune's chunks
+    assert train(llama3b, loss_impl="chunked").term("cross_entropy").bytes < compiled.bytes  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("name", "per_param"), [
+    ("adamw_torch_8bit", 2 * (1 + 4 / 256)), ("torchao_adamw_8bit", 2 * (1 + 4 / 256)),
+    ("adamw_torch_4bit", 2 * (0.5 + 4 / 128)), ("lion_32bit", 4.0), ("lion_8bit", 1 + 4 / 256),
+    ("paged_lion_8bit", 1 + 4 / 256), ("adagrad", 2.0), ("rmsprop", 2.0), ("sgd_momentum", 2.0), ("sgd", 0.0),
+])
+def test_optimizer_names_from_hf_and_torchao(llama3b: ModelArchitecture, name: str, per_param: float) -> None:
+    assert optimizer_bytes(name, 2.0)[0] == pytest.approx(per_param)
+    est = train(llama3b, optimizer=name, gradient_checkpointing=True)
+    # paged states live in unified memory, outside the counted peak
+    on_gpu = 0.0 if name.startswith("paged_") else per_param * llama3b.total_params
+    assert est.term("optimizer").bytes == pytest.approx(on_gpu)  # type: ignore[union-attr]
+    assert est.inputs.optimizer in {name, "adamw_torch_8bit"}
+    with pytest.raises(TunerError, match="unknown optimizer"):
+        train(llama3b, optimizer="adamw_9bit")
+
+
+def test_dora_adds_magnitudes_and_kept_outputs(llama3b: ModelArchitecture) -> None:
+    kw = dict(method="lora", lora_targets=("q_proj", "v_proj"), lora_dropout=0.0, lora_r=32, max_length=768,
+              batch_size=4, gradient_checkpointing=False, adapter_dtype="fp32")
+    lora, dora = train(llama3b, **kw), train(llama3b, **kw, dora=True)
+    out = llama3b.num_layers * (llama3b.q_width + llama3b.kv_width)  # d_out of q_proj and v_proj, every layer
+    assert dora.term("adapters").bytes - lora.term("adapters").bytes == pytest.approx(out * 4)  # type: ignore[union-attr]
+    kept = (2 + 4) * out * 4 * 768 * C.ACTIVATION_SCALE
+    assert dora.term("activations").bytes - lora.term("activations").bytes == pytest.approx(kept)  # type: ignore[union-attr]
+    assert "DoRA" in dora.term("adapters").note  # type: ignore[union-attr]
+    with pytest.raises(TunerError, match="DoRA is an adapter method") as info:
+        train(llama3b, dora=True)
+    assert info.value.field == "dora"
+
+
+def test_fsdp_cpu_offload_keeps_model_states_in_host_ram(llama3b: ModelArchitecture) -> None:
+    inputs = MemoryInputs(arch=llama3b, **{**FULL, "gradient_checkpointing": True})  # type: ignore[arg-type]
+    fsdp, offload = per_gpu_estimate(inputs, "fsdp", 8), per_gpu_estimate(inputs, "fsdp-cpu-offload", 8)
+    for key in ("weights", "optimizer"):
+        assert offload.term(key).bytes == 0 and fsdp.term(key).bytes > 0  # type: ignore[union-attr]
+    # only the LM head's gradient shard, produced on the GPU at the loss, before it moves to host RAM
+    assert offload.term("gradients").bytes == pytest.approx(llama3b.embedding_params * 2 / 8)  # type: ignore[union-attr]
+    one = estimate_training(inputs)
+    states = sum(one.term(k).bytes for k in ("weights", "optimizer"))  # type: ignore[union-attr]
+    assert offload.cpu_bytes == pytest.approx(states + llama3b.total_params * 2)
+    assert offload.term("comm_buffers").bytes == fsdp.term("comm_buffers").bytes  # type: ignore[union-attr]
+    assert offload.total_bytes < fsdp.total_bytes
+
+
+def test_quantised_frozen_base_is_gathered_in_its_format(llama3b: ModelArchitecture) -> None:
+    from core.calc.formats import WEIGHT_FORMATS
+
+    kw = dict(method="qlora", lora_targets=("all-linear",), gradient_checkpointing=True)
+    inputs = MemoryInputs(arch=llama3b, **{**FULL, **kw})  # type: ignore[arg-type]
+    comm = per_gpu_estimate(inputs, "fsdp", 8).term("comm_buffers")
+    unit = max(llama3b.layer_params, llama3b.embedding_params)
+    # current + prefetched unit in NF4+DQ; a frozen base has no full-size gradients to reduce-scatter
+    assert comm.bytes == pytest.approx(2 * unit * WEIGHT_FORMATS["nf4-dq"])  # type: ignore[union-attr]
+    adapters = per_gpu_estimate(inputs, "fsdp", 8).term("adapters")
+    assert adapters.sharded and adapters.bytes == pytest.approx(estimate_training(inputs).term("adapters").bytes / 8)  # type: ignore[union-attr]
+
+
+def test_cli_and_form_carry_the_new_knobs(capsys: pytest.CaptureFixture[str]) -> None:
+    from tui_tuner.commands.calc import form_fields
+
+    code = main(["calc", "-m", "llama-3.2-3b", "--method", "lora", "--dora", "--compile", "--optimizer",
+                 "adamw_torch_8bit", "--loss", "chunked-outputs", "--strategy", "fsdp-offload", "--gpus", "4",
+                 "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    data = json.loads(out)
+    inputs = data["estimate"]["inputs"]
+    assert inputs["compile"] and inputs["dora"] and inputs["optimizer"] == "adamw_torch_8bit"
+    assert inputs["loss_impl"] == "chunked-outputs" and data["estimate"]["parallel"]["strategy"] == "fsdp-offload"
+    assert data["input_terms"]["compile"] == ["activations", "recompute"]
+    fields = {**DEFAULT_FIELDS, "model": "llama-3.2-3b", "method": "lora", "dora": True, "compile": True,
+              "optimizer": "lion_8bit", "strategy": "fsdp-offload", "gpus": "4"}
+    line = cli_command(fields)
+    assert "--dora" in line and "--compile" in line
+    from tui_tuner.cli import build_parser
+
+    args = build_parser().parse_args(line.split()[1:])
+    assert parse_fields(form_fields(args))[0] == parse_fields(fields)[0]
+    assert calculate(form_fields(args)).inputs.dora
