@@ -174,8 +174,23 @@ def row_from_json(data: dict[str, Any], *, namespace: str | None = None, endpoin
     """A JobRow from a JobInfo JSON dict (camelCase, as the Hub sends it).
 
     Tolerates the older shape the guide's fallback snippet reads (`metadata.jobId`, `status` as a string).
+    A reply that is not a job (not an object, no string id: a proxy's page, a changed API) is one line
+    naming what is wrong, never a row with an empty id or a Python error; optional fields of the wrong
+    type read as absent.
     """
-    job_id = str(data.get("id") or (data.get("metadata") or {}).get("jobId") or data.get("job_id") or "")
+    if not isinstance(data, dict):
+        raise safe_json.JsonInputError(f"the Hub's reply: a job that is not a JSON object "
+                                       f"(found {type(data).__name__})")
+    metadata = data.get("metadata")
+    job_id = data.get("id") or (metadata.get("jobId") if isinstance(metadata, dict) else None) or data.get("job_id")
+    if not isinstance(job_id, str) or not job_id.strip():
+        raise safe_json.JsonInputError("the Hub's reply: a job without an id"
+                                       + ("" if job_id is None else f" (found {type(job_id).__name__})"))
+    data = {key: value for key, value in data.items() if value is not None}
+    for key, kind in (("owner", dict), ("labels", dict), ("durations", dict), ("arguments", list),
+                      ("flavor", str), ("name", str)):
+        if not isinstance(data.get(key, kind()), kind):
+            del data[key]
     status = data.get("status")
     if isinstance(status, dict):
         stage, message = str(status.get("stage") or "UNKNOWN"), status.get("message")
@@ -183,7 +198,7 @@ def row_from_json(data: dict[str, Any], *, namespace: str | None = None, endpoin
         stage, message = str(status or "UNKNOWN"), None
     owner = data.get("owner") or {}
     ns = owner.get("name") if isinstance(owner, dict) else None
-    ns = ns or namespace
+    ns = ns if isinstance(ns, str) and ns else namespace
     labels = data.get("labels") or {}
     durations = data.get("durations") or {}
     command = data.get("command") or []
@@ -234,10 +249,12 @@ def row_from_jobinfo(info: Any, *, namespace: str | None = None, endpoint: str |
 
 
 def _float_or_none(value: Any) -> float | None:
+    """A duration in seconds, or None for what cannot be one (text, NaN, negative, over a century)."""
     try:
-        return None if value is None else float(value)
-    except (TypeError, ValueError):
+        number = None if value is None else float(value)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return number if number is not None and 0 <= number < 100 * 365 * 86400 else None
 
 
 # --- the two paths ---------------------------------------------------------------------------------------
@@ -306,7 +323,11 @@ class _HttpPath:
             page.requests += 1
             resp = self.request("GET", url, params=params)
             body = _json(resp)
-            items = body.get("jobs", []) if isinstance(body, dict) else body
+            # A list, or the older `{"jobs": [...]}`; anything else is not "no jobs" but a reply we cannot read.
+            items = body.get("jobs") if isinstance(body, dict) else body
+            if not isinstance(items, list):
+                raise safe_json.JsonInputError("the Hub's reply: not a list of jobs "
+                                               f"(found {'an object without a jobs list' if isinstance(body, dict) else type(body).__name__})")
             page.rows.extend(row_from_json(item, namespace=namespace, endpoint=self.endpoint) for item in items)
             url, params = resp.links.get("next", {}).get("url"), None  # the next link carries the query
         page.more = bool(url)

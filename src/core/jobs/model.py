@@ -28,7 +28,8 @@ def parse_hub_time(value: Any) -> float | None:
     if value is None or value == "":
         return None
     if isinstance(value, (int, float)):
-        return float(value)
+        # Epoch seconds up to the year 5000; NaN, infinities and absurd values read as unknown.
+        return float(value) if 0 <= value < 1e11 else None
     if isinstance(value, datetime):
         return value.timestamp()
     text = str(value).strip()

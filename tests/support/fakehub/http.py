@@ -193,7 +193,8 @@ class HandlerBase(BaseHTTPRequestHandler):
             self.wfile.write(data)
 
     def send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload).encode()
+        # bytes go out as they are: a body that is not JSON at all (`fail_next(p, 200, body=b"{trunc")`)
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         self.send_bytes(status, data, "application/json; charset=utf-8", headers)
 
     def send_error_json(
