@@ -23,10 +23,22 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 from core.errors import OfflineError, TunerError
 from core.hub import DEFAULT_RETRY, RetryPolicy
+from core.jobs.events import (
+    FollowEvent,
+    LogLine,
+    PartialLine,
+    StreamConnected,
+    StreamDisconnected,
+    StreamFailed,
+    StreamFinished,
+    StreamIncomplete,
+    StreamNotice,  # noqa: F401 - the events were defined here first; still importable
+    StreamRetrying,
+)
 from core.jobs.jobs_source import LOG_READ_TIMEOUT_S, SINGLE_TRY, HttpStatusError, HubJobs, parse_sse_data
 from core.jobs.model import is_terminal, parse_hub_time
 from core.redact import live_secrets, redact
@@ -55,33 +67,6 @@ def line_redactor() -> Callable[[str], str]:
 
     return clean
 
-
-class LogLine(NamedTuple):
-    # A NamedTuple, not a dataclass: a million of these are built per million log lines.
-    index: int | None
-    """Position of the event in the job's full log (0-based); unique and gap-free per job. None for a line
-    of a `tail` read whose position in the full log is not known (yet)."""
-    text: str
-    timestamp: str | None = None
-
-
-@dataclass(frozen=True)
-class StreamNotice:
-    """A change in the stream itself (not a log line): shown in the status bar, not in the log."""
-
-    kind: str
-    """'connected' | 'disconnected' | 'retrying' | 'finished' | 'incomplete' | 'error'."""
-    detail: str = ""
-    reconnects: int = 0
-
-
-class PartialLine(NamedTuple):
-    """The unfinished last line of a local log (a progress bar redrawn with \\r): for progress, not the log."""
-
-    text: str
-
-
-FollowEvent = LogLine | StreamNotice | PartialLine
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -222,7 +207,7 @@ class LogFollower:
                 with self._connect(first) as lines:
                     self._current = lines
                     server_t = getattr(lines, "server_time", None)
-                    yield StreamNotice("connected", "" if first else "reconnected", self.reconnects)
+                    yield StreamConnected("" if first else "reconnected", self.reconnects)
                     # Without follow: what exists now is what was logged before the stream began.
                     replay_end = server_t + 1.0 if (server_t is not None and not self.follow) else None
                     position = -1
@@ -278,17 +263,17 @@ class LogFollower:
                 if exc.status in RETRY_STATUSES and (self.follow or failures + 1 < self.retry.attempts):
                     failures += 1
                     waited = exc.retry_after if exc.status in (429, 503) else None
-                    yield StreamNotice("retrying", exc.one_line(), self.reconnects)
+                    yield StreamRetrying(exc.one_line(), self.reconnects)
                     self._sleep(self.retry.delay(failures, waited))
                     self.reconnects += 1
                     continue
-                yield StreamNotice("error", exc.one_line(), self.reconnects)
+                yield StreamFailed(exc.one_line(), self.reconnects)
                 raise
             except OfflineError as exc:
                 if not self.follow and failures + 1 >= self.retry.attempts:
                     raise
                 failures += 1
-                yield StreamNotice("retrying", exc.one_line(), self.reconnects)
+                yield StreamRetrying(exc.one_line(), self.reconnects)
                 self._sleep(self.retry.delay(failures))
                 self.reconnects += 1
                 continue
@@ -304,24 +289,24 @@ class LogFollower:
                     failures += 1  # cut mid-replay: the rest comes on a new connection (positions skip the start)
                     self.reconnects += 1
                     continue
-                yield StreamNotice("finished", "end of log", self.reconnects)
+                yield StreamFinished("end of log", self.reconnects)
                 return
             if ended and not cut:
-                yield StreamNotice("finished", self._final_stage or "ended", self.reconnects)
+                yield StreamFinished(self._final_stage or "ended", self.reconnects)
                 return
             if ended:
                 idle_drains = 0 if got_new else idle_drains + 1
                 if idle_drains >= self.MAX_DRAIN_CONNECTIONS:
-                    yield StreamNotice("incomplete", f"{self._final_stage}: the stream kept failing after the "
-                                       "job ended", self.reconnects)
+                    yield StreamIncomplete(f"{self._final_stage}: the stream kept failing after the "
+                                           "job ended", self.reconnects)
                     return
                 self.reconnects += 1
                 continue
-            yield StreamNotice("disconnected", "stream cut" if cut else "stream ended", self.reconnects)
+            yield StreamDisconnected("stream cut" if cut else "stream ended", self.reconnects)
             if self._ended(self._stage_or_none()):
                 if not cut and self._closed_by_the_end(server_t, opened_at):
                     # The Hub closes the stream when the job ends: everything was sent. No second download.
-                    yield StreamNotice("finished", self._final_stage or "ended", self.reconnects)
+                    yield StreamFinished(self._final_stage or "ended", self.reconnects)
                     return
                 ended = True  # one more connection reads the rest of the log, then we stop
                 self.reconnects += 1
@@ -408,7 +393,7 @@ class FileLogFollower:
         if pending and index >= self.next_index and not self._stop.is_set():
             self.next_index = index + 1
             yield LogLine(index, redact(pending.decode("utf-8", errors="replace")))
-        yield StreamNotice("finished", "end of log file", 0)
+        yield StreamFinished("end of log file", 0)
 
 
 def last_segment(text: str) -> str:

@@ -16,6 +16,7 @@ from core.hub import RetryNotice, RetryPolicy
 from core.hub_ids import is_job_id, namespace_problem
 from core.jobs.completion import CompletionCheck, check_completion, needs_check
 from core.jobs.diagnosis import Diagnoser, Diagnosis, diagnose_command, diagnose_loss, diagnose_status
+from core.jobs.events import LogLine, StreamEnd, StreamFinished, StreamIncomplete
 from core.jobs.jobs_source import HTTP_PATH, LOG_READ_TIMEOUT_S, HubJobs
 from core.jobs.local_jobs import cancel_local, local_log_path, stored_job
 from core.jobs.log_buffer import (
@@ -26,7 +27,7 @@ from core.jobs.log_buffer import (
     read_tail,
     read_tail_events,
 )
-from core.jobs.log_follow import FileLogFollower, HubLogSource, LogFollower, LogLine, StreamNotice, pid_alive
+from core.jobs.log_follow import FileLogFollower, HubLogSource, LogFollower, pid_alive
 from core.jobs.model import JobRow, is_terminal, parse_hub_time
 from core.jobs.progress import ProgressTracker
 from core.jobs.ranks import RankTracker
@@ -92,7 +93,7 @@ class MonitorSession:
                            namespace=namespace or settings.get("namespace") or None,
                            retry=RetryPolicy.from_settings(settings), on_retry=on_retry)
         self.store = store or Store()
-        self.final_notice: StreamNotice | None = None
+        self.final_notice: StreamEnd | None = None
         """How the last `iter_log` ended ('finished' / 'incomplete'), for the CLI's exit status."""
         self.final_stage: str | None = None
         """The terminal stage the last followed job was seen in (None if it was not followed to its end)."""
@@ -177,10 +178,13 @@ class MonitorSession:
                 start = max(0, _local_line_count(row) - max(tail, 0))
             follower = self.log_follower(row, follow=follow, start_index=start)
             for event in follower:
-                if isinstance(event, LogLine):
-                    yield event
-                elif isinstance(event, StreamNotice) and event.kind in ("finished", "incomplete"):
-                    self.final_notice = event
+                match event:
+                    case LogLine():
+                        yield event
+                    case StreamFinished() | StreamIncomplete():
+                        self.final_notice = event
+                    case _:
+                        pass  # the unfinished last line and the stream's state: not log lines
             if follow:
                 self.final_stage = self.stage(row)
             return
@@ -199,13 +203,16 @@ class MonitorSession:
                 follower = self.log_follower(row, follow=follow, start_index=index if disk.writable else 0)
             saved = count if disk.writable else -1
             for event in follower:
-                if isinstance(event, LogLine):
-                    if event.index is not None and event.index == saved:  # the disk log stays gap-free
-                        disk.append([event])
-                        saved += 1
-                    yield event
-                elif isinstance(event, StreamNotice) and event.kind in ("finished", "incomplete"):
-                    self.final_notice = event
+                match event:
+                    case LogLine():
+                        if event.index is not None and event.index == saved:  # the disk log stays gap-free
+                            disk.append([event])
+                            saved += 1
+                        yield event
+                    case StreamFinished() | StreamIncomplete():
+                        self.final_notice = event
+                    case _:
+                        pass
             if isinstance(follower, LogFollower):
                 self.final_stage = follower.final_stage
         finally:

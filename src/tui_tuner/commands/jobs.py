@@ -145,6 +145,7 @@ def _ps(args: argparse.Namespace) -> int:
 
 
 def _logs(args: argparse.Namespace) -> int:
+    from core.jobs.events import StreamIncomplete
     from core.jobs.model import is_terminal
 
     if args.exit_status and not args.follow:
@@ -157,10 +158,12 @@ def _logs(args: argparse.Namespace) -> int:
         elif not line.text.startswith("===== Job started"):  # the platform's banner, hidden like `hf jobs logs`
             sys.stdout.write(line.text + "\n")
     sys.stdout.flush()
-    notice = session.final_notice
-    if notice is not None and notice.kind == "incomplete":
-        raise TunerError(f"job {row.id}: {notice.detail}; the log may be incomplete",
-                         hint="run the command again to fetch the rest")
+    match session.final_notice:
+        case StreamIncomplete(detail=detail):
+            raise TunerError(f"job {row.id}: {detail}; the log may be incomplete",
+                             hint="run the command again to fetch the rest")
+        case _:
+            pass  # read to its end (or the follow was stopped): nothing to add
     if args.follow and args.exit_status:
         stage = session.final_stage or row.stage
         if not is_terminal(stage):

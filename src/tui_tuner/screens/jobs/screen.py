@@ -24,17 +24,26 @@ from core.errors import TunerError
 from core.jobs.completion import needs_check
 from core.jobs.describe import describe_lines, stream_state_text
 from core.jobs.diagnosis import Diagnoser, Diagnosis, diagnose_command, diagnose_loss, diagnose_status
+from core.jobs.events import (
+    FollowEvent,
+    LogLine,
+    PartialLine,
+    StreamConnected,
+    StreamDisconnected,
+    StreamFailed,
+    StreamFinished,
+    StreamIncomplete,
+    StreamNotice,
+    StreamRetrying,
+)
 from core.jobs.job_list import JobList, RefreshResult
 from core.jobs.jobs_source import SINGLE_TRY
 from core.jobs.log_buffer import DiskLog
 from core.jobs.log_follow import (
     HubLogSource,
     LocalSampler,
-    LogLine,
     MetricsFollower,
     MetricsSample,
-    PartialLine,
-    StreamNotice,
     follow_async,
     last_segment,
 )
@@ -491,15 +500,30 @@ class JobDetailScreen(_JobActions, AreaScreen):
         self.stream_state = "connecting…"
         self._render_stream()
         async for batch in follow_async(follower):
-            lines = [e for e in batch if isinstance(e, LogLine)]
-            if lines:
-                self._ingest(lines, save=True)
-            for notice in (e for e in batch if isinstance(e, StreamNotice)):
-                self._on_notice(notice)
-            partial = [e for e in batch if isinstance(e, PartialLine)]
-            if partial and self.tracker.feed_line(partial[-1].text, time.time()):
-                self._render_header()
+            self._on_batch(batch)
         self._render_stream()
+
+    def _on_batch(self, batch: list[FollowEvent]) -> None:
+        """A batch of the follower's events: its lines into the log (one update), then the stream's notices,
+        then the newest unfinished line (a progress bar) for the progress."""
+        lines: list[LogLine] = []
+        notices: list[StreamNotice] = []
+        partial: PartialLine | None = None
+        for event in batch:
+            match event:
+                case LogLine():
+                    lines.append(event)
+                case PartialLine():
+                    partial = event
+                case (StreamConnected() | StreamRetrying() | StreamFailed() | StreamDisconnected() | StreamFinished()
+                      | StreamIncomplete()):
+                    notices.append(event)
+        if lines:
+            self._ingest(lines, save=True)
+        for notice in notices:
+            self._on_notice(notice)
+        if partial is not None and self.tracker.feed_line(partial.text, time.time()):
+            self._render_header()
 
     def _ingest(self, lines: list[LogLine], *, save: bool) -> None:
         log = self.query_one("#detail-log", LogView)
@@ -551,12 +575,15 @@ class JobDetailScreen(_JobActions, AreaScreen):
     def _on_notice(self, notice: StreamNotice) -> None:
         self.stream_state = stream_state_text(notice.kind, notice.detail, notice.reconnects, self.row.stage)
         self._render_stream()
-        if notice.kind in ("finished", "incomplete") and self.row.backend == "hf-jobs":
-            # The job ended: its metrics stream has nothing more to say (and must not reconnect to learn it).
-            for follower in self._followers:
-                if isinstance(follower, MetricsFollower):
-                    follower.stop()
-            self._show_no_metrics()
+        match notice:
+            case StreamFinished() | StreamIncomplete() if self.row.backend == "hf-jobs":
+                # The job ended: its metrics stream has nothing more to say (and must not reconnect to learn it).
+                for follower in self._followers:
+                    if isinstance(follower, MetricsFollower):
+                        follower.stop()
+                self._show_no_metrics()
+            case _:
+                pass
 
     # --- status, completion ---
 
