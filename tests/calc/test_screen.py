@@ -86,8 +86,13 @@ async def test_done_when_gemma3_12b_qlora_16k() -> None:
         flavors = screen.query_one("#calc-flavors", DataTable)
         first = flavors.get_row_at(0)
         assert str(first[0]) == "a100-large" and "recommended" in str(first[3])
-        assert screen.query_one(MemoryChart).flavor.name == "a100-large"
-        assert_no_canary(summary, str(screen.query_one(MemoryChart).render()))
+        chart = screen.query_one(MemoryChart)
+        assert chart.flavor.name == "a100-large"
+        chart_lines = str(chart.render()).splitlines()
+        for term in [t for t in screen.result.estimate.terms if t.at_peak and t.bytes > 0]:
+            assert any(line.startswith(term.name + " ") for line in chart_lines), term.name  # whole, not cut
+        assert any(line.startswith("checkpointed activations ") for line in chart_lines)
+        assert_no_canary(summary, str(chart.render()))
 
 
 async def test_updates_as_you_type_and_keeps_last_good_result_on_error() -> None:

@@ -172,8 +172,10 @@ def test_snapshot_failed_run(snap_compare, snapshot_env) -> None:
                        "this llama.cpp does not know the architecture in config.json `architectures`", 1),
         ]:
             screen.handle_event(event)
+        # The failure's notification (its toast would cover the log): cleared once it has been posted.
+        await wait_for(pilot, lambda: bool(pilot.app._notifications), what="the failure's notification")
         pilot.app.clear_notifications()
-        await pilot.pause()
+        await wait_for(pilot, lambda: not pilot.app.screen.query("Toast"), what="no toast on screen")
 
     assert snap_compare(_app(), terminal_size=SIZE, run_before=run_before)
 

@@ -19,7 +19,10 @@ PALETTE = ("primary", "accent", "success", "secondary", "warning", "error")
 def _bar_colour(index: int) -> str:
     return theme_colour(PALETTE[index % len(PALETTE)]) or ""
 LABEL_WIDTH = 22
+"""The narrowest label column; it widens to the longest term shown (up to MAX_LABEL_WIDTH)."""
+MAX_LABEL_WIDTH = 30
 NUMBER_WIDTH = 16
+MIN_BAR_WIDTH = 10
 
 
 def bar(fraction: float, width: int) -> str:
@@ -34,21 +37,25 @@ def render_chart(estimate: MemoryEstimate, flavor: Flavor, width: int) -> Text:
     capacity = gpu_capacity_bytes(flavor)
     total = estimate.total_bytes
     scale = max(capacity, total)
-    bar_width = max(10, width - LABEL_WIDTH - NUMBER_WIDTH - 2)
+    terms = [t for t in estimate.terms if t.at_peak and t.bytes > 0]
+    # A term's name whole ("checkpointed activations", not "checkpointed activati"): the bars give way, down
+    # to MIN_BAR_WIDTH cells (a narrow chart, e.g. beside the help panel, keeps the old label width).
+    wanted = min(MAX_LABEL_WIDTH, max([LABEL_WIDTH, *(len(t.name) + 1 for t in terms)]))
+    label_width = min(wanted, max(LABEL_WIDTH, width - NUMBER_WIDTH - 2 - MIN_BAR_WIDTH))
+    bar_width = max(MIN_BAR_WIDTH, width - label_width - NUMBER_WIDTH - 2)
     text = Text()
     verdict = "fits" if total <= capacity else "does NOT fit"
     text.append(f"{flavor.gpu_name} {flavor.gpu_memory_gb:g} GB ({capacity / 1e9:.1f} GB on the card): ",
                 style="bold")
     text.append(f"peak {total / 1e9:.1f} GB = {total / capacity:.0%} — {verdict}\n",
                 style=tone("good") if total <= capacity else tone("error"))
-    terms = [t for t in estimate.terms if t.at_peak and t.bytes > 0]
     for i, term in enumerate(terms):
         colour = _bar_colour(i)
-        text.append(f"{term.name[:LABEL_WIDTH - 1]:<{LABEL_WIDTH}}")
+        text.append(f"{term.name[:label_width - 1]:<{label_width}}")
         text.append(f"{bar(term.bytes / scale, bar_width):<{bar_width}}", style=colour)
         text.append(f" {term.bytes / 1e9:7.2f} GB\n")
     # One stacked bar: every term in its colour, then the free (or missing) memory, then the card's edge.
-    text.append(f"{'total vs GPU':<{LABEL_WIDTH}}")
+    text.append(f"{'total vs GPU':<{label_width}}")
     used = 0
     for i, term in enumerate(terms):
         cells = round(term.bytes / scale * bar_width)

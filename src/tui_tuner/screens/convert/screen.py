@@ -64,6 +64,9 @@ def _fmt_bytes(n: float) -> str:
     return f"{n:.0f} B"
 
 
+LOG_HINT = "The tools' own lines (merge, convert, quantize, verify, smoke test) show here during a run."
+
+
 class ConvertScreen(AreaScreen):
     AREA = "convert"
     CSS_PATH = "convert.tcss"
@@ -100,7 +103,8 @@ class ConvertScreen(AreaScreen):
                 yield Label("Adapter (Hub repo or folder)")
                 yield Input(placeholder="user/my-lora  or  ./runs/my-run/adapter", id="adapter")
                 yield Label("Base model (Hub id or folder; empty = adapter's base)")
-                yield Input(placeholder="Qwen/Qwen3-14B", id="base")
+                # A bare id in the placeholder's dim colour reads as a value already chosen; empty is the adapter's base.
+                yield Input(placeholder="optional, e.g. Qwen/Qwen3-14B", id="base")
                 yield Label("Output folder")
                 yield Input(value=str(d.get("output_dir", "")), placeholder="required, e.g. ./my-gguf", id="output")
                 yield Label("Model name (files: <name>-<QUANT>.gguf)")
@@ -142,6 +146,7 @@ class ConvertScreen(AreaScreen):
         self.query_one("#failure", Static).display = False
         # Hidden until a run: an idle indeterminate bar animates forever, a repaint every frame over SSH.
         self.query_one("#progress", ProgressBar).display = False
+        self._log(Text(LOG_HINT, style="dim"))  # an empty box would not say what it is for
         self.action_refresh_llama()
         self.load_recent()
         self.call_after_refresh(self._update_plan)
@@ -247,6 +252,8 @@ class ConvertScreen(AreaScreen):
         if self.external or self._form_shows_external():
             return  # the checklist shows the external run until the form asks for something else
         self._external_form = None
+        if self.worker is None or self.worker.is_finished:
+            self.remove_class("-run-shown")
         spec = self.spec_from_form()
         problem = self._form_problem(spec)
         status = self.query_one("#form-status", Static)
@@ -340,6 +347,9 @@ class ConvertScreen(AreaScreen):
         return self._external_form is not None and self.spec_from_form().to_dict() == self._external_form
 
     def _begin(self) -> None:
+        # A run is on show: in the narrow layout the form gives the plan, progress and log most of the height
+        # (convert.tcss) until the form asks for another run (`_update_plan`).
+        self.add_class("-run-shown")
         self.last_error = None
         self.query_one("#failure", Static).display = False
         self.query_one("#log", RichLog).clear()
