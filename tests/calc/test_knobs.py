@@ -128,3 +128,50 @@ def test_cli_and_form_carry_the_new_knobs(capsys: pytest.CaptureFixture[str]) ->
     args = build_parser().parse_args(line.split()[1:])
     assert parse_fields(form_fields(args))[0] == parse_fields(fields)[0]
     assert calculate(form_fields(args)).inputs.dora
+
+
+def test_galore_keeps_states_on_the_projected_gradients(llama3b: ModelArchitecture) -> None:
+    adamw = train(llama3b, optimizer="adamw_torch", gradient_checkpointing=True)
+    galore = train(llama3b, optimizer="galore_adamw", galore_rank=128, gradient_checkpointing=True)
+    linears = [(lin.d_out, lin.d_in) for lin in llama3b.linears]
+    projected = llama3b.num_layers * sum(max(m, n) * 128 for m, n in linears)
+    projector = llama3b.num_layers * sum(min(m, n) * 128 for m, n in linears)
+    rest = llama3b.total_params - llama3b.num_layers * sum(m * n for m, n in linears)
+    assert galore.term("optimizer").bytes == pytest.approx((projected + rest) * 4 + projector * 2)  # type: ignore[union-attr]
+    assert galore.term("optimizer").bytes < adamw.term("optimizer").bytes / 3  # type: ignore[union-attr]
+    assert galore.term("step_temp") is not None and "SVD" in galore.term("step_temp").note  # type: ignore[union-attr]
+    # a higher rank keeps more; the 8-bit inner optimizer less
+    assert train(llama3b, optimizer="galore_adamw", galore_rank=512).term("optimizer").bytes > \
+        galore.term("optimizer").bytes > train(llama3b, optimizer="galore_adamw_8bit").term("optimizer").bytes  # type: ignore[union-attr]
+    # layer-wise: each parameter is stepped in backward (one gradient alive), so no accumulation
+    short = dict(max_length=256, gradient_checkpointing=True)
+    layerwise, stepped = train(llama3b, optimizer="galore_adamw_layerwise", **short), \
+        train(llama3b, optimizer="galore_adamw", **short)
+    assert stepped.peak_phase == "optimizer step" and layerwise.peak_phase != "optimizer step"
+    assert "optimizer in backward" in layerwise.term("gradients").note  # type: ignore[union-attr]
+    assert layerwise.term("gradients").bytes < stepped.term("gradients").bytes  # type: ignore[union-attr]
+    with pytest.raises(TunerError, match="layer-wise GaLore"):
+        train(llama3b, optimizer="galore_adamw_layerwise", gradient_accumulation=4)
+    with pytest.raises(TunerError, match="GaLore projects full-parameter gradients"):
+        train(llama3b, optimizer="galore_adamw", method="lora")
+
+
+def test_galore_rank_in_the_cli_and_the_form(capsys: pytest.CaptureFixture[str]) -> None:
+    from tui_tuner.cli import build_parser
+    from tui_tuner.commands.calc import form_fields
+
+    code = main(["calc", "-m", "llama-3.2-1b", "--method", "full", "--optimizer", "galore_adamw_8bit",
+                 "--galore-rank", "256", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["estimate"]["inputs"]["galore_rank"] == 256 and "r=256" in data["estimate"]["terms"][2]["note"]
+    fields = {**DEFAULT_FIELDS, "model": "llama-3.2-1b", "method": "full", "optimizer": "galore_adamw",
+              "galore_rank": "64"}
+    line = cli_command(fields)
+    assert "--galore-rank 64" in line
+    assert parse_fields(form_fields(build_parser().parse_args(line.split()[1:])))[0] == parse_fields(fields)[0]
+    code = main(["calc", "-m", "llama-3.2-1b", "--method", "full", "--optimizer", "galore_adamw",
+                 "--galore-rank", "0"])
+    _, err = capsys.readouterr()
+    assert code == 2 and err.count("\n") == 1 and "galore_rank" in err

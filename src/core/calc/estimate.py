@@ -23,6 +23,7 @@ from core.calc.formats import (
     METHODS,
     QUANT_FORMATS,
     WEIGHT_FORMATS,
+    galore_inner,
     normalise_attention,
     normalise_format,
     normalise_loss,
@@ -106,6 +107,8 @@ class MemoryInputs:
     activation_offloading: bool = False
     """Saved activations move to CPU RAM as they are produced and come back for backward (torchtune
     `enable_activation_offloading`, Unsloth's offloaded checkpointing): the GPU keeps about two layers' worth."""
+    galore_rank: int = 128
+    """GaLore's projection rank (HF `optim_args="rank=..."`, default 128); used by the galore_* optimizers."""
     compiled: bool = False
     """torch.compile on the training step (torchtune `compile=True`, HF `torch_compile`): Inductor's min-cut
     partitioner saves matmul inputs/outputs and recomputes cheap pointwise ops in backward, so RMSNorm outputs,
@@ -143,6 +146,16 @@ class MemoryInputs:
                              f"{self.gradient_accumulation} of them", field="optimizer_in_backward",
                              hint="use gradient accumulation 1 (raise the batch size instead)")
         saved = normalise_saved_modules(self.modules_to_save, self.arch) if method != "full" else ()
+        optimizer = normalise_optimizer(self.optimizer)
+        if galore_inner(optimizer):
+            _positive_int(self.galore_rank, "galore_rank", upper=65_536)
+            if method != "full":
+                raise TunerError("GaLore projects full-parameter gradients: it is an optimizer for --method full",
+                                 field="optimizer", hint="use --method full, or a plain optimizer for adapters")
+            if optimizer.endswith("_layerwise") and self.gradient_accumulation > 1:
+                raise TunerError("layer-wise GaLore steps each parameter during backward, so it cannot "
+                                 f"accumulate {self.gradient_accumulation} micro-batches", field="optimizer",
+                                 hint="use gradient accumulation 1, or galore_adamw without _layerwise")
         if self.dora and method == "full":
             raise TunerError("DoRA is an adapter method: it needs --method lora or qlora", field="dora")
         return replace(self, method=method, dtype=dtype, lora_targets=targets, quant=quant, loss_impl=loss,
@@ -168,7 +181,8 @@ class MemoryInputs:
                 "upcast_non_quantized": self.upcast_non_quantized, "include_vision": self.include_vision,
                 "bnb_keeps_inputs": self.bnb_keeps_inputs, "optimizer_in_backward": self.optimizer_in_backward,
                 "modules_to_save": list(self.modules_to_save),
-                "activation_offloading": self.activation_offloading, "compile": self.compiled, "dora": self.dora}
+                "activation_offloading": self.activation_offloading, "compile": self.compiled, "dora": self.dora,
+                "galore_rank": self.galore_rank}
 
 
 _EMBEDDING_NAMES = {"embed_tokens", "wte", "word_embeddings", "embed_in", "model.embed_tokens", "transformer.wte"}
@@ -397,6 +411,46 @@ def lora_params(arch: ModelArchitecture, r: int, targets: Sequence[str]) -> int:
     return arch.num_layers * per_layer + vocab
 
 
+def galore_state_bytes(arch: ModelArchitecture, rank: int, optimizer: str, param_bytes: float,
+                       trainable: int) -> tuple[float, str]:
+    """Optimizer memory of GaLore (Zhao et al. 2024, galore-torch as HF Trainer runs it) over the whole model.
+
+    Every decoder Linear (HF `optim_target_modules` attn + mlp) of shape m × n keeps its projector P, min(m, n) × r
+    in the parameter dtype, and the inner optimizer's states on the projected gradient, max(m, n) × r; every other
+    parameter (embeddings, head, norms) gets the inner optimizer in full.
+    """
+    inner = galore_inner(optimizer) or "adamw_torch"
+    per_state = optimizer_bytes(inner, param_bytes)[0]
+    projected = projector = 0.0
+    linear_params = 0
+    for lin in arch.linears:
+        m, n = lin.d_out, lin.d_in
+        r = min(rank, m, n)
+        projected += max(m, n) * r * lin.experts
+        projector += min(m, n) * r * lin.experts
+        linear_params += m * n * lin.experts
+    projected *= arch.num_layers
+    projector *= arch.num_layers
+    rest = max(0, trainable - linear_params * arch.num_layers)
+    total = projected * per_state + projector * param_bytes + rest * per_state
+    note = (f"GaLore r={rank} ({inner} on the projections): {projected / 1e6:,.1f}M projected values × {per_state:.3g} B "
+            f"+ projectors {projector / 1e6:,.1f}M × {param_bytes:g} B + {rest / 1e6:,.1f}M unprojected params "
+            f"× {per_state:.3g} B")
+    return total, note
+
+
+def galore_step_bytes(arch: ModelArchitecture, param_bytes: float) -> float:
+    """GaLore's step peak beyond the gradients: every update_proj_gap steps the projector is refreshed by an SVD of
+    one gradient in fp32 (the matrix + U and Vh of its reduced SVD), and each step projects the update back to a
+    full-size matrix in the parameter dtype; one (the largest) Linear at a time."""
+    big = max(arch.linears, key=lambda lin: lin.d_in * lin.d_out, default=None)
+    if big is None:
+        return 0.0
+    m, n = big.d_out, big.d_in
+    k = min(m, n)
+    return m * n * (4.0 + param_bytes) + (m * k + k * n) * 4.0
+
+
 def dora_magnitude_params(arch: ModelArchitecture, targets: Sequence[str]) -> int:
     """DoRA's trainable magnitude: one value per output feature of every wrapped matrix."""
     names = normalise_targets(tuple(targets), arch) if targets else ()
@@ -601,6 +655,12 @@ def estimate_training(inputs: MemoryInputs, parallel: Parallelism | None = None)
     saved_bytes = 2.0 if quantized else param_bytes  # the trainable copy keeps the base's 16-bit dtype
     grads = trainable * train_bytes + saved_params * saved_bytes
     opt = trainable * opt_per_param + saved_params * optimizer_bytes(inp.optimizer, saved_bytes)[0]
+    galore = galore_inner(inp.optimizer)
+    galore_note = ""
+    if galore and not zero:
+        opt, galore_note = galore_state_bytes(arch, inp.galore_rank, inp.optimizer, train_bytes, trainable)
+    # layer-wise GaLore steps each parameter in a backward hook: the optimizer-in-backward rules apply
+    in_backward = inp.optimizer_in_backward or inp.optimizer.endswith("_layerwise")
     largest_layer = arch.layer_params
 
     w_gpu, w_sharded = w, False
@@ -679,7 +739,7 @@ def estimate_training(inputs: MemoryInputs, parallel: Parallelism | None = None)
             f"{','.join(arch.short_names(inp.lora_targets))}{'; DoRA magnitudes' if inp.dora else ''}) × {train_bytes:g} B"
             + (f"; ÷ {shards} GPUs" if adapters_sharded else " (replicated)" if par.world_size > 1 else ""),
             key="adapters", sharded=adapters_sharded))
-    opt_note = f"{inp.optimizer}: {opt_per_param:.3g} B × {trainable / 1e6:,.1f}M trainable params"
+    opt_note = galore_note or f"{inp.optimizer}: {opt_per_param:.3g} B × {trainable / 1e6:,.1f}M trainable params"
     if saved_params:
         opt_note += f" + modules_to_save {saved_params / 1e9:.2f}B × {optimizer_bytes(inp.optimizer, saved_bytes)[0]:g} B"
     if zero:
@@ -767,13 +827,15 @@ def estimate_training(inputs: MemoryInputs, parallel: Parallelism | None = None)
         # (DeepSpeed steps with its fused Adam; FSDP CPU offload steps on the CPU)
         step_temp = (largest_param if inp.optimizer_in_backward else trainable / (shards if opt_sharded else 1)) \
             * train_bytes
-    if inp.optimizer_in_backward:
+    if galore and not zero and strategy != "fsdp-offload":
+        step_temp = galore_step_bytes(arch, train_bytes)
+    if in_backward:
         # Each gradient is applied and freed as soon as it exists: at most the largest one is alive.
         grads_gpu = min(grads_gpu, largest_param * train_bytes)
         grads_alive_at_loss = min(grads_alive_at_loss, largest_param * train_bytes)
     backward_peak = activation_peak + grads_alive_at_loss
     step_peak = grads_gpu + step_temp
-    peak_at_step = step_peak > backward_peak and not inp.optimizer_in_backward
+    peak_at_step = step_peak > backward_peak and not in_backward
 
     terms.extend(act_terms)
     if logits:
@@ -795,7 +857,7 @@ def estimate_training(inputs: MemoryInputs, parallel: Parallelism | None = None)
         grad_note += f"; ÷ {shards} GPUs"
     if zero and not grads_gpu:
         grad_note += "; partitioned in fp32 with the optimizer states" if strategy == "zero3" else "; on the CPU"
-    if inp.optimizer_in_backward:
+    if in_backward:
         grad_note += "; optimizer in backward: freed as each is applied (largest one alive)"
     elif method == "full" and not grad_at_peak:
         grad_note += f"; at the loss peak only the LM-head gradient exists (full set: {grads_gpu / C.GB:.2f} GB)"
@@ -806,8 +868,10 @@ def estimate_training(inputs: MemoryInputs, parallel: Parallelism | None = None)
     terms.insert(at + 1, MemoryTerm("optimizer states", opt_gpu, opt_note, key="optimizer", sharded=opt_sharded))
     if step_temp:
         terms.append(MemoryTerm("optimizer step temps", step_temp,
-                                "torch AdamW (foreach) builds one parameter-sized temporary for the update"
-                                + (" (per parameter: optimizer in backward)" if inp.optimizer_in_backward else ""),
+                                ("GaLore: fp32 SVD of the largest Linear's gradient (matrix, U, Vh) + its "
+                                 "full-size update" if galore else
+                                 "torch AdamW (foreach) builds one parameter-sized temporary for the update")
+                                + (" (per parameter: optimizer in backward)" if in_backward else ""),
                                 at_peak=peak_at_step, key="step_temp", sharded=opt_sharded))
     if dequant:
         terms.append(MemoryTerm("4-bit dequant buffers" if WEIGHT_FORMATS[inp.quant] < 1 else "dequant buffers",

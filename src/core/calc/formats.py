@@ -59,8 +59,24 @@ OPTIMIZERS: dict[str, tuple[float | None, bool]] = {
     "rmsprop": (None, False),                           # torch: one state (square average)
     "sgd": (0.0, False),                                # torch SGD, momentum 0 (HF's default)
     "sgd_momentum": (None, False),                      # torch SGD with momentum: one buffer
+    # GaLore (full fine-tuning): the decoder Linears' states live on rank-r projected gradients; see
+    # core.calc.estimate.galore_state_bytes. The figure here is for the parameters GaLore does not project.
+    "galore_adamw": (None, False),
+    "galore_adamw_8bit": (2.0 + 2 * 4 / 256, False),
+    "galore_adafactor": (0.0, False),
+    "galore_adamw_layerwise": (None, False),
+    "galore_adamw_8bit_layerwise": (2.0 + 2 * 4 / 256, False),
+    "galore_adafactor_layerwise": (0.0, False),
 }
-PARAM_DTYPE_STATES = {"adamw_torch": 2, "adamw_torch_fused": 2, "adagrad": 1, "rmsprop": 1, "sgd_momentum": 1}
+GALORE_INNER = {"galore_adamw": "adamw_torch", "galore_adamw_8bit": "adamw_8bit", "galore_adafactor": "adafactor"}
+"""The optimizer GaLore runs on the projected gradients (the _layerwise variants step in backward hooks)."""
+
+
+def galore_inner(name: str) -> str | None:
+    """adamw_torch / adamw_8bit / adafactor for a GaLore optimizer, else None."""
+    return GALORE_INNER.get(name.removesuffix("_layerwise"))
+PARAM_DTYPE_STATES = {"adamw_torch": 2, "adamw_torch_fused": 2, "adagrad": 1, "rmsprop": 1, "sgd_momentum": 1,
+                      "galore_adamw": 2, "galore_adamw_layerwise": 2}
 """torch optimizers: how many parameter-sized states they keep, in the parameter's dtype."""
 LOW_BIT_TORCHAO = ("adamw_torch_8bit", "adamw_torch_4bit")
 OPTIMIZER_ALIASES = {
@@ -109,6 +125,7 @@ INPUT_TERMS: dict[str, tuple[str, ...]] = {
     "optimizer": ("optimizer", "step_temp"),
     "optimizer_in_backward": ("gradients", "step_temp"),
     "compile": ("activations", "recompute"),
+    "galore_rank": ("optimizer", "step_temp"),
     "dora": ("adapters", "gradients", "optimizer", "activations"),
     "gradient_checkpointing": ("activations", "recompute"),
     "activation_offloading": ("activations", "recompute"),

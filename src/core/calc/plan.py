@@ -32,11 +32,12 @@ DEFAULT_FIELDS: dict[str, Any] = {
     "examples": "1000", "epochs": "3", "tokens_per_example": "", "mfu": "",
     "mode": "training", "weights": "bf16", "kv_dtype": "bf16", "old_bitsandbytes": False,
     "quant": "auto", "attention": "sdpa", "adapter_dtype": "fp32", "optimizer_in_backward": False,
-    "activation_offloading": False, "compile": False, "dora": False, "upcast_non_quantized": False, "text_only": False,
+    "activation_offloading": False, "compile": False, "dora": False, "galore_rank": "128", "upcast_non_quantized": False, "text_only": False,
     "strategy": "auto", "gpus": "", "shard_size": "", "count_from": "auto", "modules_to_save": "",
 }
 MODES = ("training", "inference")
 INT_FIELDS = {"max_length": 10_000_000, "batch_size": 100_000, "grad_accum": 1_000_000, "lora_r": 65_536,
+              "galore_rank": 65_536,
               "examples": 1_000_000_000}
 # Names the estimator uses in TunerError.field, mapped to form field names.
 FIELD_ALIASES = {"gradient_accumulation": "grad_accum", "lora_targets": "lora_targets", "model": "model",
@@ -158,7 +159,7 @@ def parse_fields(fields: Mapping[str, Any], *, allow_hub: bool = True) -> tuple[
         optimizer_in_backward=bool(values.get("optimizer_in_backward")),
         modules_to_save=tuple(t.strip() for t in str(values.get("modules_to_save") or "").split(",") if t.strip()),
         activation_offloading=bool(values.get("activation_offloading")),
-        compiled=bool(values.get("compile")), dora=bool(values.get("dora")) and method != "full",
+        compiled=bool(values.get("compile")), galore_rank=ints["galore_rank"] or 1, dora=bool(values.get("dora")) and method != "full",
         upcast_non_quantized=bool(values.get("upcast_non_quantized")),
         include_vision=not bool(values.get("text_only")),
         # Only QLoRA runs 4-bit matmuls; for LoRA/full the switch would be meaningless.
@@ -243,6 +244,8 @@ def cli_command(fields: Mapping[str, Any]) -> str:
                   "--lora-dropout", str(values["lora_dropout"]).strip()]
     parts += ["--optimizer", str(values["optimizer"]), "--dtype", str(values["dtype"]), "--loss",
               str(values["loss_impl"])]
+    if str(values["optimizer"]).strip().startswith("galore") and str(values.get("galore_rank") or "128").strip() != "128":
+        parts += ["--galore-rank", str(values["galore_rank"]).strip()]
     for name, flag, default in (("quant", "--quant", "auto"), ("attention", "--attention", "sdpa"),
                                 ("adapter_dtype", "--adapter-dtype", "fp32"), ("strategy", "--strategy", "auto")):
         if str(values.get(name) or default).strip() != default:

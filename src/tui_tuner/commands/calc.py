@@ -41,8 +41,13 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
     p.add_argument("--optimizer", default="adamw_8bit",
                    help="HF optim names: adamw_torch, adamw_torch_fused, adamw_8bit, paged_adamw_8bit, "
                         "paged_adamw_32bit, adamw_torch_8bit / adamw_torch_4bit (torchao), lion_32bit, lion_8bit, "
-                        "paged_lion_32bit, paged_lion_8bit, adafactor, adagrad, rmsprop, sgd, sgd_momentum "
+                        "paged_lion_32bit, paged_lion_8bit, adafactor, adagrad, rmsprop, sgd, sgd_momentum, "
+                        "galore_adamw, galore_adamw_8bit, galore_adafactor (± _layerwise; --galore-rank) "
                         "(changes: optimizer states, optimizer step temps)")
+    p.add_argument("--galore-rank", default="128",
+                   help="GaLore projection rank for the galore_adamw / galore_adamw_8bit / galore_adafactor "
+                        "(± _layerwise) optimizers, full fine-tuning only (default 128) (changes: optimizer "
+                        "states, optimizer step temps)")
     p.add_argument("--optimizer-in-backward", action="store_true",
                    help="step and free each gradient during backward (torchtune optimizer_in_bwd; needs "
                         "--grad-accum 1) (changes: gradients, optimizer step temps)")
@@ -142,7 +147,7 @@ def form_fields(args: argparse.Namespace) -> dict[str, Any]:
               "attention": args.attention, "adapter_dtype": args.adapter_dtype,
               "optimizer_in_backward": args.optimizer_in_backward,
               "activation_offloading": args.activation_offloading, "compile": args.compile,
-              "dora": args.dora,
+              "dora": args.dora, "galore_rank": args.galore_rank,
               "upcast_non_quantized": args.upcast_non_quantized, "text_only": args.text_only,
               "strategy": args.strategy, "gpus": args.gpus or "", "shard_size": args.shard_size or "",
               "kv_dtype": args.kv_dtype, "modules_to_save": args.modules_to_save or "",

@@ -49,6 +49,7 @@ TEXT_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("lora_r", "LoRA r", "rank"),
     ("lora_targets", "LoRA targets", "q_proj,k_proj,v_proj,o_proj or all-linear"),
     ("lora_dropout", "LoRA dropout", "0 saves activation memory"),
+    ("galore_rank", "GaLore rank", "galore_* optimizers (full fine-tune); default 128"),
 )
 RUN_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("examples", "Examples", "training examples"),
