@@ -149,16 +149,18 @@ def _train(row: dict[str, str], group: str, key: str, assumption: str, metric: s
     return Mapped(row["id"], group, measured_bytes(row), predict, accel, assumption, metric)
 
 
-def _sharded(row: dict[str, str], key: str, strategy: str, gpus: int, assumption: str,
-             **kwargs: object) -> Mapped:
-    """A multi-GPU row: one GPU's peak under the strategy (per_gpu_estimate)."""
+def _sharded(row: dict[str, str], key: str, strategy: str, gpus: int, assumption: str, *,
+             metric: str = "allocated", **kwargs: object) -> Mapped:
+    """A multi-GPU row: one GPU's peak under the strategy (per_gpu_estimate). metric: allocated (torch's peak
+    counters) or total (what a GPU monitor shows: + allocator overhead + CUDA context)."""
     from core.calc import per_gpu_estimate
 
     def predict() -> float:
         arch = resolve_architecture(key, allow_hub=False, counting="config") if key.endswith(".json") else _arch(key)
-        return per_gpu_estimate(MemoryInputs(arch=arch, **kwargs), strategy, gpus).allocated_bytes  # type: ignore[arg-type]
+        est = per_gpu_estimate(MemoryInputs(arch=arch, **kwargs), strategy, gpus)  # type: ignore[arg-type]
+        return est.total_bytes if metric == "total" else est.allocated_bytes
 
-    return Mapped(row["id"], "multi-gpu", measured_bytes(row), predict, lambda: None, assumption, "allocated")
+    return Mapped(row["id"], "multi-gpu", measured_bytes(row), predict, lambda: None, assumption, metric)
 
 
 def _infer(row: dict[str, str], key: str, fmt: str, context: int, assumption: str, *, untie: bool = False) -> Mapped:
@@ -282,6 +284,29 @@ def map_row(row: dict[str, str]) -> Mapped | Unmapped:
                             method="qlora", quant="nf4-dq", lora_r=16, lora_targets=("all-linear",),
                             lora_dropout=0.0, adapter_dtype="bf16", **common)
         return Unmapped(rid, "row not mapped")
+
+    if source == "PEFT docs DeepSpeed / FSDP guides (multi-GPU)":
+        # examples/sft/train.py through TRL's SFTTrainer: packed 2048-token sequences, flash attention,
+        # gradient checkpointing, LoRA r=8 dropout 0.1 on all linear layers, PEFT's fp32 adapters, HF AdamW.
+        # "Memory consumed per GPU" is what a GPU monitor shows: compared with the total (+ allocator, context).
+        common = dict(max_length=2048, lora_r=8, lora_targets=("all-linear",), lora_dropout=0.1,
+                      optimizer="adamw_torch", gradient_checkpointing=True, dtype="bf16",
+                      attention="flash-attention-2", adapter_dtype="fp32")
+        said = "packed 2048, flash attention, GC, LoRA r=8 all-linear dropout 0.1, fp32 adapters, AdamW; total"
+        if rid.endswith("lora-zero3-8xH100"):
+            return _sharded(row, "llama-2-70b", "zero3", 8, said + "; batch 8 × accumulation 4, ZeRO-3 over 8; "
+                            "transformers' fp32 logits (2024)", metric="total", method="lora", batch_size=8,
+                            gradient_accumulation=4, loss_impl="fp32-logits", **common)
+        if rid.endswith("qlora-zero3-2gpu"):
+            return _sharded(row, "llama-2-70b", "zero3", 2, said + "; QLoRA NF4+DQ, batch 2 × accumulation 2, "
+                            "ZeRO-3 over 2; transformers > 4.44.2 loss (hf)", metric="total", method="qlora",
+                            quant="nf4-dq", batch_size=2, gradient_accumulation=2, loss_impl="hf", **common)
+        offload = rid.endswith("fsdp-offload-2gpu")
+        return _sharded(row, "llama-2-70b", "fsdp-offload" if offload else "fsdp", 2,
+                        said + "; QLoRA NF4+DQ, batch 2 × accumulation 2, FSDP over 2"
+                        + (" with CPU offload" if offload else "") + "; transformers' fp32 logits (spring 2024)",
+                        metric="total", method="qlora", quant="nf4-dq", batch_size=2, gradient_accumulation=2,
+                        loss_impl="fp32-logits", **common)
 
     if source.startswith("torchtune") and rid == "torchtune-L31-8B-qlora-init":
         def weights_only() -> float:
