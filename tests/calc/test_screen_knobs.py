@@ -1,0 +1,48 @@
+"""The calculator form carries the knobs added for the public tables: torch.compile and DoRA switches, the
+GaLore rank field, and the new optimizer / loss / strategy choices; each changes the estimate on screen and
+the copied CLI line."""
+
+from __future__ import annotations
+
+from textual.widgets import Select, Switch
+
+from core.calc.plan import cli_command
+from tests.calc.test_screen import SIZE, _host, settle, type_into
+
+
+async def test_compile_dora_and_galore_from_the_form() -> None:
+    app = _host()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        screen.query_one("#model-pick", Select).value = "llama-3.2-3b"
+        screen.query_one("#method", Select).value = "lora"
+        await type_into(pilot, "max_length", "4096")
+        await settle(pilot)
+        eager = screen.result.estimate
+        screen.query_one("#compile", Switch).value = True
+        await settle(pilot)
+        compiled = screen.result.estimate
+        assert compiled.inputs.compiled and compiled.term("recompute").bytes < eager.term("recompute").bytes
+        screen.query_one("#dora", Switch).value = True
+        await settle(pilot)
+        dora = screen.result.estimate
+        assert dora.inputs.dora and dora.term("adapters").bytes > compiled.term("adapters").bytes
+        line = cli_command(screen.fields())
+        assert "--compile" in line and "--dora" in line
+        # DoRA is an adapter option: hidden for a full fine-tune, and not applied there
+        screen.query_one("#method", Select).value = "full"
+        screen.query_one("#optimizer", Select).value = "galore_adamw"
+        await settle(pilot)
+        assert screen.query_one("#dora", Switch).parent.has_class("-hidden")
+        full = screen.result.estimate
+        assert not full.inputs.dora and "GaLore r=128" in full.term("optimizer").note
+        await type_into(pilot, "galore_rank", "32")
+        await settle(pilot)
+        assert "GaLore r=32" in screen.result.estimate.term("optimizer").note
+        assert "--galore-rank 32" in cli_command(screen.fields())
+        screen.query_one("#loss_impl", Select).value = "chunked-outputs"
+        screen.query_one("#strategy", Select).value = "fsdp-offload"
+        screen.query_one("#optimizer", Select).value = "adamw_torch_8bit"
+        await settle(pilot)
+        est = screen.result.estimate
+        assert est.inputs.loss_impl == "chunked-outputs" and est.inputs.optimizer == "adamw_torch_8bit"
