@@ -84,3 +84,30 @@ def test_optional_fields_of_the_wrong_type_or_absurd_times_read_as_absent(fake_h
     row = next(line for line in out.splitlines() if line.startswith(job))
     assert "RUNNING" in row and "Traceback" not in out + err
     assert not any(len(cell) > 20 for cell in row.split()[1:]), row  # no 300-digit age or duration
+
+
+# --- pagination: the Hub's pages may be shorter than the 100 rows `ps` plans for -----------------------
+
+
+def test_jobs_ps_fills_its_limit_when_the_hub_sends_short_pages(fake_hub: Any, capsys: Any) -> None:
+    jobs = [fake_hub.create_job(stage="COMPLETED", created_at=1_700_000_000 + i) for i in range(10)]
+    fake_hub.jobs_page_size = 3
+    code, out, err = _run(capsys, "jobs", "ps", "--limit", "5")
+    assert code == 0, err
+    listed = [line.split()[0] for line in out.splitlines()[1:]]
+    assert listed == jobs[::-1][:5]  # the newest five, not the first page's three
+    assert "1+ more jobs not shown" in err
+
+
+def test_jobs_ps_says_older_jobs_exist_when_its_page_budget_ends_first(fake_hub: Any, capsys: Any) -> None:
+    for i in range(14):
+        fake_hub.create_job(stage="COMPLETED", created_at=1_700_000_000 + i)
+    fake_hub.jobs_page_size = 1
+    code, out, err = _run(capsys, "jobs", "ps", "--limit", "12", "--json")
+    assert code == 0, err
+    import json
+
+    listing = json.loads(out)
+    assert listing["more_on_hub"] is True and listing["shown"] == 10  # ten pages at most, and it says so
+    code, out, err = _run(capsys, "jobs", "ps", "--limit", "12")
+    assert "(older jobs on the Hub not shown: --limit 0 shows all" in err and "more more" not in err

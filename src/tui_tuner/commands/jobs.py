@@ -105,10 +105,18 @@ def _ps(args: argparse.Namespace) -> int:
     stages = [s.strip().upper() for s in (args.status or "").split(",") if s.strip()] or None
     # Enough pages for the rows asked for (one more row tells whether there are more); `--limit 0`: all.
     pages = LIST_PAGE_LIMIT if not args.limit else max(1, -(-(args.limit + 1) // HUB_PAGE_SIZE))
-    listing = JobList(session.hub, store=session.store, include_hub=not args.local,
-                      namespaces=extra_namespaces(session.settings),
-                      deadline_s=float(session.settings["list_deadline_s"]), pages=pages, stages=stages)
-    result = listing.refresh()
+
+    def listing_of(pages: int) -> Any:
+        return JobList(session.hub, store=session.store, include_hub=not args.local,
+                       namespaces=extra_namespaces(session.settings),
+                       deadline_s=float(session.settings["list_deadline_s"]), pages=pages, stages=stages)
+
+    result = listing_of(pages).refresh()
+    hub_rows = sum(1 for r in result.rows if r.backend == "hf-jobs")
+    if not result.error and result.more and args.limit and hub_rows <= args.limit and pages < LIST_PAGE_LIMIT:
+        # The Hub sent shorter pages than HUB_PAGE_SIZE: read as many of its pages as the limit needs, once.
+        page_size = max(1, hub_rows // pages)
+        result = listing_of(min(LIST_PAGE_LIMIT, -(-(args.limit + 1) // page_size))).refresh()
     if result.error:
         # No silent "No jobs.": the listing failed, say so and fail (local jobs: `--local`).
         raise TunerError(f"{result.error}; local jobs only: tui-tuner jobs ps --local")
@@ -138,8 +146,8 @@ def _ps(args: argparse.Namespace) -> int:
         print("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     if len(shown) < total or more_on_hub:
         hidden = total - len(shown)
-        count = f"{hidden}{'+' if more_on_hub else ''}" if hidden else "more"
-        print(f"({count} more jobs not shown: --limit 0 shows all, --limit N the newest N)", file=sys.stderr)
+        count = f"{hidden}{'+' if more_on_hub else ''} more jobs" if hidden else "older jobs on the Hub"
+        print(f"({count} not shown: --limit 0 shows all, --limit N the newest N)", file=sys.stderr)
     print(f"({result.path})", file=sys.stderr)
     return 0
 
