@@ -264,8 +264,19 @@ def map_row(row: dict[str, str]) -> Mapped | Unmapped:
                           lora_dropout=0.0, adapter_dtype="bf16", max_length=4096, batch_size=2,
                           gradient_accumulation=1, optimizer="adamw_torch_fused", gradient_checkpointing=True,
                           dtype="bf16", loss_impl="chunked-outputs", compiled=True, activation_offloading=True)
-        return Unmapped(rid, "torchtune's QLoRA quantises only the LoRA-wrapped Linears (k_proj stays bf16 in "
-                             "this config): a per-module base format is not modelled")
+        if rid == "torchtune-3B-QLoRA":
+            # The same settings as the LoRA row on the 3B QLoRA config: NF4 only inside the LoRA Linears
+            # (q, v, output and the MLP), k_proj and the embedding stay bf16.
+            return _train(row, "training", "llama-3.2-3b",
+                          "QLoRA r=64 on q,v,o + MLP (dropout 0), only the LoRA targets in NF4 (k_proj bf16), bf16 "
+                          "adapters, packed 2 × 4096, compile, chunked-output CE, AC, activation offloading, "
+                          "fused AdamW", "allocated", reserved=False, accel_dtype=None, method="qlora",
+                          quant="nf4-dq", quant_scope="lora-targets", lora_r=64,
+                          lora_targets=("q_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
+                          lora_dropout=0.0, adapter_dtype="bf16", max_length=4096, batch_size=2,
+                          gradient_accumulation=1, optimizer="adamw_torch_fused", gradient_checkpointing=True,
+                          dtype="bf16", loss_impl="chunked-outputs", compiled=True, activation_offloading=True)
+        return Unmapped(rid, "row not mapped")
 
     if source == "torchtune README memory and training speed (multi-GPU)":
         common = dict(max_length=2048, batch_size=2, gradient_accumulation=1, optimizer="adamw_torch_fused",
@@ -308,16 +319,19 @@ def map_row(row: dict[str, str]) -> Mapped | Unmapped:
                         metric="total", method="qlora", quant="nf4-dq", batch_size=2, gradient_accumulation=2,
                         loss_impl="fp32-logits", **common)
 
-    if source.startswith("torchtune") and rid == "torchtune-L31-8B-qlora-init":
+    if source.startswith("torchtune") and rid in {"torchtune-L31-8B-qlora-init", "torchtune-L31-8B-qlora-qv-init"}:
+        targets = ("q_proj", "v_proj") if rid.endswith("qv-init") else ("all-linear",)
+
         def weights_only() -> float:
             est = estimate_training(MemoryInputs(arch=_arch("llama-3.1-8b"), method="qlora", max_length=1,
-                                                 lora_r=8, lora_targets=("all-linear",), quant="nf4-dq"))
+                                                 lora_r=8, lora_targets=targets, quant="nf4-dq",
+                                                 quant_scope="lora-targets", adapter_dtype="bf16"))
             return est.term("weights").bytes + est.term("adapters").bytes  # type: ignore[union-attr]
 
         return Mapped(rid, "component", measured_bytes(row), weights_only,
                       lambda: accelerate_inference("llama-3.1-8b", "nf4"),
-                      "weights + LoRA adapters only (init): torchao NF4 ≈ NF4+DQ for every LoRA-wrapped Linear",
-                      "allocated")
+                      "weights + LoRA adapters only (init): torchao NF4 ≈ NF4+DQ for the LoRA-wrapped Linears "
+                      f"({'q, v' if rid.endswith('qv-init') else 'all'}), the others bf16", "allocated")
     if source.startswith("torchtune"):
         return Unmapped(rid, "Alpaca unpacked: padded sequence length not stated")
 

@@ -175,3 +175,34 @@ def test_galore_rank_in_the_cli_and_the_form(capsys: pytest.CaptureFixture[str])
                  "--galore-rank", "0"])
     _, err = capsys.readouterr()
     assert code == 2 and err.count("\n") == 1 and "galore_rank" in err
+
+
+def test_torchtune_qlora_quantises_only_the_lora_targets(llama3b: ModelArchitecture) -> None:
+    from core.calc.formats import WEIGHT_FORMATS
+
+    kw = dict(method="qlora", lora_targets=("q_proj", "v_proj"), gradient_checkpointing=True)
+    every = train(llama3b, **kw)
+    scoped = train(llama3b, **kw, quant_scope="lora-targets")
+    plain = llama3b.num_layers * sum(lin.weight_params for lin in llama3b.linears if lin.name not in
+                                     every.inputs.lora_targets)
+    assert scoped.term("weights").bytes - every.term("weights").bytes == \
+        pytest.approx(plain * (2 - WEIGHT_FORMATS["nf4-dq"]))  # type: ignore[union-attr]
+    assert "only the LoRA targets quantised" in scoped.term("weights").note  # type: ignore[union-attr]
+    # the dequant buffers follow the largest *quantised* matrix (q_proj here, not the MLP)
+    assert scoped.term("dequant").bytes < every.term("dequant").bytes  # type: ignore[union-attr]
+    with pytest.raises(TunerError, match="needs an adapter method on a quantised base") as info:
+        train(llama3b, method="lora", quant_scope="lora-targets")
+    assert info.value.field == "quant_scope"
+
+
+def test_quantize_lora_targets_only_from_the_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["calc", "-m", "llama-3.1-8b", "--method", "qlora", "--lora-targets", "q_proj,v_proj",
+                 "--quantize-lora-targets-only", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert json.loads(out)["estimate"]["inputs"]["quant_scope"] == "lora-targets"
+    fields = {**DEFAULT_FIELDS, "model": "llama-3.1-8b", "quantize_lora_targets_only": True}
+    assert "--quantize-lora-targets-only" in cli_command(fields)
+    code = main(["calc", "-m", "llama-3.1-8b", "--method", "lora", "--quantize-lora-targets-only"])
+    _, err = capsys.readouterr()
+    assert code == 2 and err.count("\n") == 1 and "quantised base" in err

@@ -107,6 +107,9 @@ class MemoryInputs:
     activation_offloading: bool = False
     """Saved activations move to CPU RAM as they are produced and come back for backward (torchtune
     `enable_activation_offloading`, Unsloth's offloaded checkpointing): the GPU keeps about two layers' worth."""
+    quant_scope: str = "all"
+    """Which decoder Linears a quantised base stores quantised: all (bitsandbytes / PEFT QLoRA, GPTQ, AWQ) or
+    lora-targets (torchtune's QLoRA quantises only the Linears it wraps with LoRA; the rest stay bf16)."""
     galore_rank: int = 128
     """GaLore's projection rank (HF `optim_args="rank=..."`, default 128); used by the galore_* optimizers."""
     compiled: bool = False
@@ -146,6 +149,13 @@ class MemoryInputs:
                              f"{self.gradient_accumulation} of them", field="optimizer_in_backward",
                              hint="use gradient accumulation 1 (raise the batch size instead)")
         saved = normalise_saved_modules(self.modules_to_save, self.arch) if method != "full" else ()
+        scope = (self.quant_scope or "all").strip().lower().replace("_", "-")
+        if scope not in {"all", "lora-targets"}:
+            raise TunerError(f"unknown quant scope {self.quant_scope!r}", field="quant_scope",
+                             hint="all, or lora-targets (torchtune's QLoRA)")
+        if scope == "lora-targets" and (method == "full" or quant not in QUANT_FORMATS):
+            raise TunerError("quantising only the LoRA targets needs an adapter method on a quantised base",
+                             field="quant_scope", hint="--method qlora (or --method lora --quant nf4-dq ...)")
         optimizer = normalise_optimizer(self.optimizer)
         if galore_inner(optimizer):
             _positive_int(self.galore_rank, "galore_rank", upper=65_536)
@@ -159,6 +169,7 @@ class MemoryInputs:
         if self.dora and method == "full":
             raise TunerError("DoRA is an adapter method: it needs --method lora or qlora", field="dora")
         return replace(self, method=method, dtype=dtype, lora_targets=targets, quant=quant, loss_impl=loss,
+                       quant_scope=scope,
                        modules_to_save=saved,
                        attention=attention, adapter_dtype=adapter, optimizer=normalise_optimizer(self.optimizer))
 
@@ -182,7 +193,7 @@ class MemoryInputs:
                 "bnb_keeps_inputs": self.bnb_keeps_inputs, "optimizer_in_backward": self.optimizer_in_backward,
                 "modules_to_save": list(self.modules_to_save),
                 "activation_offloading": self.activation_offloading, "compile": self.compiled, "dora": self.dora,
-                "galore_rank": self.galore_rank}
+                "galore_rank": self.galore_rank, "quant_scope": self.quant_scope}
 
 
 _EMBEDDING_NAMES = {"embed_tokens", "wte", "word_embeddings", "embed_in", "model.embed_tokens", "transformer.wte"}
@@ -634,6 +645,11 @@ def estimate_training(inputs: MemoryInputs, parallel: Parallelism | None = None)
         other = 4.0 if inp.upcast_non_quantized else 2.0
         w, w_note = weight_terms(arch, linear_bytes=WEIGHT_FORMATS[inp.quant], other_bytes=other,
                                  include_vision=inp.include_vision, label=inp.quant)
+        if inp.quant_scope == "lora-targets":
+            # torchtune's QLoRA builds NF4 weights only inside its LoRA Linears; the others load as bf16.
+            plain = arch.num_layers * sum(lin.weight_params for lin in arch.linears if lin.name not in inp.lora_targets)
+            w += plain * (2.0 - WEIGHT_FORMATS[inp.quant])
+            w_note += f"; only the LoRA targets quantised: {plain / 1e9:.2f}B params of other Linears stay bf16"
     else:
         w, w_note = weight_terms(arch, linear_bytes=param_bytes, other_bytes=param_bytes,
                                  include_vision=inp.include_vision, label=inp.dtype)
@@ -780,7 +796,8 @@ def estimate_training(inputs: MemoryInputs, parallel: Parallelism | None = None)
     grads_alive_at_loss = grads_gpu if inp.gradient_accumulation > 1 else head_grad
     dequant = 0.0
     if quantized:
-        largest = max((lin.d_in * lin.d_out for lin in arch.linears), default=0)
+        stored = [lin for lin in arch.linears if inp.quant_scope == "all" or lin.name in inp.lora_targets]
+        largest = max((lin.d_in * lin.d_out for lin in stored), default=0)
         dequant = C.DEQUANT_BUFFERS * largest * 2.0
 
     layers_on_gpu = arch.num_layers / shards if strategy == "device-map" else arch.num_layers

@@ -126,6 +126,7 @@ INPUT_TERMS: dict[str, tuple[str, ...]] = {
     "optimizer_in_backward": ("gradients", "step_temp"),
     "compile": ("activations", "recompute"),
     "galore_rank": ("optimizer", "step_temp"),
+    "quant_scope": ("weights", "dequant"),
     "dora": ("adapters", "gradients", "optimizer", "activations"),
     "gradient_checkpointing": ("activations", "recompute"),
     "activation_offloading": ("activations", "recompute"),

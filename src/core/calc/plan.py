@@ -32,7 +32,8 @@ DEFAULT_FIELDS: dict[str, Any] = {
     "examples": "1000", "epochs": "3", "tokens_per_example": "", "mfu": "",
     "mode": "training", "weights": "bf16", "kv_dtype": "bf16", "old_bitsandbytes": False,
     "quant": "auto", "attention": "sdpa", "adapter_dtype": "fp32", "optimizer_in_backward": False,
-    "activation_offloading": False, "compile": False, "dora": False, "galore_rank": "128", "upcast_non_quantized": False, "text_only": False,
+    "activation_offloading": False, "compile": False, "dora": False, "galore_rank": "128",
+    "quantize_lora_targets_only": False, "upcast_non_quantized": False, "text_only": False,
     "strategy": "auto", "gpus": "", "shard_size": "", "count_from": "auto", "modules_to_save": "",
 }
 MODES = ("training", "inference")
@@ -41,7 +42,7 @@ INT_FIELDS = {"max_length": 10_000_000, "batch_size": 100_000, "grad_accum": 1_0
               "examples": 1_000_000_000}
 # Names the estimator uses in TunerError.field, mapped to form field names.
 FIELD_ALIASES = {"gradient_accumulation": "grad_accum", "lora_targets": "lora_targets", "model": "model",
-                 "world_size": "gpus", "shard_size": "gpus"}
+                 "world_size": "gpus", "shard_size": "gpus", "quant_scope": "quant"}
 
 
 class FormErrors(TunerError):
@@ -159,7 +160,8 @@ def parse_fields(fields: Mapping[str, Any], *, allow_hub: bool = True) -> tuple[
         optimizer_in_backward=bool(values.get("optimizer_in_backward")),
         modules_to_save=tuple(t.strip() for t in str(values.get("modules_to_save") or "").split(",") if t.strip()),
         activation_offloading=bool(values.get("activation_offloading")),
-        compiled=bool(values.get("compile")), galore_rank=ints["galore_rank"] or 1, dora=bool(values.get("dora")) and method != "full",
+        compiled=bool(values.get("compile")), galore_rank=ints["galore_rank"] or 1,
+        quant_scope="lora-targets" if values.get("quantize_lora_targets_only") and method != "full" else "all", dora=bool(values.get("dora")) and method != "full",
         upcast_non_quantized=bool(values.get("upcast_non_quantized")),
         include_vision=not bool(values.get("text_only")),
         # Only QLoRA runs 4-bit matmuls; for LoRA/full the switch would be meaningless.
@@ -262,6 +264,8 @@ def cli_command(fields: Mapping[str, Any]) -> str:
         parts.append("--no-gradient-checkpointing")
     if values["method"] != "full" and values.get("dora"):
         parts.append("--dora")
+    if values["method"] != "full" and values.get("quantize_lora_targets_only"):
+        parts.append("--quantize-lora-targets-only")
     if values["method"] == "qlora" and values.get("old_bitsandbytes"):
         parts.append("--old-bitsandbytes")
     parts += ["--examples", str(values["examples"]).strip(), "--epochs", str(values["epochs"]).strip()]

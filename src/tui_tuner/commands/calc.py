@@ -77,6 +77,9 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
     p.add_argument("--adapter-dtype", default="fp32",
                    help="fp32 (PEFT default) or bf16/fp16 (autocast_adapter_dtype=False) (changes: adapters, "
                         "gradients, optimizer states)")
+    p.add_argument("--quantize-lora-targets-only", action="store_true",
+                   help="only the LoRA-wrapped Linears are stored quantised, the others stay bf16 (torchtune's "
+                        "QLoRA) (changes: weights, dequant buffers)")
     p.add_argument("--upcast-non-quantized", action="store_true",
                    help="QLoRA: count prepare_model_for_kbit_training's fp32 embeddings/head/norms (changes: weights)")
     p.add_argument("--old-bitsandbytes", action="store_true",
@@ -148,6 +151,7 @@ def form_fields(args: argparse.Namespace) -> dict[str, Any]:
               "optimizer_in_backward": args.optimizer_in_backward,
               "activation_offloading": args.activation_offloading, "compile": args.compile,
               "dora": args.dora, "galore_rank": args.galore_rank,
+              "quantize_lora_targets_only": args.quantize_lora_targets_only,
               "upcast_non_quantized": args.upcast_non_quantized, "text_only": args.text_only,
               "strategy": args.strategy, "gpus": args.gpus or "", "shard_size": args.shard_size or "",
               "kv_dtype": args.kv_dtype, "modules_to_save": args.modules_to_save or "",

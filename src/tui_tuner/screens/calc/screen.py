@@ -68,7 +68,10 @@ ATTENTION_OPTIONS = [("sdpa", "sdpa"), ("flash-attention-2 (Ampere+)", "flash-at
 STRATEGY_OPTIONS = [("auto (fastest that fits each flavor)", "auto"),
                     *((STRATEGY_LABELS[s], s) for s in STRATEGIES if s != "single")]
 SWITCHES = (("gradient_checkpointing", "Gradient checkpointing"), ("optimizer_in_backward", "Optimizer in backward"),
-            ("activation_offloading", "Activation offloading"), ("compile", "torch.compile"), ("dora", "DoRA"))
+            ("activation_offloading", "Activation offloading"), ("compile", "torch.compile"), ("dora", "DoRA"),
+            ("quantize_lora_targets_only", "Quantise targets only"))
+ADAPTER_ONLY_SWITCHES = {"dora", "quantize_lora_targets_only"}
+"""Adapter options: hidden for a full fine-tune."""
 
 
 def _gb(value: float) -> str:
@@ -180,8 +183,8 @@ class CalcScreen(AreaScreen):
                                  id="optimizer")
                     yield Static("", id="optimizer-error", classes="field-error")
                     for name, label in SWITCHES:
-                        # DoRA is an adapter option: hidden for a full fine-tune.
-                        with Horizontal(classes="switch-row adapter-only" if name == "dora" else "switch-row"):
+                        with Horizontal(classes="switch-row adapter-only" if name in ADAPTER_ONLY_SWITCHES
+                                        else "switch-row"):
                             yield Switch(value=bool(defaults[name]), id=name)
                             yield Label(label)
                     with Horizontal(classes="switch-row qlora-only"):
