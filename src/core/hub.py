@@ -137,6 +137,18 @@ def is_retryable(exc: BaseException, *, idempotent: bool = True) -> bool:
     return idempotent or bool(_class_names(exc) & _BEFORE_SENDING)
 
 
+def maybe_done_by_the_hub(exc: BaseException) -> bool:
+    """After a failed non-idempotent request (a job's creation): might the Hub have done it anyway?
+    Yes for a 5xx, a timeout, a connection lost after sending, or an answer that could not be read."""
+    status = status_of(exc)
+    if status is not None:
+        return status >= 500
+    names = _class_names(exc)
+    if "JSONDecodeError" in names or any("Timeout" in name for name in names):
+        return True
+    return is_connection_error(exc) and not names & _BEFORE_SENDING
+
+
 # --- the retry policy ------------------------------------------------------------------------------------
 
 
@@ -203,8 +215,10 @@ def retry_reason(exc: BaseException) -> str:
 def call_with_retries(fn: Callable[[], T], *, what: str = "Hub request", policy: RetryPolicy = DEFAULT_RETRY,
                       idempotent: bool = True, sleep: Callable[[float], Any] = time.sleep,
                       on_retry: Callable[[RetryNotice], None] | None = None,
-                      rng: Callable[[], float] = random.random) -> T:
-    """`fn()`, retried per `policy` while it fails in a retryable way; the last error is re-raised as is."""
+                      rng: Callable[[], float] = random.random, retry_unreachable: bool = True) -> T:
+    """`fn()`, retried per `policy` while it fails in a retryable way; the last error is re-raised as is.
+    `retry_unreachable=False`: a connection that could not even be opened (refused, no route) fails at once,
+    for a check that reports "offline" and moves on instead of making the user wait out the back-off."""
     failures = 0
     while True:
         try:
@@ -212,6 +226,8 @@ def call_with_retries(fn: Callable[[], T], *, what: str = "Hub request", policy:
         except Exception as exc:
             failures += 1
             if failures >= policy.attempts or not is_retryable(exc, idempotent=idempotent):
+                raise
+            if not retry_unreachable and _class_names(exc) & _BEFORE_SENDING:
                 raise
             wait = policy.delay(failures, retry_after_of(exc) if status_of(exc) == 429 or status_of(exc) == 503
                                 else None, rng)
@@ -311,4 +327,8 @@ def hub_error(exc: BaseException, what: str, subject: str | None = None) -> Tune
                           "per 5 minutes")
     if status is not None and status >= 500:
         return TunerError(f"{what}: the Hub failed ({status})", hint="it kept failing after retries; try again later")
+    if "JSONDecodeError" in _class_names(exc):
+        # A proxy's error page or a cut body where the API sends JSON: not a token or input problem.
+        return TunerError(f"{what}: the Hub's reply is not valid JSON",
+                          hint="a proxy or an outage between you and the Hub; try again later")
     return TunerError(f"{what}: {name}: {text}")

@@ -121,10 +121,11 @@ def check_rows(rows: list[dict[str, Any]], where: str) -> tuple[int, float]:
 
 def check_hub_dataset(repo_id: str, split: str = "train") -> DatasetReport:
     """Existence (raises TunerError/OfflineError) and, when a small data file exists, format and size."""
-    from core.hub import hf_api, hub_endpoint, hub_error
+    from core.hub import call_with_retries, hf_api, hub_endpoint, hub_error
 
     try:
-        info = hf_api().dataset_info(repo_id, files_metadata=True)
+        info = call_with_retries(lambda: hf_api().dataset_info(repo_id, files_metadata=True),
+                                 what=f"dataset {repo_id}")
     except Exception as exc:
         raise hub_error(exc, f"dataset {repo_id}") from None
     report = DatasetReport(source="hub")
@@ -140,7 +141,7 @@ def check_hub_dataset(repo_id: str, split: str = "train") -> DatasetReport:
         report.notes.append(f"{name} is {size / 1e6:.0f} MB: format not checked before launch")
         return report
     try:
-        data = _fetch_file(repo_id, name, hub_endpoint())
+        data = call_with_retries(lambda: _fetch_file(repo_id, name, hub_endpoint()), what=f"dataset {repo_id}")
     except Exception as exc:
         raise hub_error(exc, f"dataset {repo_id} file {name}") from None
     with tempfile.TemporaryDirectory(prefix="tui-tuner-ds-") as tmp:

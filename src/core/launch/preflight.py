@@ -280,7 +280,7 @@ def probe_local_gpu() -> LocalGpu | None:
 def _check_token(config: LaunchConfig, report: PreflightReport) -> dict[str, Any] | None:
     from huggingface_hub import get_token
 
-    from core.hub import hf_api, hub_error
+    from core.hub import call_with_retries, hf_api, hub_error
 
     needs_token = config.backend == "hf-jobs" or bool(config.output_repo)
     if not get_token():
@@ -292,7 +292,8 @@ def _check_token(config: LaunchConfig, report: PreflightReport) -> dict[str, Any
         report.online = None
         return None
     try:
-        info = hf_api().whoami()
+        # whoami is the Hub's most rate-limited route: a 429, a 5xx or a dropped answer is retried (bounded).
+        info = call_with_retries(lambda: hf_api().whoami(), what="token check", retry_unreachable=False)
     except Exception as exc:
         error = hub_error(exc, "token check")
         if isinstance(error, OfflineError):
@@ -321,11 +322,11 @@ def _check_token(config: LaunchConfig, report: PreflightReport) -> dict[str, Any
 
 
 def _check_model_access(config: LaunchConfig, report: PreflightReport) -> None:
-    from core.hub import hf_api, hub_error
+    from core.hub import call_with_retries, hf_api, hub_error
 
     api = hf_api()
     try:
-        info = api.model_info(config.base_model)
+        info = call_with_retries(lambda: api.model_info(config.base_model), what=f"model {config.base_model}")
     except Exception as exc:
         error = hub_error(exc, f"model {config.base_model}")
         report.add("error", "model", error.message, error.hint or "", "base_model")
@@ -333,7 +334,7 @@ def _check_model_access(config: LaunchConfig, report: PreflightReport) -> None:
     gated = getattr(info, "gated", False)
     if gated:
         try:
-            api.auth_check(config.base_model)
+            call_with_retries(lambda: api.auth_check(config.base_model), what=f"model {config.base_model}")
         except Exception as exc:
             name = type(exc).__name__
             if name == "GatedRepoError" or "403" in str(exc):

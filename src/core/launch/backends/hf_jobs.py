@@ -13,6 +13,7 @@ import io
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from core.errors import TunerError
 from core.launch.command import SECRET_NAMES, job_env, job_labels
@@ -34,7 +35,7 @@ def submit(config: LaunchConfig, script_path: Path, *, namespace: str, run_name:
     from huggingface_hub import get_token
     from huggingface_hub.utils import disable_progress_bars
 
-    from core.hub import hf_api, hub_error
+    from core.hub import call_with_retries, hf_api, hub_error, maybe_done_by_the_hub
 
     token = get_token()
     if not token:
@@ -42,35 +43,32 @@ def submit(config: LaunchConfig, script_path: Path, *, namespace: str, run_name:
     # The job reads the token from its HF_TOKEN secret; the Python API needs the value explicitly
     # (the CLI's bare `--secrets HF_TOKEN` does the same lookup). It goes into the request only.
     secrets = {name: token for name in SECRET_NAMES}
+
+    def create(secrets: dict[str, str] = secrets) -> Any:
+        return hf_api().run_uv_job(str(script_path), env=job_env(run_name), secrets=secrets, flavor=config.flavor,
+                                   timeout=config.timeout_seconds(), name=label_value(run_name),
+                                   labels=job_labels(run_name), namespace=namespace)
+
     disable_progress_bars()  # tqdm locks break under Textual (huggingface_hub #4066)
     captured = io.StringIO()
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(captured):
             warnings.simplefilter("ignore", UserWarning)  # run_uv_job is marked experimental
-            job = hf_api().run_uv_job(
-                str(script_path),
-                env=job_env(run_name),
-                secrets=secrets,
-                flavor=config.flavor,
-                timeout=config.timeout_seconds(),
-                name=label_value(run_name),
-                labels=job_labels(run_name),
-                namespace=namespace,
-            )
+            # Not idempotent: only what the Hub refused unseen is repeated (a 429, a refused connection).
+            job = call_with_retries(create, what="HF Jobs submission", idempotent=False)
     except FileNotFoundError as exc:
         raise TunerError(f"script not found: {exc}", hint="this is a bug in tui-tuner; please report it") from None
     except TunerError:
         raise
     except Exception as exc:
         error = hub_error(exc, "HF Jobs submission")
-        status = getattr(getattr(exc, "response", None), "status_code", None)
-        if (status or 0) >= 500 or "Timeout" in type(exc).__name__:
+        if maybe_done_by_the_hub(exc):
             # Job creation is not idempotent (huggingface_hub #3972): a lost answer may hide a live job.
             raise TunerError(error.message, hint="the job may have been created anyway: check `tui-tuner jobs ps` "
                              "before launching again") from None
         raise error from None
     finally:
-        del secrets, token
+        del secrets, token, create
     stage = getattr(getattr(job, "status", None), "stage", None) or "SCHEDULING"
     owner = getattr(getattr(job, "owner", None), "name", None) or namespace
     return SubmittedJob(job_id=job.id, namespace=owner, stage=str(getattr(stage, "value", stage)), url=getattr(job, "url", None),
