@@ -401,7 +401,12 @@ as conversations finish.
         return tabs.get_pane(tabs.active)  # type: ignore[return-value]
 
     def _focus_active_pane(self) -> None:
-        target = self._PANE_FOCUS.get(self.query_one("#eval-tabs", TabbedContent).active)
+        tabs = self.query_one("#eval-tabs", TabbedContent)
+        if tabs.query_one(Tabs).active_tab is not tabs.get_tab(tabs.active):
+            # A key has moved the tab strip on and its activation is not handled yet: focusing this pane now
+            # would switch back to it (TabbedContent follows focus). That activation focuses its own pane.
+            return
+        target = self._PANE_FOCUS.get(tabs.active)
         if target and self._active_pane().built:
             self.query_one(target).focus()
 
