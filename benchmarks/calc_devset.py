@@ -193,7 +193,19 @@ def map_row(row: dict[str, str]) -> Mapped | Unmapped:
                           + ("; DoRA (magnitude vectors, base and LoRA outputs kept)" if dora else ""), "reserved",
                           reserved=True, accel_dtype="bf16", method="lora", lora_r=int(m.group(2)),
                           lora_targets=targets, dora=dora, **common)
-        return Unmapped(rid, f"PEFT method '{method}' is not one the calculator models (full, LoRA, QLoRA)")
+        other = {"LoRA-FA r=32 q,v (lora-fa optimizer)": dict(peft_method="lora-fa", lora_r=32,
+                                                               lora_targets=("q_proj", "v_proj")),
+                 "IA3 (k_proj,v_proj,down_proj)": dict(peft_method="ia3",
+                                                      lora_targets=("k_proj", "v_proj", "down_proj")),
+                 "LayerNorm tuning": dict(peft_method="ln-tuning"),
+                 # 614,400 trainable = 200 virtual tokens × h 3,072
+                 "prompt tuning": dict(peft_method="prompt-tuning", virtual_tokens=200)}
+        if method in other:
+            return _train(row, "training", "llama-3.2-3b", assumption + f"; {method}; fp32 adapters",
+                          "reserved", reserved=True, accel_dtype="bf16", method="lora",
+                          **other[method], **common)  # type: ignore[arg-type]
+        return Unmapped(rid, f"PEFT method '{method}' is not one the calculator models (full, LoRA and DoRA, "
+                             "LoRA-FA, IA3, LayerNorm tuning, prompt tuning)")
 
     if source == "LitGPT config hub":
         if "config default" in method or method.strip() == "QLoRA":

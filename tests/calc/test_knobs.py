@@ -206,3 +206,62 @@ def test_quantize_lora_targets_only_from_the_cli(capsys: pytest.CaptureFixture[s
     code = main(["calc", "-m", "llama-3.1-8b", "--method", "lora", "--quantize-lora-targets-only"])
     _, err = capsys.readouterr()
     assert code == 2 and err.count("\n") == 1 and "quantised base" in err
+
+
+@pytest.mark.parametrize(("peft", "extra", "trainable"), [
+    # PEFT's own trainable counts for Llama-3.2-3B (the dev set's method-comparison rows)
+    ("lora-fa", dict(lora_r=32, lora_targets=("q_proj", "v_proj")), 3_670_016),
+    ("ia3", dict(lora_targets=("k_proj", "v_proj", "down_proj")), 286_720),
+    ("ln-tuning", {}, 175_104),
+    ("prompt-tuning", dict(virtual_tokens=200), 614_400),
+])
+def test_other_peft_methods_count_like_peft(llama3b: ModelArchitecture, peft: str, extra: dict[str, object],
+                                            trainable: int) -> None:
+    kw = dict(method="lora", lora_dropout=0.0, max_length=768, batch_size=4, adapter_dtype="fp32")
+    est = train(llama3b, **kw, peft_method=peft, **extra)
+    assert est.term("adapters").bytes == pytest.approx(trainable * 4)  # type: ignore[union-attr]
+    assert est.inputs.peft_method == peft
+
+
+def test_other_peft_methods_keep_what_their_gradients_need(llama3b: ModelArchitecture) -> None:
+    kw = dict(method="lora", lora_dropout=0.0, max_length=768, batch_size=4, gradient_checkpointing=False)
+    tokens, layers, p = 4 * 768, llama3b.num_layers, 2
+    scale = C.ACTIVATION_SCALE
+    bare = train(llama3b, **kw, peft_method="prompt-tuning", virtual_tokens=1)  # ~ a frozen layer's own set
+    base_per_token = bare.term("activations").bytes / (4 * 769)  # type: ignore[union-attr]
+    # IA3: k and v keep their outputs, down_proj its (MLP-wide) input
+    ia3 = train(llama3b, **kw, peft_method="ia3", lora_targets=("k_proj", "v_proj", "down_proj"))
+    kept = p * (2 * llama3b.kv_width + llama3b.intermediate_size) * scale * layers
+    assert ia3.term("activations").bytes == pytest.approx(base_per_token * tokens + kept * tokens)  # type: ignore[union-attr]
+    # LayerNorm tuning: each norm keeps its normalised input
+    ln = train(llama3b, **kw, peft_method="ln-tuning")
+    assert ln.term("activations").bytes == pytest.approx(  # type: ignore[union-attr]
+        base_per_token * tokens + 2 * p * llama3b.hidden_size * scale * layers * tokens)
+    # prompt tuning: every sequence is virtual_tokens longer (activations and logits)
+    prompt = train(llama3b, **kw, peft_method="prompt-tuning", virtual_tokens=200)
+    assert prompt.term("logits").bytes == pytest.approx(4 * llama3b.vocab_size * 4 * (768 + 200))  # type: ignore[union-attr]
+    with pytest.raises(TunerError, match="DoRA is a LoRA variant"):
+        train(llama3b, **kw, peft_method="ia3", lora_targets=("k_proj",), dora=True)
+    with pytest.raises(TunerError, match="unknown PEFT method") as info:
+        train(llama3b, **kw, peft_method="vera")
+    assert info.value.field == "peft_method"
+
+
+def test_peft_method_in_the_cli_and_the_form(capsys: pytest.CaptureFixture[str]) -> None:
+    from tui_tuner.cli import build_parser
+    from tui_tuner.commands.calc import form_fields
+
+    code = main(["calc", "-m", "llama-3.2-3b", "--method", "lora", "--peft-method", "prompt-tuning",
+                 "--virtual-tokens", "200", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    inputs = json.loads(out)["estimate"]["inputs"]
+    assert inputs["peft_method"] == "prompt-tuning" and inputs["virtual_tokens"] == 200
+    fields = {**DEFAULT_FIELDS, "model": "llama-3.2-3b", "method": "qlora", "peft_method": "ia3",
+              "lora_targets": "k_proj,v_proj,down_proj"}
+    line = cli_command(fields)
+    assert "--peft-method ia3" in line
+    assert parse_fields(form_fields(build_parser().parse_args(line.split()[1:])))[0] == parse_fields(fields)[0]
+    code = main(["calc", "-m", "llama-3.2-3b", "--method", "lora", "--peft-method", "vera"])
+    _, err = capsys.readouterr()
+    assert code == 2 and err.count("\n") == 1 and "unknown PEFT method" in err

@@ -46,3 +46,32 @@ async def test_compile_dora_and_galore_from_the_form() -> None:
         await settle(pilot)
         est = screen.result.estimate
         assert est.inputs.loss_impl == "chunked-outputs" and est.inputs.optimizer == "adamw_torch_8bit"
+
+
+async def test_adapter_choice_and_virtual_tokens_from_the_form() -> None:
+    app = _host()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        screen.query_one("#model-pick", Select).value = "llama-3.2-3b"
+        screen.query_one("#method", Select).value = "lora"
+        await settle(pilot)
+        screen.query_one("#peft_method", Select).value = "prompt-tuning"
+        await type_into(pilot, "virtual_tokens", "200")
+        await settle(pilot)
+        est = screen.result.estimate
+        assert est.inputs.peft_method == "prompt-tuning" and est.inputs.virtual_tokens == 200
+        assert "--peft-method prompt-tuning --virtual-tokens 200" in cli_command(screen.fields())
+        # DoRA belongs to LoRA: the error shows under the adapter choice and the last good result stays
+        screen.query_one("#dora", Switch).value = True
+        await settle(pilot)
+        assert "DoRA is a LoRA variant" in str(screen.query_one("#peft_method-error").render())
+        assert screen.result.estimate.inputs.peft_method == "prompt-tuning"
+        screen.query_one("#dora", Switch).value = False
+        # a full fine-tune has no adapter to choose; inference neither
+        screen.query_one("#method", Select).value = "full"
+        await settle(pilot)
+        assert screen.query_one("#peft_method", Select).has_class("-hidden")
+        screen.query_one("#method", Select).value = "lora"
+        screen.query_one("#mode", Select).value = "inference"
+        await settle(pilot)
+        assert screen.query_one("#adapter-fields").has_class("-hidden")

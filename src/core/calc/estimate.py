@@ -21,6 +21,8 @@ from core.calc.formats import (
     ADAPTER_DTYPES,
     DTYPE_BYTES,
     METHODS,
+    PEFT_METHOD_ALIASES,
+    PEFT_METHODS,
     QUANT_FORMATS,
     WEIGHT_FORMATS,
     galore_inner,
@@ -107,6 +109,12 @@ class MemoryInputs:
     activation_offloading: bool = False
     """Saved activations move to CPU RAM as they are produced and come back for backward (torchtune
     `enable_activation_offloading`, Unsloth's offloaded checkpointing): the GPU keeps about two layers' worth."""
+    peft_method: str = "lora"
+    """Which adapter trains on the frozen base (formats.PEFT_METHODS). lora_r / lora_targets apply to LoRA and
+    LoRA-FA; lora_targets are IA3's target modules (down_proj / fc2 scale their input, the others their
+    output); LayerNorm tuning trains every norm; prompt tuning prepends `virtual_tokens` trained embeddings."""
+    virtual_tokens: int = 20
+    """Prompt tuning: trained virtual tokens prepended to every sequence (PEFT num_virtual_tokens)."""
     quant_scope: str = "all"
     """Which decoder Linears a quantised base stores quantised: all (bitsandbytes / PEFT QLoRA, GPTQ, AWQ) or
     lora-targets (torchtune's QLoRA quantises only the Linears it wraps with LoRA; the rest stay bf16)."""
@@ -149,6 +157,17 @@ class MemoryInputs:
                              f"{self.gradient_accumulation} of them", field="optimizer_in_backward",
                              hint="use gradient accumulation 1 (raise the batch size instead)")
         saved = normalise_saved_modules(self.modules_to_save, self.arch) if method != "full" else ()
+        peft = (self.peft_method or "lora").strip().lower()
+        peft = PEFT_METHOD_ALIASES.get(peft, peft)
+        if peft not in PEFT_METHODS:
+            raise TunerError(f"unknown PEFT method {self.peft_method!r}", field="peft_method",
+                             hint=", ".join(PEFT_METHODS))
+        if method == "full":
+            peft = "lora"  # no adapter: the switch does not apply
+        if peft == "prompt-tuning":
+            _positive_int(self.virtual_tokens, "virtual_tokens", upper=100_000)
+        if self.dora and peft != "lora":
+            raise TunerError(f"DoRA is a LoRA variant, not one of {peft}", field="dora")
         scope = (self.quant_scope or "all").strip().lower().replace("_", "-")
         if scope not in {"all", "lora-targets"}:
             raise TunerError(f"unknown quant scope {self.quant_scope!r}", field="quant_scope",
@@ -169,7 +188,7 @@ class MemoryInputs:
         if self.dora and method == "full":
             raise TunerError("DoRA is an adapter method: it needs --method lora or qlora", field="dora")
         return replace(self, method=method, dtype=dtype, lora_targets=targets, quant=quant, loss_impl=loss,
-                       quant_scope=scope,
+                       quant_scope=scope, peft_method=peft,
                        modules_to_save=saved,
                        attention=attention, adapter_dtype=adapter, optimizer=normalise_optimizer(self.optimizer))
 
@@ -180,7 +199,9 @@ class MemoryInputs:
 
     @property
     def tokens_per_micro_batch(self) -> int:
-        return self.batch_size * self.max_length
+        """Tokens through the model per micro-batch (prompt tuning adds its virtual tokens to every sequence)."""
+        extra = self.virtual_tokens if self.method != "full" and self.peft_method == "prompt-tuning" else 0
+        return self.batch_size * (self.max_length + extra)
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.arch.name, "method": self.method, "max_length": self.max_length,
@@ -193,7 +214,8 @@ class MemoryInputs:
                 "bnb_keeps_inputs": self.bnb_keeps_inputs, "optimizer_in_backward": self.optimizer_in_backward,
                 "modules_to_save": list(self.modules_to_save),
                 "activation_offloading": self.activation_offloading, "compile": self.compiled, "dora": self.dora,
-                "galore_rank": self.galore_rank, "quant_scope": self.quant_scope}
+                "galore_rank": self.galore_rank, "quant_scope": self.quant_scope, "peft_method": self.peft_method,
+                "virtual_tokens": self.virtual_tokens}
 
 
 _EMBEDDING_NAMES = {"embed_tokens", "wte", "word_embeddings", "embed_in", "model.embed_tokens", "transformer.wte"}
@@ -422,6 +444,24 @@ def lora_params(arch: ModelArchitecture, r: int, targets: Sequence[str]) -> int:
     return arch.num_layers * per_layer + vocab
 
 
+def adapter_params(arch: ModelArchitecture, inp: MemoryInputs) -> int:
+    """Trainable parameters of the adapter (PEFT's counts: LoRA r·(d_in+d_out), LoRA-FA only B's r·d_out, IA3 one
+    value per scaled feature, LayerNorm tuning every norm weight, prompt tuning virtual tokens × h)."""
+    targets = inp.lora_targets
+    if inp.peft_method == "lora-fa":
+        per_layer = sum(inp.lora_r * lin.d_out * lin.experts for lin in arch.linears if lin.name in targets)
+        return arch.num_layers * per_layer
+    if inp.peft_method == "ia3":
+        per_layer = sum((lin.d_in if lin.feeds == MLP_MID else lin.d_out) * lin.experts
+                        for lin in arch.linears if lin.name in targets)
+        return arch.num_layers * per_layer
+    if inp.peft_method == "ln-tuning":
+        return arch.num_layers * int(arch.layer_other_params or 0) + int(arch.outer_params or 0)
+    if inp.peft_method == "prompt-tuning":
+        return inp.virtual_tokens * arch.hidden_size
+    return lora_params(arch, inp.lora_r, targets)
+
+
 def galore_state_bytes(arch: ModelArchitecture, rank: int, optimizer: str, param_bytes: float,
                        trainable: int) -> tuple[float, str]:
     """Optimizer memory of GaLore (Zhao et al. 2024, galore-torch as HF Trainer runs it) over the whole model.
@@ -495,7 +535,8 @@ def _wrapped_feeds(arch: ModelArchitecture, targets: Sequence[str]) -> dict[str,
 
 def activation_bytes_per_token_layer(arch: ModelArchitecture, method: str, targets: Sequence[str],
                                      act_bytes: float, lora_dropout: float, *, compiled: bool = False,
-                                     dora: bool = False, adapter_bytes: float = 4.0) -> float:
+                                     dora: bool = False, adapter_bytes: float = 4.0,
+                                     peft_method: str = "lora") -> float:
     """Saved activations of one decoder layer per token, without checkpointing (§2.6, derived).
 
     Full fine-tuning keeps every Linear's input for its weight gradient; with a frozen base only the
@@ -522,6 +563,18 @@ def activation_bytes_per_token_layer(arch: ModelArchitecture, method: str, targe
         # norm outputs + down_proj input; compiled: both recomputed (pointwise of saved tensors)
         inputs = 0.0 if compiled else 2 * p * h + (p * inter)
         return norms + qkv + attn_out + mlp + inputs
+    base = norms + qkv + attn_out + mlp  # what backprop through a frozen layer keeps (input gradients only)
+    if peft_method == "ia3":
+        # PEFT IA3: an output-scaled module keeps its frozen output for the vector's gradient (result * l);
+        # a feedforward one (down_proj) scales its input first and keeps that input (x * l, then the Linear).
+        kept = sum((lin.d_in if lin.feeds == MLP_MID else lin.d_out) * lin.experts
+                   for lin in arch.linears if lin.name in targets)
+        return base + p * kept
+    if peft_method == "ln-tuning":
+        # Each norm's weight gradient needs its normalised input (x · rstd), kept once per norm.
+        return base + norms + (p * (q + k) if arch.qk_norm else 0.0)
+    if peft_method == "prompt-tuning":
+        return base  # only the (longer) sequence: the virtual tokens are in the token count
     wrapped = _wrapped_feeds(arch, targets)
     dropout = lora_dropout > 0
     inputs = 0.0
@@ -657,7 +710,7 @@ def estimate_training(inputs: MemoryInputs, parallel: Parallelism | None = None)
         trainable = arch.total_params if inp.include_vision else arch.text_params
         train_bytes = param_bytes
     else:
-        trainable = lora_params(arch, inp.lora_r, inp.lora_targets)
+        trainable = adapter_params(arch, inp)
         if inp.dora:
             trainable += dora_magnitude_params(arch, inp.lora_targets)
         train_bytes = 4.0 if inp.adapter_dtype == "fp32" else (
@@ -772,7 +825,8 @@ def estimate_training(inputs: MemoryInputs, parallel: Parallelism | None = None)
 
     # ---- activations and the loss --------------------------------------------------------------------
     per_layer = activation_bytes_per_token_layer(arch, method, inp.lora_targets, act_bytes, inp.lora_dropout,
-                                                 compiled=inp.compiled, dora=inp.dora, adapter_bytes=train_bytes)
+                                                 compiled=inp.compiled, dora=inp.dora, adapter_bytes=train_bytes,
+                                                 peft_method=inp.peft_method)
     if quantized and inp.bnb_keeps_inputs and inp.quant in {"nf4", "nf4-dq", "fp4", "fp4-dq"}:
         legacy = legacy_bnb_inputs(arch, set(inp.lora_targets), act_bytes, inp.lora_dropout > 0)
         per_layer += legacy

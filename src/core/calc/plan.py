@@ -33,16 +33,16 @@ DEFAULT_FIELDS: dict[str, Any] = {
     "mode": "training", "weights": "bf16", "kv_dtype": "bf16", "old_bitsandbytes": False,
     "quant": "auto", "attention": "sdpa", "adapter_dtype": "fp32", "optimizer_in_backward": False,
     "activation_offloading": False, "compile": False, "dora": False, "galore_rank": "128",
-    "quantize_lora_targets_only": False, "upcast_non_quantized": False, "text_only": False,
+    "quantize_lora_targets_only": False, "peft_method": "lora", "virtual_tokens": "20", "upcast_non_quantized": False, "text_only": False,
     "strategy": "auto", "gpus": "", "shard_size": "", "count_from": "auto", "modules_to_save": "",
 }
 MODES = ("training", "inference")
 INT_FIELDS = {"max_length": 10_000_000, "batch_size": 100_000, "grad_accum": 1_000_000, "lora_r": 65_536,
-              "galore_rank": 65_536,
+              "galore_rank": 65_536, "virtual_tokens": 100_000,
               "examples": 1_000_000_000}
 # Names the estimator uses in TunerError.field, mapped to form field names.
 FIELD_ALIASES = {"gradient_accumulation": "grad_accum", "lora_targets": "lora_targets", "model": "model",
-                 "world_size": "gpus", "shard_size": "gpus", "quant_scope": "quant"}
+                 "world_size": "gpus", "shard_size": "gpus", "quant_scope": "quant", "dora": "peft_method"}
 
 
 class FormErrors(TunerError):
@@ -161,6 +161,7 @@ def parse_fields(fields: Mapping[str, Any], *, allow_hub: bool = True) -> tuple[
         modules_to_save=tuple(t.strip() for t in str(values.get("modules_to_save") or "").split(",") if t.strip()),
         activation_offloading=bool(values.get("activation_offloading")),
         compiled=bool(values.get("compile")), galore_rank=ints["galore_rank"] or 1,
+        peft_method=str(values.get("peft_method") or "lora"), virtual_tokens=ints["virtual_tokens"] or 1,
         quant_scope="lora-targets" if values.get("quantize_lora_targets_only") and method != "full" else "all", dora=bool(values.get("dora")) and method != "full",
         upcast_non_quantized=bool(values.get("upcast_non_quantized")),
         include_vision=not bool(values.get("text_only")),
@@ -262,6 +263,11 @@ def cli_command(fields: Mapping[str, Any]) -> str:
             parts.append(flag)
     if not values["gradient_checkpointing"]:
         parts.append("--no-gradient-checkpointing")
+    peft = str(values.get("peft_method") or "lora").strip()
+    if values["method"] != "full" and peft != "lora":
+        parts += ["--peft-method", peft]
+        if peft == "prompt-tuning":
+            parts += ["--virtual-tokens", str(values.get("virtual_tokens") or "20").strip()]
     if values["method"] != "full" and values.get("dora"):
         parts.append("--dora")
     if values["method"] != "full" and values.get("quantize_lora_targets_only"):

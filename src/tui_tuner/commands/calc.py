@@ -34,6 +34,13 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
                    help="LoRA: vocabulary matrices trained in full beside the adapter (PEFT modules_to_save), e.g. "
                         "embed_tokens,lm_head or Qwen-1's wte,lm_head (changes: modules_to_save copies, gradients, "
                         "optimizer states)")
+    p.add_argument("--peft-method", default="lora",
+                   help="the adapter on the frozen base: lora (default), lora-fa (A frozen), ia3 (scaling vectors on "
+                        "--lora-targets; down_proj scales its input), ln-tuning (every norm), prompt-tuning "
+                        "(--virtual-tokens) (changes: adapters, gradients, optimizer states, activations)")
+    p.add_argument("--virtual-tokens", default="20",
+                   help="prompt tuning: trained virtual tokens per sequence (default 20) (changes: activations, "
+                        "logits, cross-entropy)")
     p.add_argument("--dora", action="store_true",
                    help="DoRA (PEFT use_dora): magnitude vectors, and the base and LoRA outputs kept per wrapped "
                         "module (changes: adapters, gradients, optimizer states, activations)")
@@ -152,6 +159,7 @@ def form_fields(args: argparse.Namespace) -> dict[str, Any]:
               "activation_offloading": args.activation_offloading, "compile": args.compile,
               "dora": args.dora, "galore_rank": args.galore_rank,
               "quantize_lora_targets_only": args.quantize_lora_targets_only,
+              "peft_method": args.peft_method, "virtual_tokens": args.virtual_tokens,
               "upcast_non_quantized": args.upcast_non_quantized, "text_only": args.text_only,
               "strategy": args.strategy, "gpus": args.gpus or "", "shard_size": args.shard_size or "",
               "kv_dtype": args.kv_dtype, "modules_to_save": args.modules_to_save or "",

@@ -50,6 +50,7 @@ TEXT_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("lora_targets", "LoRA targets", "q_proj,k_proj,v_proj,o_proj or all-linear"),
     ("lora_dropout", "LoRA dropout", "0 saves activation memory"),
     ("galore_rank", "GaLore rank", "galore_* optimizers (full fine-tune); default 128"),
+    ("virtual_tokens", "Virtual tokens", "prompt tuning: trained tokens per sequence"),
 )
 RUN_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("examples", "Examples", "training examples"),
@@ -57,6 +58,8 @@ RUN_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("tokens_per_example", "Tokens / example", "average; default min(max length, 2048)"),
     ("mfu", "MFU %", "default 12 (QLoRA) / 25; throughput assumption"),
 )
+PEFT_OPTIONS = [("LoRA", "lora"), ("LoRA-FA (A frozen)", "lora-fa"), ("IA3 (scaling vectors)", "ia3"),
+                ("LayerNorm tuning", "ln-tuning"), ("Prompt tuning", "prompt-tuning")]
 METHOD_OPTIONS = [("QLoRA (4-bit NF4)", "qlora"), ("LoRA (16-bit base)", "lora"),
                   ("Full fine-tune", "full")]
 MODE_OPTIONS = [("Training step", "training"), ("Inference (weights + KV cache)", "inference")]
@@ -177,6 +180,12 @@ class CalcScreen(AreaScreen):
                              classes="training-only")
                 for name, label, hint in TEXT_FIELDS:
                     yield from self._field(name, label, hint, defaults)
+                with Vertical(id="adapter-fields", classes="training-only"):
+                    # inside a training-only box: hidden in inference mode whatever the method says
+                    yield Label("Adapter", classes="adapter-only")
+                    yield Select(PEFT_OPTIONS, value=defaults["peft_method"], allow_blank=False, id="peft_method",
+                                 classes="adapter-only")
+                    yield Static("", id="peft_method-error", classes="field-error")
                 with Vertical(id="training-fields", classes="training-only"):
                     yield Label("Optimizer")
                     yield Select([(k, k) for k in OPTIMIZERS], value=defaults["optimizer"], allow_blank=False,
@@ -246,7 +255,7 @@ class CalcScreen(AreaScreen):
         for name, _, _ in (*TEXT_FIELDS, *RUN_FIELDS):
             values[name] = self.query_one(f"#{name}", Input).value
         for name in ("mode", "method", "optimizer", "dtype", "loss_impl", "weights", "kv_dtype", "quant", "attention",
-                     "strategy"):
+                     "strategy", "peft_method"):
             values[name] = self.query_one(f"#{name}", Select).value
         for name in (*(n for n, _ in SWITCHES), "old_bitsandbytes"):
             values[name] = self.query_one(f"#{name}", Switch).value
