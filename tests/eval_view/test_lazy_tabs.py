@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from textual.css.query import NoMatches
-from textual.widgets import DataTable, Input, Select, TabbedContent
+from textual.widgets import DataTable, Input, Select, TabbedContent, Tabs
 
-from tests.eval_view.test_viewer import screen_text, settle, start
+from tests.eval_view.test_viewer import screen_text, settle, show_tab, start
 from tests.support.pilot_wait import wait_for
 from tui_tuner.screens.eval.lazy_pane import LazyPane
 from tui_tuner.screens.eval.personas import PersonasPane
@@ -101,3 +101,28 @@ async def test_a_view_request_for_a_hidden_tab_builds_it_with_the_filters(result
         assert table.row_count == 3
         await wait_for(pilot, lambda: app.focused is table)   # keys go to the table, not the path field
         assert not pane(app, "tab-pairwise").built and not pane(app, "tab-personas").built
+
+
+
+async def test_a_pane_built_late_does_not_take_the_tab_back(results_dir: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key moved the tab strip on while the previous pane was still being built: when that build ends, its
+    table is not focused (TabbedContent follows the focus: under load the tab came back, and the key was
+    lost), and the tab the key chose is shown and focused."""
+    app = start(results_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        screen = app.screen
+        tabs = screen.query_one("#eval-tabs", TabbedContent)
+        await show_tab(app, pilot, "tab-pairwise")
+        screen.set_focus(None)
+        await pilot.pause()
+        focused: list[str | None] = []
+        real_focus = DataTable.focus
+        monkeypatch.setattr(DataTable, "focus", lambda self, *a, **k: (focused.append(self.id), real_focus(self, *a, **k))[1])
+        tabs.query_one(Tabs).action_next_tab()   # what `]` does; the content follows on its message
+        screen._focus_active_pane()              # the end of the pairwise pane's build, at that moment
+        assert "pairwise-table" not in focused
+        await wait_for(pilot, lambda: pane(app, "tab-categories").built)
+        await wait_for(pilot, lambda: app.focused is screen.query_one("#categories-table", DataTable))
+        assert tabs.active == "tab-categories"
