@@ -444,6 +444,20 @@ def lora_params(arch: ModelArchitecture, r: int, targets: Sequence[str]) -> int:
     return arch.num_layers * per_layer + vocab
 
 
+def _adapter_label(arch: ModelArchitecture, inp: MemoryInputs) -> str:
+    """What the adapter term counts, in the words of its PEFT method."""
+    on = ",".join(arch.short_names(inp.lora_targets))
+    if inp.peft_method == "ia3":
+        return f"IA3 vectors on {on}"
+    if inp.peft_method == "ln-tuning":
+        return "LayerNorm tuning: every norm weight"
+    if inp.peft_method == "prompt-tuning":
+        return f"prompt tuning: {inp.virtual_tokens} virtual tokens × h"
+    if inp.peft_method == "lora-fa":
+        return f"LoRA-FA r={inp.lora_r} on {on}: B only, A frozen"
+    return f"r={inp.lora_r} on {on}" + ("; DoRA magnitudes" if inp.dora else "")
+
+
 def adapter_params(arch: ModelArchitecture, inp: MemoryInputs) -> int:
     """Trainable parameters of the adapter (PEFT's counts: LoRA r·(d_in+d_out), LoRA-FA only B's r·d_out, IA3 one
     value per scaled feature, LayerNorm tuning every norm weight, prompt tuning virtual tokens × h)."""
@@ -804,8 +818,8 @@ def estimate_training(inputs: MemoryInputs, parallel: Parallelism | None = None)
         if adapters_sharded:
             adapters /= shards
         terms.append(MemoryTerm(
-            "LoRA adapters", adapters, f"{trainable / 1e6:.1f}M params (r={inp.lora_r} on "
-            f"{','.join(arch.short_names(inp.lora_targets))}{'; DoRA magnitudes' if inp.dora else ''}) × {train_bytes:g} B"
+            "LoRA adapters" if inp.peft_method in {"lora", "lora-fa"} else "adapter parameters", adapters,
+            f"{trainable / 1e6:.1f}M params ({_adapter_label(arch, inp)}) × {train_bytes:g} B"
             + (f"; ÷ {shards} GPUs" if adapters_sharded else " (replicated)" if par.world_size > 1 else ""),
             key="adapters", sharded=adapters_sharded))
     opt_note = galore_note or f"{inp.optimizer}: {opt_per_param:.3g} B × {trainable / 1e6:,.1f}M trainable params"
