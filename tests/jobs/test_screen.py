@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Static
 from core.store import Store
 from tests.conftest import assert_no_canary
 from tests.jobs.conftest import store_job
+from tests.support.host_app import ScreenHost
 from tests.support.pilot_wait import wait_for as wait_until
 from tests.support.pilot_wait import wait_for_workers
 from tui_tuner.screens.jobs.log_view import LogView
@@ -21,14 +22,11 @@ from tui_tuner.screens.jobs.screen import JobDetailScreen, JobsScreen
 
 pytestmark = pytest.mark.timeout(120)
 
-GLOBAL_CSS = Path(__file__).parents[2] / "src" / "tui_tuner" / "styles" / "global.tcss"
+class MonitorApp(ScreenHost):
+    """The jobs list alone, with the app's stylesheet and theme."""
 
-
-class MonitorApp(App[None]):
-    CSS_PATH = [GLOBAL_CSS]
-
-    def on_mount(self) -> None:
-        self.push_screen(JobsScreen())
+    def __init__(self) -> None:
+        super().__init__(JobsScreen)
 
 
 def table_ids(app: App[None]) -> list[str]:

@@ -23,6 +23,7 @@ from tui_tuner.themes import DEFAULT_DARK, domain_variable_defaults, load_themes
 class ScreenHost(App[None]):
     """`ScreenHost(ConvertScreen)`: the screen is built and shown when the app starts; `app.screen` is it."""
 
+    TITLE = "tui-tuner"
     CSS_PATH = [GLOBAL_CSS]
 
     def __init__(self, make_screen: Callable[[], Screen], *, theme: str = DEFAULT_DARK) -> None:
