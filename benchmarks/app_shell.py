@@ -233,6 +233,7 @@ def main() -> None:
     args = parser.parse_args()
     size = tuple(int(n) for n in args.size.split("x"))
     assert len(size) == 2
+    load_before = os.getloadavg()[0]  # the machine is shared: the figures are read with the load beside them
     with tempfile.TemporaryDirectory() as tmp:
         env = base_env(Path(tmp))
         first_paint_app(env, size)  # warm the file cache and the store once, not measured
@@ -285,7 +286,8 @@ def main() -> None:
         *[f"- {key}: median {statistics.median(v) * 1000:.0f}, p90 {p(v, 0.9) * 1000:.0f}, max {max(v) * 1000:.0f} "
           f"(n={len(v)})" for key, v in timings.items()],
         "",
-        f"Machine: {os.cpu_count()} CPUs, shared; Python {sys.version.split()[0]}.",
+        f"Machine: {os.cpu_count()} CPUs, shared (1-minute load average {load_before:.2f} before the run, "
+        f"{os.getloadavg()[0]:.2f} after); Python {sys.version.split()[0]}.",
     ]
     text = "\n".join(lines) + "\n"
     print(text)
