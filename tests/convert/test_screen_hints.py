@@ -26,7 +26,7 @@ async def test_output_folder_placeholder_is_a_hint(monkeypatch, tmp_path) -> Non
 
 async def test_base_model_placeholder_is_a_hint_and_the_empty_log_says_what_it_is_for() -> None:
     app = ScreenHost(ConvertScreen)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=(160, 45)) as pilot:
         screen = app.screen
         base = screen.query_one("#base", Input)
         # "Qwen/Qwen3-14B" alone in the dim placeholder read as a base model already chosen; empty is the
@@ -42,6 +42,9 @@ async def test_at_80x24_a_run_on_show_leaves_room_for_its_log_and_the_form_comes
     async with app.run_test(size=(80, 24)) as pilot:
         screen = app.screen
         assert isinstance(screen, ConvertScreen)
+        log = screen.query_one("#log", RichLog)
+        await pilot.pause()
+        assert log.styles.display == "none"  # before any run: no room for it, and nothing to show
         spec = {"adapter": "me/gemma-coach", "base_model": "google/gemma-3-12b-it", "model_name": "gemma-coach",
                 "mode": "merge", "smoke_test": True}
         await screen.show_external_run(spec, "gguf", ["preflight", "merge", "convert", "quantize:Q4_K_M", "verify"])
@@ -51,7 +54,6 @@ async def test_at_80x24_a_run_on_show_leaves_room_for_its_log_and_the_form_comes
                       LogLine("convert", "INFO:hf-to-gguf:blk.17.attn_q.weight, torch.bfloat16 --> BF16"),
                       Progress("convert", 17, 48, "layers", "blk.17.attn_q.weight")):
             screen.handle_event(event)
-        log = screen.query_one("#log", RichLog)
         await wait_for(pilot, lambda: log.content_region.height >= 3, what="three rows of log at 80x24")
         assert log.content_region.bottom <= screen.query_one("AppFooter").region.y  # above the footer, on screen
         await screen.external_run_finished()

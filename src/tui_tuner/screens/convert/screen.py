@@ -129,7 +129,7 @@ class ConvertScreen(AreaScreen):
                 yield Static("", id="current")
                 yield ProgressBar(total=None, show_eta=False, id="progress")
                 yield Static("", id="failure")
-                yield Static("Log", classes="section-title")
+                yield Static("Log", classes="section-title", id="log-title")
                 yield RichLog(id="log", max_lines=5000, wrap=False, markup=False, highlight=False)
 
     def _quant_selections(self) -> list[Selection[str]]:
