@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
-from core.eval.report import Report, fmt
 from tui_tuner.screens.eval.lazy_pane import LazyPane
 from tui_tuner.screens.eval.tables import colour, fill, signed
+
+if TYPE_CHECKING:  # the report module loads with the first results, not with the area
+    from core.eval.report import Report
 
 
 class BreakdownPane(LazyPane):
@@ -37,6 +41,8 @@ class BreakdownPane(LazyPane):
             self._render_criteria(self._report)
 
     def _render_categories(self, report: Report) -> None:
+        from core.eval.report import fmt
+
         candidates = [m.name for m in report.models if m.name != report.baseline]
         fill(self.query_one("#categories-table", DataTable),
              ["category", "personas", *[m.name for m in report.models], *[f"Δ {c}" for c in candidates]],
@@ -45,6 +51,8 @@ class BreakdownPane(LazyPane):
              [r.category for r in report.categories])
 
     def _render_criteria(self, report: Report) -> None:
+        from core.eval.report import fmt
+
         candidates = [m.name for m in report.models if m.name != report.baseline]
         bad = colour("error")
         rows = []

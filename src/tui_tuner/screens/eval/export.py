@@ -12,8 +12,6 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select
 
-from core.eval.report import CSV_TABLES
-
 FORMATS = (("Markdown report", "md"), ("CSV table", "csv"), ("JSON (everything)", "json"))
 
 
@@ -45,8 +43,11 @@ class ExportDialog(ModalScreen[ExportRequest | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="eval.export.cancel")]
 
     def __init__(self, directory: Path, table: str = "overview", fmt: str = "md") -> None:
+        from core.eval.report import CSV_TABLES
+
         super().__init__()
         self.directory = directory
+        self.tables = CSV_TABLES
         self.initial_table = table if table in CSV_TABLES else "overview"
         self.initial_fmt = fmt
 
@@ -56,7 +57,7 @@ class ExportDialog(ModalScreen[ExportRequest | None]):
             yield Label("Format")
             yield Select(FORMATS, value=self.initial_fmt, allow_blank=False, id="export-format")
             yield Label("Table (CSV only; personas and conversations keep the viewer's filters)")
-            yield Select([(t, t) for t in CSV_TABLES], value=self.initial_table, allow_blank=False,
+            yield Select([(t, t) for t in self.tables], value=self.initial_table, allow_blank=False,
                          id="export-table")
             yield Label("Write to")
             yield Input(str(default_export_path(self.directory, self.initial_fmt, self.initial_table)),

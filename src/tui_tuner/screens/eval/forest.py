@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.widgets import Static
 
-from core.eval.report import Report
 from tui_tuner.tones import theme_colour
+
+if TYPE_CHECKING:  # the report module loads with the first results
+    from core.eval.report import Report
 
 BAR_HALF_WIDTH = 30
 """Characters on each side of zero; the scale is the largest |Δ| (or the CI bound) in view."""

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
-from core.eval.report import Report, design_text, fmt, fmt_ci, pass_rate_text, safety_text
 from tui_tuner.screens.eval.lazy_pane import LazyPane
 from tui_tuner.screens.eval.tables import colour, fill
+
+if TYPE_CHECKING:  # the report module loads with the first results, not with the area
+    from core.eval.report import Report
 
 
 class OverviewPane(LazyPane):
@@ -28,6 +32,8 @@ class OverviewPane(LazyPane):
             self.render_content()
 
     def render_content(self) -> None:
+        from core.eval.report import design_text, fmt, fmt_ci, pass_rate_text, safety_text
+
         report = self._report
         if report is None:
             return

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
-from core.eval.report import Report, fmt, fmt_ci, fmt_p
 from tui_tuner.screens.eval.forest import ForestPlot
 from tui_tuner.screens.eval.lazy_pane import LazyPane
 from tui_tuner.screens.eval.tables import colour, fill, signed
+
+if TYPE_CHECKING:  # the report module loads with the first results, not with the area
+    from core.eval.report import Report
 
 
 class PairwisePane(LazyPane):
@@ -36,6 +40,8 @@ class PairwisePane(LazyPane):
             self.render_content()
 
     def render_content(self) -> None:
+        from core.eval.report import fmt, fmt_ci, fmt_p
+
         report = self._report
         if report is None:
             return

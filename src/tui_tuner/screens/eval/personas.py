@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -11,11 +13,13 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Input, Select, Static
 from textual.widgets.data_table import CellDoesNotExist
 
-from core.eval.report import SHOW_FILTERS, Report, filter_personas, fmt
-from core.eval.results import EvalResults
 from core.redact import redact
 from tui_tuner.screens.eval.lazy_pane import LazyPane
 from tui_tuner.screens.eval.tables import colour, fill, signed
+
+if TYPE_CHECKING:  # the report module loads with the first results, not with the area
+    from core.eval.report import Report
+    from core.eval.results import EvalResults
 
 SHOWS = (("all personas", "all"), ("not passed", "failed"), ("safety violations", "safety"),
          ("worse than baseline", "worse"), ("failed attempts", "errors"), ("high spread", "spread"))
@@ -101,6 +105,8 @@ class PersonasPane(LazyPane):
                 self.query_one(selector, Select).value = value
 
     def persona_filters(self) -> dict[str, object]:
+        from core.eval.report import SHOW_FILTERS
+
         if not self.built:
             pending = self._pending
             return {"category": pending["category"], "model": pending["model"],
@@ -120,6 +126,8 @@ class PersonasPane(LazyPane):
     def visible_personas(self) -> list:
         if self._report is None:
             return []
+        from core.eval.report import filter_personas
+
         return filter_personas(self._report, **self.persona_filters())  # type: ignore[arg-type]
 
     def render_personas(self) -> None:
@@ -165,6 +173,8 @@ class PersonasPane(LazyPane):
         return str(key.value) if key.value is not None else None
 
     def _render_persona_detail(self) -> None:
+        from core.eval.report import fmt
+
         detail = self.query_one("#persona-detail", Static)
         report, results = self._report, self._results
         pid = self.highlighted_persona()

@@ -22,8 +22,6 @@ from textual.widgets import DataTable, Input, Select, Static, TabbedContent, Tab
 from textual.worker import Worker
 
 from core.errors import TunerError
-from core.eval.report import Report, Settings, build_report, export_text, settings_from_config, write_export
-from core.eval.results import CONVERSATIONS_FILE, PERSONAS_FILE, RUN_FILE, EvalResults, load_results
 from core.redact import redact
 from tui_tuner.screens.base import AreaScreen
 from tui_tuner.screens.eval.breakdown import BreakdownPane
@@ -32,7 +30,6 @@ from tui_tuner.screens.eval.lazy_pane import LazyPane
 from tui_tuner.screens.eval.overview import OverviewPane
 from tui_tuner.screens.eval.pairwise import PairwisePane
 from tui_tuner.screens.eval.personas import SHOWS, PersonasPane
-from tui_tuner.screens.eval.run_dialog import EvalRunDialog
 from tui_tuner.screens.eval.side_by_side import SideBySidePane, TranscriptSlot
 from tui_tuner.screens.eval.tables import colour
 from tui_tuner.screens.eval.view_request import ViewRequest
@@ -40,7 +37,10 @@ from tui_tuner.tones import tone
 
 __all__ = ["EvalScreen", "ViewRequest"]
 
-if TYPE_CHECKING:  # the runner (httpx) loads only when a run starts
+if TYPE_CHECKING:  # the runner (httpx) loads only when a run starts; the report and results modules (their
+    # statistics) when a results directory is first opened, not with the area
+    from core.eval.report import Report, Settings
+    from core.eval.results import EvalResults
     from core.eval.runner import RunConfig
 
 REFRESH_INTERVAL_S = 3.0
@@ -74,6 +74,8 @@ class LoadFailed(Message):
 
 def files_signature(directory: Path) -> tuple:
     """(size, mtime) of the three results files: a cheap "did anything change" check."""
+    from core.eval.results import CONVERSATIONS_FILE, PERSONAS_FILE, RUN_FILE
+
     signature = []
     for name in (RUN_FILE, PERSONAS_FILE, CONVERSATIONS_FILE):
         try:
@@ -129,8 +131,7 @@ as conversations finish.
         self.directory: Path | None = None
         self.results: EvalResults | None = None
         self.report: Report | None = None
-        self.settings = Settings()
-        """Success thresholds; read from the [eval] config table on mount."""
+        self._settings: Settings | None = None
         self._signature: tuple | None = None
         self._load_error: str | None = None
         self._view_request = view
@@ -156,10 +157,17 @@ as conversations finish.
                 yield PersonasPane()
                 yield SideBySidePane()
 
+    @property
+    def settings(self) -> Settings:
+        """Success thresholds from the [eval] config table, read when first needed."""
+        if self._settings is None:
+            from core.eval.report import Settings, settings_from_config
+
+            config = getattr(self.app, "config", None)
+            self._settings = settings_from_config(config.section("eval")) if config is not None else Settings()
+        return self._settings
+
     def on_mount(self) -> None:
-        config = getattr(self.app, "config", None)
-        if config is not None:
-            self.settings = settings_from_config(config.section("eval"))
         self._show_empty()
         self._load_recent()
         self.set_interval(REFRESH_INTERVAL_S, self._check_for_changes)
@@ -201,17 +209,20 @@ as conversations finish.
         # Thread workers cannot be stopped, so an older load may finish after a newer one: each load
         # carries a generation and only the latest one's result is shown.
         self._generation += 1
-        self._load_worker(directory, self._generation)
+        self._load_worker(directory, self._generation, self.settings)
 
     @work(thread=True, exclusive=True, group="eval-load", exit_on_error=False)
-    def _load_worker(self, directory: Path, generation: int) -> None:
+    def _load_worker(self, directory: Path, generation: int, settings: Settings) -> None:
+        from core.eval.report import build_report
+        from core.eval.results import CONVERSATIONS_FILE, RUN_FILE, load_results
+
         signature = files_signature(directory)
         try:
             results = load_results(directory)
             if not (directory / RUN_FILE).exists() and not (directory / CONVERSATIONS_FILE).exists():
                 raise TunerError(f"{directory}: not an evaluation results directory "
                                  f"(no {RUN_FILE}, no {CONVERSATIONS_FILE})")
-            report = build_report(results, self.settings)
+            report = build_report(results, settings)
         except TunerError as exc:
             self.post_message(LoadFailed(generation, directory, exc.one_line()))
             return
@@ -507,6 +518,8 @@ as conversations finish.
 
     def export(self, request: ExportRequest) -> Path | None:
         """Write an export; the personas and conversations CSVs keep the viewer's filters and sort."""
+        from core.eval.report import export_text, write_export
+
         assert self.report is not None
         filtered = request.fmt == "csv" and request.table in ("personas", "conversations")
         model = self.persona_filters()["model"] if filtered else None
@@ -531,6 +544,8 @@ as conversations finish.
             return
         config = getattr(self.app, "config", None)
         section = config.section("eval") if config is not None else {}
+        from tui_tuner.screens.eval.run_dialog import EvalRunDialog
+
         dialog = EvalRunDialog(section, self._run_form, resume_dir=self.directory)
 
         def chosen(run_config: RunConfig | None) -> None:

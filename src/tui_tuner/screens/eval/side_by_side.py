@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on
@@ -10,11 +11,13 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Select, Static
 
-from core.eval.results import ConversationRecord, EvalResults
 from core.redact import redact
 from tui_tuner.screens.eval.lazy_pane import LazyPane
 from tui_tuner.screens.eval.tables import signed
 from tui_tuner.screens.eval.transcript import TranscriptPane
+
+if TYPE_CHECKING:
+    from core.eval.results import ConversationRecord, EvalResults
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -9,9 +11,11 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from core.eval.results import ConversationRecord
 from core.redact import redact
 from tui_tuner.tones import theme_colour
+
+if TYPE_CHECKING:
+    from core.eval.results import ConversationRecord
 
 ROLE_LABELS = {"system": "system", "user": "user (simulator)", "assistant": "assistant"}
 
