@@ -92,6 +92,44 @@ def verdict(run: RunCost, best: Flavor | None) -> Text:
     return Text(("fits (tight)" if run.tight else "fits") + how, style=tone("warning") if run.tight else tone("ok"))
 
 
+class TermsTable(DataTable):
+    """The breakdown. The How column takes the width the other columns leave and wraps its explanation
+    (rows as tall as they need), so no note is cut off at any terminal width; it is rebuilt when the
+    table's width changes (a resized terminal, the form stacking on top below 100 columns)."""
+
+    MIN_HOW = 24
+    """Narrower than this the notes wrap into a column of fragments: the table scrolls sideways instead."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._rows: list[tuple[str, tuple[Text, Text, Text, Text]]] = []
+        self._built_for = -1
+
+    def show(self, rows: list[tuple[str, tuple[Text, Text, Text, Text]]]) -> None:
+        self._rows = rows
+        self._build()
+
+    def how_width(self) -> int:
+        """The How column's width: the table's, less the other columns, the cell padding and the scrollbar."""
+        others = sum(max(len(label), *(cells[i].cell_len for _, cells in self._rows))
+                     for i, label in enumerate(TERM_COLUMNS[:-1])) if self._rows else 0
+        padding = 2 * self.cell_padding * len(TERM_COLUMNS)
+        return max(self.MIN_HOW, self.size.width - self.styles.scrollbar_size_vertical - others - padding)
+
+    def _build(self) -> None:
+        self._built_for = self.size.width
+        # Rebuild the columns too: DataTable widths only ever grow, so they would depend on history.
+        self.clear(columns=True)
+        self.add_columns(*TERM_COLUMNS[:-1])
+        self.add_column(TERM_COLUMNS[-1], width=self.how_width())
+        for key, cells in self._rows:
+            self.add_row(*cells, height=None, key=key)
+
+    def on_resize(self) -> None:
+        if self.size.width != self._built_for:
+            self._build()
+
+
 class GuideTables(ModalScreen[None]):
     """The training guide's logits and GPU-selection tables, computed by the estimator."""
 
@@ -222,7 +260,7 @@ class CalcScreen(AreaScreen):
             with Vertical(id="calc-results"):
                 yield Static("", id="calc-summary")
                 yield Static("", id="calc-stale", classes="warning-line")
-                yield DataTable(id="calc-terms", cursor_type="none", zebra_stripes=True)
+                yield TermsTable(id="calc-terms", cursor_type="none", zebra_stripes=True)
                 yield MemoryChart(id="calc-chart")
                 yield Static("", id="calc-dataset")
                 yield DataTable(id="calc-flavors", cursor_type="row", zebra_stripes=True)
@@ -244,7 +282,6 @@ class CalcScreen(AreaScreen):
         return values
 
     def on_mount(self) -> None:
-        self.query_one("#calc-terms", DataTable).add_columns(*TERM_COLUMNS)
         self.query_one("#calc-flavors", DataTable).add_columns(*FLAVOR_COLUMNS)
         self._show_method(str(self._defaults()["method"]))
         self.recompute()
@@ -387,19 +424,17 @@ class CalcScreen(AreaScreen):
             summary.append(f"\n{note}", style="italic")
         self.query_one("#calc-summary", Static).update(summary)
 
-        terms = self.query_one("#calc-terms", DataTable)
-        # Rebuild the columns too: DataTable widths only ever grow, so they would depend on history.
-        terms.clear(columns=True)
-        terms.add_columns(*TERM_COLUMNS)
+        rows: list[tuple[str, tuple[Text, Text, Text, Text]]] = []
         for term in est.terms:
             share = term.bytes / est.total_bytes if est.total_bytes else 0.0
             style = "" if term.at_peak else "dim"
-            terms.add_row(Text(term.name, style=style), Text(_gb(term.bytes), style=style, justify="right"),
-                          Text(f"{share:.0%}" if term.at_peak else "—", style=style, justify="right"),
-                          Text(term.note + ("" if term.at_peak else " (not at the peak)"), style=style),
-                          key=term.key or term.name)
-        terms.add_row(Text("total", style="bold"), Text(_gb(est.total_bytes), style="bold", justify="right"),
-                      Text("100%", justify="right"), Text("what must fit on one GPU"), key="total")
+            rows.append((term.key or term.name, (
+                Text(term.name, style=style), Text(_gb(term.bytes), style=style, justify="right"),
+                Text(f"{share:.0%}" if term.at_peak else "—", style=style, justify="right"),
+                Text(term.note + ("" if term.at_peak else " (not at the peak)"), style=style))))
+        rows.append(("total", (Text("total", style="bold"), Text(_gb(est.total_bytes), style="bold", justify="right"),
+                               Text("100%", justify="right"), Text("what must fit on one GPU"))))
+        self.query_one(TermsTable).show(rows)
 
         table = self.query_one("#calc-flavors", DataTable)
         table.clear(columns=True)
