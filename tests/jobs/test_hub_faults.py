@@ -92,19 +92,19 @@ def test_client_path_that_keeps_failing_switches_to_http(fake_hub: Any, monkeypa
     """huggingface_hub keeps losing the connection (a proxy it cannot talk to, a broken transport) while plain
     HTTP gets through: after the client's retries the session moves to HTTP, once, and says why."""
     import httpx2
-    from huggingface_hub import HfApi
 
     from core.hub import RetryPolicy
+    from core.jobs import jobs_source
     from core.jobs.jobs_source import HTTP_PATH, HubJobs
 
     job = fake_hub.create_job(stage="RUNNING")
     calls: list[str] = []
 
-    def broken(self: Any, **kwargs: Any) -> Any:
-        calls.append(kwargs["job_id"])
+    def broken(self: Any, method: str, url: str) -> Any:  # the client path's one request (HfApi's session)
+        calls.append(url.rsplit("/", 1)[-1])
         raise httpx2.RemoteProtocolError("Server disconnected without sending a response.")
 
-    monkeypatch.setattr(HfApi, "inspect_job", broken)
+    monkeypatch.setattr(jobs_source._ClientPath, "_call", broken)
     jobs = HubJobs(namespace="tester", retry=RetryPolicy(attempts=3, base_s=0.01), sleep=lambda s: None)
     assert jobs.inspect("tester", job).id == job
     assert len(calls) == 3  # the client path got its full retry policy first

@@ -66,11 +66,15 @@ def test_incompatible_client_version_falls_back(fake_hub: Any, monkeypatch: pyte
     def old_signature(self: Any, *, timeout: int | None = None) -> list[Any]:  # a client without `namespace=`
         return []
 
-    def old_inspect(self: Any, job_id: str) -> Any:
-        return None
+    class OldJobInfo:  # a client whose JobInfo predates `endpoint=`
+        def __init__(self, **fields: Any) -> None:
+            if "endpoint" in fields:
+                raise TypeError("JobInfo.__init__() got an unexpected keyword argument 'endpoint'")
+
+    import huggingface_hub
 
     monkeypatch.setattr(HfApi, "list_jobs", old_signature)
-    monkeypatch.setattr(HfApi, "inspect_job", old_inspect)
+    monkeypatch.setattr(huggingface_hub, "JobInfo", OldJobInfo)
     jobs = HubJobs(namespace="tester")
     assert jobs.inspect("tester", job).id == job
     assert jobs.path == HTTP_PATH and "TypeError" in (jobs.state.reason or "")

@@ -111,3 +111,42 @@ def test_jobs_ps_says_older_jobs_exist_when_its_page_budget_ends_first(fake_hub:
     assert listing["more_on_hub"] is True and listing["shown"] == 10  # ten pages at most, and it says so
     code, out, err = _run(capsys, "jobs", "ps", "--limit", "12")
     assert "(older jobs on the Hub not shown: --limit 0 shows all" in err and "more more" not in err
+
+
+# --- a Hub that accepts the connection and never answers ----------------------------------------------
+
+
+def test_jobs_inspect_gives_up_on_a_hub_that_never_answers(fake_hub: Any, capsys: Any,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """huggingface_hub's session has no read timeout: `inspect_job` waited as long as the Hub did (forever)."""
+    import time
+
+    from core import paths
+    from core.jobs import jobs_source
+
+    monkeypatch.setattr(jobs_source, "_READ_TIMEOUT_S", 0.5)
+    paths.ensure(paths.config_dir())
+    paths.config_file().write_text("[jobs]\nretry_attempts = 2\nretry_base_s = 0.01\n", encoding="utf-8")
+    job = fake_hub.create_job(stage="RUNNING")
+    fake_hub.set_delay(rf"^/api/jobs/tester/{job}$", 8.0)
+    started = time.monotonic()
+    code, out, err = _run(capsys, "jobs", "inspect", "tester/" + job)
+    assert time.monotonic() - started < 7.0  # a few retries of 0.5 s reads, not the Hub's 8 s silence
+    assert code == 2 and out == ""
+    assert err.strip().splitlines()[-1].startswith(f"error: inspect job {job}: ")
+    fake_hub.set_delay(rf"^/api/jobs/tester/{job}$", 0)
+
+
+def test_a_silent_log_stream_is_reported_in_words(fake_hub: Any) -> None:
+    from core.errors import OfflineError
+    from core.jobs.jobs_source import HubJobs
+
+    job = fake_hub.create_job(stage="RUNNING", logs=["a"])
+    fake_hub.set_delay(r"/logs$", 5.0)
+    hub = HubJobs(namespace="tester")
+    with pytest.raises(OfflineError) as info, hub.open_stream(hub.log_url("tester", job), read_timeout=0.3) as lines:
+        list(lines)
+    message = info.value.one_line()
+    assert message.startswith("log stream: the Hub sent nothing for 0.3s (ReadTimeout)"), message
+    assert "ReadTimeout: timed out" not in message
+    fake_hub.set_delay(r"/logs$", 0)

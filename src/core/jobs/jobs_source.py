@@ -288,10 +288,10 @@ class _HttpPath:
         return headers
 
     def request(self, method: str, url: str, *, params: Any = None, stream: bool = False,
-                read_timeout: float = _READ_TIMEOUT_S) -> Any:
+                read_timeout: float | None = None) -> Any:
         self.requests += 1
         resp = self.session.request(method, url, params=params, headers=self._headers(), stream=stream,
-                                    timeout=(_CONNECT_TIMEOUT_S, read_timeout))
+                                    timeout=(_CONNECT_TIMEOUT_S, read_timeout or _READ_TIMEOUT_S))
         if resp.status_code < 400:
             return resp
         raise self._status_error(resp)
@@ -412,9 +412,22 @@ class _ClientPath:
         self.api = HfApi(endpoint=endpoint)
         self.requests = 0
 
-    def whoami(self) -> str:
+    def _call(self, method: str, url: str) -> Any:
+        """One request as HfApi sends it (its session, headers and errors) but with a read timeout: the
+        client's session has none, so a Hub that accepts and never answers held `jobs inspect` forever."""
+        from huggingface_hub import utils
+
         self.requests += 1
-        return str(self.api.whoami()["name"])
+        resp = utils.get_session().request(method, url, headers=self.api._build_hf_headers(),
+                                           timeout=_READ_TIMEOUT_S)
+        utils.hf_raise_for_status(resp)
+        return resp
+
+    def whoami(self) -> str:
+        name = _json(self._call("GET", f"{self.endpoint}/api/whoami-v2"), dict).get("name")
+        if not isinstance(name, str) or not name:
+            raise safe_json.JsonInputError("the Hub's reply: whoami without a user name")
+        return name
 
     def list_page(self, namespace: str, stages: list[str] | None, max_pages: int) -> JobsPage:
         # `HfApi.list_jobs` would do: the same route, headers, error types and `JobInfo` model. But it hides
@@ -429,7 +442,7 @@ class _ClientPath:
         while url and page.requests < max_pages:
             self.requests += 1
             page.requests += 1
-            resp = utils.get_session().get(url, params=params, headers=headers)
+            resp = utils.get_session().get(url, params=params, headers=headers, timeout=_READ_TIMEOUT_S)
             utils.hf_raise_for_status(resp)
             for item in _json(resp, list):
                 info = JobInfo(**item, endpoint=self.endpoint)
@@ -439,13 +452,14 @@ class _ClientPath:
         return page
 
     def inspect(self, namespace: str, job_id: str) -> JobRow:
-        self.requests += 1
-        info = self.api.inspect_job(job_id=job_id, namespace=namespace)
+        from huggingface_hub import JobInfo
+
+        resp = self._call("GET", f"{self.endpoint}/api/jobs/{_seg(namespace)}/{_seg(job_id)}")
+        info = JobInfo(**_json(resp, dict), endpoint=self.endpoint)
         return row_from_jobinfo(info, namespace=namespace, endpoint=self.endpoint)
 
     def cancel(self, namespace: str, job_id: str) -> None:
-        self.requests += 1
-        self.api.cancel_job(job_id=job_id, namespace=namespace)
+        self._call("POST", f"{self.endpoint}/api/jobs/{_seg(namespace)}/{_seg(job_id)}/cancel")
 
     def repo_commits(self, repo_id: str) -> list[RepoCommit]:
         self.requests += 1
@@ -671,12 +685,12 @@ class HubJobs:
             except Exception as exc:  # raised while reading: one line, with the status if there was one
                 if status_of(exc) is not None:
                     raise _translate_http(exc, "log stream", "job") from None
-                raise OfflineError(f"log stream: {type(exc).__name__}: {redact(str(exc))[:100]}") from None
+                raise _stream_failure(exc, read_timeout) from None
 
     def _stream_fallback(self, stack: contextlib.ExitStack, path: Any, exc: Exception, url: str,
                          read_timeout: float, tolerated: tuple[int, ...], params: dict[str, Any] | None) -> Any:
         """The stream over plain HTTP when huggingface_hub failed on its own or kept failing; else the error."""
-        failure = OfflineError(f"log stream: {type(exc).__name__}: {redact(str(exc))[:100]}")
+        failure = _stream_failure(exc, read_timeout)
         if path is not self._client:
             raise failure from None
         own = is_client_failure(exc) and not is_connection_error(exc)
@@ -691,6 +705,18 @@ class HubJobs:
             how = "failed" if own else "kept failing"
             self.state = PathState(HTTP_PATH, f"huggingface_hub stream {how}: {type(exc).__name__}")
         return lines
+
+
+def _stream_failure(exc: BaseException, read_timeout: float) -> OfflineError:
+    """A log or metrics stream that failed without an HTTP status, in words (the exception's name in brackets)."""
+    name = type(exc).__name__
+    if "Timeout" in name and "Connect" not in name:
+        return OfflineError(f"log stream: the Hub sent nothing for {read_timeout:g}s ({name})",
+                            hint="it is slow or down; try again later")
+    if is_connection_error(exc):
+        return OfflineError(f"log stream: no answer from {hub_endpoint()} ({name})",
+                            hint="check the network or HF_ENDPOINT; try again later")
+    return OfflineError(f"log stream: {name}: {redact(str(exc))[:100]}")
 
 
 def parse_sse_data(line: str) -> dict[str, Any] | None:
