@@ -40,6 +40,7 @@ from core.launch.config import (
 )
 from core.redact import redact
 from tui_tuner.screens.base import AreaScreen
+from tui_tuner.screens.closing import QuitSafeSelect, closing
 from tui_tuner.tones import tone
 
 if TYPE_CHECKING:  # the launcher, preflight and their panels load with the rest of the form
@@ -210,9 +211,17 @@ class LaunchScreen(AreaScreen):
         return tabs
 
     async def _mount_rest_of_form(self) -> None:
+        # A quit in this window (ctrl+q right after entering Launch) prunes the screen: what is mounted
+        # from then on is never composed, so stop at the first sign of it (before and after each await).
+        if closing(self):
+            return
         rest = [widget for title, specs in FORM[1:] for widget in self._section(title, specs)]
         await self.query_one("#launch-form").mount_all(rest, before="#launch-buttons")
+        if closing(self):
+            return
         await self.query_one("#launch-side").mount(self._side_tabs(), before="#launch-status")
+        if closing(self):
+            return
         self.form_ready = True
         # The first section took keys while the rest was mounting: what the user typed there stays.
         first = [self.query_one(f"#f-{spec.name}") for spec in FORM[0][1]]
@@ -229,7 +238,7 @@ class LaunchScreen(AreaScreen):
     def _widget(spec: FieldSpec) -> Input | Select[str] | Checkbox:
         wid = f"f-{spec.name}"
         if spec.kind == "select":
-            return Select(spec.options, allow_blank=False, id=wid, compact=True)
+            return QuitSafeSelect(spec.options, allow_blank=False, id=wid, compact=True)
         if spec.kind == "check":
             return Checkbox(spec.placeholder, id=wid, compact=True)
         return Input(placeholder=spec.placeholder, id=wid, compact=True)
@@ -247,7 +256,7 @@ class LaunchScreen(AreaScreen):
             self._schedule_rest_of_form()
 
     def _schedule_rest_of_form(self) -> None:
-        if not self._rest_scheduled:
+        if not self._rest_scheduled and not closing(self):
             self._rest_scheduled = True
             self.call_later(self._mount_rest_of_form)
 
@@ -323,7 +332,7 @@ class LaunchScreen(AreaScreen):
 
     def _refresh_now(self) -> None:
         self._timer = None
-        if not self.form_ready:  # mounting the rest of the form refreshes
+        if not self.form_ready or closing(self):  # mounting the rest of the form refreshes
             return
         self.config, self.form_errors = self.read_form()
         self.checked_online = False
@@ -395,6 +404,8 @@ class LaunchScreen(AreaScreen):
         from tui_tuner.screens.launch.findings import FindingsPanel
         from tui_tuner.screens.token_histogram import TokenHistogram
 
+        if closing(self):  # a preflight that ended while the app quits
+            return
         self.report = report
         self.checked_online = online
         self.query_one("#findings", FindingsPanel).show_report(report, checked_online=online)
@@ -449,6 +460,8 @@ class LaunchScreen(AreaScreen):
     def _confirm(self, plan: launcher.LaunchPlan) -> None:
         from tui_tuner.screens.launch.confirm import ConfirmLaunch
 
+        if closing(self):  # no confirmation over an app that is quitting: nothing is submitted
+            return
         self._show_report(plan.report, True)
         if plan.report.errors:
             self.notify(f"preflight found {len(plan.report.errors)} error(s); nothing was submitted",
@@ -472,16 +485,21 @@ class LaunchScreen(AreaScreen):
         try:
             job = launcher.launch(plan)
         except TunerError:
-            self.app.call_from_thread(self.query_one("#launch-status", Static).update,
-                                      Text("not submitted (see the error)", style=tone("error")))
+            self.app.call_from_thread(self._show_status, Text("not submitted (see the error)", style=tone("error")))
             raise
         save_preset(plan.config, paths.data_dir() / LAST_CONFIG)
         self.app.call_from_thread(self._launched, job.id, job.backend, job.status)
 
+    def _show_status(self, text: Text) -> None:
+        if not closing(self):
+            self.query_one("#launch-status", Static).update(text)
+
     def _launched(self, job_id: str, backend: str, status: str) -> None:
         self.last_job_id = job_id
+        if closing(self):  # submitted while the app quits: the job is in the store, nothing to show
+            return
         message = f"launched {backend} job {job_id} ({status}) — press 3 to monitor it"
-        self.query_one("#launch-status", Static).update(Text(f"✓ {message}", style=tone("ok")))
+        self._show_status(Text(f"✓ {message}", style=tone("ok")))
         self.notify(message, title="Launched", timeout=8)
 
     # -- presets -----------------------------------------------------------------------------------------
