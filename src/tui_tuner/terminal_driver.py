@@ -99,6 +99,8 @@ class HangupAwareDriver(LinuxDriver):
                     continue
                 try:
                     data = os.read(self.fileno, 4096)
+                except (BlockingIOError, InterruptedError):  # another reader of a shared, non-blocking tty won
+                    continue
                 except OSError:  # EIO: the terminal hung up; EBADF: stdin was closed under us
                     return False
                 if not data:  # end-of-file: the master side of the pty (or a piped stdin) closed
