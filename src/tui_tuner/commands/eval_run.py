@@ -184,8 +184,9 @@ def _run(args: argparse.Namespace) -> int:
                 emit_json_line(event_to_dict(event))
             else:
                 _print_event(event, config)
-            if isinstance(event, RunFinished):
-                final.update(event_to_dict(event))
+            match event:
+                case RunFinished():
+                    final.update(event_to_dict(event))
 
     try:
         # SIGINT, SIGTERM (a scheduler, `timeout`) and SIGHUP (a dropped SSH session) all interrupt the run
