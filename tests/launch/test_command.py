@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import shlex
+import subprocess
+
+import pytest
+
 from core.launch.command import hf_jobs_command, local_command, mlx_command, mlx_iters
 from core.launch.config import LaunchConfig
 
@@ -81,3 +86,36 @@ def test_the_real_hf_cli_reads_our_command_as_intended(hub_config: LaunchConfig,
     assert sorted(fields["labels"]) == ["app=tui-tuner", "name=gemma-sft-1", "run=gemma-sft-1"]
     assert fields["namespace"] == ["tester"] and fields["script"] == [str(script)]
     assert "Job not submitted" in out
+
+
+def _through_bash(text: str) -> list[str]:
+    """The arguments a real shell reads from `text` pasted after `printf '%s\\n'` (one per output line)."""
+    out = subprocess.run(["bash", "-c", "printf '%s\\n' " + text], capture_output=True, text=True, check=True)
+    return out.stdout.splitlines()
+
+
+@pytest.mark.parametrize("width", [40, 60, 76, 92, 400])
+def test_shell_lines_fit_and_paste_as_the_same_command(hub_config: LaunchConfig, width: int) -> None:
+    """The preview's lines break between arguments with ` \\` continuations: each fits, and pasted into a
+    shell they are the very argv that `line` is (a soft-wrapped line pastes as a broken command)."""
+    run_name = "gemma-3-12b-it-sft-20260101-000000-abcd"
+    for cmd in (hf_jobs_command(hub_config, "train_gemma-3-12b-it.py", namespace="<your-namespace>", run_name=run_name),
+                mlx_command(hub_config, python="python", data_dir="data", adapter_dir="adapters", num_examples=None)):
+        lines = cmd.shell_lines(width)
+        # Each fits, but an argument that is wider by itself (the run name's variable at 40 columns).
+        assert all(len(line) <= width or len(shlex.split(line.removesuffix(" \\"))) == 1 for line in lines), lines
+        assert all(line.endswith(" \\") for line in lines[:-1]) and not lines[-1].endswith("\\")
+        assert all(line.startswith("  ") and not line.startswith("   ") for line in lines[1:])
+        assert _through_bash("\n".join(lines)) == list(cmd.argv)
+        if width >= 400:
+            assert lines == [cmd.line]
+    hf = hf_jobs_command(hub_config, "train.py", namespace="tester", run_name=run_name).shell_lines(60)
+    assert any("--flavor a100-large" in line for line in hf)  # an option stays with its value
+    assert hf[0].startswith("hf jobs uv run ")
+
+
+def test_an_argument_wider_than_the_line_keeps_a_line_of_its_own() -> None:
+    cmd = local_command("/" + "very-long-folder/" * 6 + "train.py", python="python")
+    lines = cmd.shell_lines(30)
+    assert lines == ["python \\", "  " + cmd.argv[1]]
+    assert _through_bash("\n".join(lines)) == list(cmd.argv)

@@ -28,6 +28,53 @@ class Command:
     def line(self) -> str:
         return shlex.join(self.argv)
 
+    def shell_lines(self, width: int) -> list[str]:
+        """The command as shell lines of at most `width` columns, ending in ` \\` but the last, the following
+        ones indented: pasted into a shell it runs as `line` (a terminal copies a soft-wrapped line with
+        breaks that would end the command midway). Breaks between arguments, keeping an option with its
+        value where they fit a line together; an argument wider than `width` has a line of its own."""
+        indent, tail = "  ", " \\"
+        lines: list[str] = []
+        current = ""
+
+        def add(piece: str) -> None:
+            nonlocal current
+            candidate = f"{current} {piece}" if current else piece
+            if not current or len(candidate) + len(tail) <= width:
+                current = candidate
+            else:
+                lines.append(current + tail)
+                current = indent + piece
+
+        for group in _option_groups(self.argv):
+            joined = " ".join(group)
+            if len(group) == 1 or len(f"{current} {joined}") + len(tail) <= width \
+                    or len(indent + joined) + len(tail) <= width:
+                add(joined)
+            else:  # wider than a line: its arguments one by one
+                for arg in group:
+                    add(arg)
+        if current:
+            lines.append(current)
+        return lines
+
+
+def _option_groups(argv: tuple[str, ...]) -> list[list[str]]:
+    """Quoted argv in the pieces a line should not break: the program and its subcommands (`hf jobs uv run`),
+    each option with its value (`--flavor a10g-large`)."""
+    groups: list[list[str]] = []
+    leading = True
+    for arg in argv:
+        quoted = shlex.quote(arg)
+        if arg.startswith("-"):
+            leading = False
+            groups.append([quoted])
+        elif groups and (leading or (len(groups[-1]) == 1 and groups[-1][0].startswith("-"))):
+            groups[-1].append(quoted)  # a subcommand word, or the value of the option before it
+        else:
+            groups.append([quoted])
+    return groups
+
 
 def job_labels(run_name: str) -> dict[str, str]:
     """Labels on every HF job tui-tuner submits (the monitor can filter on `app=tui-tuner`)."""

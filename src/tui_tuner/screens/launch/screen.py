@@ -41,6 +41,7 @@ from core.launch.config import (
 from core.redact import redact
 from tui_tuner.screens.base import AreaScreen
 from tui_tuner.screens.closing import QuitSafeSelect, closing
+from tui_tuner.screens.launch.command_view import CommandView
 from tui_tuner.tones import tone
 
 if TYPE_CHECKING:  # the launcher, preflight and their panels load with the rest of the form
@@ -184,8 +185,8 @@ class LaunchScreen(AreaScreen):
                     yield Button("Check online", id="check", compact=True)
                     yield Button("Launch…", id="launch", variant="warning", compact=True)
             with Vertical(id="launch-side"):
-                yield Static("Command", classes="section-title")
-                yield Static("", id="command-preview")
+                yield Static("Command", classes="section-title", id="command-title")
+                yield CommandView(id="command-preview")
                 # The preflight and script tabs come with the rest of the form (they show nothing before it).
                 yield Static("", id="launch-status")
 
@@ -244,6 +245,8 @@ class LaunchScreen(AreaScreen):
         return Input(placeholder=spec.placeholder, id=wid, compact=True)
 
     def on_mount(self) -> None:
+        # Stacked below 100 columns, the panel's top border carries the title: one more row for the preflight.
+        self.query_one("#launch-side").border_title = "Command"
         self._apply(self._initial_config())  # the first section's fields, for the first frame
         # The rest of the form is built once a frame with the footer's keys (and the first section) has been
         # painted (`_compositor_refresh`). "Two refreshes on" raced with the screen becoming current: the
@@ -356,10 +359,10 @@ class LaunchScreen(AreaScreen):
         try:
             script, command = launcher.preview(self.config)
         except TunerError as exc:
-            self.query_one("#command-preview", Static).update(Text(exc.one_line(), style=tone("error")))
+            self.query_one("#command-preview", CommandView).show_error(Text(exc.one_line(), style=tone("error")))
             return
         self.script_text = redact(script.text)
-        self.query_one("#command-preview", Static).update(Text(redact(command.line)))
+        self.query_one("#command-preview", CommandView).show(command)
         self.query_one("#script-preview", Static).update(
             Syntax(self.script_text, "python", theme="ansi_dark", line_numbers=True, word_wrap=False))
 
