@@ -14,6 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.dom import DOMNode
+from textual.geometry import Size
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 from textual.widgets._footer import FooterKey
@@ -78,14 +79,40 @@ class HelpKey(FooterKey):
 
 
 class AppFooter(Footer):
-    """Textual's footer with `?` always first (at 80 columns the last keys are cut), rebuilt only when
-    the keys it would show changed.
+    """Textual's footer with `?` always first, the keys that fit whole after it, rebuilt only when the
+    keys it would show changed.
 
-    The stock footer recomposes on every bindings update (each focus change, each switch back to a
-    resident screen), restyling 20-odd keys each time; most of those updates change nothing.
+    Keys that do not fit are left out from the end (bindings are declared most useful first; `?` lists
+    them all) instead of being cut under the palette key. The stock footer also recomposes on every
+    bindings update (each focus change, each switch back to a resident screen), restyling 20-odd keys
+    each time; most of those updates change nothing.
     """
 
     _shown: tuple[tuple[str, str, bool], ...] | None = None
+
+    def _key_width(self, key_display: str, description: str) -> int:
+        # FooterKey: " key " + "description " (compact: "key" + " description" + a margin of 1).
+        return len(key_display) + len(description) + (2 if self.compact else 3)
+
+    def _fit(self, keys: list[FooterKey]) -> None:
+        """Show the keys after `?` that fit the footer's width whole, in the screen's order; hide the rest."""
+        room = (self.size.width or self.app.size.width) - self._key_width("?", "Help")
+        palette = [key for key in keys if key.has_class("-command-palette")]
+        for key in palette:
+            room -= self._key_width(key.key_display, key.description)
+        for key in keys:
+            if key in palette or isinstance(key, HelpKey):
+                continue
+            room -= self._key_width(key.key_display, key.description)
+            key.display = room >= -1  # the last key's trailing blank may go under the palette key's edge
+
+    def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
+        # Every width change refits, also those that post no Resize (the help panel docking beside it).
+        width = self._size.width  # `size` already follows the new layout; `_size` is the last one seen
+        changed = super()._size_updated(size, virtual_size, container_size, layout)
+        if size.width != width:
+            self._fit(list(self.query(FooterKey)))
+        return changed
 
     def compose(self) -> ComposeResult:
         if not self._bindings_ready:
@@ -99,18 +126,22 @@ class AppFooter(Footer):
         self.styles.grid_size_columns = len(keys) + 1
         # Help first and always: a focused text field takes the `?` key (it types it; esc leaves the field)
         # and Textual's footer would hide it, which leaves no visible way to the keys at 80 columns.
-        yield HelpKey("question_mark", "?", "Help", "app.toggle_help",
-                      tooltip="every key of this area (esc first when a text field is focused)"
-                      ).data_bind(compact=Footer.compact)
+        widgets: list[FooterKey] = []
+        widgets.append(HelpKey("question_mark", "?", "Help", "app.toggle_help",
+                               tooltip="every key of this area (esc first when a text field is focused)"
+                               ).data_bind(compact=Footer.compact))
         for binding, enabled, tooltip in keys:
-            yield FooterKey(binding.key, self.app.get_key_display(binding), binding.description, binding.action,
-                            disabled=not enabled, tooltip=tooltip).data_bind(compact=Footer.compact)
+            widgets.append(FooterKey(binding.key, self.app.get_key_display(binding), binding.description,
+                                     binding.action, disabled=not enabled, tooltip=tooltip
+                                     ).data_bind(compact=Footer.compact))
         palette = active.get(self.app.COMMAND_PALETTE_BINDING)
         if self.show_command_palette and self.app.ENABLE_COMMAND_PALETTE and palette is not None:
             _, binding, enabled, tooltip = palette
-            yield FooterKey(binding.key, self.app.get_key_display(binding), binding.description, binding.action,
-                            classes="-command-palette", disabled=not enabled,
-                            tooltip=binding.tooltip or binding.description)
+            widgets.append(FooterKey(binding.key, self.app.get_key_display(binding), binding.description,
+                                     binding.action, classes="-command-palette", disabled=not enabled,
+                                     tooltip=binding.tooltip or binding.description))
+        self._fit(widgets)
+        yield from widgets
 
     def _signature(self) -> tuple[tuple[str, str, bool], ...]:
         return tuple((key, active.binding.description, active.enabled)
