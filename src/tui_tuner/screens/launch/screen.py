@@ -60,8 +60,11 @@ class FieldSpec:
     label: str
     kind: str = "input"  # input | select | check
     placeholder: str = ""
-    """Input: the placeholder; check box: its label."""
+    """Input: the placeholder; check box: its label. Short enough to read whole in the form's narrowest
+    field (about 25 columns at 100-139 columns); the longer explanation goes in `hint`."""
     options: tuple[tuple[str, str], ...] = ()
+    hint: str = ""
+    """The field's tooltip."""
 
 
 def _choices(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
@@ -76,11 +79,14 @@ FLAVOR_CHOICES = tuple(
 
 FORM: tuple[tuple[str, tuple[FieldSpec, ...]], ...] = (
     ("Model & data", (
-        FieldSpec("base_model", "Base model", placeholder="google/gemma-3-12b-it  or  ./model-dir"),
-        FieldSpec("dataset", "Dataset", placeholder="user/dataset  or  ./data.jsonl (messages)"),
+        FieldSpec("base_model", "Base model", placeholder="user/model or ./folder",
+                  hint="a Hub model id (google/gemma-3-12b-it) or a local model folder"),
+        FieldSpec("dataset", "Dataset", placeholder="user/data or a .jsonl",
+                  hint="a Hub dataset id (user/name) or a local .jsonl file of chats (`messages`)"),
         FieldSpec("dataset_split", "Split", placeholder="train"),
         FieldSpec("output_repo", "Output repo", placeholder="user/my-adapter"),
-        FieldSpec("private", "Private repo", "check", "adapter repo and Trackio Space private"),
+        FieldSpec("private", "Private repo", "check", "and the Trackio Space",
+                  hint="the adapter repo and the Trackio Space are created private"),
         FieldSpec("max_length", "Max length", placeholder="tokens, e.g. 2048"),
         FieldSpec("loss_on", "Loss on", "select", options=(("assistant turns only", "assistant"),
                                                            ("all tokens", "all"))),
@@ -95,7 +101,8 @@ FORM: tuple[tuple[str, tuple[FieldSpec, ...]], ...] = (
         FieldSpec("scheduler", "Scheduler", "select", options=_choices(SCHEDULERS)),
         FieldSpec("warmup_ratio", "Warmup ratio"),
         FieldSpec("optimizer", "Optimizer", "select", options=_choices(OPTIMIZERS)),
-        FieldSpec("gradient_checkpointing", "Grad checkpointing", "check", "less memory, ~20% slower"),
+        FieldSpec("gradient_checkpointing", "Grad checkpointing", "check", "less VRAM, 20% slower",
+                  hint="recompute activations in the backward pass: less GPU memory, about 20% slower"),
         FieldSpec("logging_steps", "Logging steps"),
         FieldSpec("save_steps", "Save steps"),
         FieldSpec("save_total_limit", "Keep checkpoints"),
@@ -105,19 +112,24 @@ FORM: tuple[tuple[str, tuple[FieldSpec, ...]], ...] = (
         FieldSpec("lora_r", "Rank r"),
         FieldSpec("lora_alpha", "Alpha"),
         FieldSpec("lora_dropout", "Dropout"),
-        FieldSpec("lora_targets", "Target modules", placeholder="q_proj,k_proj,v_proj,o_proj  or  all-linear"),
-        FieldSpec("load_in_4bit", "4-bit base (QLoRA)", "check", "NF4 weights, needs a CUDA GPU"),
+        FieldSpec("lora_targets", "Target modules", placeholder="all-linear or q_proj,…",
+                  hint="all-linear, or module names separated by commas: q_proj,k_proj,v_proj,o_proj"),
+        FieldSpec("load_in_4bit", "4-bit base (QLoRA)", "check", "NF4, needs a CUDA GPU",
+                  hint="the frozen base in NF4 weights (bitsandbytes): needs a CUDA GPU"),
     )),
     ("Tracking", (
         FieldSpec("trackio_project", "Trackio project"),
-        FieldSpec("trackio_space", "Trackio Space", placeholder="user/trackio  (empty = local SQLite)"),
-        FieldSpec("run_name", "Run name prefix", placeholder="empty = <model>-sft; a timestamp is added"),
+        FieldSpec("trackio_space", "Trackio Space", placeholder="empty = local SQLite",
+                  hint="a Hub Space (user/trackio) to watch the run live; empty = a local SQLite file"),
+        FieldSpec("run_name", "Run name prefix", placeholder="empty = <model>-sft",
+                  hint="a timestamp is added: <prefix>-YYYYmmdd-HHMMSS (the command shows it)"),
     )),
     ("Backend", (
         FieldSpec("backend", "Backend", "select", options=(("HF Jobs", "hf-jobs"), ("this machine", "local"),
                                                            ("MLX (Apple Silicon)", "mlx"))),
         FieldSpec("flavor", "Flavor", "select", options=FLAVOR_CHOICES),
-        FieldSpec("gpus", "GPUs", placeholder="0 = every GPU of the flavor / machine"),
+        FieldSpec("gpus", "GPUs", placeholder="0 = every GPU",
+                  hint="0 = every GPU of the flavor (HF Jobs) or of this machine"),
         FieldSpec("strategy", "Multi-GPU", "select", options=(("auto (calculator)", "auto"), ("DDP", "ddp"),
                                                               ("FSDP full shard", "fsdp"), ("one GPU", "single"))),
         FieldSpec("timeout", "Timeout", placeholder="6h, 90m, 2d"),
@@ -239,10 +251,10 @@ class LaunchScreen(AreaScreen):
     def _widget(spec: FieldSpec) -> Input | Select[str] | Checkbox:
         wid = f"f-{spec.name}"
         if spec.kind == "select":
-            return QuitSafeSelect(spec.options, allow_blank=False, id=wid, compact=True)
+            return QuitSafeSelect(spec.options, allow_blank=False, id=wid, compact=True, tooltip=spec.hint or None)
         if spec.kind == "check":
-            return Checkbox(spec.placeholder, id=wid, compact=True)
-        return Input(placeholder=spec.placeholder, id=wid, compact=True)
+            return Checkbox(spec.placeholder, id=wid, compact=True, tooltip=spec.hint or None)
+        return Input(placeholder=spec.placeholder, id=wid, compact=True, tooltip=spec.hint or None)
 
     def on_mount(self) -> None:
         # Stacked below 100 columns, the panel's top border carries the title: one more row for the preflight.
