@@ -55,7 +55,8 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=BACKENDS, help="where to run (default hf-jobs)")
     parser.add_argument("--preset", type=Path, help="TOML preset to start from")
     parser.add_argument("--save-preset", metavar="FILE",
-                        help="write the final settings to a TOML preset ('-' prints it)")
+                        help="write the final settings to a TOML preset ('-' prints it) and submit nothing "
+                             "(with --dry-run or --print-script, then do that); launch it with --preset FILE")
     parser.add_argument("--dry-run", action="store_true", help="preflight and show the command; submit nothing")
     parser.add_argument("--print-script", action="store_true", help="print the generated script and exit")
     parser.add_argument("--offline", action="store_true", help="skip Hub checks (reported as skipped)")
@@ -115,6 +116,13 @@ def run(args: argparse.Namespace) -> int:
         path = save_preset(config, args.save_preset, allow_stdout=True)  # '-': print it
         if path is not None and not args.json:
             print(f"preset saved to {path}", file=sys.stderr)
+        if not (args.dry_run or args.print_script):
+            # Saving settings is not an order to spend money: a submission takes a command of its own.
+            if not args.json:
+                print(f"nothing submitted; to launch it: tui-tuner launch --preset {path or 'FILE'}", file=sys.stderr)
+            elif path is not None:
+                emit_json({"preset": str(path), "submitted": False})
+            return 0
     if args.print_script:
         script, _ = launcher.preview(config)
         sys.stdout.write(script.text)
