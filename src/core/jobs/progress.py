@@ -155,7 +155,10 @@ class ProgressTracker:
     def summary(self, *, with_eta: bool = True) -> str:
         target = self.target
         if self.step is None:
-            return f"step -/{target}" if target else "no progress seen yet"
+            if target:
+                return f"step -/{target}"
+            # with_eta is off once the job has ended: "yet" would promise progress that cannot come.
+            return "no progress seen yet" if with_eta else "no step counts in its log"
         text = f"step {self.step}/{target}" if target else f"step {self.step}"
         if (frac := self.fraction()) is not None:
             text += f" ({frac:.0%})"
