@@ -6,12 +6,13 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from core.launch.config import human_duration
 from core.launch.launcher import LaunchPlan
+from tui_tuner.screens.launch.command_view import CommandView
 from tui_tuner.tones import tone
 
 
@@ -38,7 +39,6 @@ def plan_summary(plan: LaunchPlan) -> Text:
         text.append(f"{value}\n")
     if report.warnings:
         text.append(f"\n{len(report.warnings)} warning(s) — see the preflight panel\n", style=tone("warning"))
-    text.append("\n" + plan.command.line, style="bold")
     return text
 
 
@@ -51,10 +51,13 @@ class ConfirmLaunch(ModalScreen[bool]):
     ]
     DEFAULT_CSS = """
     ConfirmLaunch { align: center middle; }
-    ConfirmLaunch > Vertical { width: 90; height: auto; max-height: 90%; border: thick $warning;
-                               background: $surface; padding: 1 2; }
+    ConfirmLaunch > Vertical { width: 90; max-width: 100%; height: auto; max-height: 100%; border: thick $warning;
+                               background: $surface; padding: 0 2; }
     ConfirmLaunch #confirm-title { text-style: bold; margin-bottom: 1; }
-    ConfirmLaunch #confirm-buttons { height: 3; margin-top: 1; align-horizontal: right; }
+    /* At 80x24 the summary and the whole command fit (17 rows); shorter, they scroll and the buttons stay. */
+    ConfirmLaunch #confirm-scroll { height: auto; max-height: 75vh; }
+    ConfirmLaunch #confirm-command { text-style: bold; }
+    ConfirmLaunch #confirm-buttons { height: 1; margin-top: 1; align-horizontal: right; }
     ConfirmLaunch Button { margin-left: 2; }
     """
 
@@ -65,12 +68,16 @@ class ConfirmLaunch(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(f"Launch on {self.plan.config.backend}?", id="confirm-title")
-            yield Static(plan_summary(self.plan), id="confirm-summary")
+            with VerticalScroll(id="confirm-scroll"):
+                yield Static(plan_summary(self.plan), id="confirm-summary")
+                # The whole command as shell lines that paste as it: the dialog is narrower than the command.
+                yield CommandView(id="confirm-command")
             with Horizontal(id="confirm-buttons"):
-                yield Button("Cancel", id="confirm-no")
-                yield Button("Launch", id="confirm-yes", variant="warning")
+                yield Button("Cancel", id="confirm-no", compact=True)
+                yield Button("Launch", id="confirm-yes", variant="warning", compact=True)
 
     def on_mount(self) -> None:
+        self.query_one("#confirm-command", CommandView).show(self.plan.command)
         self.query_one("#confirm-yes", Button).focus()
 
     def action_confirm(self) -> None:
