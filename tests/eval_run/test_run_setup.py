@@ -101,9 +101,31 @@ def test_resume_config_keeps_what_the_run_recorded(tmp_path: Path) -> None:
     assert (config.conversations, config.turns, config.seed, config.max_tokens) == (2, 3, 77, 99)
     assert (config.simulator_max_tokens, config.simulator_temperature, config.simulator.model_id) == (64, 0.9, "sim.gguf")
     assert config.rubric.name == "tiny" and config.extra_body == {"top_k": 5} and len(config.personas) == 2
-    assert unfinished_run(tmp_path) == (3, 8)
+    assert unfinished_run(tmp_path) == (0, 8)  # run.json's counts say 3; no conversation is in the directory
     (tmp_path / "run.json").write_text(json.dumps({**run, "status": "finished", "counts": {"done": 8, "total": 8}}))
-    assert unfinished_run(tmp_path) is None
+    assert unfinished_run(tmp_path) == (0, 8)
     (tmp_path / "personas.json").unlink()
     with pytest.raises(TunerError, match=r"personas\.json"):
         resume_config(tmp_path)
+
+
+def test_unfinished_run_counts_the_conversations_in_the_directory(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The Resume offer says how far the run really got: the finished conversations on disk against
+    K x models x personas, whatever run.json's counts say (written only when the runner starts and ends;
+    absent in a run.json written by hand)."""
+    import json
+
+    from core.eval.run_setup import unfinished_run
+    from tests.eval_view.fixtures import make_results
+
+    directory = make_results(tmp_path / "run", models=("baseline", "ft"), n_personas=3, k=2, status="running",
+                             skip=(("p9000", "ft", 1), ("p9002", "baseline", 0)))
+    assert unfinished_run(directory) == (10, 12)
+    doc = json.loads((directory / "run.json").read_text())
+    (directory / "run.json").write_text(json.dumps({**doc, "counts": {"done": 0, "total": 12}}))
+    assert unfinished_run(directory) == (10, 12)
+    whole = make_results(tmp_path / "whole", models=("baseline", "ft"), n_personas=3, k=2, status="finished")
+    assert unfinished_run(whole) is None
+    killed = make_results(tmp_path / "killed", models=("baseline", "ft"), n_personas=3, k=2, status="running")
+    assert unfinished_run(killed) == (12, 12)  # every conversation is there, but the run never said it ended
+    assert unfinished_run(tmp_path / "nothing-here") is None

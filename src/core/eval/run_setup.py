@@ -263,15 +263,24 @@ def _text_or_none(value: Any) -> str | None:
 
 
 def unfinished_run(directory: Path) -> tuple[int, int] | None:
-    """(done, total) when DIR holds a run that did not finish every conversation, else None."""
-    from core.eval.results import RUN_FILE
+    """(done, total) when DIR holds a run that did not finish every conversation, else None.
 
-    try:
-        doc = safe_json.load_file(Path(directory) / RUN_FILE, expect=dict)
-        counts = doc.get("counts") or {}
-        done, total = int(counts.get("done", 0)), int(counts.get("total", 0))
-    except (ValueError, AttributeError, TypeError):
+    Counted from the directory, as `resume_config` would resume it: the finished conversations in
+    conversations.jsonl against K × models × personas of run.json. run.json's own counts are written when
+    the runner starts and ends, so a run that was killed (or one written without counts) would say 0 done.
+    """
+    from core.eval.results import RUN_FILE, load_results
+
+    if not (Path(directory) / RUN_FILE).is_file():
         return None
-    if doc.get("status") != "finished" or done < total:
+    try:
+        results = load_results(directory)
+    except TunerError:
+        return None
+    if results.run is None:
+        return None
+    done = len({record.key for record in results.completed})
+    total = results.expected_total or 0
+    if results.status != "finished" or done < total:
         return done, total
     return None

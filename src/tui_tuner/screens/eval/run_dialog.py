@@ -38,8 +38,8 @@ FIELDS: tuple[tuple[str, str, str], ...] = (
      "e.g. baseline=8080, coach=8081"),
     ("run-simulator", "User simulator endpoint (URL or port)", "e.g. 8090 or http://127.0.0.1:8090/v1"),
     ("run-judge", "Judge endpoint (URL or port)", "e.g. 8090 or http://127.0.0.1:8090/v1"),
-    ("run-rubric", "Rubric TOML (empty: the shipped coaching rubric)", ""),
-    ("run-system", "System prompt for every model (text or @file; empty: none)", ""),
+    ("run-rubric", "Rubric TOML (empty: the shipped coaching rubric)", "e.g. rubrics/coaching.toml"),
+    ("run-system", "System prompt for every model (text or @file; empty: none)", "e.g. @system.txt"),
     ("run-conversations", "Conversations per persona and model (K)", ""),
     ("run-turns", "Turns per conversation", ""),
 )
@@ -87,8 +87,8 @@ class EvalRunDialog(ModalScreen[Any]):
 
     DEFAULT_CSS = """
     EvalRunDialog { align: center middle; }
-    EvalRunDialog > Vertical { width: 96; height: 90%; border: thick $primary; background: $surface;
-                               padding: 0 2; }
+    EvalRunDialog > Vertical { width: 96; max-width: 100%; height: 90%; border: thick $primary;
+                               background: $surface; padding: 0 2; }
     /* The fields scroll; the error line and the buttons always stay in view, whatever the terminal. */
     EvalRunDialog VerticalScroll { height: 1fr; }
     EvalRunDialog Label { margin-top: 1; }
@@ -122,13 +122,18 @@ class EvalRunDialog(ModalScreen[Any]):
             yield Label("[b]New evaluation run[/b]  (the guide's full-conversation protocol)")
             if unfinished is not None:
                 done, total = unfinished
-                yield Static(Text(f"{self.resume_dir} holds an unfinished run ({done} of {total} conversations "
+                what = ("a run that never recorded its end" if total and done >= total
+                        else "an unfinished run")  # killed after its last conversation: Resume closes it
+                yield Static(Text(f"{self.resume_dir} holds {what} ({done} of {total} conversations "
                                   "done). Resume finishes it with the settings it recorded; the form below "
                                   "starts another run."), id="run-resume-note")
             with VerticalScroll():
                 for key, label, hint in FIELDS:
                     yield Label(label)
-                    yield Input(values.get(key, ""), placeholder=self._placeholder(key, hint), id=key)
+                    # One-line (compact) fields: all nine fit a 45-row terminal, so no label stands at the
+                    # bottom edge without its field; focus is the bar at the left edge (global.tcss).
+                    yield Input(values.get(key, ""), placeholder=self._placeholder(key, hint), id=key,
+                                compact=True)
             yield Static("", id="run-error")
             with Horizontal(id="run-buttons"):
                 yield Button("Cancel", id="run-cancel")

@@ -144,7 +144,8 @@ as conversations finish.
     def compose_body(self) -> ComposeResult:
         with Vertical(id="eval-body"):
             with Horizontal(id="eval-open-bar"):
-                yield Input(placeholder="results directory (holds run.json and conversations.jsonl)", id="eval-dir")
+                # Short enough to read whole at 80 columns (the recent-runs list takes a third of the bar).
+                yield Input(placeholder="results directory (the one with run.json)", id="eval-dir")
                 yield Select([], prompt="recent runs", id="eval-recent")
             yield Static(id="eval-banner")
             yield Static(id="eval-run-status", classes="-hidden")
