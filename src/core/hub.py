@@ -163,7 +163,9 @@ class RetryPolicy:
     """First backoff; doubled on every further failure."""
     max_backoff_s: float = 16.0
     max_retry_after_s: float = 60.0
-    """A `Retry-After` longer than this is cut to it (the next try may be refused again, and counts)."""
+    """The longest rate-limit `Retry-After` waited out. A 429 that asks for longer fails at once, saying when
+    (the Hub's fixed-window quota refuses every try before its reset: waiting less only burns attempts). A 503
+    `Retry-After` longer than this is cut to it (the service may come back sooner)."""
     jitter: float = 0.25
     """Backoffs are spread by ±this fraction so that many clients do not retry in lockstep."""
 
@@ -229,6 +231,8 @@ def call_with_retries(fn: Callable[[], T], *, what: str = "Hub request", policy:
                 raise
             if not retry_unreachable and _class_names(exc) & _BEFORE_SENDING:
                 raise
+            if status_of(exc) == 429 and (retry_after_of(exc) or 0.0) > policy.max_retry_after_s:
+                raise  # "come back in an hour": say so now rather than after minutes of refused tries
             wait = policy.delay(failures, retry_after_of(exc) if status_of(exc) == 429 or status_of(exc) == 503
                                 else None, rng)
             if on_retry is not None:

@@ -116,3 +116,27 @@ def test_a_request_that_cannot_be_placed_gets_no_guess() -> None:
     assert "failed (502)" in hub_error(HttpError(502), "x").one_line()
     assert isinstance(hub_error(HttpError(429, {"Retry-After": "30"}), "x"), TunerError)
     assert "retry in 30s" in hub_error(HttpError(429, {"Retry-After": "30"}), "x").one_line()
+
+
+def test_a_rate_limit_longer_than_the_longest_wait_fails_at_once_saying_when() -> None:
+    """A fixed-window quota refuses every try before its reset: three capped waits only delayed the error."""
+    calls: list[int] = []
+    waits: list[float] = []
+
+    def refused() -> None:
+        calls.append(1)
+        raise HttpError(429, {"Retry-After": "3600"})
+
+    with pytest.raises(HttpError) as info:
+        call_with_retries(refused, policy=RetryPolicy(attempts=4, max_retry_after_s=60.0), sleep=waits.append)
+    assert calls == [1] and waits == []
+    assert "retry in 3600s" in hub_error(info.value, "inspect job").one_line()
+
+    def briefly_refused() -> None:
+        calls.append(1)
+        raise HttpError(429, {"Retry-After": "2"})
+
+    calls.clear()
+    with pytest.raises(HttpError):  # a short one is still waited out, on every attempt
+        call_with_retries(briefly_refused, policy=RetryPolicy(attempts=3), sleep=waits.append)
+    assert len(calls) == 3 and len(waits) == 2 and all(w >= 2.0 for w in waits)
