@@ -192,6 +192,36 @@ class TunerApp(App[None]):
             return
         self.config.data.setdefault("ui", {})[key] = value
 
+    def _handle_exception(self, error: Exception) -> None:
+        """An unexpected error: one line on the terminal and the redacted traceback in the logs folder.
+
+        Textual's own handler prints a traceback with local variables (a token in a local would be on the
+        screen). An error raised after the user asked to quit — a deferred mount or a callback that came due
+        while the screens were being torn down — is logged only: the quit the user asked for still ends
+        cleanly, with exit 0. `TEXTUAL=debug` keeps Textual's traceback for developers.
+        """
+        from core.redact import redact
+        from tui_tuner.internal_error import write_crash_log
+
+        if self._exit and self._return_code in (None, 0):
+            write_crash_log(error, None)
+            self._exception_event.set()  # the failed loop will not settle: waiters (Pilot) stop waiting
+            self._close_messages_no_wait()  # as Textual's handler does: the quit goes on whatever loop broke
+            return
+        if "debug" in self.features or hasattr(error, "__rich__"):
+            super()._handle_exception(error)
+            return
+        self._return_code = 1
+        if self._exception is None:  # under `run_test` the test sees the error, as with Textual's handler
+            self._exception = error
+            self._exception_event.set()
+        message = " ".join(str(error).split())[:300]
+        line = redact(f"error: internal error: {type(error).__name__}: {message} ({write_crash_log(error, None)})")
+        from rich.text import Text
+
+        self._exit_renderables.append(Text(line))
+        self._close_messages_no_wait()
+
     @on(Worker.StateChanged)
     def _report_worker_failure(self, event: Worker.StateChanged) -> None:
         report_worker_failure(self, event)
