@@ -55,3 +55,17 @@ async def test_filter_hiding_every_job_says_so(fake_hub: Any) -> None:
         await pilot.press("enter", "d")
         await pilot.pause()
         assert "no job matches the filter" in list(app._notifications)[-1].message
+
+
+async def test_an_empty_list_after_a_failed_read_says_what_failed(fake_hub: Any) -> None:
+    # Every listing answers with a page that is not JSON: the list is empty because the read failed.
+    fake_hub.fail_next(r"^/api/jobs/", 200, count=10_000, body=b"<html>maintenance</html>")
+    app = MonitorApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: app.screen.last is not None and bool(app.screen.last.error))
+        await pilot.pause()
+        text = str(hint(app).render())
+        assert hint(app).display and hint(app).region.height > 0
+        assert "No jobs yet" not in text, "a failed read must not look like an empty namespace"
+        assert "could not be read from the Hub" in text and "r retries now" in text
+        assert app.screen.last.error.split(":")[0] in text

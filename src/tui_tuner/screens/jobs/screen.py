@@ -281,6 +281,14 @@ class JobsScreen(_JobActions, AreaScreen):
         if self.rows:
             hint.update(f"No job matches the filter ({len(self.rows)} hidden); esc clears it.")
             return
+        if self.last is not None and self.last.error:
+            # An empty list after a failed read is not "no jobs": say what failed, here where the eye is
+            # (the status line is cut at 80 columns), and that the list comes back on its own.
+            retry = f" Retrying in {self.last.next_in_s:.0f}s" if self.last.next_in_s >= 1 else " Retrying"
+            hint.update(Text(f"Your jobs could not be read from the Hub: {self.last.error}\n"
+                             f"{retry.strip()}; r retries now. Jobs launched from here and local runs show "
+                             "meanwhile."))
+            return
         extra = extra_namespaces(self.session.settings)
         where = "your Hub namespace" + (f" and {', '.join(extra)}" if extra else "") + " and this machine's local runs"
         hint.update(Text(f"No jobs yet in {where}.\n"  # Text: the config line's brackets are not markup
