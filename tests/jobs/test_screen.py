@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from textual.app import App
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, ProgressBar, Static
 
 from core.store import Store
 from tests.conftest import assert_no_canary
@@ -198,3 +198,17 @@ async def test_finished_local_job_says_it_has_no_live_metrics(fake_hub: Any, tmp
         await wait_until(pilot, lambda: isinstance(app.screen, JobDetailScreen))
         metrics = app.screen.query_one("#detail-metrics", Static)
         await wait_until(pilot, lambda: "the job is not running" in str(metrics.render()), timeout=3)
+
+
+async def test_an_ended_job_without_step_counts_has_no_busy_bar(fake_hub: Any) -> None:
+    running = fake_hub.create_job(stage="RUNNING", labels={"name": "no-steps"}, logs=["Loading model..."])
+    app = MonitorApp()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_until(pilot, lambda: table_ids(app) == [running])
+        await pilot.press("l")
+        await wait_until(pilot, lambda: isinstance(app.screen, JobDetailScreen))
+        bar = app.screen.query_one("#detail-bar", ProgressBar)
+        assert bar.display and bar.total is None, "a running job without step counts pulses"
+        fake_hub.set_stage(running, "COMPLETED")
+        await wait_until(pilot, lambda: app.screen.row.is_terminal, timeout=15)
+        await wait_until(pilot, lambda: not bar.display)  # a finished job does not look busy

@@ -474,6 +474,8 @@ class JobDetailScreen(_JobActions, AreaScreen):
         target = self.tracker.target
         if target:
             bar.update(total=target, progress=self.tracker.step or 0)
+        # Without a step target the bar can only pulse "working": true while the job runs, false once it ended.
+        bar.display = bool(target) or not row.is_terminal
         ranks = f" · {self.ranks.summary()}" if self.ranks.distributed else ""
         self.query_one("#detail-eta", Static).update(" " + self.tracker.summary(with_eta=not row.is_terminal) + ranks)
 
