@@ -83,3 +83,14 @@ def test_a_lost_or_unreadable_answer_to_the_submission_says_the_job_may_exist(hu
     assert "the job may have been created anyway: check `tui-tuner jobs ps`" in lines[0]
     assert "JSONDecodeError" not in err
     assert len(hub.requests_to(JOBS_ROUTE, "POST")) == 1  # never sent twice: it may have been created
+
+
+def test_a_failed_script_upload_says_no_job_was_created(fake_hub: Any, chat_jsonl: Path, capsys: Any) -> None:
+    # No stand-in for the upload here: the fake Hub has no bucket API and answers it with a 5xx (501).
+    fake_hub.add_repo("HuggingFaceTB/SmolLM2-135M-Instruct", files={"config.json": b"{}"})
+    fake_hub.add_repo("tester/coaching", repo_type="dataset", files={"train.jsonl": chat_jsonl.read_bytes()})
+    code, _, err = _launch(capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err
+    assert "no job was created" in lines[0] and "may have been created" not in lines[0]
+    assert fake_hub.created_job_bodies == []

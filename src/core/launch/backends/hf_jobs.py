@@ -62,6 +62,10 @@ def submit(config: LaunchConfig, script_path: Path, *, namespace: str, run_name:
         raise
     except Exception as exc:
         error = hub_error(exc, "HF Jobs submission")
+        if _failed_before_the_job_request(exc):
+            # run_uv_job uploads the script first: a failure there never reached the jobs endpoint.
+            raise TunerError(error.message, hint="the script upload failed before the job was submitted: no job "
+                             "was created; launching again is safe") from None
         if maybe_done_by_the_hub(exc):
             # Job creation is not idempotent (huggingface_hub #3972): a lost answer may hide a live job.
             raise TunerError(error.message, hint="the job may have been created anyway: check `tui-tuner jobs ps` "
@@ -82,3 +86,10 @@ def cancel(job_id: str, namespace: str) -> None:
         hf_api().cancel_job(job_id=job_id, namespace=namespace)
     except Exception as exc:
         raise hub_error(exc, f"cancel {job_id}") from None
+
+
+def _failed_before_the_job_request(exc: BaseException) -> bool:
+    """The failed request is known and is not the job's creation (e.g. run_uv_job's script upload)."""
+    request = getattr(getattr(exc, "response", None), "request", None) or getattr(exc, "_request", None)
+    url = str(getattr(request, "url", "") or "")
+    return bool(url) and "/api/jobs/" not in url
