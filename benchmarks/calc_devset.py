@@ -199,13 +199,15 @@ def map_row(row: dict[str, str]) -> Mapped | Unmapped:
                                                       lora_targets=("k_proj", "v_proj", "down_proj")),
                  "LayerNorm tuning": dict(peft_method="ln-tuning"),
                  # 614,400 trainable = 200 virtual tokens × h 3,072
-                 "prompt tuning": dict(peft_method="prompt-tuning", virtual_tokens=200)}
+                 "prompt tuning": dict(peft_method="prompt-tuning", virtual_tokens=200),
+                 # 11,468,800 trainable = 200 virtual tokens × 28 layers × 2 (K, V) × 1,024 (8 KV heads × 128)
+                 "prefix tuning": dict(peft_method="prefix-tuning", virtual_tokens=200)}
         if method in other:
             return _train(row, "training", "llama-3.2-3b", assumption + f"; {method}; fp32 adapters",
                           "reserved", reserved=True, accel_dtype="bf16", method="lora",
                           **other[method], **common)  # type: ignore[arg-type]
         return Unmapped(rid, f"PEFT method '{method}' is not one the calculator models (full, LoRA and DoRA, "
-                             "LoRA-FA, IA3, LayerNorm tuning, prompt tuning)")
+                             "LoRA-FA, IA3, LayerNorm tuning, prompt and prefix tuning)")
 
     if source == "LitGPT config hub":
         if "config default" in method or method.strip() == "QLoRA":

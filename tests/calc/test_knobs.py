@@ -265,3 +265,73 @@ def test_peft_method_in_the_cli_and_the_form(capsys: pytest.CaptureFixture[str])
     code = main(["calc", "-m", "llama-3.2-3b", "--method", "lora", "--peft-method", "vera"])
     _, err = capsys.readouterr()
     assert code == 2 and err.count("\n") == 1 and "unknown PEFT method" in err
+
+
+@pytest.mark.parametrize("projection", [0, 48])
+@pytest.mark.parametrize(("model_type", "extra"), [
+    ("llama", dict(num_key_value_heads=2)),  # GQA: token_dim = head_dim × KV heads (16 × 2), not h 64
+    ("qwen3", dict(num_key_value_heads=2, head_dim=32)),  # head_dim set apart from h / heads
+    ("llama", dict(num_key_value_heads=4)),  # multi-head attention: token_dim = h
+])
+def test_prefix_tuning_counts_like_peft(model_type: str, extra: dict[str, int], projection: int) -> None:
+    pytest.importorskip("peft")
+    import torch
+    import transformers
+    from peft import PrefixTuningConfig, get_peft_model
+
+    config = dict(model_type=model_type, hidden_size=64, intermediate_size=128, num_hidden_layers=3,
+                  num_attention_heads=4, vocab_size=100, **extra)
+    arch = ModelArchitecture.from_config(config, name="tiny")
+    with torch.device("meta"):
+        model = transformers.AutoModelForCausalLM.from_config(transformers.AutoConfig.for_model(**config))
+    peft_config = PrefixTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=7, prefix_projection=bool(projection),
+                                     encoder_hidden_size=projection or None)
+    counted = sum(p.numel() for p in get_peft_model(model, peft_config).parameters() if p.requires_grad)
+    est = train(arch, method="lora", max_length=32, peft_method="prefix-tuning", virtual_tokens=7,
+                prefix_projection=projection, adapter_dtype="fp32")
+    assert est.term("adapters").bytes == counted * 4  # type: ignore[union-attr]
+    assert est.term("gradients").bytes == counted * 4  # type: ignore[union-attr]
+
+
+def test_prefix_tuning_keeps_the_prefix_keys_and_values_in_every_layer(llama3b: ModelArchitecture) -> None:
+    kw = dict(method="lora", lora_dropout=0.0, max_length=768, batch_size=4, gradient_checkpointing=False,
+              adapter_dtype="fp32", optimizer="adamw_torch")
+    frozen = train(llama3b, **kw, peft_method="prompt-tuning", virtual_tokens=1)  # a frozen layer's own set
+    prefix = train(llama3b, **kw, peft_method="prefix-tuning", virtual_tokens=200)
+    # PEFT's count for the dev set's Llama-3.2-3B row: 200 × 28 layers × 2 × 1,024 (8 KV heads × 128)
+    assert prefix.term("adapters").bytes == 11_468_800 * 4  # type: ignore[union-attr]
+    assert prefix.term("optimizer").bytes == pytest.approx(11_468_800 * 8)  # type: ignore[union-attr]
+    # the sequence is not longer (the prefix is keys and values, not tokens): logits as without an adapter
+    assert prefix.term("logits").bytes == pytest.approx(4 * llama3b.vocab_size * 4 * 768)  # type: ignore[union-attr]
+    per_token = frozen.term("activations").bytes / (4 * 769)  # type: ignore[union-attr]
+    kv = 4 * 200 * 2 * llama3b.kv_width * 2 * llama3b.num_layers  # batch × V × (K, V) × width × bf16 × layers
+    assert prefix.term("activations").bytes == pytest.approx(per_token * 4 * 768 + kv)  # type: ignore[union-attr]
+    assert "prefix K,V" in prefix.term("activations").note  # type: ignore[union-attr]
+    # checkpointed layers get no cache in transformers: the prefix is not attended, and the estimate says so
+    ckpt = train(llama3b, **{**kw, "gradient_checkpointing": True}, peft_method="prefix-tuning", virtual_tokens=200)
+    assert any("prefix is not attended" in n for n in ckpt.notes)
+    assert "prefix K,V" not in ckpt.term("recompute").note  # type: ignore[union-attr]
+    with pytest.raises(TunerError, match="part of prefix tuning") as info:
+        train(llama3b, **kw, peft_method="prompt-tuning", prefix_projection=512)
+    assert info.value.field == "prefix_projection"
+
+
+def test_prefix_tuning_in_the_cli_and_the_form(capsys: pytest.CaptureFixture[str]) -> None:
+    from tui_tuner.cli import build_parser
+    from tui_tuner.commands.calc import form_fields
+
+    code = main(["calc", "-m", "llama-3.2-3b", "--method", "lora", "--peft-method", "prefix-tuning",
+                 "--virtual-tokens", "200", "--prefix-projection", "512", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    inputs = json.loads(out)["estimate"]["inputs"]
+    assert (inputs["peft_method"], inputs["virtual_tokens"], inputs["prefix_projection"]) == ("prefix-tuning", 200, 512)
+    fields = {**DEFAULT_FIELDS, "model": "llama-3.2-3b", "method": "lora", "peft_method": "prefix-tuning",
+              "virtual_tokens": "30", "prefix_projection": "256"}
+    line = cli_command(fields)
+    assert "--peft-method prefix-tuning --virtual-tokens 30 --prefix-projection 256" in line
+    assert parse_fields(form_fields(build_parser().parse_args(line.split()[1:])))[0] == parse_fields(fields)[0]
+    code = main(["calc", "-m", "llama-3.2-3b", "--method", "lora", "--peft-method", "prefix-tuning",
+                 "--prefix-projection", "wide"])
+    _, err = capsys.readouterr()
+    assert code == 2 and err.count("\n") == 1 and "prefix_projection" in err

@@ -75,3 +75,21 @@ async def test_adapter_choice_and_virtual_tokens_from_the_form() -> None:
         screen.query_one("#mode", Select).value = "inference"
         await settle(pilot)
         assert screen.query_one("#adapter-fields").has_class("-hidden")
+
+
+async def test_prefix_tuning_from_the_form() -> None:
+    app = _host()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        screen.query_one("#model-pick", Select).value = "llama-3.2-3b"
+        screen.query_one("#method", Select).value = "lora"
+        screen.query_one("#gradient_checkpointing", Switch).value = False
+        await settle(pilot)
+        screen.query_one("#peft_method", Select).value = "prefix-tuning"
+        await type_into(pilot, "virtual_tokens", "200")
+        await settle(pilot)
+        est = screen.result.estimate
+        assert est.inputs.peft_method == "prefix-tuning" and est.inputs.virtual_tokens == 200
+        assert "prefix tuning: 200 virtual tokens" in est.term("adapters").note
+        assert "prefix K,V" in est.term("activations").note
+        assert "--peft-method prefix-tuning --virtual-tokens 200" in cli_command(screen.fields())

@@ -114,7 +114,10 @@ class MemoryInputs:
     LoRA-FA; lora_targets are IA3's target modules (down_proj / fc2 scale their input, the others their
     output); LayerNorm tuning trains every norm; prompt tuning prepends `virtual_tokens` trained embeddings."""
     virtual_tokens: int = 20
-    """Prompt tuning: trained virtual tokens prepended to every sequence (PEFT num_virtual_tokens)."""
+    """Prompt / prefix tuning: trained virtual tokens per sequence (PEFT num_virtual_tokens)."""
+    prefix_projection: int = 0
+    """Prefix tuning with PEFT's `prefix_projection=True`: the hidden size of its two-layer MLP
+    (`encoder_hidden_size`); 0 = off (PEFT's default: the keys and values themselves are the parameters)."""
     quant_scope: str = "all"
     """Which decoder Linears a quantised base stores quantised: all (bitsandbytes / PEFT QLoRA, GPTQ, AWQ) or
     lora-targets (torchtune's QLoRA quantises only the Linears it wraps with LoRA; the rest stay bf16)."""
@@ -164,8 +167,13 @@ class MemoryInputs:
                              hint=", ".join(PEFT_METHODS))
         if method == "full":
             peft = "lora"  # no adapter: the switch does not apply
-        if peft == "prompt-tuning":
+        if peft in {"prompt-tuning", "prefix-tuning"}:
             _positive_int(self.virtual_tokens, "virtual_tokens", upper=100_000)
+        if self.prefix_projection:
+            if peft != "prefix-tuning":
+                raise TunerError("a prefix projection is part of prefix tuning", field="prefix_projection",
+                                 hint="--peft-method prefix-tuning")
+            _positive_int(self.prefix_projection, "prefix_projection", upper=1_000_000)
         if self.dora and peft != "lora":
             raise TunerError(f"DoRA is a LoRA variant, not one of {peft}", field="dora")
         scope = (self.quant_scope or "all").strip().lower().replace("_", "-")
@@ -215,7 +223,7 @@ class MemoryInputs:
                 "modules_to_save": list(self.modules_to_save),
                 "activation_offloading": self.activation_offloading, "compile": self.compiled, "dora": self.dora,
                 "galore_rank": self.galore_rank, "quant_scope": self.quant_scope, "peft_method": self.peft_method,
-                "virtual_tokens": self.virtual_tokens}
+                "virtual_tokens": self.virtual_tokens, "prefix_projection": self.prefix_projection}
 
 
 _EMBEDDING_NAMES = {"embed_tokens", "wte", "word_embeddings", "embed_in", "model.embed_tokens", "transformer.wte"}
@@ -453,6 +461,9 @@ def _adapter_label(arch: ModelArchitecture, inp: MemoryInputs) -> str:
         return "LayerNorm tuning: every norm weight"
     if inp.peft_method == "prompt-tuning":
         return f"prompt tuning: {inp.virtual_tokens} virtual tokens × h"
+    if inp.peft_method == "prefix-tuning":
+        label = f"prefix tuning: {inp.virtual_tokens} virtual tokens × {arch.num_layers} layers × K,V of {prefix_token_dim(arch):,}"
+        return label + (f"; through a {inp.prefix_projection}-wide MLP" if inp.prefix_projection else "")
     if inp.peft_method == "lora-fa":
         return f"LoRA-FA r={inp.lora_r} on {on}: B only, A frozen"
     return f"r={inp.lora_r} on {on}" + ("; DoRA magnitudes" if inp.dora else "")
@@ -473,7 +484,37 @@ def adapter_params(arch: ModelArchitecture, inp: MemoryInputs) -> int:
         return arch.num_layers * int(arch.layer_other_params or 0) + int(arch.outer_params or 0)
     if inp.peft_method == "prompt-tuning":
         return inp.virtual_tokens * arch.hidden_size
+    if inp.peft_method == "prefix-tuning":
+        return prefix_tuning_params(arch, inp.virtual_tokens, inp.prefix_projection)
     return lora_params(arch, inp.lora_r, targets)
+
+
+def prefix_token_dim(arch: ModelArchitecture) -> int:
+    """Width of one prefix key (or value) per layer. PEFT's `_prepare_prompt_learning_config` sets `token_dim` to
+    head_dim × num_key_value_heads for models with grouped-query attention (peft issue #1901), and to hidden_size
+    otherwise, which for multi-head attention is the same width."""
+    return arch.kv_width
+
+
+def prefix_tuning_params(arch: ModelArchitecture, virtual_tokens: int, projection: int = 0) -> int:
+    """PEFT's PrefixEncoder: an Embedding(virtual_tokens, layers·2·token_dim) holding every layer's keys and values;
+    with prefix_projection an Embedding(virtual_tokens, token_dim) and Linear(token_dim, E) → Tanh →
+    Linear(E, layers·2·token_dim), biases included."""
+    d = prefix_token_dim(arch)
+    out = arch.num_layers * 2 * d
+    if not projection:
+        return virtual_tokens * out
+    return virtual_tokens * d + (d * projection + projection) + (projection * out + out)
+
+
+def prefix_kv_bytes_per_layer(arch: ModelArchitecture, inp: MemoryInputs, act_bytes: float) -> float:
+    """Prefix tuning without checkpointing: each layer's cache update concatenates the prefix keys and values in
+    front of the sequence's, and SDPA saves those longer K and V for backward: batch × virtual tokens × 2 × token_dim
+    more per layer than the sequence alone (the concatenated tensors are the cache's own, so nothing is counted
+    twice)."""
+    if inp.method == "full" or inp.peft_method != "prefix-tuning" or inp.gradient_checkpointing:
+        return 0.0
+    return inp.batch_size * inp.virtual_tokens * 2 * prefix_token_dim(arch) * act_bytes
 
 
 def galore_state_bytes(arch: ModelArchitecture, rank: int, optimizer: str, param_bytes: float,
@@ -587,8 +628,10 @@ def activation_bytes_per_token_layer(arch: ModelArchitecture, method: str, targe
     if peft_method == "ln-tuning":
         # Each norm's weight gradient needs its normalised input (x · rstd), kept once per norm.
         return base + norms + (p * (q + k) if arch.qk_norm else 0.0)
-    if peft_method == "prompt-tuning":
-        return base  # only the (longer) sequence: the virtual tokens are in the token count
+    if peft_method in {"prompt-tuning", "prefix-tuning"}:
+        # prompt tuning: only the (longer) sequence, its virtual tokens are in the token count; prefix tuning: the
+        # prefix keys and values are per layer, not per token (`prefix_kv_bytes_per_layer`)
+        return base
     wrapped = _wrapped_feeds(arch, targets)
     dropout = lora_dropout > 0
     inputs = 0.0
@@ -851,7 +894,13 @@ def estimate_training(inputs: MemoryInputs, parallel: Parallelism | None = None)
     if inp.attention == "eager":
         # Softmax probabilities are saved per layer (b·a·s² × p); the fp32 upcast is transient.
         eager = inp.batch_size * arch.num_heads * inp.max_length**2 * act_bytes
-    one_layer = per_layer * tokens + eager
+    prefix_kv = prefix_kv_bytes_per_layer(arch, inp, act_bytes)
+    one_layer = per_layer * tokens + eager + prefix_kv
+    if inp.method != "full" and inp.peft_method == "prefix-tuning" and inp.gradient_checkpointing:
+        # transformers' GradientCheckpointingLayer passes cache=None to a checkpointed layer (modeling_layers.py),
+        # so PEFT's prefix never reaches attention: nothing extra is kept, and nothing is learned either.
+        notes.append("prefix tuning with gradient checkpointing: transformers drops the KV cache in checkpointed "
+                     "layers, so the prefix is not attended and gets no gradient; turn checkpointing off")
     logits, ce, ce_note = loss_terms(inp.loss_impl, arch.vocab_size, tokens, arch.hidden_size, compiled=inp.compiled)
     if inp.loss_impl == "liger" and method == "full":
         ce += C.LOGITS_FP32_BYTES * arch.embedding_params  # fp32 accumulator of the LM-head gradient
@@ -898,6 +947,8 @@ def estimate_training(inputs: MemoryInputs, parallel: Parallelism | None = None)
             "activations", saved,
             f"{per_layer / 1024:.0f} KiB/token/layer × {kept:g} layers × {tokens:,} tokens"
             + (" + eager attention probabilities" if eager else "")
+            + (f" + prefix K,V {inp.batch_size} × {inp.virtual_tokens} virtual tokens × 2 × "
+               f"{prefix_token_dim(arch)} × {act_bytes:g} B per layer" if prefix_kv else "")
             + ("; the other layers' offloaded to CPU RAM" if offload else ""), key="activations")]
         offloaded = one_layer * (layers_on_gpu - kept) if offload else 0.0
     if offloaded > 0:

@@ -111,11 +111,13 @@ ATTENTION_ALIASES = {"flash": "flash-attention-2", "fa2": "flash-attention-2", "
 ADAPTER_DTYPES = ("fp32", "bf16", "fp16", "param")
 """PEFT keeps adapters in fp32 on a 16-bit base (autocast_adapter_dtype=True); bf16/fp16 = autocast off."""
 
-PEFT_METHODS = ("lora", "lora-fa", "ia3", "ln-tuning", "prompt-tuning")
+PEFT_METHODS = ("lora", "lora-fa", "ia3", "ln-tuning", "prompt-tuning", "prefix-tuning")
 """The adapter on a frozen (--method lora) or quantised (--method qlora) base: LoRA (± DoRA), LoRA-FA (A frozen,
-PEFT's lora-fa optimizer), IA3 (learned scaling vectors), LayerNorm tuning, prompt tuning (virtual tokens)."""
+PEFT's lora-fa optimizer), IA3 (learned scaling vectors), LayerNorm tuning, prompt tuning (virtual tokens),
+prefix tuning (trained keys and values per layer)."""
 PEFT_METHOD_ALIASES = {"lorafa": "lora-fa", "lora_fa": "lora-fa", "ia³": "ia3", "ln_tuning": "ln-tuning",
-                       "layernorm": "ln-tuning", "prompt_tuning": "prompt-tuning", "prompt": "prompt-tuning"}
+                       "layernorm": "ln-tuning", "prompt_tuning": "prompt-tuning", "prompt": "prompt-tuning",
+                       "prefix_tuning": "prefix-tuning", "prefix": "prefix-tuning"}
 INPUT_TERMS: dict[str, tuple[str, ...]] = {
     "method": ("weights", "adapters", "gradients", "optimizer", "activations"),
     "quant": ("weights", "dequant"),
@@ -133,7 +135,8 @@ INPUT_TERMS: dict[str, tuple[str, ...]] = {
     "galore_rank": ("optimizer", "step_temp"),
     "quant_scope": ("weights", "dequant"),
     "peft_method": ("adapters", "gradients", "optimizer", "activations"),
-    "virtual_tokens": ("activations", "recompute", "logits", "cross_entropy"),
+    "virtual_tokens": ("adapters", "gradients", "optimizer", "activations", "recompute", "logits", "cross_entropy"),
+    "prefix_projection": ("adapters", "gradients", "optimizer"),
     "dora": ("adapters", "gradients", "optimizer", "activations"),
     "gradient_checkpointing": ("activations", "recompute"),
     "activation_offloading": ("activations", "recompute"),

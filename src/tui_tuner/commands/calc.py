@@ -37,10 +37,13 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
     p.add_argument("--peft-method", default="lora",
                    help="the adapter on the frozen base: lora (default), lora-fa (A frozen), ia3 (scaling vectors on "
                         "--lora-targets; down_proj scales its input), ln-tuning (every norm), prompt-tuning "
-                        "(--virtual-tokens) (changes: adapters, gradients, optimizer states, activations)")
+                        "(--virtual-tokens), prefix-tuning (trained keys and values per layer, --virtual-tokens) (changes: adapters, gradients, optimizer states, activations)")
     p.add_argument("--virtual-tokens", default="20",
-                   help="prompt tuning: trained virtual tokens per sequence (default 20) (changes: activations, "
-                        "logits, cross-entropy)")
+                   help="prompt and prefix tuning: trained virtual tokens per sequence (default 20) (changes: "
+                        "adapters, activations, logits, cross-entropy)")
+    p.add_argument("--prefix-projection", default="", metavar="HIDDEN",
+                   help="prefix tuning through PEFT's two-layer MLP (prefix_projection=True) of this hidden size; "
+                        "default off (changes: adapters, gradients, optimizer states)")
     p.add_argument("--dora", action="store_true",
                    help="DoRA (PEFT use_dora): magnitude vectors, and the base and LoRA outputs kept per wrapped "
                         "module (changes: adapters, gradients, optimizer states, activations)")
@@ -160,6 +163,7 @@ def form_fields(args: argparse.Namespace) -> dict[str, Any]:
               "dora": args.dora, "galore_rank": args.galore_rank,
               "quantize_lora_targets_only": args.quantize_lora_targets_only,
               "peft_method": args.peft_method, "virtual_tokens": args.virtual_tokens,
+              "prefix_projection": args.prefix_projection,
               "upcast_non_quantized": args.upcast_non_quantized, "text_only": args.text_only,
               "strategy": args.strategy, "gpus": args.gpus or "", "shard_size": args.shard_size or "",
               "kv_dtype": args.kv_dtype, "modules_to_save": args.modules_to_save or "",

@@ -50,7 +50,7 @@ TEXT_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("lora_targets", "LoRA targets", "q_proj,k_proj,v_proj,o_proj or all-linear"),
     ("lora_dropout", "LoRA dropout", "0 saves activation memory"),
     ("galore_rank", "GaLore rank", "galore_* optimizers (full fine-tune); default 128"),
-    ("virtual_tokens", "Virtual tokens", "prompt tuning: trained tokens per sequence"),
+    ("virtual_tokens", "Virtual tokens", "prompt / prefix tuning: trained tokens"),
 )
 RUN_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("examples", "Examples", "training examples"),
@@ -59,7 +59,8 @@ RUN_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("mfu", "MFU %", "default 12 (QLoRA) / 25; throughput assumption"),
 )
 PEFT_OPTIONS = [("LoRA", "lora"), ("LoRA-FA (A frozen)", "lora-fa"), ("IA3 (scaling vectors)", "ia3"),
-                ("LayerNorm tuning", "ln-tuning"), ("Prompt tuning", "prompt-tuning")]
+                ("LayerNorm tuning", "ln-tuning"), ("Prompt tuning", "prompt-tuning"),
+                ("Prefix tuning", "prefix-tuning")]
 METHOD_OPTIONS = [("QLoRA (4-bit NF4)", "qlora"), ("LoRA (16-bit base)", "lora"),
                   ("Full fine-tune", "full")]
 MODE_OPTIONS = [("Training step", "training"), ("Inference (weights + KV cache)", "inference")]
