@@ -53,7 +53,7 @@ def score(rows: list[Mapped]) -> list[dict[str, object]]:
 
 def summary(scored: list[dict[str, object]]) -> list[tuple[str, int, float, float, int, float, float, float]]:
     lines = []
-    for group in ("training", "inference", "multi-gpu", "component"):
+    for group in ("training", "inference", "multi-gpu", "capacity", "component"):
         rows = [r for r in scored if r["group"] == group]
         ours = [abs(float(r["ours_err"])) for r in rows]  # type: ignore[arg-type]
         signed = [float(r["ours_err"]) for r in rows]  # type: ignore[arg-type]

@@ -163,6 +163,27 @@ def _sharded(row: dict[str, str], key: str, strategy: str, gpus: int, assumption
     return Mapped(row["id"], "multi-gpu", measured_bytes(row), predict, lambda: None, assumption, metric)
 
 
+def _capacity(row: dict[str, str]) -> Mapped:
+    """An Unsloth context-length row: the longest sequence that fit a VRAM budget. Scored as memory: our device
+    total (allocated + allocator + CUDA context) at that length against the budget, read as GiB (cards are sold
+    in binary sizes). `--unsloth` on Llama QLoRA r=32 on every Linear, batch 1, 8-bit AdamW (the 8B rows say it
+    is Unsloth's default; the 70B rows do not state one)."""
+    key = "llama-3.3-70b" if "70B" in row["id"] else "llama-3.1-8b"
+    # "8 GB VRAM budget", or "A100 80GB (48 GB budget)": the budget, not the card
+    budget = int(re.findall(r"(\d+)\s*GB", row["gpu"])[-1])
+    tokens = int(float(row["value"]))
+
+    def predict() -> float:
+        est = estimate_training(MemoryInputs(
+            arch=_arch(key), method="qlora", max_length=tokens, batch_size=1, gradient_accumulation=1, lora_r=32,
+            lora_targets=("all-linear",), optimizer="adamw_8bit", dtype="bf16", lora_dropout=0.0, unsloth=True))
+        return est.total_bytes
+
+    return Mapped(row["id"], "capacity", budget * 2**30, predict, lambda: None,
+                  f"{tokens:,} tokens fit {budget} GiB: --unsloth (offloaded checkpointing, Cut Cross-Entropy, "
+                  "fused LoRA MLP), QLoRA nf4-dq r=32 all-linear, batch 1, adamw_8bit", "total")
+
+
 def _infer(row: dict[str, str], key: str, fmt: str, context: int, assumption: str, *, untie: bool = False) -> Mapped:
     def predict() -> float:
         inputs = InferenceInputs(arch=_arch(key, untie=untie), context_length=context, weights=fmt)
@@ -419,8 +440,7 @@ def map_row(row: dict[str, str]) -> Mapped | Unmapped:
                       lambda: accelerate_inference("gemma-3-4b", "bf16"),
                       "bf16 weights incl. the vision tower (the row is vLLM's weight-loading figure)", "weights")
     if source.startswith("Unsloth"):
-        return Unmapped(rid, "Unsloth backend (offloaded checkpointing, Cut Cross-Entropy, own kernels) is not "
-                             "modelled; the value is a capacity in tokens")
+        return _capacity(row)
     return Unmapped(rid, f"source '{source}' has no mapping")
 
 

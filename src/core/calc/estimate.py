@@ -127,6 +127,12 @@ class MemoryInputs:
     """torch.compile on the training step (torchtune `compile=True`, HF `torch_compile`): Inductor's min-cut
     partitioner saves matmul inputs/outputs and recomputes cheap pointwise ops in backward, so RMSNorm outputs,
     act(gate) and act(gate)·up are no longer kept per layer (see `activation_bytes_per_token_layer`)."""
+    unsloth: bool = False
+    """Unsloth's LoRA / QLoRA path: its offloaded gradient checkpointing (`use_gradient_checkpointing="unsloth"`:
+    checkpointing + activation offloading), Cut Cross-Entropy (no logits), and its fused LoRA MLP kernel
+    (unsloth/kernels/fast_lora.py `LoRA_MLP` saves X, gate and up, and recomputes act(gate)·up in backward).
+    validated() turns the first two on; the kernel applies with dropout 0 and LoRA on the gated MLP's three
+    Linears, as Unsloth's fast patching does."""
     dora: bool = False
     """DoRA (PEFT `use_dora=True`): a trainable magnitude vector per wrapped Linear, and per token the base
     output and the scaled LoRA output that the magnitude rescales are kept for backward."""
@@ -195,7 +201,14 @@ class MemoryInputs:
                                  hint="use gradient accumulation 1, or galore_adamw without _layerwise")
         if self.dora and method == "full":
             raise TunerError("DoRA is an adapter method: it needs --method lora or qlora", field="dora")
+        checkpointing, offloading = self.gradient_checkpointing, self.activation_offloading
+        if self.unsloth:
+            if method == "full" or peft != "lora" or self.dora:
+                raise TunerError("Unsloth's kernels are modelled for its LoRA / QLoRA path", field="unsloth",
+                                 hint="--method lora or qlora, --peft-method lora, no --dora")
+            checkpointing, offloading, loss = True, True, "cce"
         return replace(self, method=method, dtype=dtype, lora_targets=targets, quant=quant, loss_impl=loss,
+                       gradient_checkpointing=checkpointing, activation_offloading=offloading,
                        quant_scope=scope, peft_method=peft,
                        modules_to_save=saved,
                        attention=attention, adapter_dtype=adapter, optimizer=normalise_optimizer(self.optimizer))
@@ -223,7 +236,8 @@ class MemoryInputs:
                 "modules_to_save": list(self.modules_to_save),
                 "activation_offloading": self.activation_offloading, "compile": self.compiled, "dora": self.dora,
                 "galore_rank": self.galore_rank, "quant_scope": self.quant_scope, "peft_method": self.peft_method,
-                "virtual_tokens": self.virtual_tokens, "prefix_projection": self.prefix_projection}
+                "virtual_tokens": self.virtual_tokens, "prefix_projection": self.prefix_projection,
+                "unsloth": self.unsloth}
 
 
 _EMBEDDING_NAMES = {"embed_tokens", "wte", "word_embeddings", "embed_in", "model.embed_tokens", "transformer.wte"}
@@ -591,7 +605,7 @@ def _wrapped_feeds(arch: ModelArchitecture, targets: Sequence[str]) -> dict[str,
 def activation_bytes_per_token_layer(arch: ModelArchitecture, method: str, targets: Sequence[str],
                                      act_bytes: float, lora_dropout: float, *, compiled: bool = False,
                                      dora: bool = False, adapter_bytes: float = 4.0,
-                                     peft_method: str = "lora") -> float:
+                                     peft_method: str = "lora", fused_lora_mlp: bool = False) -> float:
     """Saved activations of one decoder layer per token, without checkpointing (§2.6, derived).
 
     Full fine-tuning keeps every Linear's input for its weight gradient; with a frozen base only the
@@ -602,6 +616,10 @@ def activation_bytes_per_token_layer(arch: ModelArchitecture, method: str, targe
     pointwise ops in backward from them: the RMSNorm outputs that feed q/k/v and gate/up come back from the
     saved norm input and its per-token rstd, and act(gate) and act(gate)·up from the saved gate and up.
     Dropout copies are random and stay saved.
+
+    fused_lora_mlp: Unsloth's LoRA_MLP autograd function saves only X, gate and up (e, g) and recomputes
+    act(gate)·up inside its backward kernel, so neither act(gate) nor down_proj's input is kept (see
+    `fused_lora_mlp_applies` for when Unsloth uses it).
     """
     p = act_bytes
     h, q, k, inter = arch.hidden_size, arch.q_width, arch.kv_width, arch.active_mlp_width
@@ -634,6 +652,9 @@ def activation_bytes_per_token_layer(arch: ModelArchitecture, method: str, targe
         return base
     wrapped = _wrapped_feeds(arch, targets)
     dropout = lora_dropout > 0
+    if fused_lora_mlp and not compiled:
+        mlp = 2 * p * inter                                              # e and g; h = act(e)·g recomputed
+        wrapped = {k: v for k, v in wrapped.items() if k != MLP_MID}     # down_proj's input is that h
     inputs = 0.0
     for feeds in (ATTN_IN, MLP_IN):
         hits = wrapped.get(feeds, 0)
@@ -655,6 +676,16 @@ def activation_bytes_per_token_layer(arch: ModelArchitecture, method: str, targe
         out_width = sum(lin.d_out * lin.experts for lin in arch.linears if lin.name in targets)
         inputs += (p + adapter_bytes) * out_width
     return norms + qkv + attn_out + mlp + inputs
+
+
+def fused_lora_mlp_applies(arch: ModelArchitecture, inp: MemoryInputs) -> bool:
+    """Unsloth patches a layer's MLP with its fused LoRA kernel when the MLP is gated, LoRA wraps gate, up and down
+    and dropout is 0 (its fast patching skips layers with dropout or bias)."""
+    if not inp.unsloth or inp.method == "full" or not arch.gated_mlp or inp.lora_dropout > 0:
+        return False
+    feeds = _wrapped_feeds(arch, inp.lora_targets)
+    mlp = [lin for lin in arch.linears if lin.feeds in {MLP_IN, MLP_MID}]
+    return bool(mlp) and all(lin.name in inp.lora_targets for lin in mlp) and feeds.get(MLP_MID, 0) > 0
 
 
 def legacy_bnb_inputs(arch: ModelArchitecture, wrapped: set[str], p: float, dropout: bool) -> float:
@@ -883,7 +914,11 @@ def estimate_training(inputs: MemoryInputs, parallel: Parallelism | None = None)
     # ---- activations and the loss --------------------------------------------------------------------
     per_layer = activation_bytes_per_token_layer(arch, method, inp.lora_targets, act_bytes, inp.lora_dropout,
                                                  compiled=inp.compiled, dora=inp.dora, adapter_bytes=train_bytes,
-                                                 peft_method=inp.peft_method)
+                                                 peft_method=inp.peft_method,
+                                                 fused_lora_mlp=(fused_mlp := fused_lora_mlp_applies(arch, inp)))
+    if inp.unsloth and not fused_mlp:
+        notes.append("Unsloth's fused LoRA MLP kernel is not applied: it needs LoRA on the gated MLP's gate, up and "
+                     "down projections with dropout 0")
     if quantized and inp.bnb_keeps_inputs and inp.quant in {"nf4", "nf4-dq", "fp4", "fp4-dq"}:
         legacy = legacy_bnb_inputs(arch, set(inp.lora_targets), act_bytes, inp.lora_dropout > 0)
         per_layer += legacy
@@ -902,6 +937,8 @@ def estimate_training(inputs: MemoryInputs, parallel: Parallelism | None = None)
         notes.append("prefix tuning with gradient checkpointing: transformers drops the KV cache in checkpointed "
                      "layers, so the prefix is not attended and gets no gradient; turn checkpointing off")
     logits, ce, ce_note = loss_terms(inp.loss_impl, arch.vocab_size, tokens, arch.hidden_size, compiled=inp.compiled)
+    if inp.unsloth:
+        ce_note += " (Unsloth)"
     if inp.loss_impl == "liger" and method == "full":
         ce += C.LOGITS_FP32_BYTES * arch.embedding_params  # fp32 accumulator of the LM-head gradient
         ce_note += "; fp32 LM-head gradient accumulator (trainable head)"
@@ -929,13 +966,15 @@ def estimate_training(inputs: MemoryInputs, parallel: Parallelism | None = None)
             MemoryTerm("checkpointed activations", saved,
                        f"layer inputs kept by checkpointing: {kept_layers:g} × {tokens:,} tokens × "
                        f"h={arch.hidden_size} × {act_bytes:g} B"
-                       + ("; the rest offloaded to CPU RAM" if offload else ""), key="activations"),
+                       + ("; the rest offloaded to CPU RAM" if offload else "")
+                       + (" (Unsloth's offloaded gradient checkpointing)" if inp.unsloth else ""), key="activations"),
         ]
         loss_at_peak = phase_loss >= phase_recompute
         act_terms.append(MemoryTerm(
             "layer recompute", recompute,
             f"backward recomputes one layer: {per_layer / 1024:.0f} KiB/token × {tokens:,} tokens "
             f"(+{C.RECOMPUTE_GRAD_FRACTION:.0%} gradients)"
+            + ("; Unsloth's fused LoRA MLP keeps X, gate and up only" if fused_mlp else "")
             + ("; after the logits are freed" if loss_at_peak else ""),
             at_peak=not loss_at_peak, key="recompute"))
         offloaded = (layers_on_gpu + 1 - kept_layers) * tokens * arch.hidden_size * act_bytes if offload else 0.0

@@ -137,6 +137,7 @@ INPUT_TERMS: dict[str, tuple[str, ...]] = {
     "peft_method": ("adapters", "gradients", "optimizer", "activations"),
     "virtual_tokens": ("adapters", "gradients", "optimizer", "activations", "recompute", "logits", "cross_entropy"),
     "prefix_projection": ("adapters", "gradients", "optimizer"),
+    "unsloth": ("activations", "recompute", "logits", "cross_entropy"),
     "dora": ("adapters", "gradients", "optimizer", "activations"),
     "gradient_checkpointing": ("activations", "recompute"),
     "activation_offloading": ("activations", "recompute"),

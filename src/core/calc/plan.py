@@ -33,7 +33,7 @@ DEFAULT_FIELDS: dict[str, Any] = {
     "mode": "training", "weights": "bf16", "kv_dtype": "bf16", "old_bitsandbytes": False,
     "quant": "auto", "attention": "sdpa", "adapter_dtype": "fp32", "optimizer_in_backward": False,
     "activation_offloading": False, "compile": False, "dora": False, "galore_rank": "128",
-    "quantize_lora_targets_only": False, "peft_method": "lora", "virtual_tokens": "20", "prefix_projection": "", "upcast_non_quantized": False, "text_only": False,
+    "quantize_lora_targets_only": False, "peft_method": "lora", "virtual_tokens": "20", "prefix_projection": "", "unsloth": False, "upcast_non_quantized": False, "text_only": False,
     "strategy": "auto", "gpus": "", "shard_size": "", "count_from": "auto", "modules_to_save": "",
 }
 MODES = ("training", "inference")
@@ -164,7 +164,7 @@ def parse_fields(fields: Mapping[str, Any], *, allow_hub: bool = True) -> tuple[
         activation_offloading=bool(values.get("activation_offloading")),
         compiled=bool(values.get("compile")), galore_rank=ints["galore_rank"] or 1,
         peft_method=str(values.get("peft_method") or "lora"), virtual_tokens=ints["virtual_tokens"] or 1,
-        prefix_projection=projection or 0,
+        prefix_projection=projection or 0, unsloth=bool(values.get("unsloth")),
         quant_scope="lora-targets" if values.get("quantize_lora_targets_only") and method != "full" else "all", dora=bool(values.get("dora")) and method != "full",
         upcast_non_quantized=bool(values.get("upcast_non_quantized")),
         include_vision=not bool(values.get("text_only")),
@@ -276,6 +276,8 @@ def cli_command(fields: Mapping[str, Any]) -> str:
             parts += ["--prefix-projection", projection]
     if values["method"] != "full" and values.get("dora"):
         parts.append("--dora")
+    if values.get("unsloth"):
+        parts.append("--unsloth")
     if values["method"] != "full" and values.get("quantize_lora_targets_only"):
         parts.append("--quantize-lora-targets-only")
     if values["method"] == "qlora" and values.get("old_bitsandbytes"):

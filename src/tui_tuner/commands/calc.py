@@ -67,6 +67,10 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
                    help="torch.compile the training step (torchtune compile, HF torch_compile): pointwise "
                         "intermediates are recomputed in backward (changes: activations, layer recompute; with "
                         "--loss chunked-outputs, cross-entropy)")
+    p.add_argument("--unsloth", action="store_true",
+                   help="Unsloth's LoRA/QLoRA path: offloaded gradient checkpointing, Cut Cross-Entropy, and its "
+                        "fused LoRA MLP that keeps X, gate and up only (dropout 0, LoRA on gate/up/down) (changes: "
+                        "activations, layer recompute, logits, cross-entropy)")
     p.add_argument("--activation-offloading", action="store_true",
                    help="saved activations go to CPU RAM (torchtune / Unsloth offloading) (changes: activations)")
     p.add_argument("--dtype", default="bf16", help="bf16, fp16 or fp32 (fp32 = AMP with fp32 master weights); "
@@ -163,7 +167,7 @@ def form_fields(args: argparse.Namespace) -> dict[str, Any]:
               "dora": args.dora, "galore_rank": args.galore_rank,
               "quantize_lora_targets_only": args.quantize_lora_targets_only,
               "peft_method": args.peft_method, "virtual_tokens": args.virtual_tokens,
-              "prefix_projection": args.prefix_projection,
+              "prefix_projection": args.prefix_projection, "unsloth": args.unsloth,
               "upcast_non_quantized": args.upcast_non_quantized, "text_only": args.text_only,
               "strategy": args.strategy, "gpus": args.gpus or "", "shard_size": args.shard_size or "",
               "kv_dtype": args.kv_dtype, "modules_to_save": args.modules_to_save or "",
