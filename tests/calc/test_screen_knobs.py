@@ -4,7 +4,7 @@ the copied CLI line."""
 
 from __future__ import annotations
 
-from textual.widgets import Select, Switch
+from textual.widgets import Input, Select, Switch
 
 from core.calc.plan import cli_command
 from tests.calc.test_screen import SIZE, _host, settle, type_into
@@ -93,3 +93,36 @@ async def test_prefix_tuning_from_the_form() -> None:
         assert "prefix tuning: 200 virtual tokens" in est.term("adapters").note
         assert "prefix K,V" in est.term("activations").note
         assert "--peft-method prefix-tuning --virtual-tokens 200" in cli_command(screen.fields())
+
+
+async def test_prefix_projection_and_unsloth_from_the_form() -> None:
+    app = _host()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        screen.query_one("#model-pick", Select).value = "llama-3.2-3b"
+        screen.query_one("#method", Select).value = "lora"
+        screen.query_one("#gradient_checkpointing", Switch).value = False
+        screen.query_one("#peft_method", Select).value = "prefix-tuning"
+        await settle(pilot)
+        plain = screen.result.estimate
+        await type_into(pilot, "prefix_projection", "512")
+        await settle(pilot)
+        projected = screen.result.estimate
+        assert projected.inputs.prefix_projection == 512
+        assert projected.term("adapters").bytes > plain.term("adapters").bytes
+        assert "--prefix-projection 512" in cli_command(screen.fields())
+        # Unsloth's kernels apply to LoRA: on with all MLP targets and no dropout
+        screen.query_one("#prefix_projection", Input).value = ""
+        screen.query_one("#peft_method", Select).value = "lora"
+        await type_into(pilot, "lora_targets", "all-linear")
+        await type_into(pilot, "lora_dropout", "0")
+        await settle(pilot)
+        before = screen.result.estimate
+        screen.query_one("#unsloth", Switch).value = True
+        await settle(pilot)
+        after = screen.result.estimate
+        assert after.inputs.unsloth and after.total_bytes < before.total_bytes
+        assert "--unsloth" in cli_command(screen.fields())
+        screen.query_one("#method", Select).value = "full"
+        await settle(pilot)
+        assert screen.query_one("#unsloth", Switch).parent.has_class("-hidden")

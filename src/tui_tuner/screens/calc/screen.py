@@ -51,6 +51,7 @@ TEXT_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("lora_dropout", "LoRA dropout", "0 saves activation memory"),
     ("galore_rank", "GaLore rank", "galore_* optimizers (full fine-tune); default 128"),
     ("virtual_tokens", "Virtual tokens", "prompt / prefix tuning: trained tokens"),
+    ("prefix_projection", "Prefix projection", "prefix tuning: MLP hidden size; empty = none"),
 )
 RUN_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("examples", "Examples", "training examples"),
@@ -73,8 +74,8 @@ STRATEGY_OPTIONS = [("auto (fastest that fits each flavor)", "auto"),
                     *((STRATEGY_LABELS[s], s) for s in STRATEGIES if s != "single")]
 SWITCHES = (("gradient_checkpointing", "Gradient checkpointing"), ("optimizer_in_backward", "Optimizer in backward"),
             ("activation_offloading", "Activation offloading"), ("compile", "torch.compile"), ("dora", "DoRA"),
-            ("quantize_lora_targets_only", "Quantise targets only"))
-ADAPTER_ONLY_SWITCHES = {"dora", "quantize_lora_targets_only"}
+            ("quantize_lora_targets_only", "Quantise targets only"), ("unsloth", "Unsloth kernels"))
+ADAPTER_ONLY_SWITCHES = {"dora", "quantize_lora_targets_only", "unsloth"}
 """Adapter options: hidden for a full fine-tune."""
 
 
