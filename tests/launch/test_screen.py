@@ -217,3 +217,25 @@ async def test_no_token_is_reported_and_nothing_submitted(fake_hub, monkeypatch:
         assert "token: no Hugging Face token found" in text_of(screen, "#launch-status")
         assert "hf auth login" in text_of(screen, "#findings")
         assert fake_hub.created_job_bodies == []
+
+
+async def test_a_late_as_you_type_check_does_not_overwrite_the_launch_preflight(fake_hub) -> None:
+    # Under load a keystroke's debounced offline check can run after Launch's own online preflight (a late
+    # Changed event, or an older thread ending last); a report that knows less must not replace it.
+    fake_hub.add_repo("google/gemma-3-12b-it", files={"config.json": b"{}"}, gated=True)
+    config = LaunchConfig(base_model="google/gemma-3-12b-it", dataset="tester/absent", output_repo="tester/x")
+    app = TunerApp(start_area="launch")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = await fill(pilot, config)
+        await pilot.press("ctrl+l")
+        await settle(pilot)
+        assert "gated" in text_of(screen, "#err-base_model")
+        screen._refresh_now()  # the same settings checked again offline, as a late keystroke event would
+        await settle(pilot)
+        assert "gated" in text_of(screen, "#err-base_model"), "the Hub-checked report stays"
+        assert "not found" in text_of(screen, "#err-dataset")
+        screen.query_one("#f-lora_r", Input).value = "32"  # a real change: the new settings' check shows
+        await settle(pilot)
+        assert screen.config.lora_r == 32 and not screen.checked_online
+        assert fake_hub.created_job_bodies == []

@@ -175,6 +175,12 @@ class LaunchScreen(AreaScreen):
         self.form_errors: list[FieldError] = []
         self.report: PreflightReport | None = None
         self.checked_online = False
+        self._preflight_started = 0
+        """Preflights started so far: a report from one started before the latest is stale and not shown
+        (thread workers run on after a newer one starts, and under load an older one can end last)."""
+        self._online_config: LaunchConfig | None = None
+        """The settings the last Hub-checked report was for: an offline report of the same settings knows
+        less (a late keystroke event can start one after Launch), so it does not replace it."""
         self.last_job_id: str | None = None
         self.script_text = ""
         """The script the preview shows (plain text)."""
@@ -354,7 +360,11 @@ class LaunchScreen(AreaScreen):
         self._show_backend_rows()
         self._show_field_errors()
         self._update_preview()
-        self._auto_preflight(self.config)
+        self._auto_preflight(self.config, self._start_preflight())
+
+    def _start_preflight(self) -> int:
+        self._preflight_started += 1
+        return self._preflight_started
 
     def _show_backend_rows(self) -> None:
         for name, backends in BACKEND_ONLY.items():
@@ -399,27 +409,34 @@ class LaunchScreen(AreaScreen):
 
     # -- preflight ---------------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="preflight", exit_on_error=False, name="preflight")
-    def _auto_preflight(self, config: LaunchConfig) -> None:
+    def _auto_preflight(self, config: LaunchConfig, started: int) -> None:
         """Everything that needs no network, as you type (Hub checks would hit its rate limits)."""
         from core.launch.preflight import PreflightOptions, run_preflight
 
         options = PreflightOptions(online=False, offline_note="Hub checks (token, gated model, dataset, repo) not run yet",
                                    offline_fix="ctrl+t checks them; Launch always does")
         report = run_preflight(config, options)
-        self.app.call_from_thread(self._show_report, report, False)
+        self.app.call_from_thread(self._show_report, report, False, started, config)
 
     @work(thread=True, exclusive=True, group="preflight", exit_on_error=False, name="preflight (online)")
-    def _online_preflight(self, config: LaunchConfig) -> None:
+    def _online_preflight(self, config: LaunchConfig, started: int) -> None:
         from core.launch.preflight import PreflightOptions, run_preflight
 
         report = run_preflight(config, PreflightOptions(online=True))
-        self.app.call_from_thread(self._show_report, report, True)
+        self.app.call_from_thread(self._show_report, report, True, started, config)
 
-    def _show_report(self, report: PreflightReport, online: bool) -> None:
+    def _show_report(self, report: PreflightReport, online: bool, started: int | None = None,
+                     config: LaunchConfig | None = None) -> None:
         from tui_tuner.screens.launch.findings import FindingsPanel
         from tui_tuner.screens.token_histogram import TokenHistogram
 
         if closing(self):  # a preflight that ended while the app quits
+            return
+        if started is not None and started != self._preflight_started:
+            return  # a newer preflight was started: this report describes an older form
+        if online:
+            self._online_config = config
+        elif config is not None and config == self._online_config:
             return
         self.report = report
         self.checked_online = online
@@ -435,7 +452,7 @@ class LaunchScreen(AreaScreen):
         self._refresh_form_only()
         self.query_one("#findings").show_busy("checking the Hub…")  # type: ignore[attr-defined]
         self.query_one("#launch-tabs", TabbedContent).active = "tab-preflight"
-        self._online_preflight(self.config)
+        self._online_preflight(self.config, self._start_preflight())
 
     def _refresh_form_only(self) -> None:
         if self._timer is not None:
@@ -462,6 +479,7 @@ class LaunchScreen(AreaScreen):
             return
         self.query_one("#findings").show_busy("preflight before launch…")  # type: ignore[attr-defined]
         self.query_one("#launch-tabs", TabbedContent).active = "tab-preflight"
+        self._start_preflight()  # an as-you-type check still running must not overwrite the launch's own
         self._plan_for_launch(self.config)
 
     @work(thread=True, exclusive=True, group="preflight", exit_on_error=False, name="preflight")
@@ -477,7 +495,7 @@ class LaunchScreen(AreaScreen):
 
         if closing(self):  # no confirmation over an app that is quitting: nothing is submitted
             return
-        self._show_report(plan.report, True)
+        self._show_report(plan.report, True, config=plan.config)
         if plan.report.errors:
             self.notify(f"preflight found {len(plan.report.errors)} error(s); nothing was submitted",
                         severity="error")
