@@ -77,7 +77,7 @@ async def test_adapter_choice_and_virtual_tokens_from_the_form() -> None:
         assert screen.query_one("#adapter-fields").has_class("-hidden")
 
 
-async def test_prefix_tuning_from_the_form() -> None:
+async def test_prefix_tuning_projection_and_unsloth_from_the_form() -> None:
     app = _host()
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
@@ -93,18 +93,7 @@ async def test_prefix_tuning_from_the_form() -> None:
         assert "prefix tuning: 200 virtual tokens" in est.term("adapters").note
         assert "prefix K,V" in est.term("activations").note
         assert "--peft-method prefix-tuning --virtual-tokens 200" in cli_command(screen.fields())
-
-
-async def test_prefix_projection_and_unsloth_from_the_form() -> None:
-    app = _host()
-    async with app.run_test(size=SIZE) as pilot:
-        screen = app.screen
-        screen.query_one("#model-pick", Select).value = "llama-3.2-3b"
-        screen.query_one("#method", Select).value = "lora"
-        screen.query_one("#gradient_checkpointing", Switch).value = False
-        screen.query_one("#peft_method", Select).value = "prefix-tuning"
-        await settle(pilot)
-        plain = screen.result.estimate
+        plain = est
         await type_into(pilot, "prefix_projection", "512")
         await settle(pilot)
         projected = screen.result.estimate

@@ -145,9 +145,13 @@ async def test_launch_asks_then_submits_to_hf_jobs(fake_hub, stub_bucket: dict[s
         assert_no_canary(app.export_screenshot(), json.dumps(job.extra), job.command, job.script)
 
 
-async def test_preflight_errors_block_the_confirmation(fake_hub) -> None:
+def _gated_model_and_absent_dataset(fake_hub) -> LaunchConfig:  # type: ignore[no-untyped-def]
     fake_hub.add_repo("google/gemma-3-12b-it", files={"config.json": b"{}"}, gated=True)
-    config = LaunchConfig(base_model="google/gemma-3-12b-it", dataset="tester/absent", output_repo="tester/x")
+    return LaunchConfig(base_model="google/gemma-3-12b-it", dataset="tester/absent", output_repo="tester/x")
+
+
+async def test_preflight_errors_block_the_confirmation(fake_hub) -> None:
+    config = _gated_model_and_absent_dataset(fake_hub)
     app = TunerApp(start_area="launch")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -222,8 +226,7 @@ async def test_no_token_is_reported_and_nothing_submitted(fake_hub, monkeypatch:
 async def test_a_late_as_you_type_check_does_not_overwrite_the_launch_preflight(fake_hub) -> None:
     # Under load a keystroke's debounced offline check can run after Launch's own online preflight (a late
     # Changed event, or an older thread ending last); a report that knows less must not replace it.
-    fake_hub.add_repo("google/gemma-3-12b-it", files={"config.json": b"{}"}, gated=True)
-    config = LaunchConfig(base_model="google/gemma-3-12b-it", dataset="tester/absent", output_repo="tester/x")
+    config = _gated_model_and_absent_dataset(fake_hub)
     app = TunerApp(start_area="launch")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
