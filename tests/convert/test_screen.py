@@ -144,6 +144,14 @@ def _app() -> TunerApp:
 async def _settle(pilot: Pilot) -> None:
     await pilot.pause()
     await wait_for_workers(pilot)
+    _steady_cursor(pilot)
+
+
+def _steady_cursor(pilot: Pilot) -> None:
+    # A focused field's cursor blinks every half second: kept shown, so the picture does not depend on
+    # when it is taken (a loaded machine caught it hidden).
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False
 
 
 def test_snapshot_empty_form_with_missing_llama_cpp(snap_compare, snapshot_env) -> None:
@@ -176,6 +184,8 @@ def test_snapshot_failed_run(snap_compare, snapshot_env) -> None:
         await wait_for(pilot, lambda: bool(pilot.app._notifications), what="the failure's notification")
         pilot.app.clear_notifications()
         await wait_for(pilot, lambda: not pilot.app.screen.query("Toast"), what="no toast on screen")
+        _steady_cursor(pilot)
+        await pilot.pause()
 
     assert snap_compare(_app(), terminal_size=SIZE, run_before=run_before)
 
