@@ -200,8 +200,7 @@ class TunerApp(App[None]):
         while the screens were being torn down — is logged only: the quit the user asked for still ends
         cleanly, with exit 0. `TEXTUAL=debug` keeps Textual's traceback for developers.
         """
-        from core.redact import redact
-        from tui_tuner.internal_error import write_crash_log
+        from tui_tuner.internal_error import internal_error_line, write_crash_log
 
         if self._exit and self._return_code in (None, 0):
             write_crash_log(error, None)
@@ -215,11 +214,9 @@ class TunerApp(App[None]):
         if self._exception is None:  # under `run_test` the test sees the error, as with Textual's handler
             self._exception = error
             self._exception_event.set()
-        message = " ".join(str(error).split())[:300]
-        line = redact(f"error: internal error: {type(error).__name__}: {message} ({write_crash_log(error, None)})")
         from rich.text import Text
 
-        self._exit_renderables.append(Text(line))
+        self._exit_renderables.append(Text(f"error: {internal_error_line(error, None)}"))
         self._close_messages_no_wait()
 
     @on(Worker.StateChanged)

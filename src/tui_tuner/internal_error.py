@@ -32,10 +32,15 @@ def write_crash_log(exc: BaseException, argv: Sequence[str] | None) -> str:
     return f"details in {log}"
 
 
+def internal_error_line(exc: BaseException, argv: Sequence[str] | None) -> str:
+    """`internal error: <type>: <message> (details in <log>)`, redacted; writes the crash log."""
+    message = " ".join(str(exc).split())[:MAX_MESSAGE_CHARS]
+    return redact(f"internal error: {type(exc).__name__}: {message} ({write_crash_log(exc, argv)})")
+
+
 def report_internal_error(exc: BaseException, argv: Sequence[str] | None, *, json_mode: bool) -> int:
     """Print the one line (a JSON line with --json) on stderr and return the exit code, 1."""
-    message = " ".join(str(exc).split())[:MAX_MESSAGE_CHARS]
-    line = redact(f"internal error: {type(exc).__name__}: {message} ({write_crash_log(exc, argv)})")
+    line = internal_error_line(exc, argv)
     if json_mode:
         emit_json_line({"error": line, "field": None}, sys.stderr)
     else:
